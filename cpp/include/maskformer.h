@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file maskformer.h
+ * @brief C ABI of the maskformer-java native shim (C11; the only header jextract reads).
+ *
+ * The shim loads MaskFormer TorchScript exports made by models/export.py and runs sssegmentation's
+ * test-time pipeline on them (keep-ratio resize, normalisation, forward, semantic inference,
+ * resize back, argmax) on the CPU or a CUDA device, reading caller-owned pixels and writing
+ * caller-owned outputs without copies on the caller's side.
+ *
+ * Conventions
+ *  - Every function that can fail returns an ::mf_status; on failure mf_last_error() describes it.
+ *    No C++ exception ever crosses this ABI.
+ *  - Objects are opaque handles. Each mf_*_load / mf_*_alloc has exactly one matching free, which
+ *    accepts NULL and cannot fail.
+ *  - Option structs start with `struct_size` and are filled by their *_init() function first.
+ *  - Enums are fixed-width integers; their values are append-only.
+ *  - Strings returned through out-parameters are owned by the handle they came from and live as
+ *    long as it does, unless stated otherwise.
+ */
+#ifndef MASKFORMER_H
+#define MASKFORMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MF_BUILDING_SHIM)
+#define MF_API __attribute__((visibility("default")))
+#else
+#define MF_API
+#endif
+
+/** Version of this ABI. Bumped on any incompatible change; the Java side refuses a mismatch. */
+#define MF_ABI_VERSION 1
+
+/* ============================================================================================= */
+/* Status codes                                                                                  */
+/* ============================================================================================= */
+
+/** Result of a call: MF_OK or one of the MF_ERR_* codes below. */
+typedef int32_t mf_status;
+
+#define MF_OK 0                    /**< Success. */
+#define MF_ERR_INVALID_ARGUMENT 1  /**< A NULL, out-of-range, too small or inconsistent argument. */
+#define MF_ERR_IO 2                /**< A file could not be opened or read. */
+#define MF_ERR_MODEL_FORMAT 3      /**< Not a MaskFormer export, corrupt, or bad metadata. */
+#define MF_ERR_UNSUPPORTED 4       /**< Device, precision or feature not available here. */
+#define MF_ERR_OUT_OF_MEMORY 5     /**< Host or device memory exhausted; the model stays usable. */
+#define MF_ERR_CUDA 6              /**< A CUDA runtime error. */
+#define MF_ERR_INTERNAL 7          /**< Any other failure inside LibTorch or the shim. */
+
+/** Text of this thread's last failure, or NULL after a success.
+ *  Valid until this thread's next mf_ call. Thread-safe (the text is per thread). */
+MF_API const char *mf_last_error(void);
+
+/* ============================================================================================= */
+/* Library and environment                                                                       */
+/* ============================================================================================= */
+
+/** MF_ABI_VERSION of the compiled shim. Thread-safe. */
+MF_API int32_t mf_abi_version(void);
+
+/** Version of the shim, e.g. "0.1.0". Static storage. Thread-safe. */
+MF_API const char *mf_version(void);
+
+/** Version of the LibTorch the shim was compiled against, e.g. "1.13.1". Static storage. */
+MF_API const char *mf_libtorch_version(void);
+
+/** Whether the LibTorch in use was built with CUDA support (1) or not (0). Thread-safe. */
+MF_API int32_t mf_cuda_compiled(void);
+
+/** Number of usable CUDA devices (0 without CUDA). Thread-safe. */
+MF_API int32_t mf_cuda_device_count(void);
+
+/** Sets LibTorch's intra-op thread count for the whole process (n >= 1). Call it once at start-up,
+ *  before inference threads run: threads that already ran an operation keep their count.
+ *  Returns MF_ERR_INVALID_ARGUMENT for n < 1. */
+MF_API mf_status mf_set_num_threads(int32_t n);
+
+/** LibTorch's current intra-op thread count. */
+MF_API int32_t mf_get_num_threads(void);
+
+/* ============================================================================================= */
+/* Host memory: reusable caching of large CPU tensors, and frame buffers                         */
+/* ============================================================================================= */
+
+/** Upper bound, in bytes, of freed CPU tensor memory the shim keeps for reuse instead of returning
+ *  it to the operating system (default 2 GiB). Keeping it avoids page faults on every call; 0
+ *  disables the cache and releases what it holds. Process-wide; thread-safe. */
+MF_API mf_status mf_set_host_cache_limit(int64_t bytes);
+
+/** Bytes currently held by that cache. Thread-safe. */
+MF_API int64_t mf_host_cache_bytes(void);
+
+/** Allocates `size` bytes of host memory for frames or outputs, 64-byte aligned.
+ *  [out] *out_ptr: the memory; release it with mf_host_free.
+ *  [out] *out_pinned (may be NULL): 1 when the memory is page-locked (CUDA present), so copies to
+ *  and from a CUDA device are asynchronous single transfers; 0 for ordinary memory.
+ *  Fails with INVALID_ARGUMENT (size <= 0, NULL out_ptr) or OUT_OF_MEMORY. Thread-safe. */
+MF_API mf_status mf_host_alloc(int64_t size, void **out_ptr, int32_t *out_pinned);
+
+/** Releases memory from mf_host_alloc; NULL and unknown pointers are ignored. Thread-safe. */
+MF_API void mf_host_free(void *ptr);
+
+/* ============================================================================================= */
+/* Models                                                                                        */
+/* ============================================================================================= */
+
+/** A loaded model. Opaque; owned by the caller after mf_model_load until mf_model_free. */
+typedef struct mf_model mf_model;
+
+/** The CPU, as a device index. Values >= 0 name CUDA devices. */
+#define MF_DEVICE_CPU (-1)
+
+/** Numeric precision the network runs in. Pre- and post-processing always run in fp32. */
+typedef int32_t mf_precision;
+#define MF_PRECISION_FP32 0
+#define MF_PRECISION_FP16 1 /**< Half precision; CUDA only. */
+#define MF_PRECISION_BF16 2 /**< bfloat16; CUDA, and CPUs where LibTorch supports it. */
+
+/** Options of mf_model_load. Fill with mf_load_options_init() first. */
+typedef struct mf_load_options {
+    uint32_t struct_size;      /**< sizeof(mf_load_options), set by mf_load_options_init. */
+    int32_t device;            /**< MF_DEVICE_CPU (default) or a CUDA device index. */
+    mf_precision precision;    /**< MF_PRECISION_FP32 (default), FP16 or BF16. */
+    int32_t intra_op_threads;  /**< > 0: calls mf_set_num_threads first; 0 (default): unchanged. */
+    int32_t jit_optimize;      /**< 0 (default): plain TorchScript interpreter, no profiling, so a
+                                    new input size never triggers re-optimisation; 1: LibTorch's
+                                    profiling executor (may fuse ops, re-specialises per size). */
+} mf_load_options;
+
+/** Fills *opts with the defaults (CPU, fp32, threads unchanged, no JIT profiling). */
+MF_API void mf_load_options_init(mf_load_options *opts);
+
+/** Loads a TorchScript export with its maskformer.json metadata and checks it with a small
+ *  forward pass on the target device.
+ *  [in] path: file name (UTF-8). [in] opts: options, or NULL for the defaults.
+ *  [out] *out_model: the model on MF_OK, NULL otherwise; release with mf_model_free.
+ *  Fails with INVALID_ARGUMENT, IO (missing/unreadable file), MODEL_FORMAT (not TorchScript,
+ *  truncated, no or bad metadata, outputs not of the MaskFormer contract), UNSUPPORTED (no such
+ *  CUDA device, precision not available on the device), OUT_OF_MEMORY or CUDA. Thread-safe. */
+MF_API mf_status mf_model_load(const char *path, const mf_load_options *opts,
+                               mf_model **out_model);
+
+/** Releases a model; NULL is ignored. The caller must ensure no other call uses the model. */
+MF_API void mf_model_free(mf_model *model);
+
+/** Fixed-size facts about a loaded model. Fill struct_size (or use mf_model_info_init) first. */
+typedef struct mf_model_info {
+    uint32_t struct_size;    /**< sizeof(mf_model_info). */
+    int32_t num_classes;     /**< K: labels are 0..K-1. */
+    int32_t num_queries;     /**< Q. */
+    int32_t device;          /**< MF_DEVICE_CPU or the CUDA index. */
+    mf_precision precision;  /**< Precision the network runs in. */
+    int32_t resize_long;     /**< Test-time resize: long side <= resize_long ... */
+    int32_t resize_short;    /**< ... and short side <= resize_short (keep ratio). */
+    int32_t format_version;  /**< Metadata format version. */
+    float mean[3];           /**< Normalisation mean, RGB order, on 0..255 values. */
+    float std[3];            /**< Normalisation std, RGB order. */
+} mf_model_info;
+
+/** Sets info->struct_size. */
+MF_API void mf_model_info_init(mf_model_info *info);
+
+/** Copies the model's facts into *out. Fails with INVALID_ARGUMENT. Thread-safe. */
+MF_API mf_status mf_model_get_info(const mf_model *model, mf_model_info *out);
+
+/** The maskformer.json text stored in the export (UTF-8, NUL-terminated), owned by the model.
+ *  [out] *out_length (may be NULL): its length in bytes. Thread-safe. */
+MF_API mf_status mf_model_metadata_json(const mf_model *model, const char **out_json,
+                                        int64_t *out_length);
+
+/** Name of class `index` (0..K-1), UTF-8, owned by the model. Thread-safe. */
+MF_API mf_status mf_model_class_name(const mf_model *model, int32_t index, const char **out_name);
+
+/** Writes the palette, 3 bytes (R, G, B) per class, into out_rgb (size >= 3*K). Thread-safe. */
+MF_API mf_status mf_model_palette(const mf_model *model, uint8_t *out_rgb, int64_t size);
+
+/** Network input size (after the test-time resize) for an image of width x height.
+ *  [out] *out_width, *out_height. Thread-safe. */
+MF_API mf_status mf_model_input_size(const mf_model *model, int32_t width, int32_t height,
+                                     int32_t *out_width, int32_t *out_height);
+
+/* ============================================================================================= */
+/* Inference                                                                                     */
+/* ============================================================================================= */
+
+/** Byte order of one pixel in caller memory. */
+typedef int32_t mf_pixel_format;
+#define MF_PIXEL_RGB 0
+#define MF_PIXEL_BGR 1
+#define MF_PIXEL_RGBA 2
+#define MF_PIXEL_BGRA 3
+
+/** One input image in caller memory: 8 bits per channel, rows of `stride` bytes. Borrowed for the
+ *  duration of the call only. */
+typedef struct mf_image {
+    const uint8_t *data;     /**< First pixel of the first row. */
+    int64_t data_size;       /**< Bytes readable from data: >= (height-1)*stride + width*channels. */
+    int32_t width;           /**< 1..32768. */
+    int32_t height;          /**< 1..32768. */
+    int64_t stride;          /**< Bytes from one row to the next, >= width*channels. */
+    mf_pixel_format format;  /**< Channel order (3 or 4 channels; alpha is ignored). */
+} mf_image;
+
+/** Element type of label maps. */
+typedef int32_t mf_label_type;
+#define MF_LABEL_U8 0   /**< uint8; needs K <= 256. */
+#define MF_LABEL_I32 1  /**< int32, 4-byte aligned. */
+
+/** Where the results of one image go: caller memory, written during the call. */
+typedef struct mf_output {
+    void *labels;          /**< width*height labels, row-major, same size as the input image. */
+    int64_t labels_size;   /**< Bytes available at labels. */
+    float *scores;         /**< NULL, or K*height*width floats (class-major), 4-byte aligned:
+                                the per-class scores that the argmax picks from. */
+    int64_t scores_size;   /**< Bytes available at scores (ignored when scores is NULL). */
+} mf_output;
+
+/** Options of mf_model_segment. Fill with mf_segment_options_init() first. */
+typedef struct mf_segment_options {
+    uint32_t struct_size;      /**< sizeof(mf_segment_options). */
+    mf_label_type label_type;  /**< MF_LABEL_U8 (default) or MF_LABEL_I32. */
+    int32_t resize;            /**< 1 (default): the model's test-time resize; 0: the network
+                                    sees each image at its own size. Outputs always have the
+                                    input image's size. */
+} mf_segment_options;
+
+/** Fills *opts with the defaults (uint8 labels, the model's resize). */
+MF_API void mf_segment_options_init(mf_segment_options *opts);
+
+/** Segments `count` images; image i's results go to outputs[i].
+ *  Images whose network input sizes are equal run as one batched forward pass; others run in
+ *  groups by size. All arguments are validated before any work starts.
+ *  On CUDA each call runs on a stream of the device's stream pool and returns when its results
+ *  are in caller memory. Concurrent calls on one model are safe.
+ *  Fails with INVALID_ARGUMENT (message names the image), OUT_OF_MEMORY, CUDA or INTERNAL;
+ *  outputs are then unspecified. */
+MF_API mf_status mf_model_segment(mf_model *model, const mf_image *images,
+                                  const mf_output *outputs, int32_t count,
+                                  const mf_segment_options *opts);
+
+/** Runs the network once per listed image size (width, height pairs) so that later calls at those
+ *  sizes find everything initialised. [in] sizes: 2*count int32 values. Thread-safe. */
+MF_API mf_status mf_model_warmup(mf_model *model, const int32_t *sizes, int32_t count);
+
+/* ============================================================================================= */
+/* Diagnostics                                                                                   */
+/* ============================================================================================= */
+
+/** Number of live handles (models and host buffers) in the process; 0 after everything was
+ *  freed. For leak tests. Thread-safe. */
+MF_API int64_t mf_debug_live_handles(void);
+
+/** Minor page faults of the process so far (getrusage), for benchmarks. Thread-safe. */
+MF_API int64_t mf_debug_page_faults(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MASKFORMER_H */

@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: Apache-2.0
+// The C ABI: argument checks, ownership, and the exception boundary. Every function body runs
+// inside guard(), so no C++ exception crosses into the caller.
+#include <ATen/Parallel.h>
+#include <sys/resource.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "error.hpp"
+#include "host_memory.hpp"
+#include "maskformer.h"
+#include "model.hpp"
+
+struct mf_model {
+  std::unique_ptr<maskformer::Model> impl;
+};
+
+namespace maskformer {
+namespace {
+
+#ifndef MF_SHIM_VERSION
+#define MF_SHIM_VERSION "0.0.0"
+#endif
+
+thread_local char last_error[2048] = {0};
+std::atomic<int64_t> live_handles{0};
+
+mf_status record(mf_status status, const char* text) noexcept {
+  std::strncpy(last_error, text, sizeof(last_error) - 1);
+  last_error[sizeof(last_error) - 1] = '\0';
+  return status;
+}
+
+mf_status classify(const c10::Error& e) noexcept {
+  const char* text = e.what_without_backtrace();
+  if (std::strstr(text, "out of memory") != nullptr || std::strstr(text, "CUDA out of memory") != nullptr)
+    return MF_ERR_OUT_OF_MEMORY;
+  if (std::strstr(text, "CUDA") != nullptr || std::strstr(text, "cuda") != nullptr) return MF_ERR_CUDA;
+  return MF_ERR_INTERNAL;
+}
+
+template <class Fn>
+mf_status guard(Fn&& body) noexcept {
+  try {
+    body();
+    last_error[0] = '\0';
+    return MF_OK;
+  } catch (const Error& e) {
+    return record(e.status(), e.what());
+  } catch (const std::bad_alloc&) {
+    return record(MF_ERR_OUT_OF_MEMORY, "host memory allocation failed");
+  } catch (const c10::Error& e) {
+    return record(classify(e), e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return record(MF_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return record(MF_ERR_INTERNAL, "unknown C++ exception");
+  }
+}
+
+int channels_of(mf_pixel_format f) { return f == MF_PIXEL_RGBA || f == MF_PIXEL_BGRA ? 4 : 3; }
+
+const Model& model_of(const mf_model* m) {
+  require(m != nullptr && m->impl != nullptr, "model must not be NULL");
+  return *m->impl;
+}
+
+ImageView check_image(const mf_image& img, int index) {
+  const std::string where = "image " + std::to_string(index) + ": ";
+  require(img.data != nullptr, where + "data is NULL");
+  require(img.format >= MF_PIXEL_RGB && img.format <= MF_PIXEL_BGRA,
+          where + "unknown pixel format " + std::to_string(img.format));
+  require(img.width >= 1 && img.width <= 32768 && img.height >= 1 && img.height <= 32768,
+          where + "size " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+              " outside 1..32768");
+  const int c = channels_of(img.format);
+  require(img.stride >= int64_t(img.width) * c,
+          where + "stride " + std::to_string(img.stride) + " < width*channels = " +
+              std::to_string(int64_t(img.width) * c));
+  const int64_t need = (img.height - 1) * img.stride + int64_t(img.width) * c;
+  require(img.data_size >= need, where + "needs " + std::to_string(need) + " bytes for " +
+                                     std::to_string(img.width) + "x" + std::to_string(img.height) +
+                                     " with stride " + std::to_string(img.stride) + ", got " +
+                                     std::to_string(img.data_size));
+  ImageView v;
+  v.data = img.data;
+  v.data_size = img.data_size;
+  v.width = img.width;
+  v.height = img.height;
+  v.stride = img.stride;
+  v.channels = c;
+  v.bgr = img.format == MF_PIXEL_BGR || img.format == MF_PIXEL_BGRA;
+  return v;
+}
+
+OutputView check_output(const mf_output& out, const ImageView& img, int index, int num_classes,
+                        mf_label_type label_type) {
+  const std::string where = "output " + std::to_string(index) + ": ";
+  const int64_t pixels = int64_t(img.width) * img.height;
+  const int64_t label_bytes = pixels * (label_type == MF_LABEL_U8 ? 1 : 4);
+  require(out.labels != nullptr, where + "labels is NULL");
+  require(out.labels_size >= label_bytes, where + "labels need " + std::to_string(label_bytes) +
+                                              " bytes, got " + std::to_string(out.labels_size));
+  if (label_type == MF_LABEL_I32)
+    require(reinterpret_cast<uintptr_t>(out.labels) % 4 == 0, where + "int32 labels must be 4-byte aligned");
+  if (out.scores != nullptr) {
+    const int64_t score_bytes = pixels * num_classes * int64_t(sizeof(float));
+    require(out.scores_size >= score_bytes, where + "scores need " + std::to_string(score_bytes) +
+                                                " bytes (" + std::to_string(num_classes) + " x " +
+                                                std::to_string(img.height) + " x " +
+                                                std::to_string(img.width) + " floats), got " +
+                                                std::to_string(out.scores_size));
+    require(reinterpret_cast<uintptr_t>(out.scores) % 4 == 0, where + "scores must be 4-byte aligned");
+  }
+  OutputView v;
+  v.labels = out.labels;
+  v.labels_size = out.labels_size;
+  v.scores = out.scores;
+  v.scores_size = out.scores_size;
+  return v;
+}
+
+}  // namespace
+}  // namespace maskformer
+
+using namespace maskformer;
+
+extern "C" {
+
+MF_API const char* mf_last_error(void) { return last_error[0] == '\0' ? nullptr : last_error; }
+
+MF_API int32_t mf_abi_version(void) { return MF_ABI_VERSION; }
+
+MF_API const char* mf_version(void) { return MF_SHIM_VERSION; }
+
+MF_API const char* mf_libtorch_version(void) { return TORCH_VERSION; }
+
+MF_API int32_t mf_cuda_compiled(void) {
+  int32_t compiled = 0;
+  guard([&] { compiled = at::hasCUDA() ? 1 : 0; });
+  return compiled;
+}
+
+MF_API int32_t mf_cuda_device_count(void) {
+  int32_t count = 0;
+  guard([&] { count = torch::cuda::is_available() ? static_cast<int32_t>(torch::cuda::device_count()) : 0; });
+  return count;
+}
+
+MF_API mf_status mf_set_num_threads(int32_t n) {
+  return guard([&] {
+    require(n >= 1, "thread count must be >= 1, got " + std::to_string(n));
+    at::set_num_threads(n);
+  });
+}
+
+MF_API int32_t mf_get_num_threads(void) {
+  int32_t n = 0;
+  guard([&] { n = at::get_num_threads(); });
+  return n;
+}
+
+MF_API mf_status mf_set_host_cache_limit(int64_t bytes) {
+  return guard([&] {
+    require(bytes >= 0, "cache limit must be >= 0");
+    install_host_allocator();
+    set_host_cache_limit(bytes);
+  });
+}
+
+MF_API int64_t mf_host_cache_bytes(void) { return host_cache_bytes(); }
+
+MF_API mf_status mf_host_alloc(int64_t size, void** out_ptr, int32_t* out_pinned) {
+  return guard([&] {
+    require(out_ptr != nullptr, "out_ptr must not be NULL");
+    *out_ptr = nullptr;
+    bool pinned = false;
+    *out_ptr = host_buffer_alloc(size, &pinned);
+    ++live_handles;
+    if (out_pinned != nullptr) *out_pinned = pinned ? 1 : 0;
+  });
+}
+
+MF_API void mf_host_free(void* ptr) {
+  guard([&] {
+    if (ptr != nullptr && host_buffer_release(ptr)) --live_handles;
+  });
+}
+
+MF_API void mf_load_options_init(mf_load_options* opts) {
+  if (opts == nullptr) return;
+  std::memset(opts, 0, sizeof(*opts));
+  opts->struct_size = sizeof(*opts);
+  opts->device = MF_DEVICE_CPU;
+  opts->precision = MF_PRECISION_FP32;
+}
+
+MF_API mf_status mf_model_load(const char* path, const mf_load_options* opts, mf_model** out_model) {
+  return guard([&] {
+    require(out_model != nullptr, "out_model must not be NULL");
+    *out_model = nullptr;
+    require(path != nullptr && path[0] != '\0', "path must be a non-empty string");
+    LoadOptions o;
+    if (opts != nullptr) {
+      require(opts->struct_size >= sizeof(mf_load_options),
+              "mf_load_options.struct_size is " + std::to_string(opts->struct_size) +
+                  ": call mf_load_options_init first");
+      o.device = opts->device;
+      o.precision = opts->precision;
+      o.intra_op_threads = opts->intra_op_threads;
+      o.jit_optimize = opts->jit_optimize != 0;
+    }
+    auto model = std::make_unique<mf_model>();
+    model->impl = Model::load(path, o);
+    *out_model = model.release();
+    ++live_handles;
+  });
+}
+
+MF_API void mf_model_free(mf_model* model) {
+  if (model == nullptr) return;
+  guard([&] {
+    delete model;
+    --live_handles;
+  });
+}
+
+MF_API void mf_model_info_init(mf_model_info* info) {
+  if (info == nullptr) return;
+  std::memset(info, 0, sizeof(*info));
+  info->struct_size = sizeof(*info);
+}
+
+MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(out != nullptr, "out must not be NULL");
+    require(out->struct_size >= sizeof(mf_model_info),
+            "mf_model_info.struct_size is " + std::to_string(out->struct_size) +
+                ": call mf_model_info_init first");
+    const Metadata& meta = m.metadata();
+    out->num_classes = meta.num_classes;
+    out->num_queries = meta.num_queries;
+    out->device = m.device().is_cpu() ? MF_DEVICE_CPU : m.device().index();
+    out->precision = m.precision();
+    out->resize_long = meta.resize_keep_ratio ? meta.resize_long : 0;
+    out->resize_short = meta.resize_keep_ratio ? meta.resize_short : 0;
+    out->format_version = meta.format_version;
+    for (int i = 0; i < 3; ++i) {
+      out->mean[i] = static_cast<float>(meta.mean[i]);
+      out->std[i] = static_cast<float>(meta.std[i]);
+    }
+  });
+}
+
+MF_API mf_status mf_model_metadata_json(const mf_model* model, const char** out_json, int64_t* out_length) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(out_json != nullptr, "out_json must not be NULL");
+    *out_json = m.metadata().json.c_str();
+    if (out_length != nullptr) *out_length = static_cast<int64_t>(m.metadata().json.size());
+  });
+}
+
+MF_API mf_status mf_model_class_name(const mf_model* model, int32_t index, const char** out_name) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(out_name != nullptr, "out_name must not be NULL");
+    require(index >= 0 && index < m.metadata().num_classes,
+            "class index " + std::to_string(index) + " outside 0.." +
+                std::to_string(m.metadata().num_classes - 1));
+    *out_name = m.metadata().classes[static_cast<size_t>(index)].c_str();
+  });
+}
+
+MF_API mf_status mf_model_palette(const mf_model* model, uint8_t* out_rgb, int64_t size) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    const int64_t need = 3 * int64_t(m.metadata().num_classes);
+    require(out_rgb != nullptr, "out_rgb must not be NULL");
+    require(size >= need, "palette needs " + std::to_string(need) + " bytes, got " + std::to_string(size));
+    for (size_t i = 0; i < m.metadata().palette.size(); ++i)
+      std::memcpy(out_rgb + 3 * i, m.metadata().palette[i].data(), 3);
+  });
+}
+
+MF_API mf_status mf_model_input_size(const mf_model* model, int32_t width, int32_t height,
+                                     int32_t* out_width, int32_t* out_height) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(out_width != nullptr && out_height != nullptr, "outputs must not be NULL");
+    require(width >= 1 && width <= 32768 && height >= 1 && height <= 32768,
+            "size " + std::to_string(width) + "x" + std::to_string(height) + " outside 1..32768");
+    auto hw = m.input_size(height, width, true);
+    *out_height = hw.first;
+    *out_width = hw.second;
+  });
+}
+
+MF_API void mf_segment_options_init(mf_segment_options* opts) {
+  if (opts == nullptr) return;
+  std::memset(opts, 0, sizeof(*opts));
+  opts->struct_size = sizeof(*opts);
+  opts->label_type = MF_LABEL_U8;
+  opts->resize = 1;
+}
+
+MF_API mf_status mf_model_segment(mf_model* model, const mf_image* images, const mf_output* outputs,
+                                  int32_t count, const mf_segment_options* opts) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(count >= 0, "count must be >= 0, got " + std::to_string(count));
+    if (count == 0) return;
+    require(images != nullptr && outputs != nullptr, "images and outputs must not be NULL");
+    mf_label_type label_type = MF_LABEL_U8;
+    bool resize = true;
+    if (opts != nullptr) {
+      require(opts->struct_size >= sizeof(mf_segment_options),
+              "mf_segment_options.struct_size is " + std::to_string(opts->struct_size) +
+                  ": call mf_segment_options_init first");
+      require(opts->label_type == MF_LABEL_U8 || opts->label_type == MF_LABEL_I32,
+              "unknown label type " + std::to_string(opts->label_type));
+      label_type = opts->label_type;
+      resize = opts->resize != 0;
+    }
+    const int k = m.metadata().num_classes;
+    require(label_type != MF_LABEL_U8 || k <= 256,
+            "uint8 labels hold at most 256 classes; this model has " + std::to_string(k) +
+                ": use MF_LABEL_I32");
+    std::vector<ImageView> views;
+    std::vector<OutputView> outs;
+    views.reserve(static_cast<size_t>(count));
+    outs.reserve(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      views.push_back(check_image(images[i], i));
+      outs.push_back(check_output(outputs[i], views.back(), i, k, label_type));
+    }
+    m.segment(views, outs, label_type, resize);
+  });
+}
+
+MF_API mf_status mf_model_warmup(mf_model* model, const int32_t* sizes, int32_t count) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(count >= 0, "count must be >= 0");
+    require(count == 0 || sizes != nullptr, "sizes must not be NULL");
+    std::vector<std::pair<int, int>> hw;
+    for (int i = 0; i < count; ++i) {
+      const int w = sizes[2 * i], h = sizes[2 * i + 1];
+      require(w >= 1 && w <= 32768 && h >= 1 && h <= 32768,
+              "warm-up size " + std::to_string(w) + "x" + std::to_string(h) + " outside 1..32768");
+      hw.emplace_back(h, w);
+    }
+    m.warmup(hw);
+  });
+}
+
+MF_API int64_t mf_debug_live_handles(void) { return live_handles.load(); }
+
+MF_API int64_t mf_debug_page_faults(void) {
+  struct rusage usage {};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return -1;
+  return static_cast<int64_t>(usage.ru_minflt);
+}
+
+}  // extern "C"

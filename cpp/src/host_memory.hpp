@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0
+// Host memory: a caching CPU allocator for LibTorch, and frame buffers (pinned when CUDA exists).
+//
+// Why the caching allocator: a forward pass allocates and frees the same large tensors on every
+// call. Called from a JVM thread, glibc serves such blocks with fresh mmaps (or trims its
+// per-thread heaps) and the kernel faults every page in again: measured at 8x the time of the
+// same work in a Python process. Keeping freed large blocks for reuse makes steady-state calls
+// fault-free, whatever the malloc settings of the host process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace maskformer {
+
+// Installs the caching allocator as LibTorch's CPU allocator (idempotent, thread-safe).
+void install_host_allocator();
+
+// Bytes the cache may keep; 0 disables caching and frees what it holds.
+void set_host_cache_limit(int64_t bytes);
+int64_t host_cache_bytes();
+
+// Frame buffers for callers (mf_host_alloc). Pinned when CUDA is available.
+void* host_buffer_alloc(int64_t size, bool* pinned);
+// Releases a buffer; false when `ptr` did not come from host_buffer_alloc (nothing is done).
+bool host_buffer_release(void* ptr);
+// Whether [ptr, ptr+size) lies inside one pinned buffer from host_buffer_alloc.
+bool host_buffer_is_pinned(const void* ptr, int64_t size);
+
+}  // namespace maskformer

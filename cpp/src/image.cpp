@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "image.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace maskformer {
+
+std::pair<int, int> keep_ratio_size(int height, int width, int long_side, int short_side) {
+  double lo = std::min(long_side, short_side), hi = std::max(long_side, short_side);
+  double scale = std::min(hi / std::max(height, width), lo / std::min(height, width));
+  return {static_cast<int>(height * scale + 0.5), static_cast<int>(width * scale + 0.5)};
+}
+
+at::Tensor image_to_device(const ImageView& image, const at::Device& device, bool pinned) {
+  const int64_t c = image.channels;
+  const int64_t span = (image.height - 1) * image.stride + image.width * c;
+  auto bytes = at::TensorOptions().dtype(at::kByte);
+  // from_blob borrows the caller's memory: nothing is copied on the CPU
+  at::Tensor flat = at::from_blob(const_cast<uint8_t*>(image.data), {span}, bytes);
+  if (!device.is_cpu()) flat = flat.to(device, /*non_blocking=*/pinned);
+  return flat.as_strided({image.height, image.width, c}, {image.stride, c, 1});
+}
+
+namespace {
+
+struct Taps {
+  std::vector<int64_t> first, second;  // source indices
+  std::vector<int32_t> w_first, w_second;  // weights in 1/2048
+};
+
+// One axis of OpenCV's linear resize. Along x, OpenCV pins out-of-range taps to the border with
+// weights (2048, 0); along y it clamps only the row indices and keeps both weights. The two give
+// the border value, but with different rounding in the vertical pass, so both are reproduced.
+Taps linear_taps(int src, int dst, bool clamp_weights) {
+  Taps t;
+  t.first.resize(dst);
+  t.second.resize(dst);
+  t.w_first.resize(dst);
+  t.w_second.resize(dst);
+  const double scale = 1.0 / (static_cast<double>(dst) / src);
+  for (int d = 0; d < dst; ++d) {
+    float f = static_cast<float>((d + 0.5) * scale - 0.5);
+    int s = static_cast<int>(std::floor(f));
+    f -= static_cast<float>(s);
+    if (clamp_weights) {
+      if (s < 0) f = 0.f, s = 0;
+      if (s >= src - 1) f = 0.f, s = src - 1;
+    }
+    t.w_first[d] = static_cast<int32_t>(std::lrint((1.f - f) * 2048.f));
+    t.w_second[d] = static_cast<int32_t>(std::lrint(f * 2048.f));
+    t.first[d] = std::min(std::max(s, 0), src - 1);
+    t.second[d] = std::min(std::max(s + 1, 0), src - 1);
+  }
+  return t;
+}
+
+template <class T>
+at::Tensor to_tensor(const std::vector<T>& v, at::ScalarType type, const at::Device& device) {
+  at::Tensor cpu = at::empty({static_cast<int64_t>(v.size())}, at::TensorOptions().dtype(type));
+  std::copy(v.begin(), v.end(), cpu.data_ptr<T>());
+  return device.is_cpu() ? cpu : cpu.to(device);
+}
+
+}  // namespace
+
+at::Tensor resize_linear_u8(const at::Tensor& hwc, int out_h, int out_w) {
+  const int in_h = static_cast<int>(hwc.size(0)), in_w = static_cast<int>(hwc.size(1));
+  const at::Device device = hwc.device();
+  Taps tx = linear_taps(in_w, out_w, true);
+  Taps ty = linear_taps(in_h, out_h, false);
+
+  // only the source rows the vertical pass reads go through the horizontal pass
+  std::vector<int64_t> row_of(in_h, -1), rows;
+  for (int d = 0; d < out_h; ++d)
+    for (int64_t r : {ty.first[d], ty.second[d]})
+      if (row_of[r] < 0) row_of[r] = 0;
+  for (int r = 0; r < in_h; ++r)
+    if (row_of[r] == 0) {
+      row_of[r] = static_cast<int64_t>(rows.size());
+      rows.push_back(r);
+    }
+  for (int d = 0; d < out_h; ++d) {
+    ty.first[d] = row_of[ty.first[d]];
+    ty.second[d] = row_of[ty.second[d]];
+  }
+
+  at::Tensor src = static_cast<int64_t>(rows.size()) == in_h
+                       ? hwc
+                       : hwc.index_select(0, to_tensor(rows, at::kLong, device));
+  at::Tensor x0 = to_tensor(tx.first, at::kLong, device);
+  at::Tensor x1 = to_tensor(tx.second, at::kLong, device);
+  at::Tensor ax0 = to_tensor(tx.w_first, at::kInt, device).view({1, out_w, 1});
+  at::Tensor ax1 = to_tensor(tx.w_second, at::kInt, device).view({1, out_w, 1});
+  // horizontal pass, exact in int32: value * 2048 at most 522240
+  at::Tensor horizontal = src.index_select(1, x0).to(at::kInt).mul_(ax0);
+  horizontal.add_(src.index_select(1, x1).to(at::kInt).mul_(ax1));
+
+  at::Tensor y0 = to_tensor(ty.first, at::kLong, device);
+  at::Tensor y1 = to_tensor(ty.second, at::kLong, device);
+  at::Tensor by0 = to_tensor(ty.w_first, at::kInt, device).view({out_h, 1, 1});
+  at::Tensor by1 = to_tensor(ty.w_second, at::kInt, device).view({out_h, 1, 1});
+  // vertical pass as OpenCV's SIMD kernel: ((b0*(S0>>4))>>16) + ((b1*(S1>>4))>>16) + 2) >> 2
+  at::Tensor top = at::bitwise_right_shift(horizontal.index_select(0, y0), 4).mul_(by0);
+  at::Tensor bottom = at::bitwise_right_shift(horizontal.index_select(0, y1), 4).mul_(by1);
+  at::Tensor out = at::bitwise_right_shift(top, 16).add_(at::bitwise_right_shift(bottom, 16)).add_(2);
+  return at::bitwise_right_shift(out, 2).clamp_(0, 255);
+}
+
+void normalise_into(const at::Tensor& hwc, bool bgr, bool model_bgr, const std::array<double, 3>& mean,
+                    const std::array<double, 3>& std, at::Tensor dst) {
+  // channel c of the network input comes from source channel order[c]
+  const bool swap = bgr != model_bgr;
+  for (int c = 0; c < 3; ++c) {
+    const int src_channel = swap ? 2 - c : c;
+    // float32 arithmetic with the constants rounded to float, as OpenCV's Normalize does
+    const float shift = static_cast<float>(mean[c]);
+    const float inv = static_cast<float>(1.0 / std[c]);
+    at::Tensor plane = dst.select(0, c);
+    plane.copy_(hwc.select(2, src_channel));
+    plane.sub_(shift).mul_(inv);
+  }
+}
+
+}  // namespace maskformer

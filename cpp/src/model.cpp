@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "model.hpp"
+
+#include <ATen/Parallel.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <sys/stat.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include "error.hpp"
+#include "host_memory.hpp"
+
+namespace maskformer {
+
+namespace {
+
+const char* precision_name(mf_precision p) {
+  switch (p) {
+    case MF_PRECISION_FP16: return "fp16";
+    case MF_PRECISION_BF16: return "bf16";
+    default: return "fp32";
+  }
+}
+
+// Everything one call does on a CUDA device runs on a stream from the device's pool, so calls from
+// different threads overlap; synchronize() makes the call look synchronous to its caller. On the
+// CPU this is a no-op. Only device-generic c10 interfaces are used, so the same source builds
+// against CPU-only LibTorch.
+class DeviceScope {
+ public:
+  explicit DeviceScope(const at::Device& device) {
+    if (device.is_cuda()) {
+      const auto* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+      stream_.emplace(impl->getStreamFromGlobalPool(device, /*isHighPriority=*/false));
+      guard_.emplace(*stream_);
+    }
+  }
+  void synchronize() const {
+    if (stream_) stream_->synchronize();
+  }
+
+ private:
+  std::optional<c10::Stream> stream_;
+  std::optional<c10::StreamGuard> guard_;
+};
+
+void check_readable(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    fail(MF_ERR_IO, "cannot open model file '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) fail(MF_ERR_IO, "model path '" + path + "' is a directory");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) fail(MF_ERR_IO, "cannot read model file '" + path + "': " + std::strerror(errno));
+  std::fclose(f);
+  if (st.st_size == 0) fail(MF_ERR_MODEL_FORMAT, "model file '" + path + "' is empty");
+}
+
+at::ScalarType scalar_type(mf_precision p) {
+  switch (p) {
+    case MF_PRECISION_FP16: return at::kHalf;
+    case MF_PRECISION_BF16: return at::kBFloat16;
+    default: return at::kFloat;
+  }
+}
+
+// Module::to(dtype) would also cast integer buffers (the attention index tables); cast only the
+// floating-point parameters and buffers.
+void cast_floating(torch::jit::Module& module, at::ScalarType dtype) {
+  for (const auto& p : module.named_parameters(/*recurse=*/true))
+    if (p.value.is_floating_point()) p.value.set_data(p.value.to(dtype));
+  for (const auto& b : module.named_buffers(/*recurse=*/true))
+    if (b.value.is_floating_point()) b.value.set_data(b.value.to(dtype));
+}
+
+// Labels, and scores when wanted, of one image from its network outputs.
+// logits (Q, K+1) and masks (Q, h', w') float32 on the model's device; the network input was
+// net_h x net_w; the caller's image (and outputs) are out_h x out_w.
+void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net_h, int net_w,
+                      int out_h, int out_w, int num_classes, const OutputView& out,
+                      mf_label_type label_type) {
+  const int64_t q = logits.size(0), k = num_classes;
+  const bool on_cpu = logits.device().is_cpu();
+  const bool resized = net_h != out_h || net_w != out_w;
+  auto cpu_float = at::TensorOptions().dtype(at::kFloat);
+
+  // mask logits -> network input size -> sigmoid; class probabilities without "no object"
+  at::Tensor up = at::upsample_bilinear2d(masks.unsqueeze(0), {net_h, net_w}, false,
+                                          c10::nullopt, c10::nullopt);
+  up = up.view({q, int64_t(net_h) * net_w}).sigmoid_();
+  at::Tensor probs = logits.softmax(-1).narrow(1, 0, k).t();  // K, Q
+
+  at::Tensor scores;  // (K, out_h, out_w) float32
+  at::Tensor caller_scores;
+  if (out.scores != nullptr) caller_scores = at::from_blob(out.scores, {k, out_h, out_w}, cpu_float);
+  if (!resized) {
+    if (on_cpu && caller_scores.defined()) {
+      at::Tensor flat = caller_scores.view({k, int64_t(net_h) * net_w});
+      at::mm_out(flat, probs, up);
+      scores = caller_scores;
+    } else {
+      scores = probs.mm(up).view({k, net_h, net_w});
+    }
+  } else {
+    at::Tensor small = probs.mm(up).view({1, k, net_h, net_w});
+    if (on_cpu && caller_scores.defined()) {
+      at::Tensor batched = caller_scores.unsqueeze(0);
+      at::upsample_bilinear2d_out(batched, small, {out_h, out_w}, false, c10::nullopt, c10::nullopt);
+      scores = caller_scores;
+    } else {
+      scores = at::upsample_bilinear2d(small, {out_h, out_w}, false, c10::nullopt, c10::nullopt)
+                   .squeeze(0);
+    }
+  }
+  const bool pinned_labels =
+      !on_cpu && host_buffer_is_pinned(out.labels, out.labels_size);
+  at::Tensor labels = scores.argmax(0).to(label_type == MF_LABEL_U8 ? at::kByte : at::kInt);
+  at::Tensor caller_labels = at::from_blob(
+      out.labels, {out_h, out_w},
+      at::TensorOptions().dtype(label_type == MF_LABEL_U8 ? at::kByte : at::kInt));
+  caller_labels.copy_(labels, /*non_blocking=*/pinned_labels);
+  if (caller_scores.defined() && !scores.is_same(caller_scores)) {
+    const bool pinned_scores = !on_cpu && host_buffer_is_pinned(out.scores, out.scores_size);
+    caller_scores.copy_(scores, /*non_blocking=*/pinned_scores);
+  }
+}
+
+}  // namespace
+
+Model::Model(torch::jit::Module module, Metadata meta, at::Device device, mf_precision precision,
+             bool jit_optimize)
+    : module_(std::move(module)),
+      meta_(std::move(meta)),
+      device_(device),
+      precision_(precision),
+      dtype_(scalar_type(precision)),
+      jit_optimize_(jit_optimize) {}
+
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  install_host_allocator();
+  require(options.precision >= MF_PRECISION_FP32 && options.precision <= MF_PRECISION_BF16,
+          "unknown precision " + std::to_string(options.precision));
+  require(options.device >= MF_DEVICE_CPU, "device must be -1 (CPU) or a CUDA index, got " +
+                                               std::to_string(options.device));
+  require(options.intra_op_threads >= 0, "intra_op_threads must be >= 0");
+  at::Device device(at::kCPU);
+  if (options.device >= 0) {
+    if (!torch::cuda::is_available())
+      fail(MF_ERR_UNSUPPORTED, "cuda:" + std::to_string(options.device) +
+                                   " requested, but CUDA is not available here (LibTorch " +
+                                   TORCH_VERSION + " without CUDA, or no device visible)");
+    if (options.device >= static_cast<int>(torch::cuda::device_count()))
+      fail(MF_ERR_UNSUPPORTED, "cuda:" + std::to_string(options.device) + " requested, but only " +
+                                   std::to_string(torch::cuda::device_count()) + " CUDA device(s) exist");
+    device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(options.device));
+  }
+  if (options.precision == MF_PRECISION_FP16 && device.is_cpu())
+    fail(MF_ERR_UNSUPPORTED, "fp16 needs a CUDA device; on the CPU use fp32 or bf16");
+  if (options.intra_op_threads > 0) at::set_num_threads(options.intra_op_threads);
+
+  check_readable(path);
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, at::Device(at::kCPU), extra);
+  } catch (const c10::Error& e) {
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable TorchScript archive (truncated, "
+                              "corrupt or not an export): " + e.what_without_backtrace());
+  }
+  if (extra[kMetadataFile].empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' carries no " + kMetadataFile +
+                                  ": export it with models/export.py");
+  Metadata meta = parse_metadata(extra[kMetadataFile]);
+  if (!module.find_method("forward"))
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' has no forward method");
+
+  module.eval();
+  if (!device.is_cpu()) module.to(device);
+  if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
+
+  std::unique_ptr<Model> model(
+      new Model(std::move(module), std::move(meta), device, options.precision, options.jit_optimize));
+  // a small forward pass proves the file keeps the contract on this device and precision
+  try {
+    c10::InferenceMode inference;
+    torch::jit::GraphOptimizerEnabledGuard optimizer(model->jit_optimize_);
+    DeviceScope scope(device);
+    at::Tensor probe = at::zeros({1, 3, 64, 64}, at::TensorOptions().device(device).dtype(model->dtype_));
+    model->forward(probe);
+    scope.synchronize();
+  } catch (const Error& e) {
+    throw;
+  } catch (const c10::Error& e) {
+    std::string text = e.what_without_backtrace();
+    if (options.precision != MF_PRECISION_FP32 && text.find("not implemented for") != std::string::npos)
+      fail(MF_ERR_UNSUPPORTED, std::string(precision_name(options.precision)) + " is not supported on " +
+                                   device.str() + " by this LibTorch: " + text);
+    if (text.find("out of memory") != std::string::npos) throw;
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' failed a 64x64 test forward pass on " + device.str() +
+                                  " (" + precision_name(options.precision) + "): " + text);
+  }
+  return model;
+}
+
+std::pair<int, int> Model::input_size(int height, int width, bool resize) const {
+  if (!resize || !meta_.resize_keep_ratio) return {height, width};
+  return keep_ratio_size(height, width, meta_.resize_long, meta_.resize_short);
+}
+
+std::pair<at::Tensor, at::Tensor> Model::forward(const at::Tensor& batch) const {
+  c10::IValue result = const_cast<torch::jit::Module&>(module_).forward({batch});
+  auto fail_contract = [&](const std::string& what) {
+    fail(MF_ERR_MODEL_FORMAT, "forward() does not keep the MaskFormer contract: " + what);
+  };
+  if (!result.isTuple()) fail_contract("it returned " + result.tagKind() + ", expected a tuple");
+  const auto& items = result.toTupleRef().elements();
+  if (items.size() != 2 || !items[0].isTensor() || !items[1].isTensor())
+    fail_contract("expected (pred_logits, pred_masks)");
+  at::Tensor logits = items[0].toTensor(), masks = items[1].toTensor();
+  const int64_t b = batch.size(0), k = meta_.num_classes, q = meta_.num_queries;
+  const int64_t mh = (batch.size(2) + meta_.mask_stride - 1) / meta_.mask_stride;
+  const int64_t mw = (batch.size(3) + meta_.mask_stride - 1) / meta_.mask_stride;
+  if (logits.dim() != 3 || logits.size(0) != b || logits.size(1) != q || logits.size(2) != k + 1)
+    fail_contract("pred_logits has shape " + c10::str(logits.sizes()) + ", expected [" +
+                  std::to_string(b) + ", " + std::to_string(q) + ", " + std::to_string(k + 1) + "]");
+  if (masks.dim() != 4 || masks.size(0) != b || masks.size(1) != q || masks.size(2) != mh ||
+      masks.size(3) != mw)
+    fail_contract("pred_masks has shape " + c10::str(masks.sizes()) + ", expected [" +
+                  std::to_string(b) + ", " + std::to_string(q) + ", " + std::to_string(mh) + ", " +
+                  std::to_string(mw) + "]");
+  return {logits.to(at::kFloat), masks.to(at::kFloat)};
+}
+
+void Model::segment(const std::vector<ImageView>& images, const std::vector<OutputView>& outputs,
+                    mf_label_type label_type, bool resize) const {
+  c10::InferenceMode inference;
+  torch::jit::GraphOptimizerEnabledGuard optimizer(jit_optimize_);
+  DeviceScope scope(device_);
+
+  std::map<std::pair<int, int>, std::vector<size_t>> groups;  // network size -> images
+  for (size_t i = 0; i < images.size(); ++i)
+    groups[input_size(images[i].height, images[i].width, resize)].push_back(i);
+
+  auto float_opts = at::TensorOptions().device(device_).dtype(at::kFloat);
+  for (const auto& group : groups) {
+    const int net_h = group.first.first, net_w = group.first.second;
+    const auto& members = group.second;
+    at::Tensor batch = at::empty({static_cast<int64_t>(members.size()), 3, net_h, net_w}, float_opts);
+    for (size_t j = 0; j < members.size(); ++j) {
+      const ImageView& image = images[members[j]];
+      const int64_t span = (image.height - 1) * image.stride + int64_t(image.width) * image.channels;
+      at::Tensor hwc = image_to_device(image, device_, host_buffer_is_pinned(image.data, span));
+      at::Tensor sized = (net_h == image.height && net_w == image.width)
+                             ? hwc
+                             : resize_linear_u8(hwc, net_h, net_w);
+      normalise_into(sized, image.bgr, meta_.input_bgr, meta_.mean, meta_.std, batch[j]);
+    }
+    auto result = forward(dtype_ == at::kFloat ? batch : batch.to(dtype_));
+    for (size_t j = 0; j < members.size(); ++j) {
+      const ImageView& image = images[members[j]];
+      semantic_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
+                       meta_.num_classes, outputs[members[j]], label_type);
+    }
+  }
+  scope.synchronize();
+}
+
+void Model::warmup(const std::vector<std::pair<int, int>>& sizes_hw) const {
+  for (const auto& hw : sizes_hw) {
+    ImageView image;
+    image.height = hw.first;
+    image.width = hw.second;
+    image.stride = int64_t(hw.second) * 3;
+    std::vector<uint8_t> pixels(static_cast<size_t>(image.stride) * hw.first, 0);
+    image.data = pixels.data();
+    image.data_size = static_cast<int64_t>(pixels.size());
+    std::vector<int32_t> labels(static_cast<size_t>(hw.first) * hw.second);
+    OutputView out;
+    out.labels = labels.data();
+    out.labels_size = static_cast<int64_t>(labels.size() * sizeof(int32_t));
+    segment({image}, {out}, MF_LABEL_I32, true);
+  }
+}
+
+}  // namespace maskformer

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Smoke test of the C ABI, in plain C: library facts, argument checks, error statuses, and (when
+ * a model file is given) a real segmentation. Exit 0 on success, 1 on a failed check. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maskformer.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      fprintf(stderr, "FAILED %s:%d: %s (last error: %s)\n", __FILE__,     \
+              __LINE__, #cond, mf_last_error() ? mf_last_error() : "none"); \
+      ++failures;                                                          \
+    }                                                                      \
+  } while (0)
+
+static void library_checks(void) {
+  CHECK(mf_abi_version() == MF_ABI_VERSION);
+  CHECK(mf_version() != NULL && strlen(mf_version()) > 0);
+  CHECK(mf_libtorch_version() != NULL && strlen(mf_libtorch_version()) > 0);
+  CHECK(mf_cuda_device_count() >= 0);
+  CHECK(mf_set_num_threads(0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_last_error() != NULL);
+  CHECK(mf_get_num_threads() >= 1);
+
+  mf_model *model = (mf_model *)1;
+  CHECK(mf_model_load(NULL, NULL, &model) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(model == NULL);
+  CHECK(mf_model_load("/nonexistent/model.pt", NULL, &model) == MF_ERR_IO);
+  CHECK(strstr(mf_last_error(), "/nonexistent/model.pt") != NULL);
+  CHECK(mf_model_load("/etc/hostname", NULL, &model) == MF_ERR_MODEL_FORMAT);
+  CHECK(mf_model_load("/tmp", NULL, &model) == MF_ERR_IO);
+  mf_load_options opts;
+  mf_load_options_init(&opts);
+  opts.struct_size = 4;
+  CHECK(mf_model_load("/etc/hostname", &opts, &model) == MF_ERR_INVALID_ARGUMENT);
+  mf_model_free(NULL);
+
+  void *buffer = NULL;
+  int32_t pinned = -1;
+  CHECK(mf_host_alloc(0, &buffer, &pinned) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_host_alloc(1000, &buffer, &pinned) == MF_OK);
+  CHECK(buffer != NULL && ((uintptr_t)buffer % 64) == 0);
+  CHECK(pinned == (mf_cuda_device_count() > 0));
+  memset(buffer, 7, 1000);
+  mf_host_free(buffer);
+  mf_host_free(NULL);
+  mf_host_free((void *)&failures); /* unknown pointers are ignored */
+  CHECK(mf_set_host_cache_limit(-1) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_last_error() != NULL);
+  CHECK(mf_set_host_cache_limit((int64_t)1 << 30) == MF_OK);
+  CHECK(mf_last_error() == NULL);
+}
+
+static void model_checks(const char *path) {
+  mf_model *model = NULL;
+  mf_load_options opts;
+  mf_load_options_init(&opts);
+  CHECK(mf_model_load(path, &opts, &model) == MF_OK);
+  if (model == NULL) return;
+
+  mf_model_info info;
+  mf_model_info_init(&info);
+  CHECK(mf_model_get_info(model, &info) == MF_OK);
+  CHECK(info.num_classes > 0 && info.num_queries > 0 && info.device == MF_DEVICE_CPU);
+  const char *json = NULL;
+  int64_t length = 0;
+  CHECK(mf_model_metadata_json(model, &json, &length) == MF_OK);
+  CHECK(json != NULL && (int64_t)strlen(json) == length && strstr(json, "maskformer-java") != NULL);
+  const char *name = NULL;
+  CHECK(mf_model_class_name(model, 0, &name) == MF_OK && name != NULL);
+  CHECK(mf_model_class_name(model, info.num_classes, &name) == MF_ERR_INVALID_ARGUMENT);
+  uint8_t *palette = malloc((size_t)info.num_classes * 3);
+  CHECK(mf_model_palette(model, palette, 3) == (info.num_classes > 1 ? MF_ERR_INVALID_ARGUMENT : MF_OK));
+  CHECK(mf_model_palette(model, palette, (int64_t)info.num_classes * 3) == MF_OK);
+  free(palette);
+
+  /* a 97x61 BGRA image with padded rows */
+  const int w = 97, h = 61;
+  const int64_t stride = w * 4 + 12;
+  uint8_t *pixels = malloc((size_t)(stride * h));
+  for (int64_t i = 0; i < stride * h; ++i) pixels[i] = (uint8_t)((i * 2654435761u) >> 24);
+  int32_t *labels = malloc((size_t)w * h * sizeof(int32_t));
+  float *scores = malloc((size_t)w * h * info.num_classes * sizeof(float));
+  mf_image image = {pixels, stride * h, w, h, stride, MF_PIXEL_BGRA};
+  mf_output out = {labels, (int64_t)w * h * 4, scores, (int64_t)w * h * info.num_classes * 4};
+  mf_segment_options seg;
+  mf_segment_options_init(&seg);
+  seg.label_type = MF_LABEL_I32;
+  for (int i = 0; i < w * h; ++i) labels[i] = -1;
+  CHECK(mf_model_segment(model, &image, &out, 1, &seg) == MF_OK);
+  int in_range = 1;
+  for (int i = 0; i < w * h; ++i) in_range &= labels[i] >= 0 && labels[i] < info.num_classes;
+  CHECK(in_range);
+  /* the label is the argmax of the scores */
+  int agree = 1;
+  for (int p = 0; p < w * h; p += 13) {
+    int best = 0;
+    for (int c = 1; c < info.num_classes; ++c)
+      if (scores[(size_t)c * w * h + p] > scores[(size_t)best * w * h + p]) best = c;
+    agree &= best == labels[p];
+  }
+  CHECK(agree);
+
+  /* bad arguments are rejected before any work */
+  mf_image short_image = image;
+  short_image.data_size = (h - 1) * stride + w * 4 - 1; /* last row lacks one byte */
+  CHECK(mf_model_segment(model, &short_image, &out, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "image 0") != NULL);
+  mf_image bad_stride = image;
+  bad_stride.stride = w * 4 - 1;
+  CHECK(mf_model_segment(model, &bad_stride, &out, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  mf_output small = out;
+  small.labels_size = (int64_t)w * h * 4 - 1;
+  CHECK(mf_model_segment(model, &image, &small, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  mf_output misaligned = out;
+  misaligned.scores = (float *)((char *)scores + 1);
+  CHECK(mf_model_segment(model, &image, &misaligned, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(model, &image, &out, -1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(NULL, &image, &out, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(model, &image, &out, 0, &seg) == MF_OK);
+  int32_t sizes[4] = {64, 48, 33, 17};
+  CHECK(mf_model_warmup(model, sizes, 2) == MF_OK);
+  int32_t nw = 0, nh = 0;
+  CHECK(mf_model_input_size(model, w, h, &nw, &nh) == MF_OK && nw > 0 && nh > 0);
+
+  free(pixels);
+  free(labels);
+  free(scores);
+  CHECK(mf_debug_live_handles() == 1);
+  mf_model_free(model);
+}
+
+int main(int argc, char **argv) {
+  library_checks();
+  if (argc > 1 && argv[1][0] != '\0') {
+    model_checks(argv[1]);
+  } else {
+    fprintf(stderr, "no model file given: model checks skipped\n");
+  }
+  CHECK(mf_debug_live_handles() == 0);
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("smoke: all checks passed\n");
+  return argc > 1 && argv[1][0] != '\0' ? 0 : 77;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Convert a sssegmentation MaskFormer checkpoint to a TorchScript file for maskformer-java.
+
+    /usr/bin/python3 models/export.py --checkpoint maskformer_swintiny_ade20k.pth \
+        --variant swin-tiny --out swin-tiny.pt
+    /usr/bin/python3 models/export.py --random-init --seed 0 --variant test-tiny --out tiny.pt
+"""
+import argparse
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+from maskformer.config import VARIANTS  # noqa: E402
+from maskformer.convert import CheckpointError, load_checkpoint, sha256_file  # noqa: E402
+from maskformer.export import export  # noqa: E402
+from maskformer.network import MaskFormer  # noqa: E402
+
+INT_LIST = lambda s: tuple(int(x) for x in s.split(","))  # noqa: E731
+OVERRIDES = {  # flag -> (config field, parser)
+    "num-classes": ("num_classes", int), "embed-dim": ("embed_dim", int),
+    "depths": ("depths", INT_LIST), "num-heads": ("num_heads", INT_LIST),
+    "window-size": ("window_size", int), "num-queries": ("num_queries", int),
+    "hidden-dim": ("hidden_dim", int), "nheads": ("nheads", int),
+    "dec-layers": ("dec_layers", int), "dim-feedforward": ("dim_feedforward", int),
+    "feats-channels": ("feats_channels", int), "mask-feats-channels": ("mask_feats_channels", int),
+    "pool-scales": ("pool_scales", INT_LIST),
+    "resize-long": ("resize_long", int), "resize-short": ("resize_short", int),
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="sssegmentation checkpoint ({'model': state_dict})")
+    src.add_argument("--random-init", action="store_true", help="random weights (tests, benchmarks)")
+    p.add_argument("--variant", required=True, choices=sorted(VARIANTS))
+    p.add_argument("--out", required=True, help="TorchScript file to write")
+    p.add_argument("--seed", type=int, default=0, help="seed for --random-init")
+    p.add_argument("--ema", action="store_true", help="use the checkpoint's 'model_ema' weights")
+    p.add_argument("--no-verify", action="store_true", help="skip the TorchScript == eager check")
+    for flag, (field, kind) in OVERRIDES.items():
+        p.add_argument(f"--{flag}", type=kind, help=f"override {field}")
+    args = p.parse_args(argv)
+
+    cfg = VARIANTS[args.variant]
+    overrides = {field: getattr(args, flag.replace("-", "_"))
+                 for flag, (field, _) in OVERRIDES.items()
+                 if getattr(args, flag.replace("-", "_")) is not None}
+    t0 = time.time()
+    if args.checkpoint:
+        try:
+            model, cfg = load_checkpoint(args.checkpoint, cfg, overrides, use_ema=args.ema)
+        except CheckpointError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        source, digest = os.path.basename(args.checkpoint), sha256_file(args.checkpoint)
+        print(f"loaded {args.checkpoint} strictly ({sum(p.numel() for p in model.parameters()):,} "
+              f"parameters) in {time.time() - t0:.1f} s")
+    else:
+        cfg = cfg.replace(**overrides)
+        torch.manual_seed(args.seed)
+        model = MaskFormer(cfg).eval()
+        source, digest = None, None
+        print(f"random {args.variant} (seed {args.seed}): "
+              f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    export(model, cfg, args.variant, args.out, source, digest, check=not args.no_verify)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"done in {time.time() - t0:.1f} s, peak memory {peak:.0f} MiB, "
+          f"{os.path.getsize(args.out) / 2**20:.1f} MiB on disk")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""MaskFormer (sssegmentation zoo layout) in PyTorch: network, converter, export, reference."""

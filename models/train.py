@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Train a small MaskFormer on generated scenes and export it with its metadata.
+
+The bundled demo model was made with exactly:
+
+    /usr/bin/python3 models/scenes.py --out /tmp/scenes --train 4000 --val 200 --seed 1
+    /usr/bin/python3 models/train.py --data /tmp/scenes --out models/demo/demo.pt \
+        --log models/demo/train.log
+
+Everything is seeded; on a 2-core CPU it takes about 40 minutes.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from evaluate import evaluate  # noqa: E402
+from maskformer import export as exporter  # noqa: E402
+from maskformer import training  # noqa: E402
+from maskformer.config import VARIANTS  # noqa: E402
+from maskformer.network import MaskFormer  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", required=True, help="ADE20k-layout root with a training split")
+    p.add_argument("--out", required=True, help="TorchScript file to write")
+    p.add_argument("--log", help="append the training log here too")
+    p.add_argument("--variant", default="demo", choices=sorted(VARIANTS))
+    p.add_argument("--iters", type=int, default=2200)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=192)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--eval-images", type=int, default=50)
+    args = p.parse_args(argv)
+
+    log_file = open(args.log, "a") if args.log else None
+
+    def log(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        if log_file:
+            log_file.write(line + "\n")
+            log_file.flush()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    cfg = VARIANTS[args.variant]
+    log(f"command: {' '.join(sys.argv)}")
+    log(f"torch {torch.__version__}, {args.threads} threads, variant {args.variant}: {cfg}")
+    data = training.load_split(args.data, "training")
+    has_val = os.path.isdir(os.path.join(args.data, "images", "validation"))
+    log(f"{len(data)} training images")
+    model = MaskFormer(cfg)
+    log(f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    opt = torch.optim.AdamW(training.param_groups(model, args.weight_decay), lr=args.lr)
+    aug = training.Augmenter(args.crop, cfg.resize_long, cfg.resize_short, (0.6, 1.5))
+    names, palette = exporter.default_classes(cfg.num_classes)
+    meta = exporter.build_metadata(cfg, args.variant, names, palette, None, None)
+
+    t0 = time.time()
+    smooth = None
+    for it in range(1, args.iters + 1):
+        # linear warmup, then poly (power 1) decay to 0
+        if it <= args.warmup:
+            lr = args.lr * it / args.warmup
+        else:
+            lr = args.lr * (1 - (it - args.warmup) / (args.iters - args.warmup + 1))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        model.train()
+        images, labels = training.make_batch(rng, data, aug, args.batch, cfg.mean, cfg.std)
+        targets = training.targets_from_labels(labels)
+        logits, masks = model.forward_all_layers(images)
+        loss, parts = training.total_loss(logits, masks, targets, cfg.num_classes)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        value = float(loss)
+        if not math.isfinite(value):
+            log(f"iteration {it}: loss is {value}, stopping")
+            return 1
+        smooth = value if smooth is None else 0.95 * smooth + 0.05 * value
+        if it % 20 == 0 or it == 1:
+            el = time.time() - t0
+            log(f"iter {it}/{args.iters} loss {value:.3f} (avg {smooth:.3f}) ce {parts['ce']:.3f} "
+                f"focal {parts['mask']:.4f} dice {parts['dice']:.3f} lr {lr:.2e} "
+                f"{el / it:.2f} s/iter, {el / 60:.1f} min")
+        if has_val and args.eval_every and (it % args.eval_every == 0 or it == args.iters):
+            model.eval()
+            r = evaluate(model, meta, args.data, "validation", args.eval_images)
+            log(f"iter {it}: validation mIoU {r['mIoU']:.4f} pixel acc "
+                f"{r['pixel_accuracy']:.4f} on {r['images']} images")
+    log(f"training took {(time.time() - t0) / 60:.1f} min")
+    model.eval()
+    exporter.export(model, cfg, args.variant, args.out, source="models/train.py",
+                    source_sha256=None, check=True, log=log)
+    if has_val:
+        r = evaluate(torch.jit.load(args.out), meta, args.data, "validation")
+        log(f"exported model: validation mIoU {r['mIoU']:.4f}, pixel accuracy "
+            f"{r['pixel_accuracy']:.4f} on {r['images']} images; per class "
+            + ", ".join(f"{k.split(',')[0]} {v:.3f}" for k, v in r["per_class_iou"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
