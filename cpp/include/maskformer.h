@@ -159,8 +159,10 @@ typedef struct mf_model_info {
     int32_t resize_long;     /**< Test-time resize: long side <= resize_long ... */
     int32_t resize_short;    /**< ... and short side <= resize_short (keep ratio). */
     int32_t format_version;  /**< Metadata format version. */
-    float mean[3];           /**< Normalisation mean, RGB order, on 0..255 values. */
-    float std[3];            /**< Normalisation std, RGB order. */
+    double mean[3];          /**< Normalisation mean, RGB order, on 0..255 values. */
+    double std[3];           /**< Normalisation std, RGB order. */
+    const char *variant;     /**< Variant name from the metadata ("" if absent), owned by the
+                                  model, valid while it lives. */
 } mf_model_info;
 
 /** Sets info->struct_size. */
@@ -214,23 +216,23 @@ typedef int32_t mf_label_type;
 
 /** Where the results of one image go: caller memory, written during the call. */
 typedef struct mf_output {
-    void *labels;          /**< width*height labels, row-major, same size as the input image. */
-    int64_t labels_size;   /**< Bytes available at labels. */
-    float *scores;         /**< NULL, or K*height*width floats (class-major), 4-byte aligned:
-                                the per-class scores that the argmax picks from. */
-    int64_t scores_size;   /**< Bytes available at scores (ignored when scores is NULL). */
+    void *labels;              /**< width*height labels, row-major, same size as the input image. */
+    int64_t labels_size;       /**< Bytes available at labels. */
+    mf_label_type label_type;  /**< MF_LABEL_U8 (needs K <= 256) or MF_LABEL_I32. */
+    float *scores;             /**< NULL, or K*height*width floats (class-major), 4-byte aligned:
+                                    the per-class scores that the argmax picks from. */
+    int64_t scores_size;       /**< Bytes available at scores (ignored when scores is NULL). */
 } mf_output;
 
 /** Options of mf_model_segment. Fill with mf_segment_options_init() first. */
 typedef struct mf_segment_options {
     uint32_t struct_size;      /**< sizeof(mf_segment_options). */
-    mf_label_type label_type;  /**< MF_LABEL_U8 (default) or MF_LABEL_I32. */
     int32_t resize;            /**< 1 (default): the model's test-time resize; 0: the network
                                     sees each image at its own size. Outputs always have the
                                     input image's size. */
 } mf_segment_options;
 
-/** Fills *opts with the defaults (uint8 labels, the model's resize). */
+/** Fills *opts with the defaults (the model's resize). */
 MF_API void mf_segment_options_init(mf_segment_options *opts);
 
 /** Segments `count` images; image i's results go to outputs[i].
@@ -243,6 +245,15 @@ MF_API void mf_segment_options_init(mf_segment_options *opts);
 MF_API mf_status mf_model_segment(mf_model *model, const mf_image *images,
                                   const mf_output *outputs, int32_t count,
                                   const mf_segment_options *opts);
+
+/** mf_model_segment for runtimes that manage memory lifetimes: the `keep_count` trailing arguments
+ *  (pointers to the image and output memory) are not read by the shim. Passing each buffer as a
+ *  call argument lets such a runtime keep it alive for the duration of the call; Java's FFM, for
+ *  one, then refuses to free the memory while the call runs instead of letting native code read
+ *  freed memory. Same statuses as mf_model_segment. */
+MF_API mf_status mf_model_segment_keepalive(mf_model *model, const mf_image *images,
+                                            const mf_output *outputs, int32_t count,
+                                            const mf_segment_options *opts, int32_t keep_count, ...);
 
 /** Runs the network once per listed image size (width, height pairs) so that later calls at those
  *  sizes find everything initialised. [in] sizes: 2*count int32 values. Thread-safe. */

@@ -99,9 +99,14 @@ ImageView check_image(const mf_image& img, int index) {
   return v;
 }
 
-OutputView check_output(const mf_output& out, const ImageView& img, int index, int num_classes,
-                        mf_label_type label_type) {
+OutputView check_output(const mf_output& out, const ImageView& img, int index, int num_classes) {
   const std::string where = "output " + std::to_string(index) + ": ";
+  const mf_label_type label_type = out.label_type;
+  require(label_type == MF_LABEL_U8 || label_type == MF_LABEL_I32,
+          where + "unknown label type " + std::to_string(label_type));
+  require(label_type != MF_LABEL_U8 || num_classes <= 256,
+          where + "uint8 labels hold at most 256 classes; this model has " +
+              std::to_string(num_classes) + ": use MF_LABEL_I32");
   const int64_t pixels = int64_t(img.width) * img.height;
   const int64_t label_bytes = pixels * (label_type == MF_LABEL_U8 ? 1 : 4);
   require(out.labels != nullptr, where + "labels is NULL");
@@ -121,6 +126,7 @@ OutputView check_output(const mf_output& out, const ImageView& img, int index, i
   OutputView v;
   v.labels = out.labels;
   v.labels_size = out.labels_size;
+  v.label_type = label_type;
   v.scores = out.scores;
   v.scores_size = out.scores_size;
   return v;
@@ -253,9 +259,10 @@ MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
     out->resize_short = meta.resize_keep_ratio ? meta.resize_short : 0;
     out->format_version = meta.format_version;
     for (int i = 0; i < 3; ++i) {
-      out->mean[i] = static_cast<float>(meta.mean[i]);
-      out->std[i] = static_cast<float>(meta.std[i]);
+      out->mean[i] = meta.mean[i];
+      out->std[i] = meta.std[i];
     }
+    out->variant = meta.variant.c_str();
   });
 }
 
@@ -307,7 +314,6 @@ MF_API void mf_segment_options_init(mf_segment_options* opts) {
   if (opts == nullptr) return;
   std::memset(opts, 0, sizeof(*opts));
   opts->struct_size = sizeof(*opts);
-  opts->label_type = MF_LABEL_U8;
   opts->resize = 1;
 }
 
@@ -318,31 +324,31 @@ MF_API mf_status mf_model_segment(mf_model* model, const mf_image* images, const
     require(count >= 0, "count must be >= 0, got " + std::to_string(count));
     if (count == 0) return;
     require(images != nullptr && outputs != nullptr, "images and outputs must not be NULL");
-    mf_label_type label_type = MF_LABEL_U8;
     bool resize = true;
     if (opts != nullptr) {
       require(opts->struct_size >= sizeof(mf_segment_options),
               "mf_segment_options.struct_size is " + std::to_string(opts->struct_size) +
                   ": call mf_segment_options_init first");
-      require(opts->label_type == MF_LABEL_U8 || opts->label_type == MF_LABEL_I32,
-              "unknown label type " + std::to_string(opts->label_type));
-      label_type = opts->label_type;
       resize = opts->resize != 0;
     }
     const int k = m.metadata().num_classes;
-    require(label_type != MF_LABEL_U8 || k <= 256,
-            "uint8 labels hold at most 256 classes; this model has " + std::to_string(k) +
-                ": use MF_LABEL_I32");
     std::vector<ImageView> views;
     std::vector<OutputView> outs;
     views.reserve(static_cast<size_t>(count));
     outs.reserve(static_cast<size_t>(count));
     for (int i = 0; i < count; ++i) {
       views.push_back(check_image(images[i], i));
-      outs.push_back(check_output(outputs[i], views.back(), i, k, label_type));
+      outs.push_back(check_output(outputs[i], views.back(), i, k));
     }
-    m.segment(views, outs, label_type, resize);
+    m.segment(views, outs, resize);
   });
+}
+
+MF_API mf_status mf_model_segment_keepalive(mf_model* model, const mf_image* images,
+                                            const mf_output* outputs, int32_t count,
+                                            const mf_segment_options* opts, int32_t keep_count, ...) {
+  (void)keep_count;  // the variadic arguments exist only for the caller's memory management
+  return mf_model_segment(model, images, outputs, count, opts);
 }
 
 MF_API mf_status mf_model_warmup(mf_model* model, const int32_t* sizes, int32_t count) {

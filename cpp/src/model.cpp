@@ -84,8 +84,8 @@ void cast_floating(torch::jit::Module& module, at::ScalarType dtype) {
 // logits (Q, K+1) and masks (Q, h', w') float32 on the model's device; the network input was
 // net_h x net_w; the caller's image (and outputs) are out_h x out_w.
 void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net_h, int net_w,
-                      int out_h, int out_w, int num_classes, const OutputView& out,
-                      mf_label_type label_type) {
+                      int out_h, int out_w, int num_classes, const OutputView& out) {
+  const mf_label_type label_type = out.label_type;
   const int64_t q = logits.size(0), k = num_classes;
   const bool on_cpu = logits.device().is_cpu();
   const bool resized = net_h != out_h || net_w != out_w;
@@ -239,7 +239,7 @@ std::pair<at::Tensor, at::Tensor> Model::forward(const at::Tensor& batch) const 
 }
 
 void Model::segment(const std::vector<ImageView>& images, const std::vector<OutputView>& outputs,
-                    mf_label_type label_type, bool resize) const {
+                    bool resize) const {
   c10::InferenceMode inference;
   torch::jit::GraphOptimizerEnabledGuard optimizer(jit_optimize_);
   DeviceScope scope(device_);
@@ -266,7 +266,7 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     for (size_t j = 0; j < members.size(); ++j) {
       const ImageView& image = images[members[j]];
       semantic_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
-                       meta_.num_classes, outputs[members[j]], label_type);
+                       meta_.num_classes, outputs[members[j]]);
     }
   }
   scope.synchronize();
@@ -285,7 +285,8 @@ void Model::warmup(const std::vector<std::pair<int, int>>& sizes_hw) const {
     OutputView out;
     out.labels = labels.data();
     out.labels_size = static_cast<int64_t>(labels.size() * sizeof(int32_t));
-    segment({image}, {out}, MF_LABEL_I32, true);
+    out.label_type = MF_LABEL_I32;
+    segment({image}, {out}, true);
   }
 }
 

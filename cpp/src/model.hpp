@@ -25,6 +25,7 @@ struct LoadOptions {
 struct OutputView {
   void* labels = nullptr;
   int64_t labels_size = 0;
+  mf_label_type label_type = MF_LABEL_U8;
   float* scores = nullptr;
   int64_t scores_size = 0;
 };
@@ -42,7 +43,7 @@ class Model {
 
   // Validated by the caller (c_api.cpp); images with equal network sizes share one forward.
   void segment(const std::vector<ImageView>& images, const std::vector<OutputView>& outputs,
-               mf_label_type label_type, bool resize) const;
+               bool resize) const;
 
   void warmup(const std::vector<std::pair<int, int>>& sizes_hw) const;
 

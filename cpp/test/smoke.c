@@ -68,6 +68,7 @@ static void model_checks(const char *path) {
   mf_model_info_init(&info);
   CHECK(mf_model_get_info(model, &info) == MF_OK);
   CHECK(info.num_classes > 0 && info.num_queries > 0 && info.device == MF_DEVICE_CPU);
+  CHECK(info.variant != NULL);
   const char *json = NULL;
   int64_t length = 0;
   CHECK(mf_model_metadata_json(model, &json, &length) == MF_OK);
@@ -88,10 +89,10 @@ static void model_checks(const char *path) {
   int32_t *labels = malloc((size_t)w * h * sizeof(int32_t));
   float *scores = malloc((size_t)w * h * info.num_classes * sizeof(float));
   mf_image image = {pixels, stride * h, w, h, stride, MF_PIXEL_BGRA};
-  mf_output out = {labels, (int64_t)w * h * 4, scores, (int64_t)w * h * info.num_classes * 4};
+  mf_output out = {labels, (int64_t)w * h * 4, MF_LABEL_I32, scores,
+                    (int64_t)w * h * info.num_classes * 4};
   mf_segment_options seg;
   mf_segment_options_init(&seg);
-  seg.label_type = MF_LABEL_I32;
   for (int i = 0; i < w * h; ++i) labels[i] = -1;
   CHECK(mf_model_segment(model, &image, &out, 1, &seg) == MF_OK);
   int in_range = 1;
@@ -118,6 +119,9 @@ static void model_checks(const char *path) {
   mf_output small = out;
   small.labels_size = (int64_t)w * h * 4 - 1;
   CHECK(mf_model_segment(model, &image, &small, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  mf_output bad_type = out;
+  bad_type.label_type = 9;
+  CHECK(mf_model_segment(model, &image, &bad_type, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
   mf_output misaligned = out;
   misaligned.scores = (float *)((char *)scores + 1);
   CHECK(mf_model_segment(model, &image, &misaligned, 1, &seg) == MF_ERR_INVALID_ARGUMENT);

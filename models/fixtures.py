@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Test fixtures for the Java and C tests, made by our own models/ code (Maven runs this in
+pre-integration-test):
+
+  tiny.pt            test-tiny export, random weights (150 ADE classes)
+  tiny-k300.pt       the same architecture with 300 classes (int32 labels, 16-bit PNGs)
+  images/*.png       generated scenes of several sizes (lossless, so Java and Python see the
+                     same pixels)
+  golden/<model>/<image>.labels.i32, .scores.f32   labels and scores from the reference
+                     pipeline (OpenCV resize, torch.jit.load of the same file)
+  bad/*.pt           broken models: empty, truncated, not an archive, no metadata, invalid
+                     metadata, metadata of a newer format, wrong outputs
+  eval/              a small ADE20k-layout split, and eval/expected.json: the Python evaluator's
+                     numbers for the bundled demo model (when models/demo/demo.pt exists)
+  manifest.json      what is where
+
+Everything is seeded and skipped when already present and newer than this script.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from evaluate import evaluate  # noqa: E402
+from maskformer import export as exporter  # noqa: E402
+from maskformer.config import VARIANTS  # noqa: E402
+from maskformer.network import MaskFormer  # noqa: E402
+from maskformer.reference import segment  # noqa: E402
+from maskformer.scenes import generate, write_split  # noqa: E402
+
+IMAGES = {  # name: (width, height, seed)
+    "scene_97x61": (97, 61, 1),
+    "scene_320x256": (320, 256, 2),
+    "scene_333x517": (333, 517, 3),
+    "scene_640x480": (640, 480, 4),
+    "scene_128x128": (128, 128, 5),
+}
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEMO = os.path.join(HERE, "demo", "demo.pt")
+
+
+class Wrong(torch.nn.Module):
+    """A valid TorchScript module that does not keep the MaskFormer output contract."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1)
+
+
+def export_random(variant: str, path: str, seed: int, **overrides) -> dict:
+    torch.manual_seed(seed)
+    cfg = VARIANTS[variant].replace(**overrides)
+    model = MaskFormer(cfg).eval()
+    return exporter.export(model, cfg, variant, path, check=False, log=lambda *_: None)
+
+
+def write_goldens(model_path: str, images: dict, out_dir: str) -> None:
+    meta = exporter.read_metadata(model_path)
+    module = torch.jit.load(model_path, map_location="cpu").eval()
+    os.makedirs(out_dir, exist_ok=True)
+    for name, path in images.items():
+        labels, scores = segment(module, cv2.imread(path, cv2.IMREAD_COLOR), meta)
+        labels.astype("<i4").tofile(os.path.join(out_dir, name + ".labels.i32"))
+        scores.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".scores.f32"))
+
+
+def broken_models(out: str, good: str) -> dict:
+    bad = os.path.join(out, "bad")
+    os.makedirs(bad, exist_ok=True)
+    files = {}
+
+    def add(name, description):
+        files[name] = {"path": os.path.join(bad, name), "problem": description}
+        return os.path.join(bad, name)
+
+    open(add("empty.pt", "0 bytes"), "wb").close()
+    data = open(good, "rb").read()
+    open(add("truncated.pt", "first half of a valid export"), "wb").write(data[: len(data) // 2])
+    open(add("text.pt", "a text file"), "w").write("this is not a model\n")
+    scripted = torch.jit.script(MaskFormer(VARIANTS["test-tiny"]).eval())
+    torch.jit.save(scripted, add("no-metadata.pt", "TorchScript without maskformer.json"))
+    torch.jit.save(scripted, add("bad-json.pt", "maskformer.json is not JSON"),
+                   _extra_files={"maskformer.json": "{\"format\": \"maskformer-java\", "})
+    meta = exporter.read_metadata(good)
+    missing = dict(meta)
+    del missing["classes"]
+    torch.jit.save(scripted, add("missing-field.pt", "metadata without classes"),
+                   _extra_files={"maskformer.json": json.dumps(missing)})
+    future = dict(meta, format_version=99)
+    torch.jit.save(scripted, add("future-format.pt", "metadata format 99"),
+                   _extra_files={"maskformer.json": json.dumps(future)})
+    torch.jit.save(torch.jit.script(Wrong()), add("wrong-outputs.pt", "forward returns one tensor"),
+                   _extra_files={"maskformer.json": json.dumps(meta)})
+    return files
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    args = p.parse_args(argv)
+    out = args.out
+    manifest_path = os.path.join(out, "manifest.json")
+    inputs = [os.path.abspath(__file__), DEMO] + [
+        os.path.join(HERE, "maskformer", f) for f in os.listdir(os.path.join(HERE, "maskformer"))
+        if f.endswith(".py")]
+    newest = max(os.path.getmtime(f) for f in inputs if os.path.exists(f))
+    if (not args.force and os.path.exists(manifest_path)
+            and os.path.getmtime(manifest_path) > newest):
+        print(f"fixtures in {out} are up to date")
+        return 0
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    os.makedirs(os.path.join(out, "images"), exist_ok=True)
+
+    models = {"tiny": os.path.join(out, "tiny.pt"), "tiny-k300": os.path.join(out, "tiny-k300.pt")}
+    export_random("test-tiny", models["tiny"], seed=0)
+    export_random("test-tiny", models["tiny-k300"], seed=1, num_classes=300)
+
+    images = {}
+    for name, (w, h, seed) in IMAGES.items():
+        rgb, _ = generate(np.random.default_rng([77, seed]), w, h)
+        path = os.path.join(out, "images", name + ".png")
+        cv2.imwrite(path, rgb[:, :, ::-1])
+        images[name] = path
+    for model_name, model_path in models.items():
+        write_goldens(model_path, images, os.path.join(out, "golden", model_name))
+
+    manifest = {
+        "models": models,
+        "images": {n: {"path": p, "width": IMAGES[n][0], "height": IMAGES[n][1]}
+                   for n, p in images.items()},
+        "golden": {m: os.path.join(out, "golden", m) for m in models},
+        "bad": broken_models(out, models["tiny"]),
+    }
+    if os.path.exists(DEMO):
+        eval_root = os.path.join(out, "eval")
+        write_split(eval_root, "validation", 12, seed=4242)
+        meta = exporter.read_metadata(DEMO)
+        module = torch.jit.load(DEMO, map_location="cpu").eval()
+        result = evaluate(module, meta, eval_root, "validation")
+        with open(os.path.join(eval_root, "expected.json"), "w") as f:
+            json.dump(result, f, indent=1)
+        manifest["eval"] = {"root": eval_root, "model": DEMO,
+                            "expected": os.path.join(eval_root, "expected.json")}
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=1)
+    print(f"wrote fixtures to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer;
+
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.awt.image.ComponentSampleModel;
+import java.awt.image.DataBufferByte;
+import java.awt.image.DataBufferInt;
+import java.awt.image.DataBufferUShort;
+import java.awt.image.Raster;
+import java.awt.image.SinglePixelPackedSampleModel;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import javax.imageio.ImageIO;
+
+/**
+ * Bridges between {@link BufferedImage}s and off-heap frames, and renders results.
+ *
+ * <p>{@link #toFrame} makes the one copy that Java images need: their pixels live on the Java heap,
+ * which native code cannot read. Byte-interleaved (JPEG's 3-byte BGR, 4-byte ABGR) and packed int
+ * (RGB, ARGB, BGR) images are copied as they are; other types (grey, indexed, 16-bit) are first
+ * drawn into a 3-byte BGR image.
+ *
+ * <p>Thread-safety: stateless; all methods are thread-safe.
+ */
+public final class Images {
+  private Images() {}
+
+  /** Reads an image file (PNG, JPEG, BMP, GIF) into a frame owned by {@code arena}. */
+  public static Frame read(Path file, Arena arena) throws IOException {
+    return toFrame(readImage(file), arena);
+  }
+
+  /** Reads an image file; the error names the file when it is not an image. */
+  public static BufferedImage readImage(Path file) throws IOException {
+    Objects.requireNonNull(file, "file");
+    if (!Files.isRegularFile(file)) {
+      throw new IOException("no such image file: " + file);
+    }
+    BufferedImage image = ImageIO.read(file.toFile());
+    if (image == null) {
+      throw new IOException("not a readable image (PNG, JPEG, BMP, GIF): " + file);
+    }
+    return image;
+  }
+
+  /** Copies the pixels of {@code image} into memory of {@code arena}: one copy, as described above. */
+  public static Frame toFrame(BufferedImage image, Arena arena) {
+    Objects.requireNonNull(image, "image");
+    Objects.requireNonNull(arena, "arena");
+    int w = image.getWidth();
+    int h = image.getHeight();
+    Raster raster = image.getRaster();
+    if (raster.getDataBuffer() instanceof DataBufferByte bytes
+        && raster.getSampleModel() instanceof ComponentSampleModel sm
+        && bytes.getNumBanks() == 1
+        && raster.getSampleModelTranslateX() == 0
+        && raster.getSampleModelTranslateY() == 0) {
+      int[] offsets = sm.getBandOffsets();
+      int pixelStride = sm.getPixelStride();
+      int scanline = sm.getScanlineStride();
+      PixelFormat format = null;
+      int start = 0;
+      if (pixelStride == 3 && Arrays.equals(offsets, new int[] {2, 1, 0})) {
+        format = PixelFormat.BGR;
+      } else if (pixelStride == 3 && Arrays.equals(offsets, new int[] {0, 1, 2})) {
+        format = PixelFormat.RGB;
+      } else if (pixelStride == 4 && Arrays.equals(offsets, new int[] {3, 2, 1, 0})) {
+        // A,B,G,R bytes: seen from the B of the first pixel they read as B,G,R,(next A)
+        format = PixelFormat.BGRA;
+        start = 1;
+      } else if (pixelStride == 4 && Arrays.equals(offsets, new int[] {0, 1, 2, 3})) {
+        format = PixelFormat.RGBA;
+      }
+      if (format != null) {
+        byte[] data = bytes.getData();
+        int offset = bytes.getOffset() + start;
+        ImageLayout layout = new ImageLayout(w, h, scanline, format);
+        long size = layout.byteSize();
+        MemorySegment pixels = arena.allocate(size + 1, 64);
+        long available = Math.min(size, data.length - (long) offset);
+        MemorySegment.copy(data, offset, pixels, ValueLayout.JAVA_BYTE, 0, (int) available);
+        return new Frame(pixels, layout);
+      }
+    }
+    if (raster.getDataBuffer() instanceof DataBufferInt ints
+        && raster.getSampleModel() instanceof SinglePixelPackedSampleModel sm
+        && ints.getNumBanks() == 1
+        && raster.getSampleModelTranslateX() == 0
+        && raster.getSampleModelTranslateY() == 0
+        && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+      int[] masks = sm.getBitMasks();
+      PixelFormat format = null;
+      if (masks[0] == 0xFF0000 && masks[1] == 0xFF00 && masks[2] == 0xFF) {
+        format = PixelFormat.BGRA; // 0x(AA)RRGGBB little-endian: B, G, R, A
+      } else if (masks[0] == 0xFF && masks[1] == 0xFF00 && masks[2] == 0xFF0000) {
+        format = PixelFormat.RGBA; // 0x00BBGGRR: R, G, B, 0
+      }
+      if (format != null) {
+        int[] data = ints.getData();
+        ImageLayout layout = new ImageLayout(w, h, 4L * sm.getScanlineStride(), format);
+        MemorySegment pixels = arena.allocate(layout.byteSize(), 64);
+        int count = (int) (layout.byteSize() / 4);
+        MemorySegment.copy(data, ints.getOffset(), pixels, ValueLayout.JAVA_INT, 0, count);
+        return new Frame(pixels, layout);
+      }
+    }
+    BufferedImage bgr = new BufferedImage(w, h, BufferedImage.TYPE_3BYTE_BGR);
+    Graphics2D g = bgr.createGraphics();
+    try {
+      g.drawImage(image, 0, 0, null);
+    } finally {
+      g.dispose();
+    }
+    return toFrame(bgr, arena);
+  }
+
+  /**
+   * The label map as a grey image, pixel value = label: 8-bit for models with at most 255 classes,
+   * 16-bit otherwise.
+   */
+  public static BufferedImage labelImage(Segmentation s) {
+    int w = s.width();
+    int h = s.height();
+    int n = Math.toIntExact((long) w * h);
+    if (s.numClasses() <= 255) {
+      BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_GRAY);
+      byte[] data = ((DataBufferByte) out.getRaster().getDataBuffer()).getData();
+      if (s.labelType() == LabelType.U8) {
+        MemorySegment.copy(s.labels(), ValueLayout.JAVA_BYTE, 0, data, 0, n);
+      } else {
+        int[] labels = s.toIntArray();
+        for (int i = 0; i < n; i++) {
+          data[i] = (byte) labels[i];
+        }
+      }
+      return out;
+    }
+    BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_USHORT_GRAY);
+    short[] data = ((DataBufferUShort) out.getRaster().getDataBuffer()).getData();
+    int[] labels = s.toIntArray();
+    for (int i = 0; i < n; i++) {
+      data[i] = (short) labels[i];
+    }
+    return out;
+  }
+
+  /** The palette colour of each pixel's class blended over {@code base}: alpha 0 = base only. */
+  public static BufferedImage overlay(BufferedImage base, Segmentation s, double alpha) {
+    if (base.getWidth() != s.width() || base.getHeight() != s.height()) {
+      throw new IllegalArgumentException("image is " + base.getWidth() + "x" + base.getHeight()
+          + ", segmentation " + s.width() + "x" + s.height());
+    }
+    if (!(alpha >= 0 && alpha <= 1)) {
+      throw new IllegalArgumentException("alpha must be in [0, 1], got " + alpha);
+    }
+    int w = s.width();
+    int h = s.height();
+    BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+    int[] rgb = base.getRGB(0, 0, w, h, null, 0, w);
+    int[] labels = s.toIntArray();
+    int[] palette = s.classes().stream().mapToInt(ClassInfo::rgb).toArray();
+    int a = (int) Math.round(alpha * 256);
+    for (int i = 0; i < rgb.length; i++) {
+      int p = rgb[i];
+      int c = palette[labels[i]];
+      int r = (((p >> 16) & 0xFF) * (256 - a) + ((c >> 16) & 0xFF) * a) >> 8;
+      int g = (((p >> 8) & 0xFF) * (256 - a) + ((c >> 8) & 0xFF) * a) >> 8;
+      int b = ((p & 0xFF) * (256 - a) + (c & 0xFF) * a) >> 8;
+      rgb[i] = (r << 16) | (g << 8) | b;
+    }
+    out.setRGB(0, 0, w, h, rgb, 0, w);
+    return out;
+  }
+
+  /** A legend: one row per class, its colour and name. */
+  public static BufferedImage legend(List<ClassInfo> classes) {
+    int row = 24;
+    int width = 320;
+    BufferedImage out =
+        new BufferedImage(width, Math.max(1, classes.size()) * row + 8, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = out.createGraphics();
+    try {
+      g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+      g.setColor(Color.WHITE);
+      g.fillRect(0, 0, out.getWidth(), out.getHeight());
+      g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 14));
+      int y = 4;
+      for (ClassInfo c : classes) {
+        g.setColor(new Color(c.rgb()));
+        g.fillRect(6, y + 3, 28, row - 6);
+        g.setColor(Color.DARK_GRAY);
+        g.drawRect(6, y + 3, 28, row - 6);
+        g.setColor(Color.BLACK);
+        g.drawString(c.label() + "  " + c.shortName(), 44, y + row - 7);
+        y += row;
+      }
+    } finally {
+      g.dispose();
+    }
+    return out;
+  }
+
+  /** Writes a PNG. */
+  public static void writePng(BufferedImage image, Path file) throws IOException {
+    if (!ImageIO.write(image, "png", file.toFile())) {
+      throw new IOException("no PNG writer for image type " + image.getType());
+    }
+  }
+
+  /**
+   * Writes the scores as a NumPy {@code .npy} file: float32, shape (K, H, W), straight from the
+   * off-heap scores (no copy on the Java heap).
+   */
+  public static void writeScoresNpy(Segmentation s, Path file) throws IOException {
+    MemorySegment scores =
+        s.scores().orElseThrow(() -> new IllegalStateException("segmentation has no scores"));
+    String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + s.numClasses() + ", "
+        + s.height() + ", " + s.width() + "), }";
+    int headerLength = 10 + dict.length() + 1;
+    int padding = (64 - headerLength % 64) % 64;
+    StringBuilder header = new StringBuilder(dict);
+    header.append(" ".repeat(padding)).append('\n');
+    ByteBuffer head = ByteBuffer.allocate(10 + header.length()).order(ByteOrder.LITTLE_ENDIAN);
+    head.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
+    head.putShort((short) header.length());
+    head.put(header.toString().getBytes(StandardCharsets.US_ASCII));
+    head.flip();
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        StandardOpenOption.TRUNCATE_EXISTING)) {
+      while (head.hasRemaining()) {
+        ch.write(head);
+      }
+      ByteBuffer body = scores.asByteBuffer();
+      while (body.hasRemaining()) {
+        ch.write(body);
+      }
+    }
+  }
+}

@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer;
+
+import dev.maskformer.internal.NativeModel;
+import dev.maskformer.internal.NativeRuntime;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/**
+ * A loaded MaskFormer model: frames in, label maps (and, on request, class scores) out, with
+ * sssegmentation's test-time pipeline (keep-ratio resize, normalisation, forward, semantic
+ * inference, resize back, argmax) running natively on the model's device.
+ *
+ * <pre>{@code
+ * try (MaskFormer model = MaskFormer.load(Path.of("swin-tiny.pt"));
+ *      Arena arena = Arena.ofConfined()) {
+ *   Frame frame = Images.read(Path.of("street.jpg"), arena);
+ *   try (Segmentation s = model.segment(frame)) {
+ *     int label = s.label(10, 20);
+ *     String name = model.info().classes().get(label).name();
+ *   }
+ * }
+ * }</pre>
+ *
+ * <p>Thread-safety: a model is immutable and safe to share; concurrent {@code segment} calls run in
+ * parallel (on CUDA, each on its own stream). Keep one model per device.
+ *
+ * <p>Ownership: {@link #close()} frees the native model after waiting for calls in flight;
+ * queued asynchronous calls fail with {@link CancellationException}; any later use throws {@link
+ * IllegalStateException}. Frames and outputs stay owned by the caller and are only borrowed for
+ * the duration of a call.
+ */
+public final class MaskFormer implements AutoCloseable {
+  private final NativeModel model;
+  private final ModelInfo info;
+  private final int asyncThreads;
+  private volatile ThreadPoolExecutor executor;
+
+  private MaskFormer(NativeModel model, Path path, int asyncThreads) {
+    this.model = model;
+    NativeModel.Facts f = model.facts();
+    List<ClassInfo> classes = new ArrayList<>(f.numClasses());
+    for (int i = 0; i < f.numClasses(); i++) {
+      classes.add(new ClassInfo(i, f.classNames().get(i), f.palette()[i]));
+    }
+    this.info = new ModelInfo(
+        path.toString(),
+        f.variant(),
+        List.copyOf(classes),
+        f.numQueries(),
+        List.of(f.mean()[0], f.mean()[1], f.mean()[2]),
+        List.of(f.std()[0], f.std()[1], f.std()[2]),
+        f.resizeLong(),
+        f.resizeShort(),
+        f.formatVersion(),
+        f.device() < 0 ? Device.CPU : Device.cuda(f.device()),
+        Precision.fromCode(f.precision()),
+        f.metadataJson());
+    this.asyncThreads = asyncThreads > 0 ? asyncThreads : (info.device().isCuda() ? 2 : 1);
+  }
+
+  /** Loads a model on the CPU in fp32. */
+  public static MaskFormer load(Path path) {
+    return load(path, LoadOptions.DEFAULTS);
+  }
+
+  /**
+   * Loads a TorchScript export made by models/export.py (or models/train.py) and checks it with a
+   * small forward pass on the target device.
+   *
+   * @throws ModelLoadException the file is missing, unreadable, not an export or has bad metadata
+   * @throws UnsupportedDeviceException the device or precision is not available here
+   * @throws NativeLibraryException the native library cannot be loaded
+   */
+  public static MaskFormer load(Path path, LoadOptions options) {
+    Objects.requireNonNull(path, "path");
+    Objects.requireNonNull(options, "options");
+    NativeModel m = NativeModel.load(path, options.device().index(), options.precision().code(),
+        options.intraOpThreads(), options.jitOptimize());
+    try {
+      return new MaskFormer(m, path, options.asyncThreads());
+    } catch (RuntimeException e) {
+      m.close();
+      throw e;
+    }
+  }
+
+  /** Classes, normalisation, resize rule, device and the full metadata of this model. */
+  public ModelInfo info() {
+    return info;
+  }
+
+  /** Number of classes K; labels are 0..K-1. */
+  public int numClasses() {
+    return info.numClasses();
+  }
+
+  /** The network input size, after the test-time resize, for a frame of this size. */
+  public Size inputSize(int width, int height) {
+    int[] wh = model.inputSize(width, height);
+    return new Size(wh[0], wh[1]);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // zero-copy calls: caller's frames in, caller's outputs filled
+
+  /** Segments one frame into caller memory. Nothing is copied or allocated on the Java side. */
+  public void segment(Frame frame, Output output) {
+    segment(List.of(frame), List.of(output), SegmentOptions.DEFAULTS);
+  }
+
+  /**
+   * Segments frames into caller memory in one native call: frames whose network input sizes are
+   * equal (all frames of one video, say) run as one batched forward pass; frames of other sizes
+   * run in groups by size. Only {@link SegmentOptions#resize()} of {@code options} applies here.
+   */
+  public void segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
+    Objects.requireNonNull(frames, "frames");
+    Objects.requireNonNull(outputs, "outputs");
+    Objects.requireNonNull(options, "options");
+    if (frames.size() != outputs.size()) {
+      throw new IllegalArgumentException(
+          frames.size() + " frames but " + outputs.size() + " outputs");
+    }
+    if (frames.isEmpty()) {
+      return;
+    }
+    for (int i = 0; i < frames.size(); i++) {
+      Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
+      Output o = Objects.requireNonNull(outputs.get(i), "output " + i);
+      Checks.nativeSegment(f.pixels(), "frame " + i + " pixels");
+      Checks.nativeSegment(o.labels(), "output " + i + " labels");
+      if (o.scores() != null) {
+        Checks.nativeSegment(o.scores(), "output " + i + " scores");
+      }
+      o.checkFits(f.layout(), info.numClasses(), i);
+    }
+    model.segment(frames, outputs, options.resize());
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // convenience calls: results in off-heap memory owned by the returned Segmentation
+
+  /** Segments one frame; the result owns its label map off-heap. */
+  public Segmentation segment(Frame frame) {
+    return segment(frame, SegmentOptions.DEFAULTS);
+  }
+
+  /** Segments one frame with options (label type, scores, resize). */
+  public Segmentation segment(Frame frame, SegmentOptions options) {
+    return segment(List.of(frame), options).get(0);
+  }
+
+  /** Segments several frames in one native call (batched by size, as the zero-copy call). */
+  public List<Segmentation> segment(List<Frame> frames, SegmentOptions options) {
+    Objects.requireNonNull(frames, "frames");
+    Objects.requireNonNull(options, "options");
+    LabelType type =
+        options.labelType() != null ? options.labelType() : LabelType.forClasses(numClasses());
+    List<Segmentation> results = new ArrayList<>(frames.size());
+    try {
+      List<Output> outputs = new ArrayList<>(frames.size());
+      for (int i = 0; i < frames.size(); i++) {
+        Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
+        Segmentation s = Segmentation.allocate(f.width(), f.height(), type, options.scores(),
+            info.classes());
+        results.add(s);
+        outputs.add(s.output());
+      }
+      segment(frames, outputs, options);
+      return results;
+    } catch (RuntimeException | Error e) {
+      results.forEach(Segmentation::close);
+      throw e;
+    }
+  }
+
+  /** Segments a Java image: its pixels are copied off-heap once ({@link Images#toFrame}). */
+  public Segmentation segment(BufferedImage image) {
+    return segment(image, SegmentOptions.DEFAULTS);
+  }
+
+  /** Segments a Java image with options. */
+  public Segmentation segment(BufferedImage image, SegmentOptions options) {
+    try (Arena arena = Arena.ofConfined()) {
+      return segment(Images.toFrame(image, arena), options);
+    }
+  }
+
+  /** Reads and segments an image file (PNG, JPEG, BMP, GIF). */
+  public Segmentation segment(Path imageFile) throws IOException {
+    return segment(imageFile, SegmentOptions.DEFAULTS);
+  }
+
+  /** Reads and segments an image file with options. */
+  public Segmentation segment(Path imageFile, SegmentOptions options) throws IOException {
+    try (Arena arena = Arena.ofConfined()) {
+      return segment(Images.read(imageFile, arena), options);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // asynchronous calls
+
+  /**
+   * Segments a frame on this model's worker threads. The frame's memory must be usable from
+   * another thread (a shared, global or automatic arena) and stay alive until the future is
+   * done. Cancelling the future before the work starts skips it; cancelling later discards (and
+   * frees) the result.
+   */
+  public CompletableFuture<Segmentation> segmentAsync(Frame frame, SegmentOptions options) {
+    Objects.requireNonNull(frame, "frame");
+    Objects.requireNonNull(options, "options");
+    return submit(() -> segment(frame, options), Segmentation::close);
+  }
+
+  /** Zero-copy asynchronous segmentation into caller memory (same rules as above). */
+  public CompletableFuture<Void> segmentAsync(Frame frame, Output output) {
+    Objects.requireNonNull(frame, "frame");
+    Objects.requireNonNull(output, "output");
+    return submit(() -> {
+      segment(frame, output);
+      return null;
+    }, v -> {});
+  }
+
+  private <T> CompletableFuture<T> submit(Supplier<T> work, Consumer<T> discard) {
+    if (model.isClosed()) {
+      throw new IllegalStateException("MaskFormer is closed: " + model.name());
+    }
+    CompletableFuture<T> future = new CompletableFuture<>();
+    try {
+      executor().execute(new Task<>(future, work, discard, model));
+    } catch (RejectedExecutionException e) {
+      throw new IllegalStateException("MaskFormer is closed: " + model.name(), e);
+    }
+    return future;
+  }
+
+  /** One queued asynchronous call. */
+  private record Task<T>(
+      CompletableFuture<T> future, Supplier<T> work, Consumer<T> discard, NativeModel model)
+      implements Runnable {
+    @Override
+    public void run() {
+      if (future.isDone()) {
+        return; // cancelled while queued
+      }
+      try {
+        T result = work.get();
+        if (!future.complete(result)) {
+          discard.accept(result); // cancelled while running: free what was made
+        }
+      } catch (IllegalStateException e) {
+        // close() won the race before the call reached native code: the call never ran
+        future.completeExceptionally(model.isClosed()
+            ? new CancellationException("MaskFormer closed before this call started") : e);
+      } catch (Throwable t) {
+        future.completeExceptionally(t);
+      }
+    }
+  }
+
+  private ThreadPoolExecutor executor() {
+    ThreadPoolExecutor e = executor;
+    if (e != null) {
+      return e;
+    }
+    synchronized (this) {
+      if (executor == null) {
+        AtomicInteger n = new AtomicInteger();
+        executor = new ThreadPoolExecutor(asyncThreads, asyncThreads, 30, TimeUnit.SECONDS,
+            new LinkedBlockingQueue<>(), r -> {
+              Thread t = new Thread(r, "maskformer-async-" + n.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
+        executor.allowCoreThreadTimeOut(true);
+      }
+      return executor;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Runs the network once at each frame size so that later calls at those sizes do not pay for
+   * first-use initialisation (allocator pools, kernels, cuDNN plans).
+   */
+  public void warmup(Size... frameSizes) {
+    Objects.requireNonNull(frameSizes, "frameSizes");
+    int[] pairs = new int[frameSizes.length * 2];
+    for (int i = 0; i < frameSizes.length; i++) {
+      Size s = Objects.requireNonNull(frameSizes[i], "size " + i);
+      pairs[2 * i] = s.width();
+      pairs[2 * i + 1] = s.height();
+    }
+    model.warmup(pairs);
+  }
+
+  /**
+   * Frees the model after calls in flight have returned. Queued asynchronous calls are cancelled.
+   * Idempotent.
+   */
+  @Override
+  public void close() {
+    ThreadPoolExecutor e;
+    synchronized (this) {
+      e = executor;
+    }
+    if (e != null) {
+      for (Runnable r : e.shutdownNow()) {
+        if (r instanceof Task<?> t) {
+          t.future().completeExceptionally(
+              new CancellationException("MaskFormer closed before this call started"));
+        }
+      }
+    }
+    model.close();
+    if (e != null) {
+      try {
+        e.awaitTermination(1, TimeUnit.MINUTES);
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "MaskFormer[" + info.path() + ", " + info.variant() + ", " + info.numClasses()
+        + " classes, " + info.device() + ", " + info.precision() + "]";
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // process-wide native facilities
+
+  /** Versions and devices of the native side (loads it if needed). */
+  public static RuntimeInfo runtime() {
+    return NativeRuntime.info();
+  }
+
+  /** Number of usable CUDA devices (0 without CUDA). */
+  public static int cudaDeviceCount() {
+    return NativeRuntime.info().cudaDevices();
+  }
+
+  /** Sets LibTorch's intra-op threads for the whole process; call once at start-up. */
+  public static void setIntraOpThreads(int threads) {
+    NativeRuntime.setThreads(threads);
+  }
+
+  /** Bytes of freed CPU tensor memory kept for reuse (default 2 GiB); 0 releases it all. */
+  public static void setHostCacheLimit(long bytes) {
+    NativeRuntime.setHostCacheLimit(bytes);
+  }
+
+  /**
+   * Host memory for frames and outputs, owned by {@code arena} (freed when it closes). With CUDA
+   * the memory is page-locked, so frames reach the GPU, and results come back, in one
+   * asynchronous transfer each; without CUDA it is ordinary 64-byte aligned memory.
+   */
+  public static MemorySegment allocateHost(Arena arena, long bytes) {
+    return NativeRuntime.allocateHost(arena, bytes);
+  }
+
+  /** Live native handles (models and host buffers) of the process; for leak checks. */
+  public static long liveNativeHandles() {
+    return NativeRuntime.liveHandles();
+  }
+}

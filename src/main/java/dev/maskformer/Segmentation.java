@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The result of segmenting one frame: a label map off-heap (and per-class scores when asked for),
+ * the frame's size.
+ *
+ * <p>Thread-safety: reads may happen from any thread; {@link #close()} must not race with them.
+ *
+ * <p>Ownership: owns its memory; {@link #close()} frees it (idempotent). Segments returned by
+ * {@link #labels()} and {@link #scores()} become inaccessible then.
+ */
+public final class Segmentation implements AutoCloseable {
+  private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
+  private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+  private final Arena arena;
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final MemorySegment labels;
+  private final MemorySegment scores;
+  private final LabelType labelType;
+  private final int width;
+  private final int height;
+  private final List<ClassInfo> classes;
+
+  private Segmentation(Arena arena, int width, int height, LabelType type, boolean withScores,
+      List<ClassInfo> classes) {
+    this.arena = arena;
+    this.width = width;
+    this.height = height;
+    this.labelType = type;
+    this.classes = classes;
+    long pixels = (long) width * height;
+    this.labels = arena.allocate(pixels * type.bytes(), 64);
+    this.scores = withScores ? arena.allocate(pixels * classes.size() * Float.BYTES, 64) : null;
+  }
+
+  /** Off-heap result memory for a frame of this size; used by {@link MaskFormer}. */
+  static Segmentation allocate(int width, int height, LabelType type, boolean withScores,
+      List<ClassInfo> classes) {
+    Arena arena = Arena.ofShared();
+    try {
+      return new Segmentation(arena, width, height, type, withScores, classes);
+    } catch (RuntimeException | OutOfMemoryError e) {
+      arena.close();
+      throw e;
+    }
+  }
+
+  /** Where the native call writes. */
+  Output output() {
+    Output o = Output.labels(labels, labelType);
+    return scores == null ? o : o.withScores(scores);
+  }
+
+  public int width() {
+    return width;
+  }
+
+  public int height() {
+    return height;
+  }
+
+  public LabelType labelType() {
+    return labelType;
+  }
+
+  /** Number of classes of the model that produced this result. */
+  public int numClasses() {
+    return classes.size();
+  }
+
+  /** The model's classes, in label order. */
+  public List<ClassInfo> classes() {
+    return classes;
+  }
+
+  /** The label map: {@code width * height} labels, row-major, read-only. */
+  public MemorySegment labels() {
+    return labels.asReadOnly();
+  }
+
+  /** The label at column x, row y. */
+  public int label(int x, int y) {
+    Objects.checkIndex(x, width);
+    Objects.checkIndex(y, height);
+    long i = (long) y * width + x;
+    return labelType == LabelType.U8
+        ? Byte.toUnsignedInt(labels.get(ValueLayout.JAVA_BYTE, i))
+        : labels.get(I32, i * 4);
+  }
+
+  /** Per-class scores, {@code numClasses x height x width} floats, if they were asked for. */
+  public Optional<MemorySegment> scores() {
+    return Optional.ofNullable(scores).map(MemorySegment::asReadOnly);
+  }
+
+  /** The score of class {@code label} at (x, y); needs scores. */
+  public float score(int label, int x, int y) {
+    if (scores == null) {
+      throw new IllegalStateException("this segmentation was made without scores; "
+          + "use SegmentOptions.withScores(true)");
+    }
+    Objects.checkIndex(label, classes.size());
+    Objects.checkIndex(x, width);
+    Objects.checkIndex(y, height);
+    return scores.get(F32, (((long) label * height + y) * width + x) * 4);
+  }
+
+  /** A copy of the labels as an int array, row-major. */
+  public int[] toIntArray() {
+    int n = Math.toIntExact((long) width * height);
+    int[] out = new int[n];
+    if (labelType == LabelType.I32) {
+      MemorySegment.copy(labels, I32, 0, out, 0, n);
+    } else {
+      byte[] bytes = new byte[n];
+      MemorySegment.copy(labels, ValueLayout.JAVA_BYTE, 0, bytes, 0, n);
+      for (int i = 0; i < n; i++) {
+        out[i] = Byte.toUnsignedInt(bytes[i]);
+      }
+    }
+    return out;
+  }
+
+  /** Pixels per class, indexed by label. */
+  public long[] histogram() {
+    long[] counts = new long[classes.size()];
+    for (int label : toIntArray()) {
+      counts[label]++;
+    }
+    return counts;
+  }
+
+  /** Frees the memory. Idempotent. */
+  @Override
+  public void close() {
+    if (closed.compareAndSet(false, true)) {
+      arena.close();
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer.cli;
+
+import dev.maskformer.MaskFormerException;
+import dev.maskformer.NativeLibraryException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code maskformer} command line: a thin user of the public API. */
+@Command(
+    name = "maskformer",
+    mixinStandardHelpOptions = true,
+    versionProvider = VersionProvider.class,
+    description = "MaskFormer semantic segmentation from Java (FFM + LibTorch).",
+    subcommands = {
+      InfoCommand.class,
+      SegmentCommand.class,
+      BenchCommand.class,
+      EvaluateCommand.class,
+      DemoCommand.class,
+      CommandLine.HelpCommand.class
+    })
+public final class Main {
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  /** Runs the command line and returns its exit code: 0 ok, 1 failure, 2 usage error. */
+  public static int run(String... args) {
+    return run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+  }
+
+  /** As {@link #run(String...)}, printing to the given writers. */
+  public static int run(PrintWriter out, PrintWriter err, String... args) {
+    CommandLine cli = new CommandLine(new Main());
+    cli.setOut(out);
+    cli.setErr(err);
+    cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+      if (e instanceof NativeLibraryException || e instanceof MaskFormerException
+          || e instanceof IllegalArgumentException || e instanceof java.io.IOException
+          || e instanceof IllegalStateException) {
+        cmd.getErr().println("error: " + e.getMessage());
+        return 1;
+      }
+      throw e;
+    });
+    return cli.execute(args);
+  }
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer.internal;
+
+import dev.maskformer.NativeLibraryException;
+import dev.maskformer.internal.ffi.maskformer_h;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Finds, loads and checks the native shim, once per class loader.
+ *
+ * <p>Search order: the system property {@code maskformer.library} (a file), the environment
+ * variable {@code MASKFORMER_LIBRARY} (a file), then the shim packed in the jar under {@code
+ * /native/<os>-<arch>/libmaskformer.so}, extracted to a per-user cache directory keyed by its
+ * hash. LibTorch itself is found by the shim's run path (set at build time) or the system's
+ * library path. Any failure becomes a {@link NativeLibraryException} listing every place tried.
+ *
+ * <p>Thread-safety: all methods are thread-safe.
+ */
+public final class NativeLibrary {
+  /** The C ABI version these bindings were generated for. */
+  public static final int EXPECTED_ABI = 1;
+
+  private static final String LIBRARY = "libmaskformer.so";
+  private static volatile boolean loaded;
+  private static NativeLibraryException failure;
+
+  private NativeLibrary() {}
+
+  /** Loads the shim if needed; throws the same exception on every call after a failure. */
+  public static void ensureLoaded() {
+    if (loaded) {
+      return;
+    }
+    synchronized (NativeLibrary.class) {
+      if (loaded) {
+        return;
+      }
+      if (failure != null) {
+        throw failure;
+      }
+      try {
+        load();
+        loaded = true;
+      } catch (NativeLibraryException e) {
+        failure = e;
+        throw e;
+      }
+    }
+  }
+
+  /** The {@code <os>-<arch>} folder name of this platform's shim in the jar. */
+  public static String platform() {
+    String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+    String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
+    String osName = os.contains("linux") ? "linux" : os.replaceAll("[^a-z0-9]", "");
+    String archName =
+        switch (arch) {
+          case "amd64", "x86_64" -> "x86_64";
+          case "aarch64", "arm64" -> "aarch64";
+          default -> arch;
+        };
+    return osName + "-" + archName;
+  }
+
+  private static void load() {
+    List<String> tried = new ArrayList<>();
+    String property = System.getProperty("maskformer.library");
+    String env = System.getenv("MASKFORMER_LIBRARY");
+    if (property != null && !property.isBlank()) {
+      tryLoad(Path.of(property), "system property maskformer.library", tried);
+    } else if (env != null && !env.isBlank()) {
+      tryLoad(Path.of(env), "environment variable MASKFORMER_LIBRARY", tried);
+    } else {
+      tried.add("system property maskformer.library: not set");
+      tried.add("environment variable MASKFORMER_LIBRARY: not set");
+      String resource = "/native/" + platform() + "/" + LIBRARY;
+      URL url = NativeLibrary.class.getResource(resource);
+      if (url == null) {
+        tried.add("jar resource " + resource + ": absent (no shim was built for " + platform() + ")");
+        throw failed(tried, null);
+      }
+      tryLoad(materialise(url, resource, tried), "jar resource " + resource, tried);
+    }
+    checkAbi(tried);
+  }
+
+  private static void tryLoad(Path file, String source, List<String> tried) {
+    if (!Files.isRegularFile(file)) {
+      tried.add(source + ": " + file + " does not exist");
+      throw failed(tried, null);
+    }
+    try {
+      System.load(file.toAbsolutePath().toString());
+      tried.add(source + ": " + file + " loaded");
+    } catch (UnsatisfiedLinkError e) {
+      tried.add(source + ": " + file + ": " + e.getMessage());
+      throw failed(tried, e);
+    }
+  }
+
+  /** A file for the resource: itself when the classes are a directory, else a cached copy. */
+  private static Path materialise(URL url, String resource, List<String> tried) {
+    if ("file".equals(url.getProtocol())) {
+      try {
+        return Path.of(url.toURI());
+      } catch (URISyntaxException e) {
+        tried.add("jar resource " + resource + ": bad URL " + url);
+        throw failed(tried, e);
+      }
+    }
+    try (InputStream in = url.openStream()) {
+      byte[] bytes = in.readAllBytes();
+      String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+      Path dir = cacheDirectory().resolve(hash.substring(0, 16));
+      Path file = dir.resolve(LIBRARY);
+      if (!Files.isRegularFile(file) || Files.size(file) != bytes.length) {
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "libmaskformer", ".tmp");
+        Files.write(tmp, bytes);
+        try {
+          Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+          Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+        }
+      }
+      return file;
+    } catch (IOException | NoSuchAlgorithmException e) {
+      tried.add("jar resource " + resource + ": could not extract: " + e);
+      throw failed(tried, e);
+    }
+  }
+
+  private static Path cacheDirectory() {
+    String xdg = System.getenv("XDG_CACHE_HOME");
+    Path base =
+        xdg != null && !xdg.isBlank()
+            ? Path.of(xdg)
+            : Path.of(System.getProperty("user.home", System.getProperty("java.io.tmpdir")), ".cache");
+    if (!Files.isWritable(base.getParent() == null ? base : base.getParent())) {
+      base = Path.of(System.getProperty("java.io.tmpdir"));
+    }
+    return base.resolve("maskformer-java");
+  }
+
+  private static void checkAbi(List<String> tried) {
+    int abi;
+    try {
+      abi = maskformer_h.mf_abi_version();
+    } catch (Throwable e) { // a shim without the symbol: not ours, or far too old
+      tried.add("mf_abi_version(): " + e);
+      throw failed(tried, e);
+    }
+    if (abi != EXPECTED_ABI || maskformer_h.MF_ABI_VERSION() != EXPECTED_ABI) {
+      tried.add("ABI version: shim " + abi + ", bindings " + maskformer_h.MF_ABI_VERSION()
+          + ", library expects " + EXPECTED_ABI);
+      throw failed(tried, null);
+    }
+  }
+
+  private static NativeLibraryException failed(List<String> tried, Throwable cause) {
+    StringBuilder b = new StringBuilder("could not load the maskformer native library; tried:");
+    for (String t : tried) {
+      b.append("\n  - ").append(t);
+    }
+    b.append("\nThe shim needs LibTorch at run time: on Debian `apt-get install libtorch-dev`;")
+        .append(" for a LibTorch download add its lib/ folder to LD_LIBRARY_PATH.")
+        .append(" Build the shim with `mvn package` (or ./maskformer, which builds on first use),")
+        .append(" or point -Dmaskformer.library / MASKFORMER_LIBRARY at a built libmaskformer.so.");
+    return new NativeLibraryException(b.toString(), cause);
+  }
+}

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer.internal;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.maskformer.Frame;
+import dev.maskformer.Output;
+import dev.maskformer.internal.ffi.maskformer_h;
+import dev.maskformer.internal.ffi.mf_image;
+import dev.maskformer.internal.ffi.mf_load_options;
+import dev.maskformer.internal.ffi.mf_model_info;
+import dev.maskformer.internal.ffi.mf_output;
+import dev.maskformer.internal.ffi.mf_segment_options;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * Owner of one native {@code mf_model} handle.
+ *
+ * <p>Thread-safety: all methods may be called concurrently; {@link #close()} waits for calls in
+ * flight and makes later calls fail with {@link IllegalStateException}.
+ *
+ * <p>Ownership: the handle is bound to a shared arena whose cleanup runs {@code mf_model_free};
+ * closing the arena is the only way the handle is freed.
+ */
+public final class NativeModel implements AutoCloseable {
+  /** What mf_model_get_info and the metadata accessors report, copied into Java objects. */
+  public record Facts(
+      String variant,
+      int numClasses,
+      int numQueries,
+      int device,
+      int precision,
+      int resizeLong,
+      int resizeShort,
+      int formatVersion,
+      double[] mean,
+      double[] std,
+      List<String> classNames,
+      int[] palette,
+      String metadataJson) {}
+
+  private static final ConcurrentHashMap<Integer, maskformer_h.mf_model_segment_keepalive>
+      INVOKERS = new ConcurrentHashMap<>();
+
+  private final Arena owner = Arena.ofShared();
+  private final ReentrantReadWriteLock life = new ReentrantReadWriteLock();
+  private final MemorySegment handle;
+  private final String name;
+  private final Facts facts;
+  private boolean closed;
+
+  private NativeModel(MemorySegment raw, String name) {
+    this.handle = raw.reinterpret(0, owner, maskformer_h::mf_model_free);
+    this.name = name;
+    this.facts = readFacts();
+  }
+
+  /** Loads a model; {@code device} is -1 for the CPU, {@code precision} an mf_precision. */
+  public static NativeModel load(
+      Path path, int device, int precision, int intraOpThreads, boolean jitOptimize) {
+    NativeLibrary.ensureLoaded();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment opts = mf_load_options.allocate(call);
+      maskformer_h.mf_load_options_init(opts);
+      mf_load_options.device(opts, device);
+      mf_load_options.precision(opts, precision);
+      mf_load_options.intra_op_threads(opts, intraOpThreads);
+      mf_load_options.jit_optimize(opts, jitOptimize ? 1 : 0);
+      MemorySegment out = call.allocate(ADDRESS);
+      String file = path.toString();
+      int status = maskformer_h.mf_model_load(call.allocateFrom(file), opts, out);
+      NativeStatus.check(status, "load", file);
+      MemorySegment raw = out.get(ADDRESS, 0);
+      try {
+        return new NativeModel(raw, file);
+      } catch (RuntimeException e) {
+        maskformer_h.mf_model_free(raw);
+        throw e;
+      }
+    }
+  }
+
+  public Facts facts() {
+    return facts;
+  }
+
+  public String name() {
+    return name;
+  }
+
+  private Facts readFacts() {
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment info = mf_model_info.allocate(call);
+      maskformer_h.mf_model_info_init(info);
+      NativeStatus.check(maskformer_h.mf_model_get_info(handle, info), "model info", name);
+      int k = mf_model_info.num_classes(info);
+      double[] mean = new double[3];
+      double[] std = new double[3];
+      for (int i = 0; i < 3; i++) {
+        mean[i] = mf_model_info.mean(info, i);
+        std[i] = mf_model_info.std(info, i);
+      }
+      MemorySegment variant = mf_model_info.variant(info);
+      String variantName = variant.equals(MemorySegment.NULL) ? "" : variant.reinterpret(Long.MAX_VALUE).getString(0);
+      List<String> names = new ArrayList<>(k);
+      MemorySegment namePtr = call.allocate(ADDRESS);
+      for (int i = 0; i < k; i++) {
+        NativeStatus.check(maskformer_h.mf_model_class_name(handle, i, namePtr), "class name", name);
+        names.add(namePtr.get(ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0));
+      }
+      MemorySegment rgb = call.allocate(3L * k);
+      NativeStatus.check(maskformer_h.mf_model_palette(handle, rgb, rgb.byteSize()), "palette", name);
+      int[] palette = new int[k];
+      for (int i = 0; i < k; i++) {
+        int r = Byte.toUnsignedInt(rgb.get(JAVA_BYTE, 3L * i));
+        int g = Byte.toUnsignedInt(rgb.get(JAVA_BYTE, 3L * i + 1));
+        int b = Byte.toUnsignedInt(rgb.get(JAVA_BYTE, 3L * i + 2));
+        palette[i] = (r << 16) | (g << 8) | b;
+      }
+      MemorySegment jsonPtr = call.allocate(ADDRESS);
+      MemorySegment length = call.allocate(JAVA_LONG);
+      NativeStatus.check(maskformer_h.mf_model_metadata_json(handle, jsonPtr, length), "metadata", name);
+      String json = jsonPtr.get(ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0);
+      return new Facts(
+          variantName,
+          k,
+          mf_model_info.num_queries(info),
+          mf_model_info.device(info),
+          mf_model_info.precision(info),
+          mf_model_info.resize_long(info),
+          mf_model_info.resize_short(info),
+          mf_model_info.format_version(info),
+          mean,
+          std,
+          List.copyOf(names),
+          palette,
+          json);
+    }
+  }
+
+  /** (width, height) of the network input for a frame of this size. */
+  public int[] inputSize(int width, int height) {
+    enter();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment w = call.allocate(JAVA_INT);
+      MemorySegment h = call.allocate(JAVA_INT);
+      NativeStatus.check(
+          maskformer_h.mf_model_input_size(handle, width, height, w, h), "input size", name);
+      return new int[] {w.get(JAVA_INT, 0), h.get(JAVA_INT, 0)};
+    } finally {
+      life.readLock().unlock();
+    }
+  }
+
+  /**
+   * Segments frames into outputs (already checked for sizes by the caller). Every buffer is passed
+   * to the downcall as an argument, so no arena can free it while native code reads or writes it.
+   */
+  public void segment(List<Frame> frames, List<Output> outputs, boolean resize) {
+    int n = frames.size();
+    enter();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment images = mf_image.allocateArray(n, call);
+      MemorySegment outs = mf_output.allocateArray(n, call);
+      Object[] keep = new Object[3 * n];
+      int kept = 0;
+      for (int i = 0; i < n; i++) {
+        Frame f = frames.get(i);
+        MemorySegment img = mf_image.asSlice(images, i);
+        mf_image.data(img, f.pixels());
+        mf_image.data_size(img, f.pixels().byteSize());
+        mf_image.width(img, f.layout().width());
+        mf_image.height(img, f.layout().height());
+        mf_image.stride(img, f.layout().stride());
+        mf_image.format(img, f.layout().format().code());
+        keep[kept++] = f.pixels();
+        Output o = outputs.get(i);
+        MemorySegment out = mf_output.asSlice(outs, i);
+        mf_output.labels(out, o.labels());
+        mf_output.labels_size(out, o.labels().byteSize());
+        mf_output.label_type(out, o.labelType().code());
+        keep[kept++] = o.labels();
+        if (o.scores() != null) {
+          mf_output.scores(out, o.scores());
+          mf_output.scores_size(out, o.scores().byteSize());
+          keep[kept++] = o.scores();
+        }
+      }
+      MemorySegment opts = mf_segment_options.allocate(call);
+      maskformer_h.mf_segment_options_init(opts);
+      mf_segment_options.resize(opts, resize ? 1 : 0);
+      Object[] args = kept == keep.length ? keep : Arrays.copyOf(keep, kept);
+      int status;
+      try {
+        status = invoker(kept).apply(handle, images, outs, n, opts, kept, args);
+      } catch (AssertionError e) {
+        // jextract's invokers wrap the linker's own exceptions (memory closed meanwhile, or
+        // confined to another thread) in an AssertionError: surface the real one
+        if (e.getCause() instanceof RuntimeException cause) {
+          throw cause;
+        }
+        throw e;
+      }
+      NativeStatus.check(status, "segment", describe(frames));
+    } finally {
+      life.readLock().unlock();
+    }
+  }
+
+  /** Runs one forward pass per (width, height) so that later calls at these sizes start warm. */
+  public void warmup(int[] widthHeightPairs) {
+    enter();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment sizes = call.allocateFrom(JAVA_INT, widthHeightPairs);
+      NativeStatus.check(
+          maskformer_h.mf_model_warmup(handle, sizes, widthHeightPairs.length / 2), "warmup", name);
+    } finally {
+      life.readLock().unlock();
+    }
+  }
+
+  public boolean isClosed() {
+    life.readLock().lock();
+    try {
+      return closed;
+    } finally {
+      life.readLock().unlock();
+    }
+  }
+
+  /** Frees the native model after calls in flight have returned. Idempotent. */
+  @Override
+  public void close() {
+    life.writeLock().lock();
+    try {
+      if (!closed) {
+        closed = true;
+        owner.close();
+      }
+    } finally {
+      life.writeLock().unlock();
+    }
+  }
+
+  /** Takes the read lock; throws if closed (the lock is then not held). */
+  private void enter() {
+    life.readLock().lock();
+    if (closed) {
+      life.readLock().unlock();
+      throw new IllegalStateException("MaskFormer is closed: " + name);
+    }
+  }
+
+  private static maskformer_h.mf_model_segment_keepalive invoker(int count) {
+    return INVOKERS.computeIfAbsent(
+        count,
+        c -> {
+          MemoryLayout[] layouts = new MemoryLayout[c];
+          Arrays.fill(layouts, ADDRESS);
+          return maskformer_h.mf_model_segment_keepalive.makeInvoker(layouts);
+        });
+  }
+
+  private static String describe(List<Frame> frames) {
+    if (frames.size() == 1) {
+      return frames.get(0).layout().toString();
+    }
+    return frames.size() + " frames, first " + frames.get(0).layout();
+  }
+}

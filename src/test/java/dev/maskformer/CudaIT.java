@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * CUDA: parity with the CPU, pinned frames, fp16/bf16, streams from many threads, batches, async,
+ * out-of-memory recovery and memory growth. Skipped (reported as skipped) without a CUDA device;
+ * -Dmaskformer.requireGpu=true turns that into a failure.
+ */
+@Tag("gpu")
+class CudaIT {
+  @BeforeAll
+  static void requireCuda() {
+    boolean present = MaskFormer.cudaDeviceCount() > 0;
+    if (Boolean.getBoolean("maskformer.requireGpu")) {
+      assertTrue(present, "maskformer.requireGpu is set but no CUDA device is visible");
+    }
+    assumeTrue(present, "no CUDA device: skipped, not passed");
+  }
+
+  private static LoadOptions cuda(Precision p) {
+    return LoadOptions.DEFAULTS.withDevice(Device.cuda(0)).withPrecision(p);
+  }
+
+  @Test
+  void tinyModelOnCudaMatchesTheCpu() throws Exception {
+    try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32))) {
+      for (String image : TestModels.IMAGES) {
+        int[] expected = TestModels.goldenLabels("tiny", image);
+        float[] expectedScores = TestModels.goldenScores("tiny", image);
+        try (Segmentation s = gpu.segment(TestModels.image(image),
+            SegmentOptions.DEFAULTS.withScores(true).withLabelType(LabelType.I32))) {
+          int[] labels = s.toIntArray();
+          int same = 0;
+          for (int i = 0; i < labels.length; i++) {
+            same += labels[i] == expected[i] ? 1 : 0;
+          }
+          assertTrue(same >= 0.999 * labels.length, image + ": " + same + "/" + labels.length);
+          float[] scores = new float[expectedScores.length];
+          MemorySegment.copy(s.scores().orElseThrow(), ValueLayout.JAVA_FLOAT, 0, scores, 0, scores.length);
+          for (int i = 0; i < scores.length; i++) {
+            assertEquals(expectedScores[i], scores[i], 1e-3, image + " score " + i);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void pinnedFramesAndOutputs() throws Exception {
+    try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32));
+        Arena arena = Arena.ofShared()) {
+      Frame source = Images.read(TestModels.image("scene_640x480"), arena);
+      MemorySegment pinned = MaskFormer.allocateHost(arena, source.layout().byteSize());
+      pinned.copyFrom(source.pixels().asSlice(0, source.layout().byteSize()));
+      MemorySegment labels = MaskFormer.allocateHost(arena, 640L * 480 * 4);
+      gpu.segment(new Frame(pinned, source.layout()), Output.labels(labels, LabelType.I32));
+      int[] got = new int[640 * 480];
+      MemorySegment.copy(labels, ValueLayout.JAVA_INT, 0, got, 0, got.length);
+      assertArrayEquals(TestModels.goldenLabels("tiny", "scene_640x480"), got);
+    }
+  }
+
+  @Test
+  void halfPrecisionsAgreeWithFp32() throws Exception {
+    for (Precision p : new Precision[] {Precision.FP16, Precision.BF16}) {
+      try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(p))) {
+        long same = 0;
+        long total = 0;
+        for (String image : TestModels.IMAGES) {
+          int[] expected = TestModels.goldenLabels("tiny", image);
+          try (Segmentation s = gpu.segment(TestModels.image(image))) {
+            int[] labels = s.toIntArray();
+            for (int i = 0; i < labels.length; i++) {
+              same += labels[i] == expected[i] ? 1 : 0;
+            }
+            total += labels.length;
+          }
+        }
+        double agreement = (double) same / total;
+        System.out.printf("%s label agreement with fp32: %.5f%n", p, agreement);
+        // random weights make near-ties common; the trained demo model is checked more strictly
+        assertTrue(agreement >= 0.95, p + ": " + agreement);
+      }
+    }
+  }
+
+  @Test
+  void demoModelInHalfPrecisionKeepsItsLabels() throws Exception {
+    java.nio.file.Path demo = TestModels.demoModel();
+    try (MaskFormer cpu = MaskFormer.load(demo);
+        MaskFormer fp16 = MaskFormer.load(demo, cuda(Precision.FP16));
+        MaskFormer bf16 = MaskFormer.load(demo, cuda(Precision.BF16))) {
+      for (java.nio.file.Path sample : TestModels.demoSamples()) {
+        try (Segmentation a = cpu.segment(sample);
+            Segmentation b = fp16.segment(sample);
+            Segmentation c = bf16.segment(sample)) {
+          int[] x = a.toIntArray();
+          int[] y = b.toIntArray();
+          int[] z = c.toIntArray();
+          int sameY = 0;
+          int sameZ = 0;
+          for (int i = 0; i < x.length; i++) {
+            sameY += x[i] == y[i] ? 1 : 0;
+            sameZ += x[i] == z[i] ? 1 : 0;
+          }
+          assertTrue(sameY >= 0.99 * x.length, sample + " fp16: " + sameY + "/" + x.length);
+          assertTrue(sameZ >= 0.99 * x.length, sample + " bf16: " + sameZ + "/" + x.length);
+        }
+      }
+    }
+  }
+
+  @Test
+  void manyThreadsOneModelOnCuda() throws Exception {
+    try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32));
+        Arena arena = Arena.ofShared()) {
+      List<Frame> frames = new ArrayList<>();
+      for (String image : TestModels.IMAGES) {
+        frames.add(Images.read(TestModels.image(image), arena));
+      }
+      ExecutorService pool = Executors.newFixedThreadPool(8);
+      try {
+        List<Future<?>> futures = new ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+          int seed = t;
+          futures.add(pool.submit(() -> {
+            for (int i = 0; i < 25; i++) {
+              int k = (seed + i) % frames.size();
+              try (Segmentation s = gpu.segment(frames.get(k))) {
+                int[] expected = TestModels.goldenLabels("tiny", TestModels.IMAGES[k]);
+                int[] got = s.toIntArray();
+                int same = 0;
+                for (int j = 0; j < got.length; j++) {
+                  same += got[j] == expected[j] ? 1 : 0;
+                }
+                assertTrue(same >= 0.999 * got.length);
+              }
+            }
+            return null;
+          }));
+        }
+        for (Future<?> f : futures) {
+          f.get(5, TimeUnit.MINUTES);
+        }
+      } finally {
+        pool.shutdownNow();
+      }
+    }
+  }
+
+  @Test
+  void batchesAndAsyncOnCuda() throws Exception {
+    try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32));
+        Arena arena = Arena.ofShared()) {
+      List<Frame> frames = new ArrayList<>();
+      for (int i = 0; i < 16; i++) {
+        frames.add(Images.read(TestModels.image(TestModels.IMAGES[i % TestModels.IMAGES.length]), arena));
+      }
+      List<Segmentation> results = gpu.segment(frames, SegmentOptions.DEFAULTS);
+      List<CompletableFuture<Segmentation>> async = new ArrayList<>();
+      for (Frame f : frames) {
+        async.add(gpu.segmentAsync(f, SegmentOptions.DEFAULTS));
+      }
+      for (int i = 0; i < frames.size(); i++) {
+        try (Segmentation a = results.get(i); Segmentation b = async.get(i).get(5, TimeUnit.MINUTES)) {
+          assertArrayEquals(a.toIntArray(), b.toIntArray(), "frame " + i);
+        }
+      }
+    }
+  }
+
+  @Test
+  void outOfMemoryIsAnExceptionAndTheModelKeepsWorking() throws Exception {
+    try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32));
+        Arena arena = Arena.ofShared()) {
+      // 64 frames of 8192x8192 keep the network at 512 px but make 150 x 8192 x 8192 scores
+      // per frame on the device: far beyond any GPU
+      ImageLayout huge = ImageLayout.packed(8192, 8192, PixelFormat.RGB);
+      MemorySegment pixels = arena.allocate(huge.byteSize());
+      List<Frame> frames = new ArrayList<>();
+      List<Output> outputs = new ArrayList<>();
+      MemorySegment labels = arena.allocate(huge.pixels());
+      for (int i = 0; i < 64; i++) {
+        frames.add(new Frame(pixels, huge));
+        outputs.add(Output.labels(labels, LabelType.U8));
+      }
+      assertThrows(NativeOutOfMemoryException.class,
+          () -> gpu.segment(frames, outputs, SegmentOptions.DEFAULTS.withResize(false)));
+      try (Segmentation s = gpu.segment(TestModels.image("scene_97x61"))) {
+        assertArrayEquals(TestModels.goldenLabels("tiny", "scene_97x61"), s.toIntArray());
+      }
+    }
+  }
+}

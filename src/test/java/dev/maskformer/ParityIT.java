@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.awt.image.BufferedImage;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Labels and scores from Java agree with an independent computation in Python (OpenCV resize,
+ * torch.jit.load of the same file; models/fixtures.py) and do not depend on how pixels are laid
+ * out in memory.
+ */
+class ParityIT {
+  private static MaskFormer tiny;
+  private static MaskFormer k300;
+
+  @BeforeAll
+  static void load() {
+    tiny = MaskFormer.load(TestModels.tiny());
+    k300 = MaskFormer.load(TestModels.tinyK300());
+  }
+
+  @AfterAll
+  static void close() {
+    tiny.close();
+    k300.close();
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"scene_97x61", "scene_320x256", "scene_333x517", "scene_640x480", "scene_128x128"})
+  void agreesWithPythonReference(String image) throws Exception {
+    for (String name : new String[] {"tiny", "tiny-k300"}) {
+      MaskFormer model = name.equals("tiny") ? tiny : k300;
+      int[] expected = TestModels.goldenLabels(name, image);
+      float[] expectedScores = TestModels.goldenScores(name, image);
+      try (Segmentation s = model.segment(TestModels.image(image),
+          SegmentOptions.DEFAULTS.withLabelType(LabelType.I32).withScores(true))) {
+        int[] labels = s.toIntArray();
+        assertEquals(expected.length, labels.length);
+        int same = 0;
+        for (int i = 0; i < labels.length; i++) {
+          same += labels[i] == expected[i] ? 1 : 0;
+        }
+        double agreement = (double) same / labels.length;
+        assertTrue(agreement >= 0.999, name + " " + image + ": label agreement " + agreement);
+        float[] scores = new float[expectedScores.length];
+        MemorySegment.copy(s.scores().orElseThrow(), ValueLayout.JAVA_FLOAT, 0, scores, 0, scores.length);
+        double worst = 0;
+        for (int i = 0; i < scores.length; i++) {
+          worst = Math.max(worst, Math.abs(scores[i] - expectedScores[i]));
+        }
+        assertTrue(worst <= 1e-4, name + " " + image + ": max |score difference| " + worst);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(PixelFormat.class)
+  void pixelFormatsAndPaddedRowsGiveTheSameLabels(PixelFormat format) throws Exception {
+    BufferedImage image = Images.readImage(TestModels.image("scene_333x517"));
+    int w = image.getWidth();
+    int h = image.getHeight();
+    int[] expected = TestModels.goldenLabels("tiny", "scene_333x517");
+    int c = format.channels();
+    long stride = (long) w * c + 37; // odd padding, as some decoders produce
+    try (Arena arena = Arena.ofConfined()) {
+      ImageLayout layout = new ImageLayout(w, h, stride, format);
+      MemorySegment pixels = arena.allocate(layout.byteSize());
+      int[] argb = image.getRGB(0, 0, w, h, null, 0, w);
+      for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+          int p = argb[y * w + x];
+          byte r = (byte) (p >> 16);
+          byte g = (byte) (p >> 8);
+          byte b = (byte) p;
+          long at = y * stride + (long) x * c;
+          boolean bgr = format == PixelFormat.BGR || format == PixelFormat.BGRA;
+          pixels.set(ValueLayout.JAVA_BYTE, at, bgr ? b : r);
+          pixels.set(ValueLayout.JAVA_BYTE, at + 1, g);
+          pixels.set(ValueLayout.JAVA_BYTE, at + 2, bgr ? r : b);
+          if (c == 4) {
+            pixels.set(ValueLayout.JAVA_BYTE, at + 3, (byte) 0x5A);
+          }
+        }
+      }
+      MemorySegment labels = arena.allocate(layout.pixels());
+      tiny.segment(new Frame(pixels, layout), Output.labels(labels, LabelType.U8));
+      int[] got = new int[expected.length];
+      for (int i = 0; i < got.length; i++) {
+        got[i] = Byte.toUnsignedInt(labels.get(ValueLayout.JAVA_BYTE, i));
+      }
+      assertArrayEquals(expected, got, format.toString());
+    }
+  }
+
+  @Test
+  void bufferedImagesFilesAndLabelTypesAgree() throws Exception {
+    BufferedImage image = Images.readImage(TestModels.image("scene_320x256"));
+    BufferedImage intRgb = new BufferedImage(image.getWidth(), image.getHeight(), BufferedImage.TYPE_INT_RGB);
+    intRgb.getGraphics().drawImage(image, 0, 0, null);
+    BufferedImage abgr = new BufferedImage(image.getWidth(), image.getHeight(), BufferedImage.TYPE_4BYTE_ABGR);
+    abgr.getGraphics().drawImage(image, 0, 0, null);
+    BufferedImage grey = new BufferedImage(image.getWidth(), image.getHeight(), BufferedImage.TYPE_BYTE_GRAY);
+    grey.getGraphics().drawImage(image, 0, 0, null);
+    int[] expected = TestModels.goldenLabels("tiny", "scene_320x256");
+    try (Segmentation a = tiny.segment(image);
+        Segmentation b = tiny.segment(intRgb);
+        Segmentation c = tiny.segment(abgr);
+        Segmentation d = tiny.segment(TestModels.image("scene_320x256"));
+        Segmentation e = tiny.segment(image, SegmentOptions.DEFAULTS.withLabelType(LabelType.I32));
+        Segmentation g = tiny.segment(grey)) {
+      assertEquals(LabelType.U8, a.labelType());
+      assertArrayEquals(expected, a.toIntArray());
+      assertArrayEquals(expected, b.toIntArray());
+      assertArrayEquals(expected, c.toIntArray());
+      assertArrayEquals(expected, d.toIntArray());
+      assertArrayEquals(expected, e.toIntArray());
+      assertEquals(image.getWidth(), g.width());
+      assertEquals(expected[5 * 320 + 7], a.label(7, 5));
+    }
+  }
+
+  @Test
+  void batchesMixSizesAndMatchSingleCalls() throws Exception {
+    List<Frame> frames = new ArrayList<>();
+    List<int[]> expected = new ArrayList<>();
+    try (Arena arena = Arena.ofConfined()) {
+      for (String image : new String[] {"scene_320x256", "scene_97x61", "scene_320x256", "scene_640x480"}) {
+        frames.add(Images.read(TestModels.image(image), arena));
+        expected.add(TestModels.goldenLabels("tiny", image));
+      }
+      List<Segmentation> results = tiny.segment(frames, SegmentOptions.DEFAULTS);
+      try {
+        for (int i = 0; i < frames.size(); i++) {
+          assertArrayEquals(expected.get(i), results.get(i).toIntArray(), "frame " + i);
+        }
+      } finally {
+        results.forEach(Segmentation::close);
+      }
+    }
+  }
+
+  @Test
+  void k300ModelsNeedInt32Labels() throws Exception {
+    try (Segmentation s = k300.segment(TestModels.image("scene_97x61"))) {
+      assertEquals(LabelType.I32, s.labelType());
+      assertArrayEquals(TestModels.goldenLabels("tiny-k300", "scene_97x61"), s.toIntArray());
+    }
+  }
+
+  @Test
+  void withoutResizeTheNetworkSeesTheFrameAsItIs() throws Exception {
+    // scene_128x128 already satisfies the rule (short side 128): resize on and off agree
+    try (Segmentation on = tiny.segment(TestModels.image("scene_128x128"));
+        Segmentation off = tiny.segment(TestModels.image("scene_128x128"),
+            SegmentOptions.DEFAULTS.withResize(false))) {
+      assertArrayEquals(on.toIntArray(), off.toIntArray());
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.awt.image.BufferedImage;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command line, run in-process on real models. */
+class CliIT {
+  private static final Path MODELS = Path.of(System.getProperty("maskformer.testModels", "target/test-models"));
+
+  record Result(int code, String out, String err) {}
+
+  static Result run(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+    return new Result(code, out.toString(), err.toString());
+  }
+
+  @Test
+  void info() {
+    Result r = run("info", "--model", MODELS.resolve("tiny.pt").toString(), "--classes");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("LibTorch"), r.out());
+    assertTrue(r.out().contains("variant         test-tiny"), r.out());
+    assertTrue(r.out().contains("building, edifice"), r.out());
+    Result json = run("info", "--model", MODELS.resolve("tiny.pt").toString(), "--json");
+    assertTrue(json.out().trim().startsWith("{"), json.out());
+  }
+
+  @Test
+  void segmentWritesLabelsOverlaysAndScores(@TempDir Path out) throws Exception {
+    Path image = MODELS.resolve("images/scene_97x61.png");
+    Result r = run("segment", "--model", MODELS.resolve("tiny.pt").toString(), "--out", out.toString(),
+        "--scores", image.toString());
+    assertEquals(0, r.code(), r.err());
+    BufferedImage labels = ImageIO.read(out.resolve("scene_97x61.labels.png").toFile());
+    assertEquals(BufferedImage.TYPE_BYTE_GRAY, labels.getType());
+    assertEquals(97, labels.getWidth());
+    int[] expected = dev.maskformer.TestModelsAccess.goldenLabels("tiny", "scene_97x61");
+    int[] got = labels.getRaster().getSamples(0, 0, 97, 61, 0, (int[]) null);
+    assertEquals(java.util.Arrays.toString(expected), java.util.Arrays.toString(got));
+    assertTrue(Files.size(out.resolve("scene_97x61.overlay.png")) > 0);
+    byte[] npy = Files.readAllBytes(out.resolve("scene_97x61.scores.npy"));
+    String header = new String(npy, 0, 128, java.nio.charset.StandardCharsets.US_ASCII);
+    assertTrue(header.contains("'shape': (150, 61, 97)"), header);
+    int headerLength = 10 + (npy[8] & 0xFF) + ((npy[9] & 0xFF) << 8);
+    assertEquals(0, headerLength % 64);
+    assertEquals(headerLength + 150L * 61 * 97 * 4, npy.length);
+    float[] golden = dev.maskformer.TestModelsAccess.goldenScores("tiny", "scene_97x61");
+    ByteBuffer body = ByteBuffer.wrap(npy, headerLength, npy.length - headerLength).order(ByteOrder.LITTLE_ENDIAN);
+    for (int i = 0; i < golden.length; i += 97) {
+      assertEquals(golden[i], body.getFloat(headerLength + 4 * i), 1e-4);
+    }
+  }
+
+  @Test
+  void manyClassesGive16BitLabelImages(@TempDir Path out) throws Exception {
+    Result r = run("segment", "--model", MODELS.resolve("tiny-k300.pt").toString(), "--out", out.toString(),
+        MODELS.resolve("images/scene_97x61.png").toString());
+    assertEquals(0, r.code(), r.err());
+    BufferedImage labels = ImageIO.read(out.resolve("scene_97x61.labels.png").toFile());
+    assertEquals(BufferedImage.TYPE_USHORT_GRAY, labels.getType());
+    int[] got = labels.getRaster().getSamples(0, 0, 97, 61, 0, (int[]) null);
+    int[] expected = dev.maskformer.TestModelsAccess.goldenLabels("tiny-k300", "scene_97x61");
+    assertEquals(java.util.Arrays.toString(expected), java.util.Arrays.toString(got));
+  }
+
+  @Test
+  void benchPrintsJson() {
+    Result r = run("bench", "--model", MODELS.resolve("tiny.pt").toString(), "--size", "160x120",
+        "--iters", "3", "--warmup", "1", "--batch", "2");
+    assertEquals(0, r.code(), r.err());
+    for (String key : List.of("mean_ms", "p50_ms", "p90_ms", "frames_per_s", "device", "libtorch",
+        "page_faults_per_call")) {
+      assertTrue(r.out().contains("\"" + key + "\""), r.out());
+    }
+  }
+
+  @Test
+  void errorsAreMessagesNotStackTraces() {
+    Result r = run("segment", "--model", "/nonexistent.pt", MODELS.resolve("images/scene_97x61.png").toString());
+    assertEquals(1, r.code());
+    assertTrue(r.err().startsWith("error: load failed: IO"), r.err());
+    Result usage = run("segment");
+    assertEquals(2, usage.code());
+    Result device = run("info");
+    assertEquals(0, device.code());
+  }
+
+  @Test
+  void evaluateMatchesThePythonEvaluator() throws Exception {
+    Path expectedFile = MODELS.resolve("eval/expected.json");
+    assumeTrue(Files.isRegularFile(expectedFile), "no bundled demo model, so no evaluation fixture");
+    Path demo = Path.of(System.getProperty("maskformer.repoRoot", ".")).resolve("models/demo/demo.pt");
+    Result r = run("evaluate", "--model", demo.toString(), "--data", MODELS.resolve("eval").toString());
+    assertEquals(0, r.code(), r.err());
+    String expected = Files.readString(expectedFile);
+    double javaMiou = number(r.out(), "mIoU");
+    double pythonMiou = number(expected, "mIoU");
+    assertEquals(pythonMiou, javaMiou, 5e-5, "mIoU: Java " + javaMiou + ", Python " + pythonMiou);
+    assertEquals(number(expected, "pixel_accuracy"), number(r.out(), "pixel_accuracy"), 5e-5);
+    assertEquals((int) number(expected, "images"), (int) number(r.out(), "images"));
+  }
+
+  @Test
+  void demoWritesOverlaysAndLegend(@TempDir Path out) throws Exception {
+    Path root = Path.of(System.getProperty("maskformer.repoRoot", "."));
+    assumeTrue(Files.isRegularFile(root.resolve("models/demo/demo.pt")), "no bundled demo model");
+    System.setProperty("maskformer.home", root.toString());
+    Result r = run("demo", "--out", out.toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(Files.isRegularFile(out.resolve("legend.png")));
+    assertTrue(Files.isRegularFile(out.resolve("demo.png")));
+    assertTrue(r.out().contains(" ms "), r.out());
+  }
+
+  static double number(String json, String key) {
+    Matcher m = Pattern.compile("\"" + Pattern.quote(key) + "\"\\s*:\\s*([-0-9.eE]+)").matcher(json);
+    assertTrue(m.find(), key + " not in " + json);
+    return Double.parseDouble(m.group(1));
+  }
+}

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** Pieces of the CLI that need no native code. */
+class CliUnitTest {
+  @Test
+  void meanIouFollowsSssegmentation() {
+    EvaluateCommand.MeanIou m = new EvaluateCommand.MeanIou(3);
+    // ids: 0 ignored, 1..3 -> labels 0..2, 200 outside the label set: ignored
+    m.add(new int[] {0, 0, 1, 1, 2, 2, 0}, new int[] {1, 2, 2, 2, 0, 200, 1});
+    // counted pixels 0,1,2,3,6. class 0: predicted 0,1,6, labelled 0,6 -> I=2, U=3
+    // class 1: predicted 2,3, labelled 1,2,3 -> I=2, U=3; class 2: only at ignored pixels -> NaN
+    double[] iou = m.iou();
+    assertEquals(2.0 / 3, iou[0], 1e-12);
+    assertEquals(2.0 / 3, iou[1], 1e-12);
+    assertTrue(Double.isNaN(iou[2]));
+    assertEquals(2.0 / 3, m.meanIou(), 1e-12);
+    assertEquals(4.0 / 5, m.pixelAccuracy(), 1e-12);
+  }
+
+  @Test
+  void jsonHelpers() {
+    assertEquals("\"a\\\"b\\\\c\\n\"", Json.quote("a\"b\\c\n"));
+    assertEquals("3", Json.number(3.0));
+    assertEquals("0.500000", Json.number(0.5));
+    assertEquals("null", Json.number(Double.NaN));
+    String doc = "{\"source_checkpoint\": null, \"source_checkpoint_sha256\": \"ab\\u0063\", \"x\": 1}";
+    assertNull(Json.stringField(doc, "source_checkpoint"));
+    assertEquals("abc", Json.stringField(doc, "source_checkpoint_sha256"));
+    assertNull(Json.stringField(doc, "x"));
+    assertNull(Json.stringField(doc, "missing"));
+  }
+
+  @Test
+  void percentiles() {
+    double[] sorted = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    assertEquals(5, BenchCommand.percentile(sorted, 0.5));
+    assertEquals(9, BenchCommand.percentile(sorted, 0.9));
+    assertEquals(1, BenchCommand.percentile(new double[] {1}, 0.9));
+  }
+
+  @Test
+  void stems() {
+    assertEquals("street", SegmentCommand.stem(java.nio.file.Path.of("/a/street.jpg")));
+    assertTrue(SegmentCommand.isImage(java.nio.file.Path.of("X.JPEG")));
+  }
+}
