@@ -17,6 +17,7 @@
 
 #include "error.hpp"
 #include "host_memory.hpp"
+#include "semantic.hpp"
 
 namespace maskformer {
 
@@ -78,58 +79,6 @@ void cast_floating(torch::jit::Module& module, at::ScalarType dtype) {
     if (p.value.is_floating_point()) p.value.set_data(p.value.to(dtype));
   for (const auto& b : module.named_buffers(/*recurse=*/true))
     if (b.value.is_floating_point()) b.value.set_data(b.value.to(dtype));
-}
-
-// Labels, and scores when wanted, of one image from its network outputs.
-// logits (Q, K+1) and masks (Q, h', w') float32 on the model's device; the network input was
-// net_h x net_w; the caller's image (and outputs) are out_h x out_w.
-void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net_h, int net_w,
-                      int out_h, int out_w, int num_classes, const OutputView& out) {
-  const mf_label_type label_type = out.label_type;
-  const int64_t q = logits.size(0), k = num_classes;
-  const bool on_cpu = logits.device().is_cpu();
-  const bool resized = net_h != out_h || net_w != out_w;
-  auto cpu_float = at::TensorOptions().dtype(at::kFloat);
-
-  // mask logits -> network input size -> sigmoid; class probabilities without "no object"
-  at::Tensor up = at::upsample_bilinear2d(masks.unsqueeze(0), {net_h, net_w}, false,
-                                          c10::nullopt, c10::nullopt);
-  up = up.view({q, int64_t(net_h) * net_w}).sigmoid_();
-  at::Tensor probs = logits.softmax(-1).narrow(1, 0, k).t();  // K, Q
-
-  at::Tensor scores;  // (K, out_h, out_w) float32
-  at::Tensor caller_scores;
-  if (out.scores != nullptr) caller_scores = at::from_blob(out.scores, {k, out_h, out_w}, cpu_float);
-  if (!resized) {
-    if (on_cpu && caller_scores.defined()) {
-      at::Tensor flat = caller_scores.view({k, int64_t(net_h) * net_w});
-      at::mm_out(flat, probs, up);
-      scores = caller_scores;
-    } else {
-      scores = probs.mm(up).view({k, net_h, net_w});
-    }
-  } else {
-    at::Tensor small = probs.mm(up).view({1, k, net_h, net_w});
-    if (on_cpu && caller_scores.defined()) {
-      at::Tensor batched = caller_scores.unsqueeze(0);
-      at::upsample_bilinear2d_out(batched, small, {out_h, out_w}, false, c10::nullopt, c10::nullopt);
-      scores = caller_scores;
-    } else {
-      scores = at::upsample_bilinear2d(small, {out_h, out_w}, false, c10::nullopt, c10::nullopt)
-                   .squeeze(0);
-    }
-  }
-  const bool pinned_labels =
-      !on_cpu && host_buffer_is_pinned(out.labels, out.labels_size);
-  at::Tensor labels = scores.argmax(0).to(label_type == MF_LABEL_U8 ? at::kByte : at::kInt);
-  at::Tensor caller_labels = at::from_blob(
-      out.labels, {out_h, out_w},
-      at::TensorOptions().dtype(label_type == MF_LABEL_U8 ? at::kByte : at::kInt));
-  caller_labels.copy_(labels, /*non_blocking=*/pinned_labels);
-  if (caller_scores.defined() && !scores.is_same(caller_scores)) {
-    const bool pinned_scores = !on_cpu && host_buffer_is_pinned(out.scores, out.scores_size);
-    caller_scores.copy_(scores, /*non_blocking=*/pinned_scores);
-  }
 }
 
 }  // namespace
@@ -249,6 +198,9 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     groups[input_size(images[i].height, images[i].width, resize)].push_back(i);
 
   auto float_opts = at::TensorOptions().device(device_).dtype(at::kFloat);
+  // class scores are made in bands of rows: small enough to stay in cache on the CPU, large
+  // enough on a GPU that a band is a few big kernels
+  const int64_t band_bytes = device_.is_cpu() ? (int64_t(8) << 20) : (int64_t(256) << 20);
   for (const auto& group : groups) {
     const int net_h = group.first.first, net_w = group.first.second;
     const auto& members = group.second;
@@ -266,7 +218,7 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     for (size_t j = 0; j < members.size(); ++j) {
       const ImageView& image = images[members[j]];
       semantic_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
-                       meta_.num_classes, outputs[members[j]]);
+                       meta_.num_classes, outputs[members[j]], band_bytes);
     }
   }
   scope.synchronize();

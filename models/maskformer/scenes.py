@@ -225,14 +225,14 @@ def _road(c: Canvas, rng, horizon: int) -> None:
 
 def _fence(c: Canvas, rng, horizon: int) -> None:
     y_base = rng.uniform(horizon + 5, c.h * 0.95)
-    height = rng.uniform(12, 40) * (0.5 + (y_base - horizon) / max(c.h - horizon, 1))
+    height = rng.uniform(16, 40) * (0.6 + (y_base - horizon) / max(c.h - horizon, 1))
     x0, x1 = sorted(rng.uniform(-0.1, 1.1, 2) * c.w)
     if x1 - x0 < 40:
         return
     col = _jitter(rng, rng.choice([(120, 85, 50), (150, 150, 155), (200, 200, 195)]), 15)
     m = np.zeros((c.h, c.w), np.uint8)
-    gap = rng.uniform(6, 16)
-    post = max(2, int(gap * rng.uniform(0.25, 0.5)))
+    gap = rng.uniform(8, 18)
+    post = max(3, int(gap * rng.uniform(0.3, 0.5)))
     x = x0
     while x < x1:
         cv2.rectangle(m, (int(x), int(y_base - height)), (int(x + post), int(y_base)), 1, -1)
@@ -272,7 +272,7 @@ def _tree(c: Canvas, rng, horizon: int) -> None:
 
 def _car(c: Canvas, rng, horizon: int) -> None:
     base_y = rng.uniform(horizon + 8, c.h + 10)
-    scale = 0.25 + 1.3 * (base_y - horizon) / max(c.h - horizon, 1)
+    scale = 0.45 + 1.2 * (base_y - horizon) / max(c.h - horizon, 1)
     length, height = rng.uniform(50, 80) * scale, rng.uniform(16, 22) * scale
     x = rng.uniform(-0.1, 0.95) * c.w
     colour = _jitter(rng, rng.choice([(180, 30, 30), (30, 60, 150), (230, 230, 230), (30, 30, 35),
@@ -296,9 +296,9 @@ def _car(c: Canvas, rng, horizon: int) -> None:
 
 def _person(c: Canvas, rng, horizon: int) -> None:
     base_y = rng.uniform(horizon + 5, c.h + 5)
-    hgt = rng.uniform(30, 45) * (0.3 + 1.4 * (base_y - horizon) / max(c.h - horizon, 1))
+    hgt = rng.uniform(32, 48) * (0.6 + 1.3 * (base_y - horizon) / max(c.h - horizon, 1))
     x = rng.uniform(0, c.w)
-    w = hgt * 0.28
+    w = hgt * 0.32
     skin = _jitter(rng, rng.choice([(230, 190, 160), (190, 140, 100), (120, 80, 55)]), 10)
     shirt = _jitter(rng, rng.uniform(20, 235, 3), 5)
     trousers = _jitter(rng, rng.choice([(40, 50, 90), (30, 30, 30), (120, 100, 80), (150, 150, 150)]), 10)
@@ -354,7 +354,7 @@ def generate(rng: np.random.Generator, width: int = None, height: int = None) ->
         objects.append(_fence)
     objects += [_tree] * int(rng.integers(0, 6 if not street else 4))
     if street:
-        objects += [_car] * int(rng.integers(0, 5)) + [_person] * int(rng.integers(0, 5))
+        objects += [_car] * int(rng.integers(1, 5)) + [_person] * int(rng.integers(1, 5))
     else:
         objects += [_person] * int(rng.integers(0, 3)) + [_car] * int(rng.random() < 0.2)
     # paint far objects first: draw them in random order but sorted by their base y is implicit in

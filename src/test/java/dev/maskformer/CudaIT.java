@@ -55,6 +55,9 @@ class CudaIT {
             same += labels[i] == expected[i] ? 1 : 0;
           }
           assertTrue(same >= 0.999 * labels.length, image + ": " + same + "/" + labels.length);
+          if (expectedScores == null) {
+            continue;
+          }
           float[] scores = new float[expectedScores.length];
           MemorySegment.copy(s.scores().orElseThrow(), ValueLayout.JAVA_FLOAT, 0, scores, 0, scores.length);
           for (int i = 0; i < scores.length; i++) {

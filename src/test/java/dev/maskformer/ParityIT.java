@@ -56,6 +56,9 @@ class ParityIT {
         }
         double agreement = (double) same / labels.length;
         assertTrue(agreement >= 0.999, name + " " + image + ": label agreement " + agreement);
+        if (expectedScores == null) {
+          continue; // large image: labels only
+        }
         float[] scores = new float[expectedScores.length];
         MemorySegment.copy(s.scores().orElseThrow(), ValueLayout.JAVA_FLOAT, 0, scores, 0, scores.length);
         double worst = 0;

@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.Device;
 import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
 import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
+import dev.maskformer.Precision;
 import dev.maskformer.RuntimeInfo;
 import dev.maskformer.SegmentOptions;
 import dev.maskformer.Size;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -48,6 +53,17 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--scores", description = "also write class scores")
   boolean scores;
 
+  @Option(names = "--compare-python", description = {
+      "also time Python PyTorch running the same file and pipeline (models/bench_python.py),",
+      "interleaved with the Java runs, and print both with the Java/Python ratio"})
+  boolean comparePython;
+
+  @Option(names = "--rounds", defaultValue = "3", description = "interleaved rounds for --compare-python (default: ${DEFAULT-VALUE})")
+  int rounds;
+
+  @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python with torch for --compare-python (default: ${DEFAULT-VALUE})")
+  String python;
+
   @Override
   public Integer call() {
     if (batch < 1 || iters < 1 || warmup < 0) {
@@ -75,38 +91,129 @@ final class BenchCommand implements Callable<Integer> {
       for (int i = 0; i < warmup; i++) {
         model.segment(frames, outputs, SegmentOptions.DEFAULTS);
       }
-      double[] ms = new double[iters];
-      long faults0 = ProcessStats.minorFaults();
-      for (int i = 0; i < iters; i++) {
-        long t0 = System.nanoTime();
-        model.segment(frames, outputs, SegmentOptions.DEFAULTS);
-        ms[i] = (System.nanoTime() - t0) / 1e6;
+      if (!comparePython) {
+        spec.commandLine().getOut().println(Json.object(measure(model, frameSize, frames, outputs), ""));
+        return 0;
       }
-      long faults = ProcessStats.minorFaults() - faults0;
-      double[] sorted = ms.clone();
-      Arrays.sort(sorted);
-      double mean = Arrays.stream(ms).average().orElse(0);
-      RuntimeInfo r = MaskFormer.runtime();
-      Map<String, String> json = new LinkedHashMap<>();
-      json.put("model", Json.quote(model.info().path()));
-      json.put("variant", Json.quote(model.info().variant()));
-      json.put("device", Json.quote(model.info().device().toString()));
-      json.put("precision", Json.quote(model.info().precision().toString()));
-      json.put("libtorch", Json.quote(r.libtorchVersion()));
-      json.put("threads", Integer.toString(r.intraOpThreads()));
-      json.put("size", Json.quote(frameSize.toString()));
-      json.put("network_input", Json.quote(model.inputSize(frameSize.width(), frameSize.height()).toString()));
-      json.put("batch", Integer.toString(batch));
-      json.put("iters", Integer.toString(iters));
-      json.put("mean_ms", Json.number(mean));
-      json.put("p50_ms", Json.number(percentile(sorted, 0.5)));
-      json.put("p90_ms", Json.number(percentile(sorted, 0.9)));
-      json.put("min_ms", Json.number(sorted[0]));
-      json.put("frames_per_s", Json.number(batch * 1000.0 / mean));
-      json.put("page_faults_per_call", Json.number((double) faults / iters));
-      spec.commandLine().getOut().println(Json.object(json, ""));
+      List<Map<String, String>> javaRuns = new ArrayList<>();
+      List<String> pythonRuns = new ArrayList<>();
+      for (int round = 0; round < rounds; round++) {
+        javaRuns.add(measure(model, frameSize, frames, outputs));
+        pythonRuns.add(runPython(frameSize));
+      }
+      spec.commandLine().getOut().println(compare(javaRuns, pythonRuns));
     }
     return 0;
+  }
+
+  private Map<String, String> measure(MaskFormer model, Size frameSize, List<Frame> frames,
+      List<Output> outputs) {
+    double[] ms = new double[iters];
+    long faults0 = ProcessStats.minorFaults();
+    for (int i = 0; i < iters; i++) {
+      long t0 = System.nanoTime();
+      model.segment(frames, outputs, SegmentOptions.DEFAULTS);
+      ms[i] = (System.nanoTime() - t0) / 1e6;
+    }
+    long faults = ProcessStats.minorFaults() - faults0;
+    double[] sorted = ms.clone();
+    Arrays.sort(sorted);
+    double mean = Arrays.stream(ms).average().orElse(0);
+    RuntimeInfo r = MaskFormer.runtime();
+    Map<String, String> json = new LinkedHashMap<>();
+    json.put("runtime", Json.quote("java"));
+    json.put("model", Json.quote(model.info().path()));
+    json.put("variant", Json.quote(model.info().variant()));
+    json.put("device", Json.quote(model.info().device().toString()));
+    json.put("precision", Json.quote(model.info().precision().toString()));
+    json.put("libtorch", Json.quote(r.libtorchVersion()));
+    json.put("threads", Integer.toString(r.intraOpThreads()));
+    json.put("size", Json.quote(frameSize.toString()));
+    json.put("network_input", Json.quote(model.inputSize(frameSize.width(), frameSize.height()).toString()));
+    json.put("batch", Integer.toString(batch));
+    json.put("iters", Integer.toString(iters));
+    json.put("mean_ms", Json.number(mean));
+    json.put("p50_ms", Json.number(percentile(sorted, 0.5)));
+    json.put("p90_ms", Json.number(percentile(sorted, 0.9)));
+    json.put("min_ms", Json.number(sorted[0]));
+    json.put("frames_per_s", Json.number(batch * 1000.0 / mean));
+    json.put("page_faults_per_call", Json.number((double) faults / iters));
+    return json;
+  }
+
+  private String runPython(Size frameSize) {
+    Path script;
+    try {
+      script = DemoFiles.locate().resolve("models/bench_python.py");
+    } catch (IOException e) {
+      throw new IllegalStateException("--compare-python needs the repository's models/: " + e.getMessage());
+    }
+    List<String> cmd = List.of(python, script.toString(), "--model", modelOptions.model.toString(),
+        "--size", frameSize.toString(), "--batch", Integer.toString(batch), "--iters",
+        Integer.toString(iters), "--warmup", Integer.toString(warmup), "--threads",
+        Integer.toString(MaskFormer.runtime().intraOpThreads()), "--device",
+        Device.parse(modelOptions.device).isCpu() ? "cpu" : "cuda:" + Device.parse(modelOptions.device).index(),
+        "--precision", Precision.parse(modelOptions.precision).toString());
+    try {
+      Process p = new ProcessBuilder(scores ? append(cmd, "--scores") : cmd).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (p.waitFor() != 0) {
+        throw new IllegalStateException("python benchmark failed:\n" + out);
+      }
+      return out.substring(out.indexOf('{'));
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot run " + python + ": " + e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted");
+    }
+  }
+
+  private static List<String> append(List<String> list, String item) {
+    List<String> out = new ArrayList<>(list);
+    out.add(item);
+    return out;
+  }
+
+  /** Medians over the rounds of each side's p50, mean and page faults; the full runs follow. */
+  private static String compare(List<Map<String, String>> java, List<String> python) {
+    double[] jp50 = java.stream().mapToDouble(m -> Double.parseDouble(m.get("p50_ms"))).sorted().toArray();
+    double[] pp50 = python.stream().mapToDouble(s -> field(s, "p50_ms")).sorted().toArray();
+    double[] jmean = java.stream().mapToDouble(m -> Double.parseDouble(m.get("mean_ms"))).sorted().toArray();
+    double[] pmean = python.stream().mapToDouble(s -> field(s, "mean_ms")).sorted().toArray();
+    double[] jpf = java.stream().mapToDouble(m -> Double.parseDouble(m.get("page_faults_per_call"))).sorted().toArray();
+    double[] ppf = python.stream().mapToDouble(s -> field(s, "page_faults_per_call")).sorted().toArray();
+    Map<String, String> summary = new LinkedHashMap<>();
+    summary.put("rounds", Integer.toString(java.size()));
+    summary.put("java_p50_ms", Json.number(median(jp50)));
+    summary.put("python_p50_ms", Json.number(median(pp50)));
+    summary.put("java_over_python_p50", Json.number(median(jp50) / median(pp50)));
+    summary.put("java_mean_ms", Json.number(median(jmean)));
+    summary.put("python_mean_ms", Json.number(median(pmean)));
+    summary.put("java_page_faults_per_call", Json.number(median(jpf)));
+    summary.put("python_page_faults_per_call", Json.number(median(ppf)));
+    StringBuilder runs = new StringBuilder("[\n");
+    for (int i = 0; i < java.size(); i++) {
+      runs.append("   ").append(Json.object(java.get(i), "   ")).append(",\n   ")
+          .append(python.get(i).trim().replace("\n", "\n   "));
+      runs.append(i + 1 < java.size() ? ",\n" : "\n");
+    }
+    summary.put("runs", runs.append("  ]").toString());
+    return Json.object(summary, "");
+  }
+
+  private static double median(double[] sorted) {
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+
+  private static double field(String json, String key) {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "\"" + key + "\"\\s*:\\s*([-0-9.eE]+)").matcher(json);
+    if (!m.find()) {
+      throw new IllegalStateException(key + " missing in python output: " + json);
+    }
+    return Double.parseDouble(m.group(1));
   }
 
   /** Nearest-rank percentile of sorted values. */

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The Python side of `./maskformer bench --compare-python`: the same TorchScript file, the same
+pipeline (keep-ratio resize with OpenCV, normalisation, forward, semantic inference, resize back,
+argmax into a uint8/int32 label map), timed the same way, printed as the same JSON keys.
+
+    /usr/bin/python3 models/bench_python.py --model F.pt --size 512x512 --iters 20
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from maskformer.export import read_metadata  # noqa: E402
+from maskformer.reference import target_size  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--size", default="512x512")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    p.add_argument("--scores", action="store_true", help="also keep the class scores on the host")
+    p.add_argument("--resize", choices=["cv2", "torch"],
+                   help="cv2: OpenCV on the host, as sssegmentation (default on the CPU); torch: "
+                        "bilinear interpolation on the device (default on CUDA)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    meta = read_metadata(args.model)
+    device = torch.device(args.device)
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
+    module = torch.jit.load(args.model, map_location=device).eval()
+    if dtype != torch.float32:
+        module = module.to(dtype)
+    k = meta["num_classes"]
+    th, tw = target_size(h, w, meta["resize"]["long_side"], meta["resize"]["short_side"])
+    mean = torch.tensor(meta["input"]["mean"], device=device).view(1, 3, 1, 1)
+    inv_std = 1 / torch.tensor(meta["input"]["std"], dtype=torch.float64).view(1, 3, 1, 1)
+    inv_std = inv_std.float().to(device)
+    resize = args.resize or ("cv2" if device.type == "cpu" else "torch")
+    rng = np.random.default_rng(42)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(args.batch)]
+    label_dtype = np.uint8 if k <= 256 else np.int32
+    labels = [np.empty((h, w), label_dtype) for _ in range(args.batch)]
+
+    def call():
+        with torch.inference_mode():
+            if resize == "cv2":
+                resized = [f if (th, tw) == (h, w) else
+                           cv2.resize(f, (tw, th), interpolation=cv2.INTER_LINEAR) for f in frames]
+                x = torch.from_numpy(np.stack(resized)).to(device).permute(0, 3, 1, 2).float()
+            else:
+                x = torch.from_numpy(np.stack(frames)).to(device).permute(0, 3, 1, 2).float()
+                if (th, tw) != (h, w):
+                    x = F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False)
+            x = ((x - mean) * inv_std).to(dtype)
+            logits, masks = module(x)
+            logits, masks = logits.float(), masks.float()
+            up = F.interpolate(masks, size=(th, tw), mode="bilinear", align_corners=False).sigmoid()
+            probs = logits.softmax(-1)[..., :-1]
+            scores = torch.einsum("bqc,bqhw->bchw", probs, up)
+            if (th, tw) != (h, w):
+                scores = F.interpolate(scores, size=(h, w), mode="bilinear", align_corners=False)
+            out = scores.argmax(1).to(torch.uint8 if k <= 256 else torch.int32).cpu().numpy()
+            if args.scores:
+                scores.cpu()
+            for i in range(args.batch):
+                labels[i][...] = out[i]
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+    for _ in range(args.warmup):
+        call()
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    ms = []
+    for _ in range(args.iters):
+        t0 = time.perf_counter()
+        call()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+    s = sorted(ms)
+
+    def pct(q):
+        rank = int(np.ceil(q * len(s)))
+        return s[max(0, min(len(s) - 1, rank - 1))]
+
+    print(json.dumps({
+        "runtime": "python", "model": args.model, "variant": meta.get("variant", ""),
+        "device": str(device), "precision": args.precision, "torch": torch.__version__,
+        "resize": resize,
+        "threads": torch.get_num_threads(), "size": f"{w}x{h}", "network_input": f"{tw}x{th}",
+        "batch": args.batch, "iters": args.iters, "mean_ms": float(np.mean(ms)),
+        "p50_ms": pct(0.5), "p90_ms": pct(0.9), "min_ms": s[0],
+        "frames_per_s": args.batch * 1000.0 / float(np.mean(ms)),
+        "page_faults_per_call": faults / args.iters,
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Prepares .gpu/ (ignored by git) for a run on the GPU machine, which has CUDA, cmake, ninja and
+# PyTorch with CUDA but no Java and no network (see session.sh):
+#   .gpu/jre                  a jlink'd Java 25 runtime
+#   .gpu/*.jar                the library, picocli, the test classes, JUnit's console launcher
+#   .gpu/tiny-113.pt          a test export made here with torch 1.13 (loaded there by LibTorch 2.x)
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+./maskformer setup --tests >/dev/null
+JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+MAVEN_OPTS="--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow" \
+  mvn -B -q -ntp -Dstyle.color=never -DskipTests package test-compile
+rm -rf .gpu && mkdir -p .gpu
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.desktop,java.logging,java.management,jdk.unsupported \
+  --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output .gpu/jre
+cp target/maskformer-java-0.1.0.jar .gpu/maskformer-java.jar
+cp target/lib/picocli-*.jar .gpu/picocli.jar
+"$JAVA_HOME/bin/jar" --create --file .gpu/test-classes.jar -C target/test-classes .
+junit=org/junit/platform/junit-platform-console-standalone/1.13.4/junit-platform-console-standalone-1.13.4.jar
+mvn -B -q -ntp -Dstyle.color=never dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.13.4 -DoutputDirectory=.gpu
+mv .gpu/junit-platform-console-standalone-1.13.4.jar .gpu/junit-console.jar
+/usr/bin/python3 models/export.py --random-init --variant test-tiny --out .gpu/tiny-113.pt >/dev/null
+du -sh .gpu
