@@ -12,6 +12,7 @@ pre-integration-test):
                      torch.jit.load of the same file)
   bad/*.pt           broken models: empty, truncated, not an archive, no metadata, invalid
                      metadata, metadata of a newer format, wrong outputs
+  video.mp4          12 frames of a panning scene (when ffmpeg is installed)
   eval/              a small ADE20k-layout split, and eval/expected.json: the Python evaluator's
                      numbers for the bundled demo model (when models/demo/demo.pt exists)
   manifest.json      what is where
@@ -21,6 +22,8 @@ Everything is seeded and skipped when already present and newer than this script
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -133,7 +136,18 @@ def main(argv=None) -> int:
     for model_name, model_path in models.items():
         write_goldens(model_path, images, os.path.join(out, "golden", model_name))
 
+    video = None
+    if shutil.which("ffmpeg"):
+        rgb, _ = generate(np.random.default_rng([78, 1]), 400, 160)
+        video = os.path.join(out, "video.mp4")
+        frames = b"".join(np.ascontiguousarray(rgb[:, 8 * i:8 * i + 160, ::-1]).tobytes()
+                          for i in range(12))
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+                        "-s", "160x160", "-r", "12", "-i", "-", "-pix_fmt", "yuv420p", video],
+                       input=frames, check=True)
+
     manifest = {
+        "video": video,
         "models": models,
         "images": {n: {"path": p, "width": IMAGES[n][0], "height": IMAGES[n][1]}
                    for n, p in images.items()},

@@ -152,8 +152,8 @@ final class BenchCommand implements Callable<Integer> {
         "--size", frameSize.toString(), "--batch", Integer.toString(batch), "--iters",
         Integer.toString(iters), "--warmup", Integer.toString(warmup), "--threads",
         Integer.toString(MaskFormer.runtime().intraOpThreads()), "--device",
-        Device.parse(modelOptions.device).isCpu() ? "cpu" : "cuda:" + Device.parse(modelOptions.device).index(),
-        "--precision", Precision.parse(modelOptions.precision).toString());
+        Device.parse(modelOptions.run.device).isCpu() ? "cpu" : "cuda:" + Device.parse(modelOptions.run.device).index(),
+        "--precision", Precision.parse(modelOptions.run.precision).toString());
     try {
       Process p = new ProcessBuilder(scores ? append(cmd, "--scores") : cmd).redirectErrorStream(true).start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -2,11 +2,8 @@
 package dev.maskformer.cli;
 
 import dev.maskformer.ClassInfo;
-import dev.maskformer.Device;
 import dev.maskformer.Images;
-import dev.maskformer.LoadOptions;
 import dev.maskformer.MaskFormer;
-import dev.maskformer.Precision;
 import dev.maskformer.Segmentation;
 import java.awt.Color;
 import java.awt.Graphics2D;
@@ -21,6 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -34,11 +32,7 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--out", defaultValue = "demo-output", description = "output folder (default: ${DEFAULT-VALUE})")
   Path out;
 
-  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
-  String device;
-
-  @Option(names = "--threads", defaultValue = "0", description = "LibTorch intra-op threads (default: all cores)")
-  int threads;
+  @Mixin RunOptions run;
 
   @Override
   public Integer call() throws IOException {
@@ -47,11 +41,8 @@ final class DemoCommand implements Callable<Integer> {
     List<Path> samples = SegmentCommand.expand(List.of(home.resolve("models/demo/samples")));
     Files.createDirectories(out);
     PrintWriter o = spec.commandLine().getOut();
-    int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
-    LoadOptions options = LoadOptions.DEFAULTS.withDevice(Device.parse(device))
-        .withPrecision(Precision.FP32).withIntraOpThreads(n);
     long t0 = System.nanoTime();
-    try (MaskFormer model = MaskFormer.load(modelFile, options)) {
+    try (MaskFormer model = MaskFormer.load(modelFile, run.loadOptions())) {
       o.printf(Locale.ROOT, "loaded %s (%s, %d classes) on %s in %.0f ms%n", modelFile,
           model.info().variant(), model.numClasses(), model.info().device(),
           (System.nanoTime() - t0) / 1e6);

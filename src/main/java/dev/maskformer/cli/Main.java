@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
       SegmentCommand.class,
       BenchCommand.class,
       EvaluateCommand.class,
+      VideoCommand.class,
       DemoCommand.class,
       CommandLine.HelpCommand.class
     })

@@ -1,37 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.Device;
-import dev.maskformer.LoadOptions;
 import dev.maskformer.MaskFormer;
-import dev.maskformer.Precision;
 import java.nio.file.Path;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** Options shared by the commands that load a model. */
+/** A model file and how to run it. */
 final class ModelOptions {
   @Option(names = "--model", required = true, description = "TorchScript export (models/export.py)")
   Path model;
 
-  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
-  String device;
-
-  @Option(names = "--precision", defaultValue = "fp32", description = "fp32, fp16 or bf16 (default: ${DEFAULT-VALUE})")
-  String precision;
-
-  @Option(names = "--threads", defaultValue = "0",
-      description = "LibTorch intra-op threads (default: all cores)")
-  int threads;
-
-  LoadOptions loadOptions() {
-    int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
-    return LoadOptions.DEFAULTS
-        .withDevice(Device.parse(device))
-        .withPrecision(Precision.parse(precision))
-        .withIntraOpThreads(n);
-  }
+  @Mixin RunOptions run;
 
   MaskFormer load() {
-    return MaskFormer.load(model, loadOptions());
+    return MaskFormer.load(model, run.loadOptions());
   }
 }

@@ -130,6 +130,22 @@ class CliIT {
     assertTrue(r.out().contains(" ms "), r.out());
   }
 
+  @Test
+  void videoIsSegmentedFrameByFrame(@TempDir Path out) throws Exception {
+    Path video = MODELS.resolve("video.mp4");
+    assumeTrue(Files.isRegularFile(video), "no test video (ffmpeg missing when fixtures were made)");
+    Path result = out.resolve("overlay.mp4");
+    Result r = run("video", "--model", MODELS.resolve("tiny.pt").toString(), "--batch", "5",
+        video.toString(), result.toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().startsWith("12 frames of 160x160"), r.out());
+    assertTrue(Files.size(result) > 1000);
+    Result missing = run("video", "--model", MODELS.resolve("tiny.pt").toString(), "/nonexistent.mp4",
+        result.toString());
+    assertEquals(1, missing.code());
+    assertTrue(missing.err().contains("cannot read /nonexistent.mp4"), missing.err());
+  }
+
   static double number(String json, String key) {
     Matcher m = Pattern.compile("\"" + Pattern.quote(key) + "\"\\s*:\\s*([-0-9.eE]+)").matcher(json);
     assertTrue(m.find(), key + " not in " + json);
