@@ -121,6 +121,8 @@ def main(argv=None) -> int:
         print(f"fixtures in {out} are up to date")
         return 0
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    for stale in ("golden", "bad", "eval", "images"):  # nothing from an older layout survives
+        shutil.rmtree(os.path.join(out, stale), ignore_errors=True)
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
 
     models = {"tiny": os.path.join(out, "tiny.pt"), "tiny-k300": os.path.join(out, "tiny-k300.pt")}

@@ -17,7 +17,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -28,8 +28,8 @@ import org.junit.jupiter.api.Test;
  */
 @Tag("gpu")
 class CudaIT {
-  @BeforeAll
-  static void requireCuda() {
+  @BeforeEach
+  void requireCuda() {
     boolean present = MaskFormer.cudaDeviceCount() > 0;
     if (Boolean.getBoolean("maskformer.requireGpu")) {
       assertTrue(present, "maskformer.requireGpu is set but no CUDA device is visible");
