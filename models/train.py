@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="TorchScript file to write")
     p.add_argument("--log", help="append the training log here too")
     p.add_argument("--variant", default="demo", choices=sorted(VARIANTS))
-    p.add_argument("--iters", type=int, default=2300)
+    p.add_argument("--iters", type=int, default=2400)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=192)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--eval-every", type=int, default=800)
     p.add_argument("--eval-images", type=int, default=50)
     args = p.parse_args(argv)
 

@@ -198,9 +198,9 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     groups[input_size(images[i].height, images[i].width, resize)].push_back(i);
 
   auto float_opts = at::TensorOptions().device(device_).dtype(at::kFloat);
-  // class scores are made in bands of rows: small enough to stay in cache on the CPU, large
-  // enough on a GPU that a band is a few big kernels
-  const int64_t band_bytes = device_.is_cpu() ? (int64_t(8) << 20) : (int64_t(256) << 20);
+  // class scores are made in bands of rows, which bounds the memory that large frames need:
+  // 32 MiB on the CPU, 512 MiB on a GPU (where fewer, larger kernels are what counts)
+  const int64_t band_bytes = device_.is_cpu() ? (int64_t(32) << 20) : (int64_t(512) << 20);
   for (const auto& group : groups) {
     const int net_h = group.first.first, net_w = group.first.second;
     const auto& members = group.second;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "semantic.hpp"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 
 #include "host_memory.hpp"
@@ -30,13 +32,14 @@ LinearTaps linear_taps(int64_t in, int64_t out) {
 
 namespace {
 
-// The taps of one axis as tensors on the device, for the whole axis (columns) or a range (rows).
-struct DeviceTaps {
+// Row taps of a band as tensors on the device: source rows relative to `base`, weights shaped
+// (1, rows, 1) to broadcast over (C, rows, W).
+struct RowTaps {
   at::Tensor first, second, w_first, w_second;
 };
 
-DeviceTaps to_device(const LinearTaps& t, int64_t begin, int64_t end, int64_t base,
-                     const at::Device& device, at::IntArrayRef weight_shape) {
+RowTaps row_taps(const LinearTaps& t, int64_t begin, int64_t end, int64_t base,
+                 const at::Device& device) {
   const int64_t n = end - begin;
   at::Tensor idx = at::empty({2, n}, at::TensorOptions().dtype(at::kLong));
   at::Tensor w = at::empty({2, n}, at::TensorOptions().dtype(at::kFloat));
@@ -52,14 +55,81 @@ DeviceTaps to_device(const LinearTaps& t, int64_t begin, int64_t end, int64_t ba
     idx = idx.to(device);
     w = w.to(device);
   }
-  return {idx[0], idx[1], w[0].view(weight_shape), w[1].view(weight_shape)};
+  return {idx[0], idx[1], w[0].view({1, n, 1}), w[1].view({1, n, 1})};
 }
 
-// x (C, R, W) -> (C, R, taps) along the last axis; then rows: (C, R, W') -> (C, taps, W').
-// Columns first, then rows: the order of PyTorch's bilinear kernels, so the rounding matches.
-at::Tensor lerp(const at::Tensor& x, const DeviceTaps& t, int64_t dim) {
-  at::Tensor a = x.index_select(dim, t.first).mul_(t.w_first);
-  return a.add_(x.index_select(dim, t.second).mul_(t.w_second));
+// (C, R, W) -> (C, R, out_w): ATen's linear kernel along the last axis, which uses the same
+// coordinates as its bilinear kernel does for the width.
+at::Tensor resize_width(const at::Tensor& x, int64_t out_w) {
+  const int64_t c = x.size(0), r = x.size(1), w = x.size(2);
+  if (w == out_w) return x;
+  const int64_t size[1] = {out_w};
+  return at::upsample_linear1d(x.reshape({1, c * r, w}), at::IntArrayRef(size, 1), false,
+                               c10::optional<double>())
+      .view({c, r, out_w});
+}
+
+// (C, R, W) -> (C, rows, W): each output row mixes two source rows. Width first, then rows: the
+// order of PyTorch's bilinear kernels, so the rounding matches the reference.
+at::Tensor resize_rows(const at::Tensor& x, const RowTaps& t) {
+  at::Tensor out = x.index_select(1, t.first).mul_(t.w_first);
+  return out.addcmul_(x.index_select(1, t.second), t.w_second);
+}
+
+// CPU: labels of output rows from width-resized network rows `cols` (K, R, W), mixing rows as
+// resize_rows does and taking the argmax over classes on the fly (first class wins ties, as
+// torch.argmax), without materialising the (K, rows, W) scores. Writes straight into `labels`.
+template <class Label>
+void fused_rows_argmax(const at::Tensor& cols, const LinearTaps& taps, int64_t begin, int64_t end,
+                       int64_t base, Label* labels) {
+  const int64_t k = cols.size(0), r = cols.size(1), w = cols.size(2);
+  const float* data = cols.data_ptr<float>();
+  at::parallel_for(begin, end, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<float> best(static_cast<size_t>(w));
+    for (int64_t y = b0; y < b1; ++y) {
+      const float* top = data + (taps.first[y] - base) * w;
+      const float* bottom = data + (taps.second[y] - base) * w;
+      const float wt = taps.w_first[y], wb = taps.w_second[y];
+      Label* out = labels + (y - begin) * w;
+      for (int64_t x = 0; x < w; ++x) {
+        const float t = top[x] * wt;
+        best[x] = t + bottom[x] * wb;
+        out[x] = 0;
+      }
+      for (int64_t c = 1; c < k; ++c) {
+        top += r * w;
+        bottom += r * w;
+        for (int64_t x = 0; x < w; ++x) {
+          const float t = top[x] * wt;
+          const float v = t + bottom[x] * wb;
+          if (v > best[x]) {
+            best[x] = v;
+            out[x] = static_cast<Label>(c);
+          }
+        }
+      }
+    }
+  });
+}
+
+// CPU argmax over classes of scores (K, rows, W) into labels, first class on ties.
+template <class Label>
+void argmax_classes(const at::Tensor& scores, Label* labels) {
+  const int64_t k = scores.size(0), n = scores.size(1) * scores.size(2);
+  const float* data = scores.data_ptr<float>();
+  at::parallel_for(0, n, 4096, [&](int64_t n0, int64_t n1) {
+    std::vector<float> best(data + n0, data + n1);
+    std::fill(labels + n0, labels + n1, Label(0));
+    for (int64_t c = 1; c < k; ++c) {
+      const float* s = data + c * n;
+      for (int64_t i = n0; i < n1; ++i) {
+        if (s[i] > best[i - n0]) {
+          best[i - n0] = s[i];
+          labels[i] = static_cast<Label>(c);
+        }
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -70,17 +140,17 @@ void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net
   const at::Device device = logits.device();
   const bool on_cpu = device.is_cpu();
   const int64_t q = logits.size(0), k = num_classes;
-  const int64_t mh = masks.size(1), mw = masks.size(2);
+  const int64_t mh = masks.size(1);
   const bool resized = net_h != out_h || net_w != out_w;
 
   at::Tensor probs = logits.softmax(-1).narrow(1, 0, k).t().contiguous();  // K, Q
-  const LinearTaps up_y = linear_taps(mh, net_h), up_x = linear_taps(mw, net_w);
-  const LinearTaps down_y = linear_taps(net_h, out_h), down_x = linear_taps(net_w, out_w);
-  const DeviceTaps up_cols = to_device(up_x, 0, net_w, 0, device, {1, 1, net_w});
-  DeviceTaps down_cols;
-  if (resized) down_cols = to_device(down_x, 0, out_w, 0, device, {1, 1, out_w});
+  const LinearTaps up_y = linear_taps(mh, net_h);
+  const LinearTaps down_y = linear_taps(net_h, out_h);
+  // the mask logits resized to the network width once; rows are resized per band
+  const at::Tensor masks_w = resize_width(masks.contiguous(), net_w);  // Q, h', net_w
 
-  const auto label_dtype = out.label_type == MF_LABEL_U8 ? at::kByte : at::kInt;
+  const bool u8 = out.label_type == MF_LABEL_U8;
+  const auto label_dtype = u8 ? at::kByte : at::kInt;
   at::Tensor caller_labels =
       at::from_blob(out.labels, {out_h, out_w}, at::TensorOptions().dtype(label_dtype));
   at::Tensor caller_scores;
@@ -90,8 +160,8 @@ void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net
   const bool pinned_scores =
       !on_cpu && out.scores != nullptr && host_buffer_is_pinned(out.scores, out.scores_size);
 
-  // rows per band: the band's class scores at output width (and at network width) within budget
-  const int64_t row_bytes = k * std::max<int64_t>(out_w, net_w) * int64_t(sizeof(float)) * 2;
+  // rows per band: the band's class scores at output and network width within budget
+  const int64_t row_bytes = k * (int64_t(out_w) + net_w) * int64_t(sizeof(float));
   const int64_t band = std::max<int64_t>(1, std::min<int64_t>(out_h, band_bytes / row_bytes));
 
   for (int64_t y0 = 0; y0 < out_h; y0 += band) {
@@ -99,23 +169,36 @@ void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net
     // network rows the band reads, then the mask rows those read
     const int64_t r0 = resized ? down_y.first[y0] : y0;
     const int64_t r1 = resized ? down_y.second[y1 - 1] : y1 - 1;
-    const int64_t m0 = up_y.first[r0], m1 = up_y.second[r1];
-    // mask logits -> network resolution for rows r0..r1 -> sigmoid
-    at::Tensor mrows = masks.narrow(1, m0, m1 - m0 + 1);  // Q, MR, w'
-    at::Tensor up = lerp(mrows, up_cols, 2);               // Q, MR, net_w
-    up = lerp(up, to_device(up_y, r0, r1 + 1, m0, device, {1, r1 - r0 + 1, 1}), 1);
-    up.sigmoid_();
     const int64_t rows = r1 - r0 + 1;
+    const int64_t m0 = up_y.first[r0], m1 = up_y.second[r1];
+    // mask logits at network resolution for rows r0..r1, sigmoid, weighted by class probabilities
+    at::Tensor up = resize_rows(masks_w.narrow(1, m0, m1 - m0 + 1), row_taps(up_y, r0, r1 + 1, m0, device));
+    up.sigmoid_();
     at::Tensor seg = probs.mm(up.view({q, rows * net_w})).view({k, rows, net_w});
-    at::Tensor scores = seg;  // K, band rows, out_w
-    if (resized) {
-      at::Tensor cols = lerp(seg, down_cols, 2);  // K, rows, out_w
-      scores = lerp(cols, to_device(down_y, y0, y1, r0, device, {1, y1 - y0, 1}), 1);
+    if (!resized) {
+      if (on_cpu) {
+        if (u8) argmax_classes(seg, caller_labels.data_ptr<uint8_t>() + y0 * out_w);
+        else argmax_classes(seg, caller_labels.data_ptr<int32_t>() + y0 * out_w);
+      } else {
+        caller_labels.narrow(0, y0, y1 - y0).copy_(seg.argmax(0).to(label_dtype), pinned_labels);
+      }
+      if (caller_scores.defined()) caller_scores.narrow(1, y0, y1 - y0).copy_(seg, pinned_scores);
+      continue;
     }
-    at::Tensor labels = scores.argmax(0).to(label_dtype);
-    caller_labels.narrow(0, y0, y1 - y0).copy_(labels, /*non_blocking=*/pinned_labels);
-    if (caller_scores.defined())
-      caller_scores.narrow(1, y0, y1 - y0).copy_(scores, /*non_blocking=*/pinned_scores);
+    at::Tensor cols = resize_width(seg, out_w).contiguous();  // K, rows, out_w
+    if (on_cpu && !caller_scores.defined()) {
+      if (u8) fused_rows_argmax(cols, down_y, y0, y1, r0, caller_labels.data_ptr<uint8_t>() + y0 * out_w);
+      else fused_rows_argmax(cols, down_y, y0, y1, r0, caller_labels.data_ptr<int32_t>() + y0 * out_w);
+      continue;
+    }
+    at::Tensor scores = resize_rows(cols, row_taps(down_y, y0, y1, r0, device));  // K, band, out_w
+    if (on_cpu) {
+      if (u8) argmax_classes(scores, caller_labels.data_ptr<uint8_t>() + y0 * out_w);
+      else argmax_classes(scores, caller_labels.data_ptr<int32_t>() + y0 * out_w);
+    } else {
+      caller_labels.narrow(0, y0, y1 - y0).copy_(scores.argmax(0).to(label_dtype), pinned_labels);
+    }
+    if (caller_scores.defined()) caller_scores.narrow(1, y0, y1 - y0).copy_(scores, pinned_scores);
   }
 }
 

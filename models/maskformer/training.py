@@ -88,8 +88,9 @@ def set_criterion(logits: Tensor, masks: Tensor, targets: List[Dict[str, Tensor]
     class_target = torch.full((b, q), num_classes, dtype=torch.long)
     matched_pred, matched_true = [], []
     for i, t in enumerate(targets):
-        low = F.interpolate(t["masks"][None].float(), size=small, mode="nearest")[0]
-        rows, cols = hungarian_match(logits[i].detach(), masks[i].detach(), t["labels"], low)
+        if "low" not in t:  # nearest-downsampled targets, shared by every decoder layer
+            t["low"] = F.interpolate(t["masks"][None].float(), size=small, mode="nearest")[0]
+        rows, cols = hungarian_match(logits[i].detach(), masks[i].detach(), t["labels"], t["low"])
         class_target[i, rows] = t["labels"][cols]
         if len(rows):
             matched_pred.append(masks[i, rows])
@@ -160,14 +161,19 @@ def ade_to_train(lab: np.ndarray) -> np.ndarray:
 
 
 class Augmenter:
-    """Random scale around the test-time scale, crop, flip and photometric jitter."""
+    """Random scale around the test-time scale, crop, flip and photometric jitter.
+
+    Crops follow sssegmentation's RandomCrop with one_category_max_ratio: up to 10 tries for a crop
+    in which no single class covers more than ``max_ratio`` of the labelled pixels.
+    """
 
     def __init__(self, crop: int, long_side: int, short_side: int,
-                 scale_range: Tuple[float, float] = (0.5, 2.0)):
+                 scale_range: Tuple[float, float] = (0.5, 2.0), max_ratio: float = 0.75):
         self.crop = crop
         self.long_side = long_side
         self.short_side = short_side
         self.scale_range = scale_range
+        self.max_ratio = max_ratio
 
     def __call__(self, rng: np.random.Generator, img: np.ndarray,
                  lab: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -182,8 +188,13 @@ class Augmenter:
         if ph or pw:
             img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=0)
             lab = cv2.copyMakeBorder(lab, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=IGNORE)
-        y = rng.integers(0, lab.shape[0] - c + 1)
-        x = rng.integers(0, lab.shape[1] - c + 1)
+        for _ in range(10):
+            y = rng.integers(0, lab.shape[0] - c + 1)
+            x = rng.integers(0, lab.shape[1] - c + 1)
+            window = lab[y:y + c, x:x + c]
+            counts = np.bincount(window[window != IGNORE].ravel(), minlength=1)
+            if counts.sum() and counts.max() < self.max_ratio * counts.sum():
+                break
         img, lab = img[y:y + c, x:x + c], lab[y:y + c, x:x + c]
         if rng.random() < 0.5:
             img, lab = img[:, ::-1], lab[:, ::-1]

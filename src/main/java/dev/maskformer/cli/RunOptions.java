@@ -18,11 +18,17 @@ final class RunOptions {
       description = "LibTorch intra-op threads (default: all cores)")
   int threads;
 
+  @Option(names = "--jit-optimize", description = {
+      "use LibTorch's profiling JIT executor (re-optimises for each new input size);",
+      "default: the plain interpreter"})
+  boolean jitOptimize;
+
   LoadOptions loadOptions() {
     int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
     return LoadOptions.DEFAULTS
         .withDevice(Device.parse(device))
         .withPrecision(Precision.parse(precision))
-        .withIntraOpThreads(n);
+        .withIntraOpThreads(n)
+        .withJitOptimize(jitOptimize);
   }
 }
