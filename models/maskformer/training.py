@@ -160,20 +160,50 @@ def ade_to_train(lab: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
+def class_frequencies(data: Sequence[Tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Share of the labelled pixels of each training label (0..254) over a split."""
+    counts = np.zeros(256, np.float64)
+    for _, lab in data:
+        counts += np.bincount(ade_to_train(lab).ravel(), minlength=256)
+    counts[IGNORE] = 0
+    return counts / max(counts.sum(), 1.0)
+
+
 class Augmenter:
     """Random scale around the test-time scale, crop, flip and photometric jitter.
 
     Crops follow sssegmentation's RandomCrop with one_category_max_ratio: up to 10 tries for a crop
-    in which no single class covers more than ``max_ratio`` of the labelled pixels.
+    in which no single class covers more than ``max_ratio`` of the labelled pixels. With
+    ``frequencies`` (see :func:`class_frequencies`), a share ``rare_share`` of the crops is instead
+    centred on a pixel of one class present in the image, picked with probability proportional to
+    ``1 / frequency``: small, rare classes (people, fences) are seen more often.
     """
 
     def __init__(self, crop: int, long_side: int, short_side: int,
-                 scale_range: Tuple[float, float] = (0.5, 2.0), max_ratio: float = 0.75):
+                 scale_range: Tuple[float, float] = (0.5, 2.0), max_ratio: float = 0.75,
+                 frequencies: np.ndarray = None, rare_share: float = 0.5):
         self.crop = crop
         self.long_side = long_side
         self.short_side = short_side
         self.scale_range = scale_range
         self.max_ratio = max_ratio
+        self.frequencies = frequencies
+        self.rare_share = rare_share if frequencies is not None else 0.0
+
+    def _rare_crop(self, rng: np.random.Generator, lab: np.ndarray):
+        """Top-left corner of a crop centred on a pixel of a rarely seen class, or None."""
+        present = np.unique(lab)
+        present = present[(present != IGNORE) & (self.frequencies[present] > 0)]
+        if present.size == 0:
+            return None
+        weights = self.frequencies[present] ** -1.0
+        cls = present[rng.choice(present.size, p=weights / weights.sum())]
+        ys, xs = np.nonzero(lab == cls)
+        k = rng.integers(ys.size)
+        c = self.crop
+        y = int(np.clip(ys[k] - c // 2 + rng.integers(-c // 4, c // 4 + 1), 0, lab.shape[0] - c))
+        x = int(np.clip(xs[k] - c // 2 + rng.integers(-c // 4, c // 4 + 1), 0, lab.shape[1] - c))
+        return y, x
 
     def __call__(self, rng: np.random.Generator, img: np.ndarray,
                  lab: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -188,13 +218,17 @@ class Augmenter:
         if ph or pw:
             img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=0)
             lab = cv2.copyMakeBorder(lab, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=IGNORE)
-        for _ in range(10):
-            y = rng.integers(0, lab.shape[0] - c + 1)
-            x = rng.integers(0, lab.shape[1] - c + 1)
-            window = lab[y:y + c, x:x + c]
-            counts = np.bincount(window[window != IGNORE].ravel(), minlength=1)
-            if counts.sum() and counts.max() < self.max_ratio * counts.sum():
-                break
+        corner = self._rare_crop(rng, lab) if rng.random() < self.rare_share else None
+        if corner is not None:
+            y, x = corner
+        else:
+            for _ in range(10):
+                y = rng.integers(0, lab.shape[0] - c + 1)
+                x = rng.integers(0, lab.shape[1] - c + 1)
+                window = lab[y:y + c, x:x + c]
+                counts = np.bincount(window[window != IGNORE].ravel(), minlength=1)
+                if counts.sum() and counts.max() < self.max_ratio * counts.sum():
+                    break
         img, lab = img[y:y + c, x:x + c], lab[y:y + c, x:x + c]
         if rng.random() < 0.5:
             img, lab = img[:, ::-1], lab[:, ::-1]

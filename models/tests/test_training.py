@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """MaskFormer's training objective: matching and losses."""
 import numpy as np
+import pytest
 import torch
 
 from maskformer import training
@@ -64,3 +65,25 @@ def test_augmenter_keeps_images_and_labels_aligned():
         assert a.shape == (64, 64, 3) and b.shape == (64, 64)
         bright = a.mean(2) > a.mean()
         assert ((b == 3) == bright).mean() > 0.9 or len(np.unique(b)) == 1
+
+
+def test_rare_crops_centre_on_rare_classes():
+    # a large class 0 with a small square of class 7 in one corner: plain crops rarely see class 7,
+    # rare-class crops (all of them here) always do, aligned with the image
+    img = np.zeros((200, 200, 3), np.uint8)
+    lab = np.ones((200, 200), np.uint8)  # ADE id 1 -> training label 0
+    img[170:190, 10:30] = 255
+    lab[170:190, 10:30] = 8  # ADE id 8 -> training label 7
+    data = [(img, lab)]
+    freq = training.class_frequencies(data)
+    assert freq[0] == pytest.approx(1 - 400 / 40000) and freq[7] == pytest.approx(400 / 40000)
+    rng = np.random.default_rng(0)
+    rare = training.Augmenter(64, 1024, 200, (1.0, 1.0), frequencies=freq, rare_share=1.0)
+    plain = training.Augmenter(64, 1024, 200, (1.0, 1.0))
+    hits_rare = hits_plain = 0
+    for _ in range(40):
+        a, b = rare(rng, img, training.ade_to_train(lab))
+        hits_rare += (b == 7).any()
+        assert ((b == 7) == (a.mean(2) > a.mean())).mean() > 0.9 or not (b == 7).any()
+        hits_plain += (plain(rng, img, training.ade_to_train(lab))[1] == 7).any()
+    assert hits_rare >= 38 and hits_plain < hits_rare
