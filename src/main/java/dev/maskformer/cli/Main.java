@@ -40,8 +40,18 @@ public final class Main {
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       if (e instanceof NativeLibraryException || e instanceof MaskFormerException
           || e instanceof IllegalArgumentException || e instanceof java.io.IOException
-          || e instanceof IllegalStateException) {
+          || e instanceof java.io.UncheckedIOException || e instanceof IllegalStateException) {
         cmd.getErr().println("error: " + e.getMessage());
+        return 1;
+      }
+      if (e instanceof RuntimeException) {
+        // anything else is unexpected: name it, keep the trace for a bug report
+        cmd.getErr().println("error: " + e);
+        if (Boolean.getBoolean("maskformer.trace") || System.getenv("MASKFORMER_TRACE") != null) {
+          e.printStackTrace(cmd.getErr());
+        } else {
+          cmd.getErr().println("(set MASKFORMER_TRACE=1 for the stack trace)");
+        }
         return 1;
       }
       throw e;
