@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.Device;
 import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
 import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
-import dev.maskformer.Precision;
 import dev.maskformer.RuntimeInfo;
 import dev.maskformer.SegmentOptions;
 import dev.maskformer.Size;
@@ -39,7 +37,7 @@ final class BenchCommand implements Callable<Integer> {
   @Mixin ModelOptions modelOptions;
 
   @Option(names = "--size", defaultValue = "512x512", description = "frame size WxH (default: ${DEFAULT-VALUE})")
-  String size;
+  Size size;
 
   @Option(names = "--batch", defaultValue = "1", description = "frames per call (default: ${DEFAULT-VALUE})")
   int batch;
@@ -69,7 +67,7 @@ final class BenchCommand implements Callable<Integer> {
     if (batch < 1 || iters < 1 || warmup < 0) {
       throw new IllegalArgumentException("--batch and --iters must be >= 1, --warmup >= 0");
     }
-    Size frameSize = Size.parse(size);
+    Size frameSize = size;
     try (MaskFormer model = modelOptions.load(); Arena arena = Arena.ofShared()) {
       ImageLayout layout = ImageLayout.packed(frameSize.width(), frameSize.height(), PixelFormat.RGB);
       List<Frame> frames = new ArrayList<>();
@@ -152,8 +150,7 @@ final class BenchCommand implements Callable<Integer> {
         "--size", frameSize.toString(), "--batch", Integer.toString(batch), "--iters",
         Integer.toString(iters), "--warmup", Integer.toString(warmup), "--threads",
         Integer.toString(MaskFormer.runtime().intraOpThreads()), "--device",
-        Device.parse(modelOptions.run.device).isCpu() ? "cpu" : "cuda:" + Device.parse(modelOptions.run.device).index(),
-        "--precision", Precision.parse(modelOptions.run.precision).toString());
+        modelOptions.run.device.toString(), "--precision", modelOptions.run.precision.toString());
     try {
       Process p = new ProcessBuilder(scores ? append(cmd, "--scores") : cmd).redirectErrorStream(true).start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -35,6 +35,10 @@ public final class Main {
   /** As {@link #run(String...)}, printing to the given writers. */
   public static int run(PrintWriter out, PrintWriter err, String... args) {
     CommandLine cli = new CommandLine(new Main());
+    // typed options: a bad value is a usage error (exit 2) naming the option
+    cli.registerConverter(dev.maskformer.Device.class, dev.maskformer.Device::parse);
+    cli.registerConverter(dev.maskformer.Precision.class, dev.maskformer.Precision::parse);
+    cli.registerConverter(dev.maskformer.Size.class, dev.maskformer.Size::parse);
     cli.setOut(out);
     cli.setErr(err);
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {

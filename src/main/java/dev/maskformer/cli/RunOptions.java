@@ -9,10 +9,10 @@ import picocli.CommandLine.Option;
 /** Where and how a model runs: shared by every command that loads one. */
 final class RunOptions {
   @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
-  String device;
+  Device device;
 
   @Option(names = "--precision", defaultValue = "fp32", description = "fp32, fp16 or bf16 (default: ${DEFAULT-VALUE})")
-  String precision;
+  Precision precision;
 
   @Option(names = "--threads", defaultValue = "0",
       description = "LibTorch intra-op threads (default: all cores)")
@@ -26,8 +26,8 @@ final class RunOptions {
   LoadOptions loadOptions() {
     int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
     return LoadOptions.DEFAULTS
-        .withDevice(Device.parse(device))
-        .withPrecision(Precision.parse(precision))
+        .withDevice(device)
+        .withPrecision(precision)
         .withIntraOpThreads(n)
         .withJitOptimize(jitOptimize);
   }

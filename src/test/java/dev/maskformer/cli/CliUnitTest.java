@@ -46,6 +46,24 @@ class CliUnitTest {
   }
 
   @Test
+  void badOptionValuesAreUsageErrors() {
+    String[][] cases = {
+        {"bench", "--model", "m.pt", "--device", "tpu"},
+        {"segment", "--model", "m.pt", "--precision", "fp8", "x.png"},
+        {"bench", "--model", "m.pt", "--size", "12by3"},
+        {"evaluate", "--model", "m.pt", "--data", "d", "--device", "cuda:x"},
+    };
+    for (String[] args : cases) {
+      java.io.StringWriter out = new java.io.StringWriter();
+      java.io.StringWriter err = new java.io.StringWriter();
+      int code = Main.run(new java.io.PrintWriter(out, true), new java.io.PrintWriter(err, true), args);
+      assertEquals(2, code, String.join(" ", args) + ": " + err);
+      assertTrue(err.toString().contains("Invalid value for option"), err.toString());
+      assertTrue(err.toString().contains(args[args.length - (args[0].equals("segment") ? 2 : 1)]), err.toString());
+    }
+  }
+
+  @Test
   void stems() {
     assertEquals("street", SegmentCommand.stem(java.nio.file.Path.of("/a/street.jpg")));
     assertTrue(SegmentCommand.isImage(java.nio.file.Path.of("X.JPEG")));
