@@ -29,7 +29,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-@Command(name = "bench", description = {
+@Command(header = "Times whole calls and prints JSON latency and throughput.", name = "bench", description = {
     "Times the whole pipeline (frame in caller memory -> labels in caller memory) and prints JSON:",
     "mean, p50, p90 ms per call, frames/s, page faults per call, device, LibTorch version."})
 final class BenchCommand implements Callable<Integer> {

@@ -27,7 +27,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-@Command(name = "evaluate", description = {
+@Command(header = "mIoU, pixel accuracy and per-class IoU over an ADE20k-layout folder.", name = "evaluate", description = {
     "mIoU, pixel accuracy and per-class IoU over an ADE20k-layout folder",
     "(images/<split>/*.jpg, annotations/<split>/*.png with 0 = ignore, 1..K = class id),",
     "computed as sssegmentation does. Prints JSON on stdout."})
@@ -48,7 +48,7 @@ final class EvaluateCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     List<Path[]> pairs = pairs(data, split, limit);
     long t0 = System.nanoTime();
-    boolean terminal = System.console() != null;
+    boolean terminal = stderrIsTerminal();
     PrintWriter err = spec.commandLine().getErr();
     try (MaskFormer model = modelOptions.load()) {
       MeanIou metric = new MeanIou(model.numClasses());
@@ -111,6 +111,16 @@ final class EvaluateCommand implements Callable<Integer> {
       throw new IOException(file + " is not a single-channel annotation (" + r.getNumBands() + " bands)");
     }
     return r.getSamples(0, 0, image.getWidth(), image.getHeight(), 0, (int[]) null);
+  }
+
+  /** Whether standard error (where the bar goes) is a terminal, even with stdout redirected. */
+  static boolean stderrIsTerminal() {
+    try {
+      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/2")).toString();
+      return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+    } catch (java.io.IOException | UnsupportedOperationException | SecurityException e) {
+      return System.console() != null; // not Linux: the JDK's view (stdin and stdout)
+    }
   }
 
   private static void progress(PrintWriter err, int done, int total, long t0) {

@@ -15,7 +15,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-@Command(name = "info", description = "Versions of Java, LibTorch and the shim, devices, and a model's metadata.")
+@Command(header = "Versions, devices and a model's metadata.", name = "info", description = "Versions of Java, LibTorch and the shim, devices, and a model's metadata.")
 final class InfoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 

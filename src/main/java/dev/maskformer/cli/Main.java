@@ -39,6 +39,13 @@ public final class Main {
     cli.registerConverter(dev.maskformer.Device.class, dev.maskformer.Device::parse);
     cli.registerConverter(dev.maskformer.Precision.class, dev.maskformer.Precision::parse);
     cli.registerConverter(dev.maskformer.Size.class, dev.maskformer.Size::parse);
+    // -h/--help on every command, before its required options are checked
+    for (CommandLine sub : cli.getSubcommands().values()) {
+      if (sub.getCommandSpec().findOption("--help") == null) {
+        sub.getCommandSpec().addOption(picocli.CommandLine.Model.OptionSpec.builder("-h", "--help")
+            .usageHelp(true).description("show this help and exit").build());
+      }
+    }
     cli.setOut(out);
     cli.setErr(err);
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {

@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-@Command(name = "segment", description = {
+@Command(header = "Writes label maps, overlays and optionally scores for images.", name = "segment", description = {
     "Segments images; for each INPUT writes DIR/<stem>.labels.png (grey, pixel = label; 16-bit",
     "if the model has more than 255 classes), DIR/<stem>.overlay.png and, with --scores,",
     "DIR/<stem>.scores.npy (float32, K x H x W)."})

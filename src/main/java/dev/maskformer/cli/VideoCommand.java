@@ -32,7 +32,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-@Command(name = "video", description = {
+@Command(header = "Segments every frame of a video into an overlay video.", name = "video", description = {
     "Segments every frame of a video: ffmpeg decodes straight into off-heap frames, batches of",
     "frames are segmented into off-heap label maps, and the palette overlay is encoded to OUTPUT",
     "(any container ffmpeg writes, e.g. .mp4). Prints frames/s."})

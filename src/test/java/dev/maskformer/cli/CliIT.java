@@ -2,6 +2,7 @@
 package dev.maskformer.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -13,6 +14,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.imageio.ImageIO;
@@ -116,6 +118,26 @@ class CliIT {
     assertEquals(pythonMiou, javaMiou, 5e-5, "mIoU: Java " + javaMiou + ", Python " + pythonMiou);
     assertEquals(number(expected, "pixel_accuracy"), number(r.out(), "pixel_accuracy"), 5e-5);
     assertEquals((int) number(expected, "images"), (int) number(r.out(), "images"));
+    Map<String, Double> pythonIou = perClass(expected);
+    Map<String, Double> javaIou = perClass(r.out());
+    assertEquals(pythonIou.keySet(), javaIou.keySet(), "classes evaluated");
+    assertFalse(pythonIou.isEmpty());
+    for (var e : pythonIou.entrySet()) {
+      assertEquals(e.getValue(), javaIou.get(e.getKey()), 5e-5, "IoU of " + e.getKey());
+    }
+  }
+
+  /** The {@code per_class_iou} object of an evaluator's JSON, name -> IoU. */
+  static Map<String, Double> perClass(String json) {
+    int start = json.indexOf("\"per_class_iou\"");
+    assertTrue(start >= 0, "no per_class_iou in " + json);
+    String block = json.substring(json.indexOf('{', start) + 1, json.indexOf('}', start));
+    Map<String, Double> out = new java.util.TreeMap<>();
+    Matcher m = Pattern.compile("\"([^\"]+)\"\\s*:\\s*([-0-9.eE]+)").matcher(block);
+    while (m.find()) {
+      out.put(m.group(1), Double.parseDouble(m.group(2)));
+    }
+    return out;
   }
 
   @Test

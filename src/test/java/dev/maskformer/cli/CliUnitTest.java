@@ -64,6 +64,17 @@ class CliUnitTest {
   }
 
   @Test
+  void everyCommandHasHelp() {
+    for (String cmd : new String[] {"info", "segment", "bench", "evaluate", "video", "demo"}) {
+      java.io.StringWriter out = new java.io.StringWriter();
+      java.io.StringWriter err = new java.io.StringWriter();
+      int code = Main.run(new java.io.PrintWriter(out, true), new java.io.PrintWriter(err, true), cmd, "--help");
+      assertEquals(0, code, cmd + ": " + err);
+      assertTrue(out.toString().contains("Usage: maskformer " + cmd), out.toString());
+    }
+  }
+
+  @Test
   void stems() {
     assertEquals("street", SegmentCommand.stem(java.nio.file.Path.of("/a/street.jpg")));
     assertTrue(SegmentCommand.isImage(java.nio.file.Path.of("X.JPEG")));
