@@ -12,7 +12,7 @@ from maskformer.network import MaskFormer
 SIZES = [(61, 83), (64, 64), (97, 131), (128, 100), (33, 250), (230, 161)]
 
 
-@pytest.mark.parametrize("variant", ["test-tiny", "demo", "swin-tiny", "swin-base"])
+@pytest.mark.parametrize("variant", ["test-tiny", "demo", "swin-tiny", "swin-small", "swin-base"])
 def test_script_equals_eager(variant):
     torch.manual_seed(1)
     model = MaskFormer(VARIANTS[variant]).eval()

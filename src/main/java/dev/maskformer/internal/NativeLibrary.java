@@ -34,6 +34,10 @@ public final class NativeLibrary {
   public static final int EXPECTED_ABI = 1;
 
   private static final String LIBRARY = "libmaskformer.so";
+
+  /** Written by the CMake build beside the shim: the folders of the LibTorch it linked. */
+
+  static final String TORCH_DIRS = "libmaskformer.torch";
   private static volatile boolean loaded;
   private static NativeLibraryException failure;
 
@@ -107,7 +111,57 @@ public final class NativeLibrary {
       tried.add(source + ": " + file + " loaded");
     } catch (UnsatisfiedLinkError e) {
       tried.add(source + ": " + file + ": " + e.getMessage());
+      tried.addAll(libtorchDiagnosis(e.getMessage(), builtAgainst(file), System.getenv("LD_LIBRARY_PATH")));
       throw failed(tried, e);
+    }
+  }
+
+  /**
+   * What to tell about LibTorch when loading the shim failed with {@code error}: the folders the
+   * shim was built against (its run path), whether they still hold LibTorch, and LD_LIBRARY_PATH.
+   * Empty when the error is not about a missing library.
+   */
+  static List<String> libtorchDiagnosis(String error, List<String> builtAgainst, String ldLibraryPath) {
+    List<String> lines = new ArrayList<>();
+    if (error == null || !error.contains("cannot open shared object file")) {
+      return lines;
+    }
+    for (String dir : builtAgainst) {
+      Path d = Path.of(dir);
+      String state =
+          !Files.isDirectory(d) ? "does not exist"
+              : Files.exists(d.resolve("libtorch_cpu.so")) || Files.exists(d.resolve("libtorch.so"))
+                  ? "holds LibTorch" : "exists but holds no libtorch_cpu.so";
+      lines.add("LibTorch folder the shim was built against (its run path): " + dir + ": " + state);
+    }
+    if (builtAgainst.isEmpty()) {
+      lines.add("LibTorch folder the shim was built against: unknown (no libmaskformer.torch beside it)");
+    }
+    lines.add("LD_LIBRARY_PATH: " + (ldLibraryPath == null || ldLibraryPath.isBlank() ? "not set" : ldLibraryPath));
+    lines.add("system library folders (/etc/ld.so.cache, /lib, /usr/lib): searched by the dynamic loader");
+    return lines;
+  }
+
+  /** The LibTorch folders recorded by the build beside the shim, or in the jar. */
+  private static List<String> builtAgainst(Path shim) {
+    try {
+      Path beside = shim.resolveSibling(TORCH_DIRS);
+      String text = null;
+      if (Files.isRegularFile(beside)) {
+        text = Files.readString(beside);
+      } else {
+        try (InputStream in = NativeLibrary.class.getResourceAsStream("/native/" + platform() + "/" + TORCH_DIRS)) {
+          if (in != null) {
+            text = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+          }
+        }
+      }
+      if (text == null) {
+        return List.of();
+      }
+      return java.util.Arrays.stream(text.strip().split("[;\n]")).filter(s -> !s.isBlank()).toList();
+    } catch (IOException | RuntimeException e) {
+      return List.of();
     }
   }
 

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The message for a shim whose LibTorch cannot be found, without loading anything. */
+class NativeLibraryTest {
+  private static final String DLERROR =
+      "/x/libmaskformer.so: libtorch_cpu.so: cannot open shared object file: No such file or directory";
+
+  @Test
+  void missingLibtorchNamesEveryPlaceSearched(@TempDir Path tmp) throws Exception {
+    Path gone = tmp.resolve("removed/lib");
+    Path empty = Files.createDirectories(tmp.resolve("empty"));
+    Path full = Files.createDirectories(tmp.resolve("full"));
+    Files.writeString(full.resolve("libtorch_cpu.so"), "");
+    List<String> lines = NativeLibrary.libtorchDiagnosis(DLERROR,
+        List.of(gone.toString(), empty.toString(), full.toString()), "/opt/a:/opt/b");
+    String text = String.join("\n", lines);
+    assertTrue(text.contains(gone + ": does not exist"), text);
+    assertTrue(text.contains(empty + ": exists but holds no libtorch_cpu.so"), text);
+    assertTrue(text.contains(full + ": holds LibTorch"), text);
+    assertTrue(text.contains("LD_LIBRARY_PATH: /opt/a:/opt/b"), text);
+    assertTrue(text.contains("/etc/ld.so.cache"), text);
+  }
+
+  @Test
+  void unknownBuildAndNoLdPathAreSaid() {
+    String text = String.join("\n", NativeLibrary.libtorchDiagnosis(DLERROR, List.of(), null));
+    assertTrue(text.contains("built against: unknown"), text);
+    assertTrue(text.contains("LD_LIBRARY_PATH: not set"), text);
+  }
+
+  @Test
+  void otherLoadErrorsGetNoLibtorchLines() {
+    assertEquals(List.of(), NativeLibrary.libtorchDiagnosis("invalid ELF header", List.of("/usr/lib"), null));
+  }
+}
