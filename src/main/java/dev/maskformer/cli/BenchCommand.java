@@ -37,7 +37,7 @@ final class BenchCommand implements Callable<Integer> {
   @Mixin ModelOptions modelOptions;
 
   @Option(names = "--size", defaultValue = "512x512", description = "frame size WxH (default: ${DEFAULT-VALUE})")
-  Size size;
+  Size frameSize;
 
   @Option(names = "--batch", defaultValue = "1", description = "frames per call (default: ${DEFAULT-VALUE})")
   int batch;
@@ -67,7 +67,6 @@ final class BenchCommand implements Callable<Integer> {
     if (batch < 1 || iters < 1 || warmup < 0) {
       throw new IllegalArgumentException("--batch and --iters must be >= 1, --warmup >= 0");
     }
-    Size frameSize = size;
     try (MaskFormer model = modelOptions.load(); Arena arena = Arena.ofShared()) {
       ImageLayout layout = ImageLayout.packed(frameSize.width(), frameSize.height(), PixelFormat.RGB);
       List<Frame> frames = new ArrayList<>();

@@ -116,9 +116,9 @@ final class EvaluateCommand implements Callable<Integer> {
   /** Whether standard error (where the bar goes) is a terminal, even with stdout redirected. */
   static boolean stderrIsTerminal() {
     try {
-      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/2")).toString();
+      String target = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString();
       return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
-    } catch (java.io.IOException | UnsupportedOperationException | SecurityException e) {
+    } catch (IOException | UnsupportedOperationException | SecurityException e) {
       return System.console() != null; // not Linux: the JDK's view (stdin and stdout)
     }
   }

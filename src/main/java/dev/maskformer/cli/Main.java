@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.Device;
 import dev.maskformer.MaskFormerException;
-import dev.maskformer.NativeLibraryException;
+import dev.maskformer.Precision;
+import dev.maskformer.Size;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.OptionSpec;
 
 /** The {@code maskformer} command line: a thin user of the public API. */
 @Command(
@@ -36,22 +41,22 @@ public final class Main {
   public static int run(PrintWriter out, PrintWriter err, String... args) {
     CommandLine cli = new CommandLine(new Main());
     // typed options: a bad value is a usage error (exit 2) naming the option
-    cli.registerConverter(dev.maskformer.Device.class, dev.maskformer.Device::parse);
-    cli.registerConverter(dev.maskformer.Precision.class, dev.maskformer.Precision::parse);
-    cli.registerConverter(dev.maskformer.Size.class, dev.maskformer.Size::parse);
+    cli.registerConverter(Device.class, Device::parse);
+    cli.registerConverter(Precision.class, Precision::parse);
+    cli.registerConverter(Size.class, Size::parse);
     // -h/--help on every command, before its required options are checked
     for (CommandLine sub : cli.getSubcommands().values()) {
       if (sub.getCommandSpec().findOption("--help") == null) {
-        sub.getCommandSpec().addOption(picocli.CommandLine.Model.OptionSpec.builder("-h", "--help")
+        sub.getCommandSpec().addOption(OptionSpec.builder("-h", "--help")
             .usageHelp(true).description("show this help and exit").build());
       }
     }
     cli.setOut(out);
     cli.setErr(err);
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-      if (e instanceof NativeLibraryException || e instanceof MaskFormerException
-          || e instanceof IllegalArgumentException || e instanceof java.io.IOException
-          || e instanceof java.io.UncheckedIOException || e instanceof IllegalStateException) {
+      if (e instanceof MaskFormerException || e instanceof IllegalArgumentException
+          || e instanceof IOException || e instanceof UncheckedIOException
+          || e instanceof IllegalStateException) {
         cmd.getErr().println("error: " + e.getMessage());
         return 1;
       }

@@ -36,7 +36,6 @@ public final class NativeLibrary {
   private static final String LIBRARY = "libmaskformer.so";
 
   /** Written by the CMake build beside the shim: the folders of the LibTorch it linked. */
-
   static final String TORCH_DIRS = "libmaskformer.torch";
   private static volatile boolean loaded;
   private static NativeLibraryException failure;
@@ -65,6 +64,11 @@ public final class NativeLibrary {
     }
   }
 
+  /** Where a native file of this platform lies in the jar. */
+  private static String resource(String name) {
+    return "/native/" + platform() + "/" + name;
+  }
+
   /** The {@code <os>-<arch>} folder name of this platform's shim in the jar. */
   public static String platform() {
     String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
@@ -90,7 +94,7 @@ public final class NativeLibrary {
     } else {
       tried.add("system property maskformer.library: not set");
       tried.add("environment variable MASKFORMER_LIBRARY: not set");
-      String resource = "/native/" + platform() + "/" + LIBRARY;
+      String resource = resource(LIBRARY);
       URL url = NativeLibrary.class.getResource(resource);
       if (url == null) {
         tried.add("jar resource " + resource + ": absent (no shim was built for " + platform() + ")");
@@ -150,7 +154,7 @@ public final class NativeLibrary {
       if (Files.isRegularFile(beside)) {
         text = Files.readString(beside);
       } else {
-        try (InputStream in = NativeLibrary.class.getResourceAsStream("/native/" + platform() + "/" + TORCH_DIRS)) {
+        try (InputStream in = NativeLibrary.class.getResourceAsStream(resource(TORCH_DIRS))) {
           if (in != null) {
             text = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
           }

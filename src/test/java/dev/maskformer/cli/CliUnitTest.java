@@ -54,24 +54,30 @@ class CliUnitTest {
         {"evaluate", "--model", "m.pt", "--data", "d", "--device", "cuda:x"},
     };
     for (String[] args : cases) {
-      java.io.StringWriter out = new java.io.StringWriter();
-      java.io.StringWriter err = new java.io.StringWriter();
-      int code = Main.run(new java.io.PrintWriter(out, true), new java.io.PrintWriter(err, true), args);
-      assertEquals(2, code, String.join(" ", args) + ": " + err);
-      assertTrue(err.toString().contains("Invalid value for option"), err.toString());
-      assertTrue(err.toString().contains(args[args.length - (args[0].equals("segment") ? 2 : 1)]), err.toString());
+      Run r = run(args);
+      assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
+      assertTrue(r.err().contains("Invalid value for option"), r.err());
+      assertTrue(r.err().contains(args[args.length - (args[0].equals("segment") ? 2 : 1)]), r.err());
     }
   }
 
   @Test
   void everyCommandHasHelp() {
     for (String cmd : new String[] {"info", "segment", "bench", "evaluate", "video", "demo"}) {
-      java.io.StringWriter out = new java.io.StringWriter();
-      java.io.StringWriter err = new java.io.StringWriter();
-      int code = Main.run(new java.io.PrintWriter(out, true), new java.io.PrintWriter(err, true), cmd, "--help");
-      assertEquals(0, code, cmd + ": " + err);
-      assertTrue(out.toString().contains("Usage: maskformer " + cmd), out.toString());
+      Run r = run(cmd, "--help");
+      assertEquals(0, r.code(), cmd + ": " + r.err());
+      assertTrue(r.out().contains("Usage: maskformer " + cmd), r.out());
     }
+  }
+
+  private record Run(int code, String out, String err) {}
+
+  /** The CLI in-process, without native code: parsing and help only. */
+  private static Run run(String... args) {
+    java.io.StringWriter out = new java.io.StringWriter();
+    java.io.StringWriter err = new java.io.StringWriter();
+    int code = Main.run(new java.io.PrintWriter(out, true), new java.io.PrintWriter(err, true), args);
+    return new Run(code, out.toString(), err.toString());
   }
 
   @Test
