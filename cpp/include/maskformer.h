@@ -76,13 +76,43 @@ MF_API int32_t mf_cuda_compiled(void);
 /** Number of usable CUDA devices (0 without CUDA). Thread-safe. */
 MF_API int32_t mf_cuda_device_count(void);
 
-/** Sets LibTorch's intra-op thread count for the whole process (n >= 1). Call it once at start-up,
- *  before inference threads run: threads that already ran an operation keep their count.
- *  Returns MF_ERR_INVALID_ARGUMENT for n < 1. */
+/** Version of the LibTorch actually loaded in this process, read from the library at run time
+ *  (mf_libtorch_version() is the one the shim was compiled against), e.g. "2.13.0", and the file
+ *  of its libtorch_cpu. [out] *out_version, *out_library (either may be NULL): static storage,
+ *  "" when unknown. mf_model_load refuses to run (UNSUPPORTED) when the loaded major.minor
+ *  differs from the compiled one. Thread-safe. */
+MF_API mf_status mf_libtorch_loaded(const char **out_version, const char **out_library);
+
+/** CPU features that matter for inference, as bits of mf_cpu_features(): supported by the
+ *  processor and enabled by the operating system for this process. Append-only. */
+#define MF_CPU_AVX2 1
+#define MF_CPU_AVX512 2
+#define MF_CPU_AVX512_BF16 4 /**< native bf16 dot products (AVX512-BF16) */
+#define MF_CPU_AMX_BF16 8    /**< Advanced Matrix Extensions tiles with bf16 */
+
+/** The MF_CPU_* bits of this machine. Thread-safe. */
+MF_API int32_t mf_cpu_features(void);
+
+/** Sets LibTorch's intra-op thread count for the whole process, 1 <= n <= mf_max_threads().
+ *  Call it once at start-up, before inference threads run: threads that already ran an operation
+ *  keep their count. Returns MF_ERR_INVALID_ARGUMENT outside that range. */
 MF_API mf_status mf_set_num_threads(int32_t n);
 
-/** LibTorch's current intra-op thread count. */
+/** LibTorch's current intra-op thread count (the default of mf_default_threads() once a model
+ *  was loaded, unless mf_set_num_threads chose another). */
 MF_API int32_t mf_get_num_threads(void);
+
+/** The largest count mf_set_num_threads accepts: 4 x the CPUs this process may run on, at least
+ *  4, at most 1024 (more threads than that only add contention). Thread-safe. */
+MF_API int32_t mf_max_threads(void);
+
+/** The intra-op thread count the shim sets when the first model is loaded and nobody chose one
+ *  (no mf_set_num_threads, no OMP_NUM_THREADS): the CPUs this process may run on (its affinity
+ *  mask and cgroup CPU quota), at most 64. Idle OpenMP threads should sleep rather than spin, or
+ *  a forward pass slows down several times when another process holds a core: the Java library
+ *  sets OMP_WAIT_POLICY=PASSIVE (unless set) before it loads the shim; C callers set it in the
+ *  environment before the process starts. Thread-safe. */
+MF_API int32_t mf_default_threads(void);
 
 /* ============================================================================================= */
 /* Host memory: reusable caching of large CPU tensors, and frame buffers                         */
@@ -120,14 +150,18 @@ typedef struct mf_model mf_model;
 typedef int32_t mf_precision;
 #define MF_PRECISION_FP32 0
 #define MF_PRECISION_FP16 1 /**< Half precision; CUDA only. */
-#define MF_PRECISION_BF16 2 /**< bfloat16; CUDA, and CPUs where LibTorch supports it. */
+#define MF_PRECISION_BF16 2 /**< bfloat16; CUDA, and CPUs with native bf16 (MF_CPU_AVX512_BF16
+                                 or MF_CPU_AMX_BF16): elsewhere it would only be emulated, slower
+                                 than fp32, and mf_model_load refuses it with UNSUPPORTED. */
 
 /** Options of mf_model_load. Fill with mf_load_options_init() first. */
 typedef struct mf_load_options {
     uint32_t struct_size;      /**< sizeof(mf_load_options), set by mf_load_options_init. */
     int32_t device;            /**< MF_DEVICE_CPU (default) or a CUDA device index. */
     mf_precision precision;    /**< MF_PRECISION_FP32 (default), FP16 or BF16. */
-    int32_t intra_op_threads;  /**< > 0: calls mf_set_num_threads first; 0 (default): unchanged. */
+    int32_t intra_op_threads;  /**< > 0: calls mf_set_num_threads first (1..mf_max_threads());
+                                    0 (default): unchanged, or mf_default_threads() when no count
+                                    was set in this process yet. */
     int32_t jit_optimize;      /**< 0 (default): plain TorchScript interpreter, no profiling, so a
                                     new input size never triggers re-optimisation; 1: LibTorch's
                                     profiling executor (may fuse ops, re-specialises per size). */
@@ -258,6 +292,26 @@ MF_API mf_status mf_model_segment_keepalive(mf_model *model, const mf_image *ima
 /** Runs the network once per listed image size (width, height pairs) so that later calls at those
  *  sizes find everything initialised. [in] sizes: 2*count int32 values. Thread-safe. */
 MF_API mf_status mf_model_warmup(mf_model *model, const int32_t *sizes, int32_t count);
+
+/* ============================================================================================= */
+/* Benchmarks                                                                                    */
+/* ============================================================================================= */
+
+/** Times the network's forward pass alone (no pre- or post-processing) on an all-zero batch of
+ *  `batch` images at the network input size width x height: one untimed pass, then `iters`
+ *  timed ones, each waited for on CUDA. [out] out_ms: `iters` doubles, milliseconds per pass.
+ *  Fails with INVALID_ARGUMENT (sizes, batch 1..1024, iters 1..100000), OUT_OF_MEMORY, CUDA,
+ *  INTERNAL. Thread-safe. */
+MF_API mf_status mf_model_benchmark_forward(const mf_model *model, int32_t width, int32_t height,
+                                            int32_t batch, int32_t iters, double *out_ms);
+
+/** Measured matrix-multiply throughput of this LibTorch: n x n by n x n products in `precision`
+ *  on `device` (MF_DEVICE_CPU or a CUDA index), both as at::mm (BLAS) and as a 1x1 convolution
+ *  over n pixels (oneDNN / cuDNN), the best of `iters` after one warm-up, in GFLOP/s (2 per
+ *  multiply-add) at the current thread count. n in 64..8192, iters 1..1000.
+ *  Fails with INVALID_ARGUMENT, UNSUPPORTED (device, or fp16 on the CPU), OUT_OF_MEMORY. */
+MF_API mf_status mf_benchmark_matmul(int32_t device, mf_precision precision, int32_t n,
+                                     int32_t iters, double *out_gflops);
 
 /* ============================================================================================= */
 /* Diagnostics                                                                                   */

@@ -16,6 +16,7 @@
 #include "host_memory.hpp"
 #include "maskformer.h"
 #include "model.hpp"
+#include "runtime.hpp"
 
 struct mf_model {
   std::unique_ptr<maskformer::Model> impl;
@@ -159,11 +160,29 @@ MF_API int32_t mf_cuda_device_count(void) {
   return count;
 }
 
-MF_API mf_status mf_set_num_threads(int32_t n) {
+MF_API mf_status mf_libtorch_loaded(const char** out_version, const char** out_library) {
   return guard([&] {
-    require(n >= 1, "thread count must be >= 1, got " + std::to_string(n));
-    at::set_num_threads(n);
+    if (out_version != nullptr) *out_version = loaded_libtorch_version().c_str();
+    if (out_library != nullptr) *out_library = loaded_libtorch_file().c_str();
   });
+}
+
+MF_API int32_t mf_cpu_features(void) { return cpu_features(); }
+
+MF_API mf_status mf_set_num_threads(int32_t n) {
+  return guard([&] { set_threads(n); });
+}
+
+MF_API int32_t mf_max_threads(void) {
+  int32_t n = 1;
+  guard([&] { n = max_threads(); });
+  return n;
+}
+
+MF_API int32_t mf_default_threads(void) {
+  int32_t n = 1;
+  guard([&] { n = default_threads(); });
+  return n;
 }
 
 MF_API int32_t mf_get_num_threads(void) {
@@ -364,6 +383,28 @@ MF_API mf_status mf_model_warmup(mf_model* model, const int32_t* sizes, int32_t 
       hw.emplace_back(h, w);
     }
     m.warmup(hw);
+  });
+}
+
+MF_API mf_status mf_model_benchmark_forward(const mf_model* model, int32_t width, int32_t height,
+                                            int32_t batch, int32_t iters, double* out_ms) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(out_ms != nullptr, "out_ms must not be NULL");
+    require(width >= 1 && width <= 32768 && height >= 1 && height <= 32768,
+            "size " + std::to_string(width) + "x" + std::to_string(height) + " outside 1..32768");
+    require(batch >= 1 && batch <= 1024, "batch must be 1..1024, got " + std::to_string(batch));
+    require(iters >= 1 && iters <= 100000, "iters must be 1..100000, got " + std::to_string(iters));
+    const std::vector<double> ms = m.benchmark_forward(height, width, batch, iters);
+    std::copy(ms.begin(), ms.end(), out_ms);
+  });
+}
+
+MF_API mf_status mf_benchmark_matmul(int32_t device, mf_precision precision, int32_t n,
+                                     int32_t iters, double* out_gflops) {
+  return guard([&] {
+    require(out_gflops != nullptr, "out_gflops must not be NULL");
+    *out_gflops = matmul_gflops(device, precision, n, iters);
   });
 }
 

@@ -10,6 +10,7 @@
 #include <torch/version.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -17,6 +18,7 @@
 
 #include "error.hpp"
 #include "host_memory.hpp"
+#include "runtime.hpp"
 #include "semantic.hpp"
 
 namespace maskformer {
@@ -93,6 +95,7 @@ Model::Model(torch::jit::Module module, Metadata meta, at::Device device, mf_pre
       jit_optimize_(jit_optimize) {}
 
 std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  require_compiled_libtorch();
   install_host_allocator();
   require(options.precision >= MF_PRECISION_FP32 && options.precision <= MF_PRECISION_BF16,
           "unknown precision " + std::to_string(options.precision));
@@ -112,7 +115,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   }
   if (options.precision == MF_PRECISION_FP16 && device.is_cpu())
     fail(MF_ERR_UNSUPPORTED, "fp16 needs a CUDA device; on the CPU use fp32 or bf16");
-  if (options.intra_op_threads > 0) at::set_num_threads(options.intra_op_threads);
+  // emulated bf16 is slower than fp32 and less exact: refused rather than run quietly
+  if (options.precision == MF_PRECISION_BF16 && device.is_cpu() && !cpu_has_native_bf16())
+    fail(MF_ERR_UNSUPPORTED, "bf16 on the CPU needs native bf16 instructions (AVX512-BF16 or AMX), "
+                             "which this CPU lacks: use fp32");
+  if (options.intra_op_threads > 0)
+    set_threads(options.intra_op_threads);
+  else
+    apply_default_threads();
 
   check_readable(path);
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
@@ -222,6 +232,24 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     }
   }
   scope.synchronize();
+}
+
+std::vector<double> Model::benchmark_forward(int height, int width, int batch, int iters) const {
+  c10::InferenceMode inference;
+  torch::jit::GraphOptimizerEnabledGuard optimizer(jit_optimize_);
+  DeviceScope scope(device_);
+  at::Tensor x = at::zeros({batch, 3, height, width}, at::TensorOptions().device(device_).dtype(dtype_));
+  forward(x);
+  scope.synchronize();
+  std::vector<double> ms;
+  ms.reserve(static_cast<size_t>(iters));
+  for (int i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    forward(x);
+    scope.synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return ms;
 }
 
 void Model::warmup(const std::vector<std::pair<int, int>>& sizes_hw) const {

@@ -47,6 +47,9 @@ class Model {
 
   void warmup(const std::vector<std::pair<int, int>>& sizes_hw) const;
 
+  // Milliseconds of each of `iters` forward passes alone on zeros at the network size.
+  std::vector<double> benchmark_forward(int height, int width, int batch, int iters) const;
+
  private:
   Model(torch::jit::Module module, Metadata meta, at::Device device, mf_precision precision,
         bool jit_optimize);

@@ -19,6 +19,13 @@ static int failures = 0;
     }                                                                      \
   } while (0)
 
+/* length of the "major.minor" prefix of a version string */
+static size_t major_minor_length(const char *version) {
+  const char *dot = strchr(version, '.');
+  const char *second = dot != NULL ? strchr(dot + 1, '.') : NULL;
+  return second != NULL ? (size_t)(second - version) : strlen(version);
+}
+
 static void library_checks(void) {
   CHECK(mf_abi_version() == MF_ABI_VERSION);
   CHECK(mf_version() != NULL && strlen(mf_version()) > 0);
@@ -27,6 +34,28 @@ static void library_checks(void) {
   CHECK(mf_set_num_threads(0) == MF_ERR_INVALID_ARGUMENT);
   CHECK(mf_last_error() != NULL);
   CHECK(mf_get_num_threads() >= 1);
+  /* thread counts are bounded: absurd ones are refused, not passed to OpenMP */
+  CHECK(mf_max_threads() >= 4 && mf_max_threads() <= 1024);
+  CHECK(mf_default_threads() >= 1 && mf_default_threads() <= mf_max_threads());
+  CHECK(mf_set_num_threads(mf_max_threads() + 1) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_set_num_threads(INT32_MAX) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_set_num_threads(-5) == MF_ERR_INVALID_ARGUMENT);
+  /* the LibTorch loaded is the one compiled against (same major.minor) */
+  const char *loaded = NULL, *file = NULL;
+  CHECK(mf_libtorch_loaded(&loaded, &file) == MF_OK && loaded != NULL && file != NULL);
+  if (loaded != NULL && loaded[0] != '\0') {
+    const char *compiled = mf_libtorch_version();
+    size_t n = major_minor_length(compiled);
+    CHECK(n == major_minor_length(loaded) && strncmp(compiled, loaded, n) == 0);
+    CHECK(strstr(file, "libtorch_cpu") != NULL);
+  }
+  CHECK(mf_libtorch_loaded(NULL, NULL) == MF_OK);
+  CHECK((mf_cpu_features() & ~(MF_CPU_AVX2 | MF_CPU_AVX512 | MF_CPU_AVX512_BF16 | MF_CPU_AMX_BF16)) == 0);
+  double gflops = 0;
+  CHECK(mf_benchmark_matmul(MF_DEVICE_CPU, MF_PRECISION_FP32, 128, 1, &gflops) == MF_OK && gflops > 0);
+  CHECK(mf_benchmark_matmul(MF_DEVICE_CPU, MF_PRECISION_FP32, 1 << 20, 1, &gflops) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_benchmark_matmul(MF_DEVICE_CPU, MF_PRECISION_FP16, 128, 1, &gflops) == MF_ERR_UNSUPPORTED);
+  CHECK(mf_benchmark_matmul(MF_DEVICE_CPU, MF_PRECISION_FP32, 128, 1, NULL) == MF_ERR_INVALID_ARGUMENT);
 
   mf_model *model = (mf_model *)1;
   CHECK(mf_model_load(NULL, NULL, &model) == MF_ERR_INVALID_ARGUMENT);
@@ -132,6 +161,20 @@ static void model_checks(const char *path) {
   CHECK(mf_model_warmup(model, sizes, 2) == MF_OK);
   int32_t nw = 0, nh = 0;
   CHECK(mf_model_input_size(model, w, h, &nw, &nh) == MF_OK && nw > 0 && nh > 0);
+  double ms[3] = {-1, -1, -1};
+  CHECK(mf_model_benchmark_forward(model, 64, 48, 2, 3, ms) == MF_OK && ms[0] > 0 && ms[2] > 0);
+  CHECK(mf_model_benchmark_forward(model, 64, 48, 0, 3, ms) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_benchmark_forward(model, 64, 48, 1, 3, NULL) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_benchmark_forward(NULL, 64, 48, 1, 3, ms) == MF_ERR_INVALID_ARGUMENT);
+  /* bf16 on the CPU: runs where the CPU has native bf16, refused (UNSUPPORTED) elsewhere */
+  mf_model *bf16 = NULL;
+  opts.precision = MF_PRECISION_BF16;
+  const int native = (mf_cpu_features() & (MF_CPU_AVX512_BF16 | MF_CPU_AMX_BF16)) != 0;
+  CHECK(mf_model_load(path, &opts, &bf16) == (native ? MF_OK : MF_ERR_UNSUPPORTED));
+  mf_model_free(bf16);
+  opts.precision = MF_PRECISION_FP32;
+  opts.intra_op_threads = mf_max_threads() + 1;
+  CHECK(mf_model_load(path, &opts, &bf16) == MF_ERR_INVALID_ARGUMENT && bf16 == NULL);
 
   free(pixels);
   free(labels);

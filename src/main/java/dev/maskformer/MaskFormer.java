@@ -360,9 +360,43 @@ public final class MaskFormer implements AutoCloseable {
     return NativeRuntime.info().cudaDevices();
   }
 
-  /** Sets LibTorch's intra-op threads for the whole process; call once at start-up. */
+  /**
+   * Sets LibTorch's intra-op threads for the whole process; call once at start-up. Without it,
+   * the first model load sets {@link RuntimeInfo#defaultThreads()} (the CPUs this process may
+   * use), unless {@code OMP_NUM_THREADS} is set.
+   *
+   * @throws IllegalArgumentException outside 1..{@link RuntimeInfo#maxThreads()}
+   */
   public static void setIntraOpThreads(int threads) {
     NativeRuntime.setThreads(threads);
+  }
+
+  /**
+   * Times the forward pass alone (no pre- or post-processing) at a network input size: one
+   * untimed pass, then {@code iters} timed ones. For benchmarks.
+   *
+   * @return milliseconds of each timed pass
+   */
+  public double[] benchmarkForward(Size networkInput, int batch, int iters) {
+    Objects.requireNonNull(networkInput, "networkInput");
+    if (batch < 1 || batch > 1024 || iters < 1 || iters > 100_000) {
+      throw new IllegalArgumentException("batch must be 1..1024 and iters 1..100000, got " + batch + ", " + iters);
+    }
+    return model.benchmarkForward(networkInput.width(), networkInput.height(), batch, iters);
+  }
+
+  /**
+   * Best measured matrix-multiply throughput of the loaded LibTorch in GFLOP/s: {@code n x n}
+   * products on {@code device} in {@code precision} at the current thread count. The peak that
+   * {@code bench} compares the forward pass with.
+   */
+  public static double matmulGflops(Device device, Precision precision, int n, int iters) {
+    Objects.requireNonNull(device, "device");
+    Objects.requireNonNull(precision, "precision");
+    if (n < 64 || n > 8192 || iters < 1 || iters > 1000) {
+      throw new IllegalArgumentException("n must be 64..8192 and iters 1..1000, got " + n + ", " + iters);
+    }
+    return NativeRuntime.matmulGflops(device.index(), precision.code(), n, iters);
   }
 
   /** Bytes of freed CPU tensor memory kept for reuse (default 2 GiB); 0 releases it all. */

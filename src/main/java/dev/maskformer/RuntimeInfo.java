@@ -1,22 +1,46 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import java.util.Set;
+
 /**
  * The native side as loaded in this process.
  *
  * @param shimVersion version of the maskformer shim
  * @param abiVersion its C ABI version
- * @param libtorchVersion version of the LibTorch it was built against
+ * @param libtorchVersion version of the LibTorch it was compiled against
+ * @param libtorchLoaded version of the LibTorch loaded in this process ("" if it does not say);
+ *     its major.minor always equals the compiled one (the library refuses to load otherwise)
+ * @param libtorchFile the loaded libtorch_cpu library ("" if unknown)
  * @param cudaCompiled whether that LibTorch has CUDA support
  * @param cudaDevices usable CUDA devices
- * @param intraOpThreads LibTorch's intra-op thread count
+ * @param intraOpThreads LibTorch's intra-op thread count now
+ * @param defaultThreads the count set when the first model loads and none was chosen: the CPUs
+ *     this process may run on
+ * @param maxThreads the largest count {@link MaskFormer#setIntraOpThreads} and {@link
+ *     LoadOptions#intraOpThreads} accept
+ * @param cpuFeatures the CPU's inference-relevant instruction sets
  * @param hostCacheBytes bytes of freed CPU tensor memory kept for reuse
  */
 public record RuntimeInfo(
     String shimVersion,
     int abiVersion,
     String libtorchVersion,
+    String libtorchLoaded,
+    String libtorchFile,
     boolean cudaCompiled,
     int cudaDevices,
     int intraOpThreads,
-    long hostCacheBytes) {}
+    int defaultThreads,
+    int maxThreads,
+    Set<CpuFeature> cpuFeatures,
+    long hostCacheBytes) {
+  public RuntimeInfo {
+    cpuFeatures = Set.copyOf(cpuFeatures);
+  }
+
+  /** Whether bf16 runs natively on this CPU ({@link Precision#BF16} on the CPU needs it). */
+  public boolean cpuNativeBf16() {
+    return CpuFeature.nativeBf16(cpuFeatures);
+  }
+}

@@ -98,16 +98,6 @@ class ModelLoadIT {
   }
 
   @Test
-  void bf16OnTheCpuEitherWorksOrSaysWhy() {
-    try (MaskFormer m = MaskFormer.load(TestModels.tiny(),
-        LoadOptions.DEFAULTS.withPrecision(Precision.BF16))) {
-      assertEquals(Precision.BF16, m.info().precision());
-    } catch (UnsupportedDeviceException e) {
-      assertTrue(e.getMessage().contains("bf16"), e.getMessage());
-    }
-  }
-
-  @Test
   void closeIsIdempotentAndLaterUseFails() throws Exception {
     MaskFormer m = MaskFormer.load(TestModels.tiny());
     m.close();
@@ -123,6 +113,12 @@ class ModelLoadIT {
     RuntimeInfo r = MaskFormer.runtime();
     assertEquals(1, r.abiVersion());
     assertTrue(r.libtorchVersion().matches("\\d+\\.\\d+.*"), r.libtorchVersion());
+    // ./maskformer test names the LibTorch each run must be on (2.x, then Debian's 1.13)
+    String expected = System.getProperty("maskformer.expectLibtorch", "");
+    if (!expected.isBlank()) {
+      assertTrue(r.libtorchVersion().startsWith(expected + "."),
+          "expected LibTorch " + expected + ", the shim runs on " + r.libtorchVersion());
+    }
     assertTrue(r.cudaDevices() >= 0);
     assertInstanceOf(String.class, r.shimVersion());
   }

@@ -18,7 +18,7 @@ final class TestModels {
     Path p = Path.of(d);
     if (!Files.isRegularFile(p.resolve("tiny.pt"))) {
       throw new IllegalStateException("test models missing in " + p.toAbsolutePath()
-          + ": run /usr/bin/python3 models/fixtures.py --out " + d + " (mvn verify does)");
+          + ": run ./maskformer python models/fixtures.py --out " + d + " (mvn verify does)");
     }
     return p;
   }

@@ -59,8 +59,20 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--rounds", defaultValue = "3", description = "interleaved rounds for --compare-python (default: ${DEFAULT-VALUE})")
   int rounds;
 
-  @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python with torch for --compare-python (default: ${DEFAULT-VALUE})")
+  @Option(names = "--python", defaultValue = "${sys:maskformer.python:-python3}", description = {
+      "Python with torch for --compare-python and the FLOP count (default: the project's",
+      "environment under ./maskformer, else python3: ${DEFAULT-VALUE})"})
   String python;
+
+  @Option(names = "--forward", negatable = true, defaultValue = "true", fallbackValue = "true", description = {
+      "also time the forward pass alone and print its GFLOP/s against this LibTorch's measured",
+      "matmul peak (default: on; --no-forward skips it)"})
+  boolean forward;
+
+  @Option(names = "--gflop", description = {
+      "GFLOP of one forward pass at the network input size (default: counted by",
+      "models/flops.py with --python)"})
+  Double gflop;
 
   @Override
   public Integer call() {
@@ -88,8 +100,11 @@ final class BenchCommand implements Callable<Integer> {
       for (int i = 0; i < warmup; i++) {
         model.segment(frames, outputs, SegmentOptions.DEFAULTS);
       }
+      Map<String, String> forwardStats = forward ? forwardStats(model) : Map.of();
       if (!comparePython) {
-        spec.commandLine().getOut().println(Json.object(measure(model, frameSize, frames, outputs), ""));
+        Map<String, String> json = measure(model, frameSize, frames, outputs);
+        json.putAll(forwardStats);
+        spec.commandLine().getOut().println(Json.object(json, ""));
         return 0;
       }
       List<Map<String, String>> javaRuns = new ArrayList<>();
@@ -98,9 +113,46 @@ final class BenchCommand implements Callable<Integer> {
         javaRuns.add(measure(model, frameSize, frames, outputs));
         pythonRuns.add(runPython(frameSize));
       }
-      spec.commandLine().getOut().println(compare(javaRuns, pythonRuns));
+      spec.commandLine().getOut().println(compare(javaRuns, pythonRuns, forwardStats));
     }
     return 0;
+  }
+
+  /**
+   * The forward pass alone at the network input size: its time, and its GFLOP/s against the best
+   * matmul throughput of the same LibTorch at the same threads and precision.
+   */
+  private Map<String, String> forwardStats(MaskFormer model) {
+    Size net = model.inputSize(frameSize.width(), frameSize.height());
+    double[] ms = model.benchmarkForward(net, batch, Math.max(3, Math.min(iters, 10)));
+    Arrays.sort(ms);
+    double p50 = percentile(ms, 0.5);
+    Map<String, String> json = new LinkedHashMap<>();
+    json.put("forward_p50_ms", Json.number(p50));
+    double peak = MaskFormer.matmulGflops(modelOptions.run.device, modelOptions.run.precision, 2048, 5);
+    json.put("matmul_peak_gflop_per_s", Json.number(peak));
+    Double count = gflop != null ? gflop : countFlops(net);
+    if (count != null) {
+      double perPass = count * batch;
+      json.put("forward_gflop", Json.number(perPass));
+      json.put("forward_gflop_per_s", Json.number(perPass / (p50 / 1000)));
+      json.put("forward_share_of_matmul_peak", Json.number(perPass / (p50 / 1000) / peak));
+    }
+    return json;
+  }
+
+  /** GFLOP of one forward pass at batch 1, from models/flops.py; null (with a note) if it fails. */
+  private Double countFlops(Size net) {
+    try {
+      Path script = DemoFiles.locate().resolve("models/flops.py");
+      String out = runProcess(List.of(python, script.toString(), "--model",
+          modelOptions.model.toString(), "--size", net.toString()));
+      return field(out.substring(out.indexOf('{')), "gflop");
+    } catch (IOException | IllegalStateException e) {
+      spec.commandLine().getErr().println("note: no FLOP count (" + e.getMessage().lines().findFirst().orElse("")
+          + "); pass --gflop to give one");
+      return null;
+    }
   }
 
   private Map<String, String> measure(MaskFormer model, Size frameSize, List<Frame> frames,
@@ -123,8 +175,9 @@ final class BenchCommand implements Callable<Integer> {
     json.put("variant", Json.quote(model.info().variant()));
     json.put("device", Json.quote(model.info().device().toString()));
     json.put("precision", Json.quote(model.info().precision().toString()));
-    json.put("libtorch", Json.quote(r.libtorchVersion()));
+    json.put("libtorch", Json.quote(r.libtorchLoaded().isEmpty() ? r.libtorchVersion() : r.libtorchLoaded()));
     json.put("threads", Integer.toString(r.intraOpThreads()));
+    json.put("cpu_features", Json.quote(r.cpuFeatures().toString()));
     json.put("size", Json.quote(frameSize.toString()));
     json.put("network_input", Json.quote(model.inputSize(frameSize.width(), frameSize.height()).toString()));
     json.put("batch", Integer.toString(batch));
@@ -150,15 +203,27 @@ final class BenchCommand implements Callable<Integer> {
         Integer.toString(iters), "--warmup", Integer.toString(warmup), "--threads",
         Integer.toString(MaskFormer.runtime().intraOpThreads()), "--device",
         modelOptions.run.device.toString(), "--precision", modelOptions.run.precision.toString());
+    String out = runProcess(scores ? append(cmd, "--scores") : cmd);
+    return out.substring(out.indexOf('{'));
+  }
+
+  /** Runs a Python helper with the OpenMP settings of this process; returns its output. */
+  private static String runProcess(List<String> cmd) {
     try {
-      Process p = new ProcessBuilder(scores ? append(cmd, "--scores") : cmd).redirectErrorStream(true).start();
+      ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+      // the library set OMP_WAIT_POLICY for itself (native environment): give Python the same
+      String policy = System.getProperty("maskformer.ompWaitPolicy", "PASSIVE");
+      if (System.getenv("OMP_WAIT_POLICY") == null && !policy.isBlank()) {
+        pb.environment().put("OMP_WAIT_POLICY", policy);
+      }
+      Process p = pb.start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
       if (p.waitFor() != 0) {
-        throw new IllegalStateException("python benchmark failed:\n" + out);
+        throw new IllegalStateException(cmd.get(1) + " failed:\n" + out);
       }
-      return out.substring(out.indexOf('{'));
+      return out;
     } catch (IOException e) {
-      throw new IllegalStateException("cannot run " + python + ": " + e.getMessage());
+      throw new IllegalStateException("cannot run " + cmd.get(0) + ": " + e.getMessage());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted");
@@ -172,7 +237,8 @@ final class BenchCommand implements Callable<Integer> {
   }
 
   /** Medians over the rounds of each side's p50, mean and page faults; the full runs follow. */
-  private static String compare(List<Map<String, String>> java, List<String> python) {
+  private static String compare(List<Map<String, String>> java, List<String> python,
+      Map<String, String> forwardStats) {
     double[] jp50 = java.stream().mapToDouble(m -> Double.parseDouble(m.get("p50_ms"))).sorted().toArray();
     double[] pp50 = python.stream().mapToDouble(s -> field(s, "p50_ms")).sorted().toArray();
     double[] jmean = java.stream().mapToDouble(m -> Double.parseDouble(m.get("mean_ms"))).sorted().toArray();
@@ -188,6 +254,7 @@ final class BenchCommand implements Callable<Integer> {
     summary.put("python_mean_ms", Json.number(median(pmean)));
     summary.put("java_page_faults_per_call", Json.number(median(jpf)));
     summary.put("python_page_faults_per_call", Json.number(median(ppf)));
+    summary.putAll(forwardStats);
     StringBuilder runs = new StringBuilder("[\n");
     for (int i = 0; i < java.size(); i++) {
       runs.append("   ").append(Json.object(java.get(i), "   ")).append(",\n   ")

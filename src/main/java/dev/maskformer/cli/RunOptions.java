@@ -4,18 +4,23 @@ package dev.maskformer.cli;
 import dev.maskformer.Device;
 import dev.maskformer.LoadOptions;
 import dev.maskformer.Precision;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /** Where and how a model runs: shared by every command that loads one. */
 final class RunOptions {
-  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
+  @Spec(Spec.Target.MIXEE) CommandSpec mixee;
+
+  @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda (= cuda:0), gpu (= cuda:0) or cuda:N (default: ${DEFAULT-VALUE})")
   Device device;
 
-  @Option(names = "--precision", defaultValue = "fp32", description = "fp32, fp16 or bf16 (default: ${DEFAULT-VALUE})")
+  @Option(names = "--precision", defaultValue = "fp32", description = {
+      "fp32, fp16 (CUDA) or bf16 (CUDA, and CPUs with AVX512-BF16 or AMX;",
+      "`maskformer info` says which) (default: ${DEFAULT-VALUE})"})
   Precision precision;
 
-  @Option(names = "--threads", defaultValue = "0",
-      description = "LibTorch intra-op threads (default: all cores)")
   int threads;
 
   @Option(names = "--jit-optimize", description = {
@@ -23,12 +28,21 @@ final class RunOptions {
       "default: the plain interpreter"})
   boolean jitOptimize;
 
+  @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = {
+      "LibTorch intra-op threads, 1..4 x cores; default: the library's default, one per CPU",
+      "this process may use (the same as the Java API's)"})
+  void threads(int n) {
+    if (n < 0) {
+      throw new ParameterException(mixee.commandLine(), "--threads must be >= 1 (0: the default), got " + n);
+    }
+    threads = n;
+  }
+
   LoadOptions loadOptions() {
-    int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
     return LoadOptions.DEFAULTS
         .withDevice(device)
         .withPrecision(precision)
-        .withIntraOpThreads(n)
+        .withIntraOpThreads(threads)
         .withJitOptimize(jitOptimize);
   }
 }

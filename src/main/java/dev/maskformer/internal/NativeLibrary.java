@@ -2,8 +2,15 @@
 package dev.maskformer.internal;
 
 import dev.maskformer.NativeLibraryException;
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 import dev.maskformer.internal.ffi.maskformer_h;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.invoke.MethodHandle;
 import java.io.InputStream;
 import java.net.URISyntaxException;
 import java.net.URL;
@@ -17,6 +24,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 
 /**
  * Finds, loads and checks the native shim, once per class loader.
@@ -83,7 +91,34 @@ public final class NativeLibrary {
     return osName + "-" + archName;
   }
 
+  /**
+   * OpenMP settings the shim wants before LibTorch's OpenMP runtime starts (it reads them once,
+   * when it is loaded with the shim): idle pool threads sleep instead of spinning, so that a
+   * multi-threaded forward pass does not collapse when another process holds a core (measured: a
+   * 2-thread Swin-T forward at 2530 ms with the default spinning vs 1423 ms passive, and the same
+   * 810 ms either way on an idle machine). A variable the user set is left as it is; the system
+   * property {@code maskformer.ompWaitPolicy} (default {@code PASSIVE}, empty: leave unset)
+   * changes the choice.
+   */
+  static void setOpenMpDefaults() {
+    String policy = System.getProperty("maskformer.ompWaitPolicy", "PASSIVE");
+    if (policy.isBlank() || System.getenv("OMP_WAIT_POLICY") != null) {
+      return;
+    }
+    try (Arena call = Arena.ofConfined()) {
+      Linker linker = Linker.nativeLinker();
+      MethodHandle setenv = linker.downcallHandle(
+          linker.defaultLookup().find("setenv").orElseThrow(),
+          FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+      int rc = (int) setenv.invokeExact(call.allocateFrom("OMP_WAIT_POLICY"), call.allocateFrom(policy), 0);
+      assert rc == 0;
+    } catch (Throwable e) { // no setenv in this libc: LibTorch's default applies
+      // nothing to undo
+    }
+  }
+
   private static void load() {
+    setOpenMpDefaults();
     List<String> tried = new ArrayList<>();
     String property = System.getProperty("maskformer.library");
     String env = System.getenv("MASKFORMER_LIBRARY");
@@ -226,6 +261,32 @@ public final class NativeLibrary {
           + ", library expects " + EXPECTED_ABI);
       throw failed(tried, null);
     }
+    String compiled = maskformer_h.mf_libtorch_version().reinterpret(256).getString(0);
+    String[] running = NativeRuntime.loadedLibtorch();
+    String mismatch = libtorchMismatch(compiled, running[0], running[1]);
+    if (mismatch != null) {
+      tried.add(mismatch);
+      throw failed(tried, null);
+    }
+  }
+
+  /**
+   * Why the loaded LibTorch cannot run a shim compiled against {@code compiled}, or null when it
+   * can (same major.minor, or a LibTorch that does not report its version).
+   */
+  static String libtorchMismatch(String compiled, String running, String file) {
+    if (running == null || running.isBlank() || majorMinor(compiled).equals(majorMinor(running))) {
+      return null;
+    }
+    return "LibTorch: the shim was compiled against " + compiled + ", but this process loaded "
+        + running + " (" + (file == null || file.isBlank() ? "file unknown" : file) + "), e.g. through"
+        + " LD_LIBRARY_PATH (" + Objects.requireNonNullElse(System.getenv("LD_LIBRARY_PATH"), "not set")
+        + "): rebuild the shim against that LibTorch or let it find its own";
+  }
+
+  private static String majorMinor(String version) {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("^(\\d+\\.\\d+)").matcher(version);
+    return m.find() ? m.group(1) : version;
   }
 
   private static NativeLibraryException failed(List<String> tried, Throwable cause) {
@@ -233,8 +294,9 @@ public final class NativeLibrary {
     for (String t : tried) {
       b.append("\n  - ").append(t);
     }
-    b.append("\nThe shim needs LibTorch at run time: on Debian `apt-get install libtorch-dev`;")
-        .append(" for a LibTorch download add its lib/ folder to LD_LIBRARY_PATH.")
+    b.append("\nThe shim needs the LibTorch it was built against at run time (./maskformer setup builds")
+        .append(" it against the torch in the project's .venv); for a LibTorch download add its lib/")
+        .append(" folder to LD_LIBRARY_PATH.")
         .append(" Build the shim with `mvn package` (or ./maskformer, which builds on first use),")
         .append(" or point -Dmaskformer.library / MASKFORMER_LIBRARY at a built libmaskformer.so.");
     return new NativeLibraryException(b.toString(), cause);

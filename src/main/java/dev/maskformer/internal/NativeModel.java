@@ -70,6 +70,9 @@ public final class NativeModel implements AutoCloseable {
   public static NativeModel load(
       Path path, int device, int precision, int intraOpThreads, boolean jitOptimize) {
     NativeLibrary.ensureLoaded();
+    if (intraOpThreads != 0) {
+      NativeRuntime.checkThreads(intraOpThreads, "intraOpThreads");
+    }
     try (Arena call = Arena.ofConfined()) {
       MemorySegment opts = mf_load_options.allocate(call);
       maskformer_h.mf_load_options_init(opts);
@@ -88,6 +91,16 @@ public final class NativeModel implements AutoCloseable {
         maskformer_h.mf_model_free(raw);
         throw e;
       }
+    }
+  }
+
+  /** Milliseconds of each forward pass alone at a network size (benchmarks). */
+  public double[] benchmarkForward(int width, int height, int batch, int iters) {
+    enter();
+    try {
+      return NativeRuntime.benchmarkForward(handle, width, height, batch, iters);
+    } finally {
+      life.readLock().unlock();
     }
   }
 

@@ -2,8 +2,10 @@
 package dev.maskformer.internal;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
+import dev.maskformer.CpuFeature;
 import dev.maskformer.RuntimeInfo;
 import dev.maskformer.internal.ffi.maskformer_h;
 import java.lang.foreign.Arena;
@@ -20,22 +22,74 @@ public final class NativeRuntime {
 
   public static RuntimeInfo info() {
     NativeLibrary.ensureLoaded();
+    String[] loaded = loadedLibtorch();
     return new RuntimeInfo(
         maskformer_h.mf_version().reinterpret(256).getString(0),
         maskformer_h.mf_abi_version(),
         maskformer_h.mf_libtorch_version().reinterpret(256).getString(0),
+        loaded[0],
+        loaded[1],
         maskformer_h.mf_cuda_compiled() != 0,
         maskformer_h.mf_cuda_device_count(),
         maskformer_h.mf_get_num_threads(),
+        maskformer_h.mf_default_threads(),
+        maskformer_h.mf_max_threads(),
+        CpuFeature.of(maskformer_h.mf_cpu_features()),
         maskformer_h.mf_host_cache_bytes());
   }
 
-  public static void setThreads(int threads) {
-    if (threads < 1) {
-      throw new IllegalArgumentException("thread count must be >= 1, got " + threads);
+  /** {version, file} of the LibTorch loaded in this process ("" when unknown). */
+  static String[] loadedLibtorch() {
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment version = call.allocate(ADDRESS);
+      MemorySegment file = call.allocate(ADDRESS);
+      NativeStatus.check(maskformer_h.mf_libtorch_loaded(version, file), "libtorch version", null);
+      return new String[] {
+        version.get(ADDRESS, 0).reinterpret(4096).getString(0),
+        file.get(ADDRESS, 0).reinterpret(4096).getString(0)
+      };
     }
+  }
+
+  /** The largest thread count LibTorch may be given here. */
+  public static int maxThreads() {
     NativeLibrary.ensureLoaded();
+    return maskformer_h.mf_max_threads();
+  }
+
+  /** Checks a thread count against 1..maxThreads(), before any native call uses it. */
+  public static void checkThreads(int threads, String what) {
+    int max = maxThreads();
+    if (threads < 1 || threads > max) {
+      throw new IllegalArgumentException(what + " must be 1.." + max + " (4 x the CPUs this process"
+          + " may use), got " + threads);
+    }
+  }
+
+  public static void setThreads(int threads) {
+    checkThreads(threads, "thread count");
     NativeStatus.check(maskformer_h.mf_set_num_threads(threads), "set threads", null);
+  }
+
+  /** Milliseconds of each forward pass alone at a network size (benchmarks). */
+  public static double[] benchmarkForward(MemorySegment model, int width, int height, int batch, int iters) {
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment out = call.allocate(JAVA_DOUBLE, iters);
+      NativeStatus.check(maskformer_h.mf_model_benchmark_forward(model, width, height, batch, iters, out),
+          "forward benchmark", width + "x" + height + " x " + batch);
+      return out.toArray(JAVA_DOUBLE);
+    }
+  }
+
+  /** Best matmul GFLOP/s of this LibTorch on a device (-1: CPU) in a precision. */
+  public static double matmulGflops(int device, int precision, int n, int iters) {
+    NativeLibrary.ensureLoaded();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment out = call.allocate(JAVA_DOUBLE);
+      NativeStatus.check(maskformer_h.mf_benchmark_matmul(device, precision, n, iters, out),
+          "matmul benchmark", n + "x" + n);
+      return out.get(JAVA_DOUBLE, 0);
+    }
   }
 
   public static void setHostCacheLimit(long bytes) {

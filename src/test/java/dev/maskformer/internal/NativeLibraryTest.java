@@ -42,4 +42,16 @@ class NativeLibraryTest {
   void otherLoadErrorsGetNoLibtorchLines() {
     assertEquals(List.of(), NativeLibrary.libtorchDiagnosis("invalid ELF header", List.of("/usr/lib"), null));
   }
+
+  @Test
+  void aLibtorchOfAnotherMinorVersionIsAMismatch() {
+    String text = NativeLibrary.libtorchMismatch("2.13.0", "1.13.0", "/usr/lib/x86_64-linux-gnu/libtorch_cpu.so");
+    assertTrue(text.contains("compiled against 2.13.0"), text);
+    assertTrue(text.contains("loaded 1.13.0 (/usr/lib/x86_64-linux-gnu/libtorch_cpu.so)"), text);
+    assertTrue(text.contains("LD_LIBRARY_PATH"), text);
+    assertEquals(null, NativeLibrary.libtorchMismatch("2.13.0", "2.13.1", "x"));
+    assertEquals(null, NativeLibrary.libtorchMismatch("2.13.0", "2.13.0a0+git", "x"));
+    assertEquals(null, NativeLibrary.libtorchMismatch("2.13.0", "", "x")); // does not say
+    assertTrue(NativeLibrary.libtorchMismatch("2.1.0", "2.13.0", "x") != null); // 2.1 is not 2.13
+  }
 }

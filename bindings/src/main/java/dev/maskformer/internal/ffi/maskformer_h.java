@@ -104,6 +104,42 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_ERR_INTERNAL() {
         return MF_ERR_INTERNAL;
     }
+    private static final int MF_CPU_AVX2 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CPU_AVX2 1
+     * }
+     */
+    public static int MF_CPU_AVX2() {
+        return MF_CPU_AVX2;
+    }
+    private static final int MF_CPU_AVX512 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CPU_AVX512 2
+     * }
+     */
+    public static int MF_CPU_AVX512() {
+        return MF_CPU_AVX512;
+    }
+    private static final int MF_CPU_AVX512_BF16 = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CPU_AVX512_BF16 4
+     * }
+     */
+    public static int MF_CPU_AVX512_BF16() {
+        return MF_CPU_AVX512_BF16;
+    }
+    private static final int MF_CPU_AMX_BF16 = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CPU_AMX_BF16 8
+     * }
+     */
+    public static int MF_CPU_AMX_BF16() {
+        return MF_CPU_AMX_BF16;
+    }
     private static final int MF_PRECISION_FP32 = (int)0L;
     /**
      * {@snippet lang=c :
@@ -540,6 +576,125 @@ public class maskformer_h extends maskformer_h$shared {
         }
     }
 
+    private static class mf_libtorch_loaded {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_libtorch_loaded");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_libtorch_loaded(const char **out_version, const char **out_library)
+     * }
+     */
+    public static FunctionDescriptor mf_libtorch_loaded$descriptor() {
+        return mf_libtorch_loaded.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_libtorch_loaded(const char **out_version, const char **out_library)
+     * }
+     */
+    public static MethodHandle mf_libtorch_loaded$handle() {
+        return mf_libtorch_loaded.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_libtorch_loaded(const char **out_version, const char **out_library)
+     * }
+     */
+    public static MemorySegment mf_libtorch_loaded$address() {
+        return mf_libtorch_loaded.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_libtorch_loaded(const char **out_version, const char **out_library)
+     * }
+     */
+    public static int mf_libtorch_loaded(MemorySegment out_version, MemorySegment out_library) {
+        var mh$ = mf_libtorch_loaded.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_libtorch_loaded", out_version, out_library);
+            }
+            return (int)mh$.invokeExact(out_version, out_library);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_cpu_features {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_cpu_features");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t mf_cpu_features()
+     * }
+     */
+    public static FunctionDescriptor mf_cpu_features$descriptor() {
+        return mf_cpu_features.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t mf_cpu_features()
+     * }
+     */
+    public static MethodHandle mf_cpu_features$handle() {
+        return mf_cpu_features.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t mf_cpu_features()
+     * }
+     */
+    public static MemorySegment mf_cpu_features$address() {
+        return mf_cpu_features.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t mf_cpu_features()
+     * }
+     */
+    public static int mf_cpu_features() {
+        var mh$ = mf_cpu_features.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_cpu_features");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class mf_set_num_threads {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             maskformer_h.C_INT,
@@ -649,6 +804,122 @@ public class maskformer_h extends maskformer_h$shared {
         try {
             if (TRACE_DOWNCALLS) {
                 traceDowncall("mf_get_num_threads");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_max_threads {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_max_threads");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t mf_max_threads()
+     * }
+     */
+    public static FunctionDescriptor mf_max_threads$descriptor() {
+        return mf_max_threads.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t mf_max_threads()
+     * }
+     */
+    public static MethodHandle mf_max_threads$handle() {
+        return mf_max_threads.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t mf_max_threads()
+     * }
+     */
+    public static MemorySegment mf_max_threads$address() {
+        return mf_max_threads.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t mf_max_threads()
+     * }
+     */
+    public static int mf_max_threads() {
+        var mh$ = mf_max_threads.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_max_threads");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_default_threads {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_default_threads");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t mf_default_threads()
+     * }
+     */
+    public static FunctionDescriptor mf_default_threads$descriptor() {
+        return mf_default_threads.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t mf_default_threads()
+     * }
+     */
+    public static MethodHandle mf_default_threads$handle() {
+        return mf_default_threads.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t mf_default_threads()
+     * }
+     */
+    public static MemorySegment mf_default_threads$address() {
+        return mf_default_threads.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t mf_default_threads()
+     * }
+     */
+    public static int mf_default_threads() {
+        var mh$ = mf_default_threads.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_default_threads");
             }
             return (int)mh$.invokeExact();
         } catch (Error | RuntimeException ex) {
@@ -1720,6 +1991,135 @@ public class maskformer_h extends maskformer_h$shared {
                 traceDowncall("mf_model_warmup", model, sizes, count);
             }
             return (int)mh$.invokeExact(model, sizes, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_model_benchmark_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_INT,
+            maskformer_h.C_INT,
+            maskformer_h.C_INT,
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_benchmark_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_model_benchmark_forward(const mf_model *model, int32_t width, int32_t height, int32_t batch, int32_t iters, double *out_ms)
+     * }
+     */
+    public static FunctionDescriptor mf_model_benchmark_forward$descriptor() {
+        return mf_model_benchmark_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_model_benchmark_forward(const mf_model *model, int32_t width, int32_t height, int32_t batch, int32_t iters, double *out_ms)
+     * }
+     */
+    public static MethodHandle mf_model_benchmark_forward$handle() {
+        return mf_model_benchmark_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_model_benchmark_forward(const mf_model *model, int32_t width, int32_t height, int32_t batch, int32_t iters, double *out_ms)
+     * }
+     */
+    public static MemorySegment mf_model_benchmark_forward$address() {
+        return mf_model_benchmark_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_model_benchmark_forward(const mf_model *model, int32_t width, int32_t height, int32_t batch, int32_t iters, double *out_ms)
+     * }
+     */
+    public static int mf_model_benchmark_forward(MemorySegment model, int width, int height, int batch, int iters, MemorySegment out_ms) {
+        var mh$ = mf_model_benchmark_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_model_benchmark_forward", model, width, height, batch, iters, out_ms);
+            }
+            return (int)mh$.invokeExact(model, width, height, batch, iters, out_ms);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_benchmark_matmul {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_INT,
+            maskformer_h.C_INT,
+            maskformer_h.C_INT,
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_benchmark_matmul");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_benchmark_matmul(int32_t device, mf_precision precision, int32_t n, int32_t iters, double *out_gflops)
+     * }
+     */
+    public static FunctionDescriptor mf_benchmark_matmul$descriptor() {
+        return mf_benchmark_matmul.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_benchmark_matmul(int32_t device, mf_precision precision, int32_t n, int32_t iters, double *out_gflops)
+     * }
+     */
+    public static MethodHandle mf_benchmark_matmul$handle() {
+        return mf_benchmark_matmul.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_benchmark_matmul(int32_t device, mf_precision precision, int32_t n, int32_t iters, double *out_gflops)
+     * }
+     */
+    public static MemorySegment mf_benchmark_matmul$address() {
+        return mf_benchmark_matmul.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_benchmark_matmul(int32_t device, mf_precision precision, int32_t n, int32_t iters, double *out_gflops)
+     * }
+     */
+    public static int mf_benchmark_matmul(int device, int precision, int n, int iters, MemorySegment out_gflops) {
+        var mh$ = mf_benchmark_matmul.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_benchmark_matmul", device, precision, n, iters, out_gflops);
+            }
+            return (int)mh$.invokeExact(device, precision, n, iters, out_gflops);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// Facts about the process the shim runs in: the LibTorch actually loaded, CPU features, thread
+// counts, and throughput measurements for benchmarks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "maskformer.h"
+
+namespace maskformer {
+
+// TORCH_VERSION as the loaded libtorch_cpu reports it (at::show_config), and that library's file.
+const std::string& loaded_libtorch_version();
+const std::string& loaded_libtorch_file();
+// Throws Error(MF_ERR_UNSUPPORTED) when the loaded LibTorch's major.minor is not the compiled one.
+void require_compiled_libtorch();
+
+int32_t cpu_features();  // MF_CPU_* bits
+bool cpu_has_native_bf16();
+
+int max_threads();
+int default_threads();
+// mf_set_num_threads: validated, remembered as the process's explicit choice.
+void set_threads(int n);
+// Applies default_threads() once, unless a count was chosen (set_threads, OMP_NUM_THREADS).
+void apply_default_threads();
+
+// Best GFLOP/s of n x n matrix products on `device` in `dtype`.
+double matmul_gflops(int device, mf_precision precision, int n, int iters);
+
+}  // namespace maskformer
