@@ -108,10 +108,10 @@ MF_API int32_t mf_max_threads(void);
 
 /** The intra-op thread count the shim sets when the first model is loaded and nobody chose one
  *  (no mf_set_num_threads, no OMP_NUM_THREADS): the CPUs this process may run on (its affinity
- *  mask and cgroup CPU quota), at most 64. Idle OpenMP threads should sleep rather than spin, or
- *  a forward pass slows down several times when another process holds a core: the Java library
- *  sets OMP_WAIT_POLICY=PASSIVE (unless set) before it loads the shim; C callers set it in the
- *  environment before the process starts. Thread-safe. */
+ *  mask and cgroup CPU quota), at most 64. Idle OpenMP threads should spin only briefly before
+ *  they sleep, or a forward pass slows down severalfold when another process holds a core: the
+ *  Java library sets GOMP_SPINCOUNT=1000 (unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set) before
+ *  it loads the shim; C callers set it in the environment before the process starts. Thread-safe. */
 MF_API int32_t mf_default_threads(void);
 
 /* ============================================================================================= */

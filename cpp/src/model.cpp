@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 #include <c10/core/StreamGuard.h>
+#include <caffe2/serialize/inline_container.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <sys/stat.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
@@ -64,6 +65,66 @@ void check_readable(const std::string& path) {
   if (f == nullptr) fail(MF_ERR_IO, "cannot read model file '" + path + "': " + std::strerror(errno));
   std::fclose(f);
   if (st.st_size == 0) fail(MF_ERR_MODEL_FORMAT, "model file '" + path + "' is empty");
+}
+
+// The metadata record of an archive read without loading the code: when TorchScript cannot load
+// the file, it still tells which torch exported it. "" when there is none or the file is no zip.
+std::string read_metadata_record(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    const std::string name = std::string("extra/") + kMetadataFile;
+    if (!reader.hasRecord(name)) return "";
+    auto record = reader.getRecord(name);
+    return std::string(static_cast<const char*>(std::get<0>(record).get()), std::get<1>(record));
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+// "X.Y" of the torch named in the metadata's "exported_with", or "" when absent.
+std::string exporter_torch(const std::string& json) {
+  const size_t with = json.find("\"exported_with\"");
+  const size_t key = with == std::string::npos ? with : json.find("\"torch\"", with);
+  const size_t colon = key == std::string::npos ? key : json.find(':', key);
+  const size_t open = colon == std::string::npos ? colon : json.find('"', colon);
+  if (open == std::string::npos) return "";
+  const size_t end = json.find_first_not_of("0123456789.", open + 1);
+  std::string version = json.substr(open + 1, end == std::string::npos ? std::string::npos : end - open - 1);
+  const size_t first = version.find('.');
+  const size_t second = first == std::string::npos ? first : version.find('.', first + 1);
+  return second == std::string::npos ? version : version.substr(0, second);
+}
+
+std::string first_line(const std::string& text) {
+  const size_t start = text.find_first_not_of("\n ");
+  if (start == std::string::npos) return "";
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+// At most `n` non-empty lines of `text`, with "..." when some were left out.
+std::string first_lines(const std::string& text, int n) {
+  std::string out;
+  size_t pos = 0;
+  int kept = 0;
+  while (pos < text.size() && kept < n) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (end > pos) {
+      out += (kept > 0 ? " " : "") + text.substr(pos, end - pos);
+      ++kept;
+    }
+    pos = end + 1;
+  }
+  if (pos < text.size() && text.find_first_not_of("\n ", pos) != std::string::npos) out += " ...";
+  return out;
+}
+
+// Whether version "X.Y" is newer than "A.B" (numerically).
+bool newer(const std::string& a, const std::string& b) {
+  int a1 = 0, a2 = 0, b1 = 0, b2 = 0;
+  if (std::sscanf(a.c_str(), "%d.%d", &a1, &a2) < 1 || std::sscanf(b.c_str(), "%d.%d", &b1, &b2) < 1)
+    return false;
+  return a1 != b1 ? a1 > b1 : a2 > b2;
 }
 
 at::ScalarType scalar_type(mf_precision p) {
@@ -129,9 +190,22 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, at::Device(at::kCPU), extra);
-  } catch (const c10::Error& e) {
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    // c10::Error for bad archives; the TorchScript frontend's ErrorReport (a std::exception, with
+    // a long source excerpt) for code this LibTorch cannot compile, e.g. unknown operators
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    const std::string text = c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
+    const std::string exporter = exporter_torch(read_metadata_record(path));
+    if (!exporter.empty() && newer(exporter, TORCH_VERSION))
+      fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was exported with torch " + exporter +
+                                    ", newer than this LibTorch " + TORCH_VERSION +
+                                    ", which cannot load its TorchScript: export it with torch <= " +
+                                    TORCH_VERSION + " or run the shim on a newer LibTorch (" +
+                                    first_line(text) + ")");
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable TorchScript archive (truncated, "
-                              "corrupt or not an export): " + e.what_without_backtrace());
+                              "corrupt or not an export): " + first_lines(text, 3));
   }
   if (extra[kMetadataFile].empty())
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' carries no " + kMetadataFile +

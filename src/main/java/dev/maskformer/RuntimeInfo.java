@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.Set;
 
 /**
@@ -20,6 +22,9 @@ import java.util.Set;
  * @param maxThreads the largest count {@link MaskFormer#setIntraOpThreads} and {@link
  *     LoadOptions#intraOpThreads} accept
  * @param cpuFeatures the CPU's inference-relevant instruction sets
+ * @param openMp the OpenMP settings in force, e.g. {@code GOMP_SPINCOUNT=1000} (the library's
+ *     default, set before LibTorch loads unless {@code OMP_WAIT_POLICY} or {@code GOMP_SPINCOUNT}
+ *     were set by the user)
  * @param hostCacheBytes bytes of freed CPU tensor memory kept for reuse
  */
 public record RuntimeInfo(
@@ -34,9 +39,11 @@ public record RuntimeInfo(
     int defaultThreads,
     int maxThreads,
     Set<CpuFeature> cpuFeatures,
+    String openMp,
     long hostCacheBytes) {
   public RuntimeInfo {
-    cpuFeatures = Set.copyOf(cpuFeatures);
+    cpuFeatures = cpuFeatures.isEmpty() ? Set.of()
+        : Collections.unmodifiableSet(EnumSet.copyOf(cpuFeatures)); // in declaration order
   }
 
   /** Whether bf16 runs natively on this CPU ({@link Precision#BF16} on the CPU needs it). */

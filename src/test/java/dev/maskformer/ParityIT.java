@@ -57,6 +57,8 @@ class ParityIT {
         double agreement = (double) same / labels.length;
         assertTrue(agreement >= 0.999, name + " " + image + ": label agreement " + agreement);
         if (expectedScores == null) {
+          System.out.printf("parity %s %s on LibTorch %s: labels %.6f%n", name, image,
+              MaskFormer.runtime().libtorchVersion(), agreement);
           continue; // large image: labels only
         }
         float[] scores = new float[expectedScores.length];
@@ -65,6 +67,8 @@ class ParityIT {
         for (int i = 0; i < scores.length; i++) {
           worst = Math.max(worst, Math.abs(scores[i] - expectedScores[i]));
         }
+        System.out.printf("parity %s %s on LibTorch %s: labels %.6f, max |score difference| %.2e%n",
+            name, image, MaskFormer.runtime().libtorchVersion(), agreement, worst);
         assertTrue(worst <= 1e-4, name + " " + image + ": max |score difference| " + worst);
       }
     }

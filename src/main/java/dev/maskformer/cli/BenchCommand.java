@@ -178,6 +178,7 @@ final class BenchCommand implements Callable<Integer> {
     json.put("libtorch", Json.quote(r.libtorchLoaded().isEmpty() ? r.libtorchVersion() : r.libtorchLoaded()));
     json.put("threads", Integer.toString(r.intraOpThreads()));
     json.put("cpu_features", Json.quote(r.cpuFeatures().toString()));
+    json.put("openmp", Json.quote(r.openMp()));
     json.put("size", Json.quote(frameSize.toString()));
     json.put("network_input", Json.quote(model.inputSize(frameSize.width(), frameSize.height()).toString()));
     json.put("batch", Integer.toString(batch));
@@ -211,10 +212,10 @@ final class BenchCommand implements Callable<Integer> {
   private static String runProcess(List<String> cmd) {
     try {
       ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-      // the library set OMP_WAIT_POLICY for itself (native environment): give Python the same
-      String policy = System.getProperty("maskformer.ompWaitPolicy", "PASSIVE");
-      if (System.getenv("OMP_WAIT_POLICY") == null && !policy.isBlank()) {
-        pb.environment().put("OMP_WAIT_POLICY", policy);
+      // the library set its OpenMP default in the native environment only: give Python the same
+      String openMp = MaskFormer.runtime().openMp();
+      if (openMp.startsWith("GOMP_SPINCOUNT=") && System.getenv("GOMP_SPINCOUNT") == null) {
+        pb.environment().put("GOMP_SPINCOUNT", openMp.substring("GOMP_SPINCOUNT=".length()));
       }
       Process p = pb.start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -7,7 +7,6 @@ import dev.maskformer.ModelInfo;
 import dev.maskformer.RuntimeInfo;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.Objects;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
@@ -72,10 +71,8 @@ final class InfoCommand implements Callable<Integer> {
             .map(n -> n.replace('_', '-')).collect(Collectors.joining(", ")),
         r.cpuNativeBf16() ? "native (--precision bf16 runs on the CPU)"
             : "not native (--precision bf16 is refused on the CPU)");
-    out.printf("CPU threads     %d (LibTorch intra-op; default %d, at most %d), OpenMP wait policy %s%n",
-        r.intraOpThreads(), r.defaultThreads(), r.maxThreads(),
-        Objects.requireNonNullElse(System.getenv("OMP_WAIT_POLICY"),
-            System.getProperty("maskformer.ompWaitPolicy", "PASSIVE")));
+    out.printf("CPU threads     %d (LibTorch intra-op; default %d, at most %d), OpenMP %s%n",
+        r.intraOpThreads(), r.defaultThreads(), r.maxThreads(), r.openMp());
   }
 
   private void printModel(PrintWriter out, MaskFormer m) {

@@ -91,18 +91,24 @@ public final class NativeLibrary {
     return osName + "-" + archName;
   }
 
+  /** How long an idle OpenMP thread spins before it sleeps, unless the user chose (see below). */
+  static final String DEFAULT_SPIN_COUNT = "1000";
+
   /**
-   * OpenMP settings the shim wants before LibTorch's OpenMP runtime starts (it reads them once,
-   * when it is loaded with the shim): idle pool threads sleep instead of spinning, so that a
-   * multi-threaded forward pass does not collapse when another process holds a core (measured: a
-   * 2-thread Swin-T forward at 2530 ms with the default spinning vs 1423 ms passive, and the same
-   * 810 ms either way on an idle machine). A variable the user set is left as it is; the system
-   * property {@code maskformer.ompWaitPolicy} (default {@code PASSIVE}, empty: leave unset)
-   * changes the choice.
+   * OpenMP settings the shim wants before LibTorch's OpenMP runtime starts (libgomp reads them
+   * once, when it is loaded with the shim). Idle pool threads spin only briefly ({@code
+   * GOMP_SPINCOUNT=1000}) before they sleep: libgomp's default (300,000 spins) makes a forward
+   * pass collapse when another process holds a core, sleeping at once ({@code
+   * OMP_WAIT_POLICY=PASSIVE}) costs small models 40% on an idle machine. Measured on 2 cores with
+   * the demo model (512x384) and Swin-T (512x512), p50 of the whole call: default 63 / 736 ms
+   * idle, 190 / 1826 ms with one core busy; passive 88 / 766 and 96 / 1269 ms; 1000 spins 63 /
+   * (about idle) and 124 / 1367 ms (README, Threads). Nothing is changed when the user set {@code
+   * OMP_WAIT_POLICY} or {@code GOMP_SPINCOUNT}; the system property {@code
+   * maskformer.ompSpinCount} picks another count (empty: leave libgomp's default).
    */
   static void setOpenMpDefaults() {
-    String policy = System.getProperty("maskformer.ompWaitPolicy", "PASSIVE");
-    if (policy.isBlank() || System.getenv("OMP_WAIT_POLICY") != null) {
+    String spins = System.getProperty("maskformer.ompSpinCount", DEFAULT_SPIN_COUNT);
+    if (spins.isBlank() || System.getenv("OMP_WAIT_POLICY") != null || System.getenv("GOMP_SPINCOUNT") != null) {
       return;
     }
     try (Arena call = Arena.ofConfined()) {
@@ -110,11 +116,21 @@ public final class NativeLibrary {
       MethodHandle setenv = linker.downcallHandle(
           linker.defaultLookup().find("setenv").orElseThrow(),
           FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-      int rc = (int) setenv.invokeExact(call.allocateFrom("OMP_WAIT_POLICY"), call.allocateFrom(policy), 0);
-      assert rc == 0;
-    } catch (Throwable e) { // no setenv in this libc: LibTorch's default applies
-      // nothing to undo
+      int ignored = (int) setenv.invokeExact(call.allocateFrom("GOMP_SPINCOUNT"), call.allocateFrom(spins), 0);
+    } catch (Throwable e) { // a libc without setenv: libgomp's default applies
+      return;
     }
+  }
+
+  /** The OpenMP settings in force for this process, for {@code info} and benchmarks. */
+  public static String openMpSettings() {
+    String policy = System.getenv("OMP_WAIT_POLICY");
+    String spins = System.getenv("GOMP_SPINCOUNT");
+    if (policy != null || spins != null) {
+      return (policy != null ? "OMP_WAIT_POLICY=" + policy + " " : "") + (spins != null ? "GOMP_SPINCOUNT=" + spins : "");
+    }
+    String ours = System.getProperty("maskformer.ompSpinCount", DEFAULT_SPIN_COUNT);
+    return ours.isBlank() ? "libgomp default" : "GOMP_SPINCOUNT=" + ours;
   }
 
   private static void load() {

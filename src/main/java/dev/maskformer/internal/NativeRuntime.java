@@ -35,6 +35,7 @@ public final class NativeRuntime {
         maskformer_h.mf_default_threads(),
         maskformer_h.mf_max_threads(),
         CpuFeature.of(maskformer_h.mf_cpu_features()),
+        NativeLibrary.openMpSettings(),
         maskformer_h.mf_host_cache_bytes());
   }
 
