@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,6 +56,21 @@ class Wrong(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=1)
+
+
+class Greedy(torch.nn.Module):
+    """A valid export whose forward asks for 2**50 bytes (more than any address space) on inputs
+    taller than `above` rows: out of memory inside the TorchScript interpreter."""
+
+    def __init__(self, inner: torch.nn.Module, above: int):
+        super().__init__()
+        self.inner = inner
+        self.above = above
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            x = x + torch.empty(281474976710656, dtype=torch.float32)[0]  # 2**48 floats
+        return self.inner(x)
 
 
 def export_random(variant: str, path: str, seed: int, **overrides) -> dict:
@@ -101,6 +117,12 @@ def broken_models(out: str, good: str) -> dict:
     torch.jit.save(scripted, add("future-format.pt", "metadata format 99"),
                    _extra_files={"maskformer.json": json.dumps(future)})
     torch.jit.save(torch.jit.script(Wrong()), add("wrong-outputs.pt", "forward returns one tensor"),
+                   _extra_files={"maskformer.json": json.dumps(meta)})
+    inner = MaskFormer(VARIANTS["test-tiny"]).eval()
+    torch.jit.save(torch.jit.script(Greedy(inner, 0)), add("greedy-always.pt", "forward asks for 1 PiB"),
+                   _extra_files={"maskformer.json": json.dumps(meta)})
+    torch.jit.save(torch.jit.script(Greedy(inner, 100)),
+                   add("greedy-large.pt", "forward asks for 1 PiB on inputs taller than 100 rows"),
                    _extra_files={"maskformer.json": json.dumps(meta)})
     return files
 

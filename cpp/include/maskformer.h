@@ -93,6 +93,11 @@ MF_API mf_status mf_libtorch_loaded(const char **out_version, const char **out_l
 /** The MF_CPU_* bits of this machine. Thread-safe. */
 MF_API int32_t mf_cpu_features(void);
 
+/** Free and total memory of CUDA device `device`, in bytes, as the driver reports it (memory the
+ *  caching allocator holds counts as used). [out] *out_free, *out_total (either may be NULL).
+ *  Fails with UNSUPPORTED (a shim built without CUDA, or no such device) or CUDA. Thread-safe. */
+MF_API mf_status mf_cuda_memory(int32_t device, int64_t *out_free, int64_t *out_total);
+
 /** Sets LibTorch's intra-op thread count for the whole process, 1 <= n <= mf_max_threads().
  *  Call it once at start-up, before inference threads run: threads that already ran an operation
  *  keep their count. Returns MF_ERR_INVALID_ARGUMENT outside that range. */

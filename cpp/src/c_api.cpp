@@ -38,12 +38,29 @@ mf_status record(mf_status status, const char* text) noexcept {
   return status;
 }
 
-mf_status classify(const c10::Error& e) noexcept {
-  const char* text = e.what_without_backtrace();
-  if (std::strstr(text, "out of memory") != nullptr || std::strstr(text, "CUDA out of memory") != nullptr)
+// The status of a failure from LibTorch, by type where the type says it and by text where
+// LibTorch reports it only in words: the TorchScript interpreter rethrows errors raised inside a
+// forward pass (a CUDA out-of-memory among them) as std::runtime_error with the original text.
+mf_status classify(const std::exception& e) noexcept {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return MF_ERR_OUT_OF_MEMORY;
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return MF_ERR_OUT_OF_MEMORY;
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  const char* text = c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
+  if (text == nullptr) return MF_ERR_INTERNAL;
+  if (std::strstr(text, "out of memory") != nullptr || std::strstr(text, "OutOfMemoryError") != nullptr ||
+      std::strstr(text, "can't allocate memory") != nullptr || std::strstr(text, "std::bad_alloc") != nullptr)
     return MF_ERR_OUT_OF_MEMORY;
-  if (std::strstr(text, "CUDA") != nullptr || std::strstr(text, "cuda") != nullptr) return MF_ERR_CUDA;
+  if (std::strstr(text, "CUDA error") != nullptr || std::strstr(text, "CUDA driver") != nullptr ||
+      std::strstr(text, "cuDNN error") != nullptr || std::strstr(text, "CUBLAS_STATUS") != nullptr ||
+      std::strstr(text, "cudaError") != nullptr)
+    return MF_ERR_CUDA;
   return MF_ERR_INTERNAL;
+}
+
+// What to report of a failure: c10's text without its C++ backtrace.
+const char* text_of(const std::exception& e) noexcept {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  return c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
 }
 
 template <class Fn>
@@ -56,10 +73,8 @@ mf_status guard(Fn&& body) noexcept {
     return record(e.status(), e.what());
   } catch (const std::bad_alloc&) {
     return record(MF_ERR_OUT_OF_MEMORY, "host memory allocation failed");
-  } catch (const c10::Error& e) {
-    return record(classify(e), e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return record(MF_ERR_INTERNAL, e.what());
+    return record(classify(e), summarise_error(text_of(e)).c_str());
   } catch (...) {
     return record(MF_ERR_INTERNAL, "unknown C++ exception");
   }
@@ -168,6 +183,10 @@ MF_API mf_status mf_libtorch_loaded(const char** out_version, const char** out_l
 }
 
 MF_API int32_t mf_cpu_features(void) { return cpu_features(); }
+
+MF_API mf_status mf_cuda_memory(int32_t device, int64_t* out_free, int64_t* out_total) {
+  return guard([&] { cuda_memory(device, out_free, out_total); });
+}
 
 MF_API mf_status mf_set_num_threads(int32_t n) {
   return guard([&] { set_threads(n); });

@@ -30,4 +30,23 @@ inline void require(bool condition, const std::string& message) {
   throw Error(status, message);
 }
 
+// An error raised inside a TorchScript forward pass reaches C++ as the interpreter's dump: a
+// header line, two source tracebacks, and the original error on the last line. Returns that last
+// line with where in the model's code it happened; any other text unchanged.
+inline std::string summarise_error(const std::string& text) {
+  static const std::string header = "The following operation failed in the TorchScript interpreter";
+  if (text.compare(0, header.size(), header) != 0) return text;
+  size_t end = text.find_last_not_of("\n ");
+  if (end == std::string::npos) return text;
+  size_t start = text.rfind('\n', end);
+  std::string cause = text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+  // the first frame of the original code, else of the serialized code
+  size_t section = text.find("original code");
+  size_t file = text.find("File \"", section == std::string::npos ? 0 : section);
+  if (file == std::string::npos) file = text.find("File \"");
+  std::string where;
+  if (file != std::string::npos) where = text.substr(file, text.find('\n', file) - file);
+  return cause + (where.empty() ? "" : " (TorchScript: " + where + ")");
+}
+
 }  // namespace maskformer

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <type_traits>
 
 #include "error.hpp"
@@ -106,7 +107,7 @@ c10::DataPtr allocate_cpu(size_t n) {
   if (n == 0) return {nullptr, nullptr, &free_block, c10::Device(c10::DeviceType::CPU)};
   void* data = take_block(n);
   if (data == nullptr)
-    throw Error(MF_ERR_OUT_OF_MEMORY, "host allocation of " + std::to_string(n) + " bytes failed");
+    throw Error(MF_ERR_OUT_OF_MEMORY, "out of memory: host allocation of " + std::to_string(n) + " bytes failed");
   return {data, data, &free_block, c10::Device(c10::DeviceType::CPU)};
 }
 
@@ -141,7 +142,7 @@ struct Buffer {
 };
 
 struct Buffers {
-  std::mutex mu;
+  std::shared_mutex mu;  // is_pinned, once per buffer and call, only reads
   std::map<uintptr_t, Buffer> by_address;
 };
 
@@ -192,10 +193,10 @@ void* host_buffer_alloc(int64_t size, bool* pinned) {
     size_t rounded = (static_cast<size_t>(size) + kAlignment - 1) / kAlignment * kAlignment;
     ptr = std::aligned_alloc(kAlignment, rounded);
     if (ptr == nullptr)
-      throw Error(MF_ERR_OUT_OF_MEMORY, "host allocation of " + std::to_string(size) + " bytes failed");
+      throw Error(MF_ERR_OUT_OF_MEMORY, "out of memory: host allocation of " + std::to_string(size) + " bytes failed");
   }
   Buffers& all = buffers();
-  std::lock_guard<std::mutex> lock(all.mu);
+  std::lock_guard<std::shared_mutex> lock(all.mu);
   all.by_address.emplace(reinterpret_cast<uintptr_t>(ptr), std::move(b));
   if (pinned != nullptr) *pinned = all.by_address[reinterpret_cast<uintptr_t>(ptr)].pinned;
   return ptr;
@@ -206,7 +207,7 @@ bool host_buffer_release(void* ptr) {
   Buffer victim;
   {
     Buffers& all = buffers();
-    std::lock_guard<std::mutex> lock(all.mu);
+    std::lock_guard<std::shared_mutex> lock(all.mu);
     auto it = all.by_address.find(reinterpret_cast<uintptr_t>(ptr));
     if (it == all.by_address.end()) return false;
     victim = std::move(it->second);
@@ -220,7 +221,7 @@ bool host_buffer_release(void* ptr) {
 bool host_buffer_is_pinned(const void* ptr, int64_t size) {
   auto address = reinterpret_cast<uintptr_t>(ptr);
   Buffers& all = buffers();
-  std::lock_guard<std::mutex> lock(all.mu);
+  std::shared_lock<std::shared_mutex> lock(all.mu);  // concurrent calls do not wait on each other
   auto it = all.by_address.upper_bound(address);
   if (it == all.by_address.begin()) return false;
   --it;

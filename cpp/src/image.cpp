@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "image.hpp"
 
+#include <string>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "device_tables.hpp"
 
 namespace maskformer {
 
@@ -57,20 +61,17 @@ Taps linear_taps(int src, int dst, bool clamp_weights) {
 }
 
 template <class T>
-at::Tensor to_tensor(const std::vector<T>& v, at::ScalarType type, const at::Device& device) {
+at::Tensor to_tensor(const std::vector<T>& v, at::ScalarType type) {
   at::Tensor cpu = at::empty({static_cast<int64_t>(v.size())}, at::TensorOptions().dtype(type));
   std::copy(v.begin(), v.end(), cpu.data_ptr<T>());
-  return device.is_cpu() ? cpu : cpu.to(device);
+  return cpu;
 }
 
-}  // namespace
-
-at::Tensor resize_linear_u8(const at::Tensor& hwc, int out_h, int out_w) {
-  const int in_h = static_cast<int>(hwc.size(0)), in_w = static_cast<int>(hwc.size(1));
-  const at::Device device = hwc.device();
+// The tap tables of one resize: {source rows to keep (empty: all), x0, x1, ax0, ax1, y0, y1,
+// by0, by1}, made on the host.
+std::vector<at::Tensor> resize_tables(int in_h, int in_w, int out_h, int out_w) {
   Taps tx = linear_taps(in_w, out_w, true);
   Taps ty = linear_taps(in_h, out_h, false);
-
   // only the source rows the vertical pass reads go through the horizontal pass
   std::vector<int64_t> row_of(in_h, -1), rows;
   for (int d = 0; d < out_h; ++d)
@@ -85,22 +86,30 @@ at::Tensor resize_linear_u8(const at::Tensor& hwc, int out_h, int out_w) {
     ty.first[d] = row_of[ty.first[d]];
     ty.second[d] = row_of[ty.second[d]];
   }
+  if (static_cast<int64_t>(rows.size()) == in_h) rows.clear();
+  return {to_tensor(rows, at::kLong), to_tensor(tx.first, at::kLong), to_tensor(tx.second, at::kLong),
+          to_tensor(tx.w_first, at::kInt).view({1, out_w, 1}), to_tensor(tx.w_second, at::kInt).view({1, out_w, 1}),
+          to_tensor(ty.first, at::kLong), to_tensor(ty.second, at::kLong),
+          to_tensor(ty.w_first, at::kInt).view({out_h, 1, 1}), to_tensor(ty.w_second, at::kInt).view({out_h, 1, 1})};
+}
 
-  at::Tensor src = static_cast<int64_t>(rows.size()) == in_h
-                       ? hwc
-                       : hwc.index_select(0, to_tensor(rows, at::kLong, device));
-  at::Tensor x0 = to_tensor(tx.first, at::kLong, device);
-  at::Tensor x1 = to_tensor(tx.second, at::kLong, device);
-  at::Tensor ax0 = to_tensor(tx.w_first, at::kInt, device).view({1, out_w, 1});
-  at::Tensor ax1 = to_tensor(tx.w_second, at::kInt, device).view({1, out_w, 1});
+}  // namespace
+
+at::Tensor resize_linear_u8(const at::Tensor& hwc, int out_h, int out_w) {
+  const int in_h = static_cast<int>(hwc.size(0)), in_w = static_cast<int>(hwc.size(1));
+  // on a GPU the tables are uploaded once per size pair, not per frame
+  const std::vector<at::Tensor> t = device_tables(
+      "resize_u8:" + std::to_string(in_h) + "x" + std::to_string(in_w) + "->" + std::to_string(out_h) +
+          "x" + std::to_string(out_w),
+      hwc.device(), [&] { return resize_tables(in_h, in_w, out_h, out_w); });
+  const at::Tensor &rows = t[0], &x0 = t[1], &x1 = t[2], &ax0 = t[3], &ax1 = t[4];
+  const at::Tensor &y0 = t[5], &y1 = t[6], &by0 = t[7], &by1 = t[8];
+
+  at::Tensor src = rows.numel() == 0 ? hwc : hwc.index_select(0, rows);
   // horizontal pass, exact in int32: value * 2048 at most 522240
   at::Tensor horizontal = src.index_select(1, x0).to(at::kInt).mul_(ax0);
   horizontal.add_(src.index_select(1, x1).to(at::kInt).mul_(ax1));
 
-  at::Tensor y0 = to_tensor(ty.first, at::kLong, device);
-  at::Tensor y1 = to_tensor(ty.second, at::kLong, device);
-  at::Tensor by0 = to_tensor(ty.w_first, at::kInt, device).view({out_h, 1, 1});
-  at::Tensor by1 = to_tensor(ty.w_second, at::kInt, device).view({out_h, 1, 1});
   // vertical pass as OpenCV's SIMD kernel: ((b0*(S0>>4))>>16) + ((b1*(S1>>4))>>16) + 2) >> 2
   at::Tensor top = at::bitwise_right_shift(horizontal.index_select(0, y0), 4).mul_(by0);
   at::Tensor bottom = at::bitwise_right_shift(horizontal.index_select(0, y1), 4).mul_(by1);

@@ -47,13 +47,30 @@ class DeviceScope {
       guard_.emplace(*stream_);
     }
   }
-  void synchronize() const {
+  // On an error the scope is left without synchronize(): asynchronous copies from or into
+  // caller memory may still run on the stream, so wait for them before the caller gets control
+  // back (and may free that memory). Errors here are dropped: one is already in flight.
+  ~DeviceScope() {
+    if (stream_ && !synchronized_) {
+      try {
+        stream_->synchronize();
+      } catch (...) {
+        // the original failure is what the caller hears about
+      }
+    }
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+  void synchronize() {
     if (stream_) stream_->synchronize();
+    synchronized_ = true;
   }
 
  private:
   std::optional<c10::Stream> stream_;
   std::optional<c10::StreamGuard> guard_;
+  bool synchronized_ = false;
 };
 
 void check_readable(const std::string& path) {
@@ -196,7 +213,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     // c10::Error for bad archives; the TorchScript frontend's ErrorReport (a std::exception, with
     // a long source excerpt) for code this LibTorch cannot compile, e.g. unknown operators
     const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-    const std::string text = c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
+    const std::string text = summarise_error(c10_error != nullptr ? c10_error->what_without_backtrace() : e.what());
     const std::string exporter = exporter_torch(read_metadata_record(path));
     if (!exporter.empty() && newer(exporter, TORCH_VERSION))
       fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was exported with torch " + exporter +
@@ -230,14 +247,21 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     scope.synchronize();
   } catch (const Error& e) {
     throw;
-  } catch (const c10::Error& e) {
-    std::string text = e.what_without_backtrace();
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    // c10::Error from an operator, or the interpreter's std::runtime_error carrying its text
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    const std::string text = summarise_error(c10_error != nullptr ? c10_error->what_without_backtrace() : e.what());
+    if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr || text.find("out of memory") != std::string::npos ||
+        text.find("can't allocate memory") != std::string::npos)
+      fail(MF_ERR_OUT_OF_MEMORY, "'" + path + "': the 64x64 test forward pass ran out of memory on " +
+                                     device.str() + ": " + first_line(text));
     if (options.precision != MF_PRECISION_FP32 && text.find("not implemented for") != std::string::npos)
       fail(MF_ERR_UNSUPPORTED, std::string(precision_name(options.precision)) + " is not supported on " +
-                                   device.str() + " by this LibTorch: " + text);
-    if (text.find("out of memory") != std::string::npos) throw;
+                                   device.str() + " by this LibTorch: " + first_lines(text, 3));
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' failed a 64x64 test forward pass on " + device.str() +
-                                  " (" + precision_name(options.precision) + "): " + text);
+                                  " (" + precision_name(options.precision) + "): " + first_lines(text, 3));
   }
   return model;
 }

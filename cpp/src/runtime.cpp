@@ -21,6 +21,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#ifdef MF_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
+#endif
 
 #include "error.hpp"
 
@@ -159,6 +163,23 @@ void apply_default_threads() {
     if (threads_chosen || (env != nullptr && env[0] != '\0')) return;
     at::set_num_threads(default_threads());
   });
+}
+
+void cuda_memory(int device, int64_t* free_bytes, int64_t* total_bytes) {
+#ifdef MF_WITH_CUDA
+  if (!torch::cuda::is_available() || device < 0 || device >= static_cast<int>(torch::cuda::device_count()))
+    fail(MF_ERR_UNSUPPORTED, "cuda:" + std::to_string(device) + " is not available here");
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+  size_t free_now = 0, total = 0;
+  const cudaError_t status = cudaMemGetInfo(&free_now, &total);
+  if (status != cudaSuccess) fail(MF_ERR_CUDA, std::string("cudaMemGetInfo: ") + cudaGetErrorString(status));
+  if (free_bytes != nullptr) *free_bytes = static_cast<int64_t>(free_now);
+  if (total_bytes != nullptr) *total_bytes = static_cast<int64_t>(total);
+#else
+  (void)free_bytes;
+  (void)total_bytes;
+  fail(MF_ERR_UNSUPPORTED, "cuda:" + std::to_string(device) + ": this shim was built against a LibTorch without CUDA");
+#endif
 }
 
 double matmul_gflops(int device, mf_precision precision, int n, int iters) {

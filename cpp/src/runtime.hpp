@@ -26,6 +26,9 @@ void set_threads(int n);
 // Applies default_threads() once, unless a count was chosen (set_threads, OMP_NUM_THREADS).
 void apply_default_threads();
 
+// cudaMemGetInfo of a device (UNSUPPORTED in a shim built without CUDA).
+void cuda_memory(int device, int64_t* free_bytes, int64_t* total_bytes);
+
 // Best GFLOP/s of n x n matrix products on `device` in `dtype`.
 double matmul_gflops(int device, mf_precision precision, int n, int iters);
 

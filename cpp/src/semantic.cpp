@@ -4,7 +4,9 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <string>
 
+#include "device_tables.hpp"
 #include "host_memory.hpp"
 
 namespace maskformer {
@@ -38,23 +40,26 @@ struct RowTaps {
   at::Tensor first, second, w_first, w_second;
 };
 
-RowTaps row_taps(const LinearTaps& t, int64_t begin, int64_t end, int64_t base,
-                 const at::Device& device) {
+RowTaps row_taps(const LinearTaps& t, int64_t in, int64_t out, int64_t begin, int64_t end,
+                 int64_t base, const at::Device& device) {
   const int64_t n = end - begin;
-  at::Tensor idx = at::empty({2, n}, at::TensorOptions().dtype(at::kLong));
-  at::Tensor w = at::empty({2, n}, at::TensorOptions().dtype(at::kFloat));
-  auto* ip = idx.data_ptr<int64_t>();
-  auto* wp = w.data_ptr<float>();
-  for (int64_t i = 0; i < n; ++i) {
-    ip[i] = t.first[begin + i] - base;
-    ip[n + i] = t.second[begin + i] - base;
-    wp[i] = t.w_first[begin + i];
-    wp[n + i] = t.w_second[begin + i];
-  }
-  if (!device.is_cpu()) {
-    idx = idx.to(device);
-    w = w.to(device);
-  }
+  // on a GPU uploaded once per (sizes, band), not per frame
+  const std::string key = "rows:" + std::to_string(in) + "->" + std::to_string(out) + ":" +
+                          std::to_string(begin) + "-" + std::to_string(end) + "@" + std::to_string(base);
+  const std::vector<at::Tensor> tables = device_tables(key, device, [&] {
+    at::Tensor idx = at::empty({2, n}, at::TensorOptions().dtype(at::kLong));
+    at::Tensor w = at::empty({2, n}, at::TensorOptions().dtype(at::kFloat));
+    auto* ip = idx.data_ptr<int64_t>();
+    auto* wp = w.data_ptr<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      ip[i] = t.first[begin + i] - base;
+      ip[n + i] = t.second[begin + i] - base;
+      wp[i] = t.w_first[begin + i];
+      wp[n + i] = t.w_second[begin + i];
+    }
+    return std::vector<at::Tensor>{idx, w};
+  });
+  const at::Tensor &idx = tables[0], &w = tables[1];
   return {idx[0], idx[1], w[0].view({1, n, 1}), w[1].view({1, n, 1})};
 }
 
@@ -172,7 +177,7 @@ void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net
     const int64_t rows = r1 - r0 + 1;
     const int64_t m0 = up_y.first[r0], m1 = up_y.second[r1];
     // mask logits at network resolution for rows r0..r1, sigmoid, weighted by class probabilities
-    at::Tensor up = resize_rows(masks_w.narrow(1, m0, m1 - m0 + 1), row_taps(up_y, r0, r1 + 1, m0, device));
+    at::Tensor up = resize_rows(masks_w.narrow(1, m0, m1 - m0 + 1), row_taps(up_y, mh, net_h, r0, r1 + 1, m0, device));
     up.sigmoid_();
     at::Tensor seg = probs.mm(up.view({q, rows * net_w})).view({k, rows, net_w});
     if (!resized) {
@@ -191,7 +196,7 @@ void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net
       else fused_rows_argmax(cols, down_y, y0, y1, r0, caller_labels.data_ptr<int32_t>() + y0 * out_w);
       continue;
     }
-    at::Tensor scores = resize_rows(cols, row_taps(down_y, y0, y1, r0, device));  // K, band, out_w
+    at::Tensor scores = resize_rows(cols, row_taps(down_y, net_h, out_h, y0, y1, r0, device));  // K, band, out_w
     if (on_cpu) {
       if (u8) argmax_classes(scores, caller_labels.data_ptr<uint8_t>() + y0 * out_w);
       else argmax_classes(scores, caller_labels.data_ptr<int32_t>() + y0 * out_w);

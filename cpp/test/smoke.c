@@ -50,6 +50,13 @@ static void library_checks(void) {
     CHECK(strstr(file, "libtorch_cpu") != NULL);
   }
   CHECK(mf_libtorch_loaded(NULL, NULL) == MF_OK);
+  int64_t free_bytes = -1, total_bytes = -1;
+  if (mf_cuda_device_count() == 0) {
+    CHECK(mf_cuda_memory(0, &free_bytes, &total_bytes) == MF_ERR_UNSUPPORTED);
+  } else {
+    CHECK(mf_cuda_memory(0, &free_bytes, &total_bytes) == MF_OK && free_bytes > 0 && total_bytes >= free_bytes);
+  }
+  CHECK(mf_cuda_memory(-1, &free_bytes, &total_bytes) == MF_ERR_UNSUPPORTED);
   CHECK((mf_cpu_features() & ~(MF_CPU_AVX2 | MF_CPU_AVX512 | MF_CPU_AVX512_BF16 | MF_CPU_AMX_BF16)) == 0);
   double gflops = 0;
   CHECK(mf_benchmark_matmul(MF_DEVICE_CPU, MF_PRECISION_FP32, 128, 1, &gflops) == MF_OK && gflops > 0);

@@ -355,6 +355,20 @@ public final class MaskFormer implements AutoCloseable {
     return NativeRuntime.info();
   }
 
+  /**
+   * Free and total memory of a CUDA device, e.g. to size batches or watch for growth.
+   *
+   * @throws UnsupportedDeviceException for the CPU, a shim without CUDA, or no such device
+   */
+  public static DeviceMemory deviceMemory(Device device) {
+    Objects.requireNonNull(device, "device");
+    if (device.isCpu()) {
+      throw new UnsupportedDeviceException("device memory is reported for CUDA devices, not the CPU");
+    }
+    long[] m = NativeRuntime.cudaMemory(device.index());
+    return new DeviceMemory(m[0], m[1]);
+  }
+
   /** Number of usable CUDA devices (0 without CUDA). */
   public static int cudaDeviceCount() {
     return NativeRuntime.info().cudaDevices();

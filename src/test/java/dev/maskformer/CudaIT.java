@@ -196,19 +196,26 @@ class CudaIT {
   void outOfMemoryIsAnExceptionAndTheModelKeepsWorking() throws Exception {
     try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32));
         Arena arena = Arena.ofShared()) {
-      // 64 frames of 8192x8192 keep the network at 512 px but make 150 x 8192 x 8192 scores
-      // per frame on the device: far beyond any GPU
+      // frames of 8192x8192 at their own size: the batch of inputs takes a third of the device's
+      // free memory, the forward pass and the masks at that size need several times more, so
+      // the device runs out inside the forward pass or the post-processing, whatever its size
       ImageLayout huge = ImageLayout.packed(8192, 8192, PixelFormat.RGB);
+      long perFrame = 3L * 8192 * 8192 * Float.BYTES;
+      DeviceMemory memory = MaskFormer.deviceMemory(Device.cuda(0));
+      int count = (int) Math.max(1, Math.min(1024, memory.freeBytes() / 3 / perFrame));
+      System.out.printf("OOM test: %d frames of 8192x8192 for %.1f GiB free of %.1f GiB%n", count,
+          memory.freeBytes() / 1073741824.0, memory.totalBytes() / 1073741824.0);
       MemorySegment pixels = arena.allocate(huge.byteSize());
       List<Frame> frames = new ArrayList<>();
       List<Output> outputs = new ArrayList<>();
       MemorySegment labels = arena.allocate(huge.pixels());
-      for (int i = 0; i < 64; i++) {
+      for (int i = 0; i < count; i++) {
         frames.add(new Frame(pixels, huge));
         outputs.add(Output.labels(labels, LabelType.U8));
       }
-      assertThrows(NativeOutOfMemoryException.class,
+      var e = assertThrows(NativeOutOfMemoryException.class,
           () -> gpu.segment(frames, outputs, SegmentOptions.DEFAULTS.withResize(false)));
+      assertTrue(e.getMessage().contains("out of memory"), e.getMessage());
       try (Segmentation s = gpu.segment(TestModels.image("scene_97x61"))) {
         assertArrayEquals(TestModels.goldenLabels("tiny", "scene_97x61"), s.toIntArray());
       }

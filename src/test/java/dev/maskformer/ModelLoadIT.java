@@ -71,6 +71,25 @@ class ModelLoadIT {
     assertTrue(e.getMessage().startsWith("load failed: " + status), e.getMessage());
   }
 
+  /** Out of memory inside the TorchScript interpreter is classified as such, not as INTERNAL. */
+  @Test
+  void aForwardThatRunsOutOfMemoryIsNativeOutOfMemory() throws Exception {
+    var load = assertThrows(NativeOutOfMemoryException.class, () -> MaskFormer.load(TestModels.bad("greedy-always.pt")));
+    assertEquals(Status.OUT_OF_MEMORY, load.status());
+    assertTrue(load.getMessage().contains("out of memory"), load.getMessage());
+    assertTrue(load.getMessage().length() < 1000, load.getMessage());
+    try (MaskFormer m = MaskFormer.load(TestModels.bad("greedy-large.pt"))) {
+      // 256 rows at its own size: the forward pass asks for 1 PiB
+      var e = assertThrows(NativeOutOfMemoryException.class, () -> m.segment(TestModels.image("scene_320x256"),
+          SegmentOptions.DEFAULTS.withResize(false)).close());
+      assertEquals(Status.OUT_OF_MEMORY, e.status());
+      // and the model keeps working
+      try (Segmentation s = m.segment(TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS.withResize(false))) {
+        assertEquals(97 * 61, s.toIntArray().length);
+      }
+    }
+  }
+
   @Test
   void missingFilesAndFoldersAreIoErrors() {
     ModelLoadException e = assertThrows(ModelLoadException.class,

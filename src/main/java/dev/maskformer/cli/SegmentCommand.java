@@ -3,16 +3,23 @@ package dev.maskformer.cli;
 
 import dev.maskformer.Images;
 import dev.maskformer.MaskFormer;
+import dev.maskformer.MaskFormerException;
 import dev.maskformer.SegmentOptions;
 import dev.maskformer.Segmentation;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
@@ -37,8 +44,12 @@ final class SegmentCommand implements Callable<Integer> {
   @Option(names = "--scores", description = "also write per-class scores as .npy")
   boolean scores;
 
-  @Option(names = "--alpha", defaultValue = "0.5", description = "overlay opacity (default: ${DEFAULT-VALUE})")
   double alpha;
+
+  @Option(names = "--alpha", defaultValue = "0.5", paramLabel = "A", description = "overlay opacity, 0..1 (default: ${DEFAULT-VALUE})")
+  void alpha(double a) {
+    alpha = Alpha.check(spec, a);
+  }
 
   @Parameters(arity = "1..*", paramLabel = "INPUT", description = "image files or folders of images")
   List<Path> inputs;
@@ -46,28 +57,69 @@ final class SegmentCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     PrintWriter o = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
     List<Path> files = expand(inputs);
+    Map<Path, String> names = outputNames(files);
     Files.createDirectories(out);
     SegmentOptions options = SegmentOptions.DEFAULTS.withScores(scores);
+    List<String> failed = new ArrayList<>();
     try (MaskFormer model = modelOptions.load()) {
       for (Path file : files) {
-        String stem = stem(file);
-        BufferedImage image = Images.readImage(file);
-        long t0 = System.nanoTime();
-        try (Arena arena = Arena.ofConfined();
-            Segmentation s = model.segment(Images.toFrame(image, arena), options)) {
-          double ms = (System.nanoTime() - t0) / 1e6;
-          Images.writePng(Images.labelImage(s), out.resolve(stem + ".labels.png"));
-          Images.writePng(Images.overlay(image, s, alpha), out.resolve(stem + ".overlay.png"));
-          if (scores) {
-            Images.writeScoresNpy(s, out.resolve(stem + ".scores.npy"));
+        String stem = names.get(file);
+        try {
+          BufferedImage image = Images.readImage(file);
+          long t0 = System.nanoTime();
+          try (Arena arena = Arena.ofConfined();
+              Segmentation s = model.segment(Images.toFrame(image, arena), options)) {
+            double ms = (System.nanoTime() - t0) / 1e6;
+            Images.writePng(Images.labelImage(s), out.resolve(stem + ".labels.png"));
+            Images.writePng(Images.overlay(image, s, alpha), out.resolve(stem + ".overlay.png"));
+            if (scores) {
+              Images.writeScoresNpy(s, out.resolve(stem + ".scores.npy"));
+            }
+            o.printf(Locale.ROOT, "%s: %dx%d in %.1f ms -> %s%n", file, s.width(), s.height(), ms,
+                out.resolve(stem + ".*"));
           }
-          o.printf(Locale.ROOT, "%s: %dx%d in %.1f ms -> %s%n", file, s.width(), s.height(), ms,
-              out.resolve(stem + ".*"));
+        } catch (IOException | UncheckedIOException | IllegalArgumentException | MaskFormerException e) {
+          // one bad image does not stop the others; the exit status says that some failed
+          err.println("error: " + file + ": " + e.getMessage());
+          failed.add(file.toString());
         }
       }
     }
+    if (!failed.isEmpty()) {
+      err.printf(Locale.ROOT, "%d of %d images failed: %s%n", failed.size(), files.size(), String.join(", ", failed));
+      return 1;
+    }
     return 0;
+  }
+
+  /**
+   * The output name of each input: its file stem, or, where two inputs share a stem (a.jpg and
+   * a.png, or x/a.jpg and y/a.jpg), the stem with the parent folder's name and the extension, so
+   * that no output overwrites another.
+   */
+  static Map<Path, String> outputNames(List<Path> files) {
+    Map<String, Integer> count = new HashMap<>();
+    for (Path f : files) {
+      count.merge(stem(f), 1, Integer::sum);
+    }
+    Map<Path, String> names = new LinkedHashMap<>();
+    Set<String> used = new HashSet<>();
+    for (Path f : files) {
+      String name = stem(f);
+      if (count.get(name) > 1) {
+        Path parent = f.toAbsolutePath().getParent();
+        String folder = parent == null || parent.getFileName() == null ? "" : parent.getFileName() + "_";
+        name = folder + f.getFileName().toString().replace('.', '_');
+      }
+      String unique = name;
+      for (int i = 2; !used.add(unique); i++) {
+        unique = name + "-" + i;
+      }
+      names.put(f, unique);
+    }
+    return names;
   }
 
   static List<Path> expand(List<Path> inputs) throws IOException {

@@ -49,8 +49,12 @@ final class VideoCommand implements Callable<Integer> {
   @Option(names = "--batch", defaultValue = "4", description = "frames per native call (default: ${DEFAULT-VALUE})")
   int batch;
 
-  @Option(names = "--alpha", defaultValue = "0.5", description = "overlay opacity (default: ${DEFAULT-VALUE})")
   double alpha;
+
+  @Option(names = "--alpha", defaultValue = "0.5", paramLabel = "A", description = "overlay opacity, 0..1 (default: ${DEFAULT-VALUE})")
+  void alpha(double a) {
+    alpha = Alpha.check(spec, a);
+  }
 
   @Option(names = "--max-frames", description = "stop after this many frames")
   Integer maxFrames;

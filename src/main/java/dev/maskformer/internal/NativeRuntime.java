@@ -4,6 +4,7 @@ package dev.maskformer.internal;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.maskformer.CpuFeature;
 import dev.maskformer.RuntimeInfo;
@@ -49,6 +50,17 @@ public final class NativeRuntime {
         version.get(ADDRESS, 0).reinterpret(4096).getString(0),
         file.get(ADDRESS, 0).reinterpret(4096).getString(0)
       };
+    }
+  }
+
+  /** {free, total} bytes of a CUDA device. */
+  public static long[] cudaMemory(int device) {
+    NativeLibrary.ensureLoaded();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment free = call.allocate(JAVA_LONG);
+      MemorySegment total = call.allocate(JAVA_LONG);
+      NativeStatus.check(maskformer_h.mf_cuda_memory(device, free, total), "device memory", "cuda:" + device);
+      return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
     }
   }
 

@@ -46,6 +46,43 @@ class CliIT {
   }
 
   @Test
+  void usageErrorsExitWith2() {
+    String model = MODELS.resolve("tiny.pt").toString();
+    String image = MODELS.resolve("images/scene_97x61.png").toString();
+    for (String[] args : new String[][] {
+        {"info", "--json"}, {"info", "--classes"}, {"info", "--threads", "-3"},
+        {"segment", "--model", model, "--alpha", "2", image}, {"segment", "--model", model, "--alpha", "-0.1", image},
+        {"segment", "--model", model, "--threads", "-1", image}}) {
+      Result r = run(args);
+      assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
+      assertTrue(r.err().contains("--"), r.err());
+    }
+    Result threads = run("info", "--model", model, "--threads", "1");
+    assertEquals(0, threads.code(), threads.err());
+    assertTrue(threads.out().contains("CPU threads     1 "), threads.out());
+  }
+
+  /** A folder with one bad image: the good ones are written, the bad one listed, exit 1. */
+  @Test
+  void segmentGoesOnPastBadImagesAndKeepsSameStemsApart(@TempDir Path tmp) throws Exception {
+    Path a = Files.createDirectories(tmp.resolve("a"));
+    Path b = Files.createDirectories(tmp.resolve("b"));
+    Files.copy(MODELS.resolve("images/scene_97x61.png"), a.resolve("x.png"));
+    Files.copy(MODELS.resolve("images/scene_128x128.png"), b.resolve("x.png"));
+    Files.copy(MODELS.resolve("images/scene_97x61.png"), a.resolve("y.png"));
+    Files.writeString(a.resolve("broken.jpg"), "not a JPEG");
+    Path out = tmp.resolve("out");
+    Result r = run("segment", "--model", MODELS.resolve("tiny.pt").toString(), "--out", out.toString(),
+        a.toString(), b.toString());
+    assertEquals(1, r.code(), r.err());
+    assertTrue(r.err().contains("broken.jpg"), r.err());
+    assertTrue(r.err().contains("1 of 4 images failed"), r.err());
+    assertEquals(97, ImageIO.read(out.resolve("a_x_png.labels.png").toFile()).getWidth());
+    assertEquals(128, ImageIO.read(out.resolve("b_x_png.labels.png").toFile()).getWidth());
+    assertTrue(Files.isRegularFile(out.resolve("y.labels.png")));
+  }
+
+  @Test
   void segmentWritesLabelsOverlaysAndScores(@TempDir Path out) throws Exception {
     Path image = MODELS.resolve("images/scene_97x61.png");
     Result r = run("segment", "--model", MODELS.resolve("tiny.pt").toString(), "--out", out.toString(),

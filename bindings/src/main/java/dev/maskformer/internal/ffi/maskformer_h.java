@@ -695,6 +695,68 @@ public class maskformer_h extends maskformer_h$shared {
         }
     }
 
+    private static class mf_cuda_memory {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_cuda_memory");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_cuda_memory(int32_t device, int64_t *out_free, int64_t *out_total)
+     * }
+     */
+    public static FunctionDescriptor mf_cuda_memory$descriptor() {
+        return mf_cuda_memory.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_cuda_memory(int32_t device, int64_t *out_free, int64_t *out_total)
+     * }
+     */
+    public static MethodHandle mf_cuda_memory$handle() {
+        return mf_cuda_memory.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_cuda_memory(int32_t device, int64_t *out_free, int64_t *out_total)
+     * }
+     */
+    public static MemorySegment mf_cuda_memory$address() {
+        return mf_cuda_memory.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_cuda_memory(int32_t device, int64_t *out_free, int64_t *out_total)
+     * }
+     */
+    public static int mf_cuda_memory(int device, MemorySegment out_free, MemorySegment out_total) {
+        var mh$ = mf_cuda_memory.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_cuda_memory", device, out_free, out_total);
+            }
+            return (int)mh$.invokeExact(device, out_free, out_total);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class mf_set_num_threads {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             maskformer_h.C_INT,
