@@ -53,6 +53,12 @@ typedef int32_t mf_status;
 #define MF_ERR_CUDA 6              /**< A CUDA runtime error. */
 #define MF_ERR_INTERNAL 7          /**< Any other failure inside LibTorch or the shim. */
 
+/** Largest width or height of an image, in pixels (and of any size the ABI takes). */
+#define MF_MAX_IMAGE_SIDE 32768
+
+/** Bytes of the per-thread error text, its NUL included: longer messages are cut. */
+#define MF_ERROR_TEXT_SIZE 2048
+
 /** Text of this thread's last failure, or NULL after a success.
  *  Valid until this thread's next mf_ call. Thread-safe (the text is per thread). */
 MF_API const char *mf_last_error(void);
@@ -242,8 +248,8 @@ typedef int32_t mf_pixel_format;
 typedef struct mf_image {
     const uint8_t *data;     /**< First pixel of the first row. */
     int64_t data_size;       /**< Bytes readable from data: >= (height-1)*stride + width*channels. */
-    int32_t width;           /**< 1..32768. */
-    int32_t height;          /**< 1..32768. */
+    int32_t width;           /**< 1..MF_MAX_IMAGE_SIDE. */
+    int32_t height;          /**< 1..MF_MAX_IMAGE_SIDE. */
     int64_t stride;          /**< Bytes from one row to the next, >= width*channels. */
     mf_pixel_format format;  /**< Channel order (3 or 4 channels; alpha is ignored). */
 } mf_image;

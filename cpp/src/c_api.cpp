@@ -29,7 +29,7 @@ namespace {
 #define MF_SHIM_VERSION "0.0.0"
 #endif
 
-thread_local char last_error[2048] = {0};
+thread_local char last_error[MF_ERROR_TEXT_SIZE] = {0};
 std::atomic<int64_t> live_handles{0};
 
 mf_status record(mf_status status, const char* text) noexcept {
@@ -74,10 +74,21 @@ mf_status guard(Fn&& body) noexcept {
   } catch (const std::bad_alloc&) {
     return record(MF_ERR_OUT_OF_MEMORY, "host memory allocation failed");
   } catch (const std::exception& e) {
-    return record(classify(e), summarise_error(text_of(e)).c_str());
+    try {
+      return record(classify(e), summarise_error(text_of(e)).c_str());
+    } catch (...) {  // no memory left even for the summary: the raw text
+      return record(classify(e), text_of(e));
+    }
   } catch (...) {
     return record(MF_ERR_INTERNAL, "unknown C++ exception");
   }
+}
+
+// width x height within 1..MF_MAX_IMAGE_SIDE on both sides, else INVALID_ARGUMENT naming `what`
+void check_size(int64_t width, int64_t height, const std::string& what) {
+  require(width >= 1 && width <= MF_MAX_IMAGE_SIDE && height >= 1 && height <= MF_MAX_IMAGE_SIDE,
+          what + " " + std::to_string(width) + "x" + std::to_string(height) + " outside 1.." +
+              std::to_string(MF_MAX_IMAGE_SIDE));
 }
 
 int channels_of(mf_pixel_format f) { return f == MF_PIXEL_RGBA || f == MF_PIXEL_BGRA ? 4 : 3; }
@@ -92,14 +103,16 @@ ImageView check_image(const mf_image& img, int index) {
   require(img.data != nullptr, where + "data is NULL");
   require(img.format >= MF_PIXEL_RGB && img.format <= MF_PIXEL_BGRA,
           where + "unknown pixel format " + std::to_string(img.format));
-  require(img.width >= 1 && img.width <= 32768 && img.height >= 1 && img.height <= 32768,
-          where + "size " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-              " outside 1..32768");
+  check_size(img.width, img.height, where + "size");
   const int c = channels_of(img.format);
   require(img.stride >= int64_t(img.width) * c,
           where + "stride " + std::to_string(img.stride) + " < width*channels = " +
               std::to_string(int64_t(img.width) * c));
-  const int64_t need = (img.height - 1) * img.stride + int64_t(img.width) * c;
+  int64_t need = 0;  // (height - 1) * stride + width * channels, overflow-checked
+  const bool overflow = __builtin_mul_overflow(int64_t(img.height) - 1, img.stride, &need) ||
+                        __builtin_add_overflow(need, int64_t(img.width) * c, &need);
+  require(!overflow, where + "stride " + std::to_string(img.stride) + " for " + std::to_string(img.height) +
+                         " rows spans more than 2^63 bytes");
   require(img.data_size >= need, where + "needs " + std::to_string(need) + " bytes for " +
                                      std::to_string(img.width) + "x" + std::to_string(img.height) +
                                      " with stride " + std::to_string(img.stride) + ", got " +
@@ -340,8 +353,7 @@ MF_API mf_status mf_model_input_size(const mf_model* model, int32_t width, int32
   return guard([&] {
     const Model& m = model_of(model);
     require(out_width != nullptr && out_height != nullptr, "outputs must not be NULL");
-    require(width >= 1 && width <= 32768 && height >= 1 && height <= 32768,
-            "size " + std::to_string(width) + "x" + std::to_string(height) + " outside 1..32768");
+    check_size(width, height, "size");
     auto hw = m.input_size(height, width, true);
     *out_height = hw.first;
     *out_width = hw.second;
@@ -397,8 +409,7 @@ MF_API mf_status mf_model_warmup(mf_model* model, const int32_t* sizes, int32_t 
     std::vector<std::pair<int, int>> hw;
     for (int i = 0; i < count; ++i) {
       const int w = sizes[2 * i], h = sizes[2 * i + 1];
-      require(w >= 1 && w <= 32768 && h >= 1 && h <= 32768,
-              "warm-up size " + std::to_string(w) + "x" + std::to_string(h) + " outside 1..32768");
+      check_size(w, h, "warm-up size");
       hw.emplace_back(h, w);
     }
     m.warmup(hw);
@@ -410,8 +421,7 @@ MF_API mf_status mf_model_benchmark_forward(const mf_model* model, int32_t width
   return guard([&] {
     const Model& m = model_of(model);
     require(out_ms != nullptr, "out_ms must not be NULL");
-    require(width >= 1 && width <= 32768 && height >= 1 && height <= 32768,
-            "size " + std::to_string(width) + "x" + std::to_string(height) + " outside 1..32768");
+    check_size(width, height, "size");
     require(batch >= 1 && batch <= 1024, "batch must be 1..1024, got " + std::to_string(batch));
     require(iters >= 1 && iters <= 100000, "iters must be 1..100000, got " + std::to_string(iters));
     const std::vector<double> ms = m.benchmark_forward(height, width, batch, iters);

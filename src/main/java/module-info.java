@@ -8,8 +8,10 @@
  * on the module path, or {@code --enable-native-access=ALL-UNNAMED} on the class path.
  */
 module dev.maskformer {
+  // the image helpers (Images, segment(BufferedImage)) use AWT's image classes
   requires transitive java.desktop;
-  requires info.picocli;
+  // only the command line (dev.maskformer.cli) uses picocli: users of the library need not have it
+  requires static info.picocli;
 
   exports dev.maskformer;
 

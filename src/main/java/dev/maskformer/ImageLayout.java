@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.internal.Limits;
 import java.util.Objects;
 
 /**
@@ -8,14 +9,14 @@ import java.util.Objects;
  * per pixel. A stride larger than {@code width * channels} describes padded rows (as many video
  * decoders produce); they are read as they are.
  *
- * @param width pixels per row, 1..32768
- * @param height rows, 1..32768
+ * @param width pixels per row, 1..{@link #MAX_SIDE}
+ * @param height rows, 1..{@link #MAX_SIDE}
  * @param stride bytes from the start of one row to the next, at least {@code width * channels}
  * @param format byte order of a pixel
  */
 public record ImageLayout(int width, int height, long stride, PixelFormat format) {
-  /** Largest accepted width or height. */
-  public static final int MAX_SIDE = 32768;
+  /** Largest accepted width or height (the C ABI's MF_MAX_IMAGE_SIDE). */
+  public static final int MAX_SIDE = Limits.MAX_IMAGE_SIDE;
 
   public ImageLayout {
     Objects.requireNonNull(format, "format");
@@ -26,6 +27,12 @@ public record ImageLayout(int width, int height, long stride, PixelFormat format
     if (stride < (long) width * format.channels()) {
       throw new IllegalArgumentException("stride " + stride + " < width * channels = "
           + (long) width * format.channels() + " for " + width + "x" + height + " " + format);
+    }
+    try {
+      Math.addExact(Math.multiplyExact(height - 1L, stride), (long) width * format.channels());
+    } catch (ArithmeticException e) {
+      throw new IllegalArgumentException("stride " + stride + " for " + height
+          + " rows spans more than Long.MAX_VALUE bytes (" + width + "x" + height + " " + format + ")");
     }
   }
 

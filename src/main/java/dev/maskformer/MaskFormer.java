@@ -121,7 +121,8 @@ public final class MaskFormer implements AutoCloseable {
 
   /** Segments one frame into caller memory. Nothing is copied or allocated on the Java side. */
   public void segment(Frame frame, Output output) {
-    segment(List.of(frame), List.of(output), SegmentOptions.DEFAULTS);
+    segment(List.of(Objects.requireNonNull(frame, "frame")), List.of(Objects.requireNonNull(output, "output")),
+        SegmentOptions.DEFAULTS);
   }
 
   /**
@@ -163,7 +164,7 @@ public final class MaskFormer implements AutoCloseable {
 
   /** Segments one frame with options (label type, scores, resize). */
   public Segmentation segment(Frame frame, SegmentOptions options) {
-    return segment(List.of(frame), options).get(0);
+    return segment(List.of(Objects.requireNonNull(frame, "frame")), options).get(0);
   }
 
   /** Segments several frames in one native call (batched by size, as the zero-copy call). */
@@ -197,6 +198,8 @@ public final class MaskFormer implements AutoCloseable {
 
   /** Segments a Java image with options. */
   public Segmentation segment(BufferedImage image, SegmentOptions options) {
+    Objects.requireNonNull(image, "image");
+    Objects.requireNonNull(options, "options");
     try (Arena arena = Arena.ofConfined()) {
       return segment(Images.toFrame(image, arena), options);
     }
@@ -209,6 +212,8 @@ public final class MaskFormer implements AutoCloseable {
 
   /** Reads and segments an image file with options. */
   public Segmentation segment(Path imageFile, SegmentOptions options) throws IOException {
+    Objects.requireNonNull(imageFile, "imageFile");
+    Objects.requireNonNull(options, "options");
     try (Arena arena = Arena.ofConfined()) {
       return segment(Images.read(imageFile, arena), options);
     }

@@ -4,8 +4,8 @@ package dev.maskformer;
 /**
  * A width and a height in pixels.
  *
- * @param width 1..32768
- * @param height 1..32768
+ * @param width 1..{@link ImageLayout#MAX_SIDE}
+ * @param height 1..{@link ImageLayout#MAX_SIDE}
  */
 public record Size(int width, int height) {
   public Size {

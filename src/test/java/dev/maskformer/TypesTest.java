@@ -84,4 +84,13 @@ class TypesTest {
     assertEquals("building", new ClassInfo(1, "building, edifice", 0xB47878).shortName());
     assertEquals("sky", new ClassInfo(2, "sky", 0).shortName());
   }
+
+  @Test
+  void hugeStridesThatOverflowAreRefused() {
+    assertThrows(IllegalArgumentException.class, () -> new ImageLayout(1, 5, (1L << 62) + 1, PixelFormat.RGB));
+    assertThrows(IllegalArgumentException.class, () -> new ImageLayout(5, 32768, Long.MAX_VALUE / 2, PixelFormat.RGBA));
+    ImageLayout big = new ImageLayout(4, 3, 1L << 40, PixelFormat.RGB); // large but representable
+    assertEquals(2 * (1L << 40) + 12, big.byteSize());
+    assertEquals(32768, ImageLayout.MAX_SIDE);
+  }
 }

@@ -165,10 +165,24 @@ public final class NativeLibrary {
       System.load(file.toAbsolutePath().toString());
       tried.add(source + ": " + file + " loaded");
     } catch (UnsatisfiedLinkError e) {
-      tried.add(source + ": " + file + ": " + e.getMessage());
+      tried.add(source + ": " + file + ": " + withoutPath(e.getMessage(), file));
       tried.addAll(libtorchDiagnosis(e.getMessage(), builtAgainst(file), System.getenv("LD_LIBRARY_PATH")));
       throw failed(tried, e);
     }
+  }
+
+  /** dlerror() text names the file (often twice); the line already does. */
+  static String withoutPath(String message, Path file) {
+    if (message == null) {
+      return "unknown error";
+    }
+    String m = message;
+    for (String name : List.of(file.toAbsolutePath().toString(), file.toString())) {
+      while (m.startsWith(name + ": ")) {
+        m = m.substring(name.length() + 2);
+      }
+    }
+    return m;
   }
 
   /**

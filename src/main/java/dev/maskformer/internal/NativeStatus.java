@@ -49,6 +49,6 @@ public final class NativeStatus {
     if (text.equals(MemorySegment.NULL)) {
       return "no details";
     }
-    return text.reinterpret(2048).getString(0);
+    return text.reinterpret(Limits.ERROR_TEXT_SIZE).getString(0);
   }
 }

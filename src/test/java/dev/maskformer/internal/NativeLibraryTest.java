@@ -54,4 +54,13 @@ class NativeLibraryTest {
     assertEquals(null, NativeLibrary.libtorchMismatch("2.13.0", "", "x")); // does not say
     assertTrue(NativeLibrary.libtorchMismatch("2.1.0", "2.13.0", "x") != null); // 2.1 is not 2.13
   }
+
+  @Test
+  void theLoaderErrorDoesNotRepeatThePath() {
+    Path f = Path.of("/etc/passwd");
+    assertEquals("invalid ELF header", NativeLibrary.withoutPath("/etc/passwd: /etc/passwd: invalid ELF header", f));
+    assertEquals("libc10.so: cannot open shared object file",
+        NativeLibrary.withoutPath("libc10.so: cannot open shared object file", f));
+    assertEquals("unknown error", NativeLibrary.withoutPath(null, f));
+  }
 }

@@ -104,6 +104,24 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_ERR_INTERNAL() {
         return MF_ERR_INTERNAL;
     }
+    private static final int MF_MAX_IMAGE_SIDE = (int)32768L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_MAX_IMAGE_SIDE 32768
+     * }
+     */
+    public static int MF_MAX_IMAGE_SIDE() {
+        return MF_MAX_IMAGE_SIDE;
+    }
+    private static final int MF_ERROR_TEXT_SIZE = (int)2048L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_ERROR_TEXT_SIZE 2048
+     * }
+     */
+    public static int MF_ERROR_TEXT_SIZE() {
+        return MF_ERROR_TEXT_SIZE;
+    }
     private static final int MF_CPU_AVX2 = (int)1L;
     /**
      * {@snippet lang=c :
