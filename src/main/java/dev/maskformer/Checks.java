@@ -21,6 +21,14 @@ final class Checks {
     }
   }
 
+  /** Outputs are written: a read-only view (asReadOnly) of any memory is refused. */
+  static void writable(MemorySegment segment, String what) {
+    if (segment.isReadOnly()) {
+      throw new IllegalArgumentException(what + " is a read-only segment, but outputs are written"
+          + " (pass the writable segment, not an asReadOnly() view)");
+    }
+  }
+
   static void aligned(MemorySegment segment, int alignment, String what) {
     if (segment.address() % alignment != 0) {
       throw new IllegalArgumentException(what + " must be " + alignment + "-byte aligned, address 0x"

@@ -129,6 +129,9 @@ public final class MaskFormer implements AutoCloseable {
    * Segments frames into caller memory in one native call: frames whose network input sizes are
    * equal (all frames of one video, say) run as one batched forward pass; frames of other sizes
    * run in groups by size. Only {@link SegmentOptions#resize()} of {@code options} applies here.
+   * Batches of more than 100 distinct buffers (frames, label and score outputs; about 50 frames
+   * with labels, 33 with scores) are passed in several native calls of at most that many, because
+   * every buffer is a downcall argument that keeps its memory alive for the call.
    */
   public void segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
     Objects.requireNonNull(frames, "frames");
@@ -146,8 +149,10 @@ public final class MaskFormer implements AutoCloseable {
       Output o = Objects.requireNonNull(outputs.get(i), "output " + i);
       Checks.nativeSegment(f.pixels(), "frame " + i + " pixels");
       Checks.nativeSegment(o.labels(), "output " + i + " labels");
+      Checks.writable(o.labels(), "output " + i + " labels");
       if (o.scores() != null) {
         Checks.nativeSegment(o.scores(), "output " + i + " scores");
+        Checks.writable(o.scores(), "output " + i + " scores");
       }
       o.checkFits(f.layout(), info.numClasses(), i);
     }

@@ -21,11 +21,13 @@ public record Output(MemorySegment labels, LabelType labelType, MemorySegment sc
     Objects.requireNonNull(labels, "labels");
     Objects.requireNonNull(labelType, "labelType");
     Checks.nativeSegment(labels, "labels");
+    Checks.writable(labels, "labels");
     if (labelType == LabelType.I32) {
       Checks.aligned(labels, 4, "int32 labels");
     }
     if (scores != null) {
       Checks.nativeSegment(scores, "scores");
+      Checks.writable(scores, "scores");
       Checks.aligned(scores, 4, "scores");
     }
   }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -66,13 +67,64 @@ class BadInputIT {
     }
   }
 
+  /** Read-only memory is never written: not as labels, not as scores, not through a view. */
+  @Test
+  void readOnlyOutputsAreRefused() throws Exception {
+    try (Arena a = Arena.ofConfined()) {
+      Frame frame = new Frame(a.allocate(LAYOUT.byteSize()), LAYOUT);
+      MemorySegment labels = a.allocate(LAYOUT.pixels());
+      var e = assertThrows(IllegalArgumentException.class, () -> Output.labels(labels.asReadOnly(), LabelType.U8));
+      assertTrue(e.getMessage().contains("read-only"), e.getMessage());
+      MemorySegment scores = a.allocate(LAYOUT.pixels() * model.numClasses() * 4L, 4);
+      assertThrows(IllegalArgumentException.class,
+          () -> Output.labels(labels, LabelType.U8).withScores(scores.asReadOnly()));
+      // another result's labels, seen read-only, stay untouched
+      try (Segmentation s = model.segment(frame)) {
+        byte[] before = s.labels().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        assertThrows(IllegalArgumentException.class, () -> Output.labels(s.labels(), LabelType.U8));
+        assertArrayEquals(before, s.labels().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+      }
+    }
+  }
+
+  /** More buffers than a downcall can take as arguments: still one call for the caller, same results. */
+  @Test
+  void largeBatchesWithScoresMatchSingleCalls() {
+    ImageLayout small = ImageLayout.packed(24, 16, PixelFormat.RGB);
+    int n = 100;
+    try (Arena a = Arena.ofConfined()) {
+      List<Frame> frames = new java.util.ArrayList<>();
+      List<Output> outputs = new java.util.ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        MemorySegment pixels = a.allocate(small.byteSize());
+        for (long j = 0; j < pixels.byteSize(); j++) {
+          pixels.set(java.lang.foreign.ValueLayout.JAVA_BYTE, j, (byte) (j * 31 + i * 7));
+        }
+        frames.add(new Frame(pixels, small));
+        outputs.add(Output.labels(a.allocate(small.pixels()), LabelType.U8)
+            .withScores(a.allocate(small.pixels() * model.numClasses() * 4L, 4)));
+      }
+      model.segment(frames, outputs, SegmentOptions.DEFAULTS); // 300 buffers
+      for (int i = 0; i < n; i += 33) {
+        try (Segmentation one = model.segment(frames.get(i), SegmentOptions.DEFAULTS.withScores(true))) {
+          assertArrayEquals(one.labels().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+              outputs.get(i).labels().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), "frame " + i);
+        }
+      }
+    }
+  }
+
   @Test
   void mismatchedBatches() {
     try (Arena a = Arena.ofConfined()) {
       Frame frame = new Frame(a.allocate(LAYOUT.byteSize()), LAYOUT);
       assertThrows(IllegalArgumentException.class,
           () -> model.segment(List.of(frame, frame), List.of(), SegmentOptions.DEFAULTS));
-      assertThrows(NullPointerException.class, () -> model.segment((Frame) null));
+      var npe = assertThrows(NullPointerException.class, () -> model.segment((Frame) null));
+      assertEquals("frame", npe.getMessage());
+      var out = Output.labels(a.allocate(LAYOUT.pixels()), LabelType.U8);
+      assertEquals("frame", assertThrows(NullPointerException.class, () -> model.segment(null, out)).getMessage());
+      assertEquals("output", assertThrows(NullPointerException.class, () -> model.segment(frame, (Output) null)).getMessage());
       model.segment(List.of(), List.of(), SegmentOptions.DEFAULTS); // nothing to do
     }
   }

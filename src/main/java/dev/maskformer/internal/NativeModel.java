@@ -20,6 +20,9 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -181,13 +184,43 @@ public final class NativeModel implements AutoCloseable {
    * to the downcall as an argument, so no arena can free it while native code reads or writes it.
    */
   public void segment(List<Frame> frames, List<Output> outputs, boolean resize) {
-    int n = frames.size();
     enter();
+    try {
+      // a downcall takes at most 255 arguments: batches with more buffers go in several calls,
+      // each as large as the limit allows (frames sharing one buffer count it once)
+      int from = 0;
+      while (from < frames.size()) {
+        Set<MemorySegment> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
+        int to = from;
+        while (to < frames.size()) {
+          buffers.add(frames.get(to).pixels());
+          buffers.add(outputs.get(to).labels());
+          if (outputs.get(to).scores() != null) {
+            buffers.add(outputs.get(to).scores());
+          }
+          if (buffers.size() > MAX_KEPT_BUFFERS && to > from) {
+            break;
+          }
+          to++;
+        }
+        segmentChunk(frames.subList(from, to), outputs.subList(from, to), resize);
+        from = to;
+      }
+    } finally {
+      life.readLock().unlock();
+    }
+  }
+
+  /** Buffers one downcall may keep alive as arguments: the JVM allows 255 argument slots in all, and
+   * each segment takes two (measured: 120 buffers need 258). */
+  static final int MAX_KEPT_BUFFERS = 100;
+
+  private void segmentChunk(List<Frame> frames, List<Output> outputs, boolean resize) {
+    int n = frames.size();
     try (Arena call = Arena.ofConfined()) {
       MemorySegment images = mf_image.allocateArray(n, call);
       MemorySegment outs = mf_output.allocateArray(n, call);
-      Object[] keep = new Object[3 * n];
-      int kept = 0;
+      Set<MemorySegment> keep = Collections.newSetFromMap(new IdentityHashMap<>());
       for (int i = 0; i < n; i++) {
         Frame f = frames.get(i);
         MemorySegment img = mf_image.asSlice(images, i);
@@ -197,23 +230,24 @@ public final class NativeModel implements AutoCloseable {
         mf_image.height(img, f.layout().height());
         mf_image.stride(img, f.layout().stride());
         mf_image.format(img, f.layout().format().code());
-        keep[kept++] = f.pixels();
+        keep.add(f.pixels());
         Output o = outputs.get(i);
         MemorySegment out = mf_output.asSlice(outs, i);
         mf_output.labels(out, o.labels());
         mf_output.labels_size(out, o.labels().byteSize());
         mf_output.label_type(out, o.labelType().code());
-        keep[kept++] = o.labels();
+        keep.add(o.labels());
         if (o.scores() != null) {
           mf_output.scores(out, o.scores());
           mf_output.scores_size(out, o.scores().byteSize());
-          keep[kept++] = o.scores();
+          keep.add(o.scores());
         }
       }
       MemorySegment opts = mf_segment_options.allocate(call);
       maskformer_h.mf_segment_options_init(opts);
       mf_segment_options.resize(opts, resize ? 1 : 0);
-      Object[] args = kept == keep.length ? keep : Arrays.copyOf(keep, kept);
+      Object[] args = keep.toArray();
+      int kept = args.length;
       int status;
       try {
         status = invoker(kept).apply(handle, images, outs, n, opts, kept, args);
@@ -226,8 +260,6 @@ public final class NativeModel implements AutoCloseable {
         throw e;
       }
       NativeStatus.check(status, "segment", describe(frames));
-    } finally {
-      life.readLock().unlock();
     }
   }
 
