@@ -9,22 +9,27 @@ import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
 import dev.maskformer.SegmentOptions;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
-import java.nio.channels.ReadableByteChannel;
-import java.nio.channels.WritableByteChannel;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -33,9 +38,10 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(header = "Segments every frame of a video into an overlay video.", name = "video", description = {
-    "Segments every frame of a video: ffmpeg decodes straight into off-heap frames, batches of",
-    "frames are segmented into off-heap label maps, and the palette overlay is encoded to OUTPUT",
-    "(any container ffmpeg writes, e.g. .mp4). Prints frames/s."})
+    "Segments every frame of a video: ffmpeg decodes into a pipe that is read straight into",
+    "off-heap frames, batches of frames are segmented into off-heap label maps, and the palette",
+    "overlay is encoded to OUTPUT (any container ffmpeg writes, e.g. .mp4; the frame size is kept,",
+    "odd sizes as 4:4:4). Prints frames/s; exit 1 if ffmpeg reported decoding errors."})
 final class VideoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions modelOptions;
@@ -67,71 +73,156 @@ final class VideoCommand implements Callable<Integer> {
     if (batch < 1) {
       throw new IllegalArgumentException("--batch must be >= 1");
     }
+    if (maxFrames != null && maxFrames < 1) {
+      throw new IllegalArgumentException("--max-frames must be >= 1");
+    }
     PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
     Probe probe = probe();
-    ImageLayout layout = ImageLayout.packed(probe.width, probe.height, PixelFormat.BGR);
-    List<String> decode = new ArrayList<>(List.of(ffmpeg, "-v", "error", "-i", input.toString(),
-        "-f", "rawvideo", "-pix_fmt", "bgr24", "-"));
+    // odd sizes cannot be 4:2:0; 4:4:4 keeps the frame size exactly (some players lack it)
+    String pixelFormat = probe.width % 2 == 0 && probe.height % 2 == 0 ? "yuv420p" : "yuv444p";
     List<String> encode = List.of(ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
-        "-s", probe.width + "x" + probe.height, "-r", probe.rate, "-i", "-",
-        "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", output.toString());
-    Process decoder = new ProcessBuilder(decode).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-    Process encoder = new ProcessBuilder(encode).redirectError(ProcessBuilder.Redirect.INHERIT)
+        "-s", probe.width + "x" + probe.height, "-r", probe.rate, "-i", "-", "-pix_fmt", pixelFormat,
+        output.toString());
+    checkOutput(pixelFormat); // before the model loads: an output ffmpeg cannot write fails now
+    ImageLayout layout = ImageLayout.packed(probe.width, probe.height, PixelFormat.BGR);
+    Path dir = Files.createTempDirectory("maskformer-video");
+    Path fifo = dir.resolve("frames.bgr");
+    Path decodeLog = dir.resolve("decode.log");
+    dir.toFile().deleteOnExit(); // deleted last, after the files registered below
+    fifo.toFile().deleteOnExit();
+    decodeLog.toFile().deleteOnExit();
+    run(List.of("mkfifo", fifo.toString()), "mkfifo");
+    List<String> decode = new ArrayList<>(List.of(ffmpeg, "-v", "error", "-nostdin", "-i", input.toString()));
+    if (maxFrames != null) {
+      decode.addAll(List.of("-frames:v", maxFrames.toString())); // ffmpeg stops by itself
+    }
+    decode.addAll(List.of("-f", "rawvideo", "-pix_fmt", "bgr24", "-y", fifo.toString()));
+    Process decoder = new ProcessBuilder(decode).redirectError(decodeLog.toFile())
         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+    Process encoder = null;
     long frames = 0;
     long t0 = System.nanoTime();
     double inferenceMs = 0;
     try (MaskFormer model = modelOptions.load(); Arena arena = Arena.ofConfined();
-        InputStream rawIn = decoder.getInputStream(); OutputStream rawOut = encoder.getOutputStream()) {
-      ReadableByteChannel in = Channels.newChannel(rawIn);
-      WritableByteChannel sink = Channels.newChannel(rawOut);
-      LabelType type = LabelType.forClasses(model.numClasses());
-      List<Frame> frameBuffers = new ArrayList<>();
-      List<Output> outputs = new ArrayList<>();
-      for (int i = 0; i < batch; i++) {
-        frameBuffers.add(new Frame(MaskFormer.allocateHost(arena, layout.byteSize()), layout));
-        outputs.add(Output.labels(MaskFormer.allocateHost(arena, layout.pixels() * type.bytes()), type));
-      }
-      int[] palette = model.info().classes().stream().mapToInt(c -> c.rgb()).toArray();
-      byte[] row = new byte[(int) layout.byteSize()];
-      boolean more = true;
-      while (more) {
-        int n = 0;
-        while (n < batch && (maxFrames == null || frames + n < maxFrames)) {
-          if (!readFully(in, frameBuffers.get(n).pixels())) {
+        FileChannel in = openFifo(fifo, decoder)) {
+      encoder = new ProcessBuilder(encode).redirectError(ProcessBuilder.Redirect.INHERIT)
+          .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      try (OutputStream sink = encoder.getOutputStream()) {
+        LabelType type = LabelType.forClasses(model.numClasses());
+        List<Frame> frameBuffers = new ArrayList<>();
+        List<Output> outputs = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+          frameBuffers.add(new Frame(MaskFormer.allocateHost(arena, layout.byteSize()), layout));
+          outputs.add(Output.labels(MaskFormer.allocateHost(arena, layout.pixels() * type.bytes()), type));
+        }
+        int[] palette = model.info().classes().stream().mapToInt(c -> c.rgb()).toArray();
+        byte[] row = new byte[(int) layout.byteSize()];
+        boolean more = true;
+        while (more) {
+          int n = 0;
+          // the kernel copies the pipe straight into the off-heap frame (a direct buffer)
+          while (n < batch && readFully(in, frameBuffers.get(n).pixels())) {
+            n++;
+          }
+          more = n == batch;
+          if (n == 0) {
             break;
           }
-          n++;
+          long t1 = System.nanoTime();
+          model.segment(frameBuffers.subList(0, n), outputs.subList(0, n), SegmentOptions.DEFAULTS);
+          inferenceMs += (System.nanoTime() - t1) / 1e6;
+          for (int i = 0; i < n; i++) {
+            blend(frameBuffers.get(i).pixels(), outputs.get(i).labels(), type, palette, row);
+            sink.write(row); // the overlay, blended on the heap, is piped to the encoder
+          }
+          frames += n;
         }
-        more = n == batch && (maxFrames == null || frames + n < maxFrames);
-        if (n == 0) {
-          break;
-        }
-        long t1 = System.nanoTime();
-        model.segment(frameBuffers.subList(0, n), outputs.subList(0, n), SegmentOptions.DEFAULTS);
-        inferenceMs += (System.nanoTime() - t1) / 1e6;
-        for (int i = 0; i < n; i++) {
-          blend(frameBuffers.get(i).pixels(), outputs.get(i).labels(), type, palette, row);
-          sink.write(ByteBuffer.wrap(row));
-        }
-        frames += n;
       }
     } finally {
       decoder.destroy();
+      if (encoder != null) {
+        encoder.waitFor();
+      }
     }
-    int encoded = encoder.waitFor();
-    if (encoded != 0) {
-      throw new IOException("ffmpeg could not encode " + output + " (exit " + encoded + ")");
+    int decoded = decoder.waitFor();
+    String decodeErrors = Files.readString(decodeLog).strip();
+    Files.deleteIfExists(fifo);
+    Files.deleteIfExists(decodeLog);
+    Files.deleteIfExists(dir);
+    if (encoder.exitValue() != 0) {
+      throw new IOException("ffmpeg could not encode " + output + " (exit " + encoder.exitValue() + ")");
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     out.printf(Locale.ROOT, "%d frames of %dx%d at %s fps: %.1f frames/s end to end, %.1f ms per frame"
         + " in segment() (batches of %d) -> %s%n", frames, probe.width, probe.height, probe.rate,
         frames / seconds, inferenceMs / Math.max(frames, 1), batch, output);
+    if (decoded != 0 || !decodeErrors.isEmpty()) {
+      // a truncated or damaged input: the frames that decoded were written, but say so
+      err.println("error: ffmpeg reported problems decoding " + input + " (exit " + decoded + "; the video may"
+          + " be truncated or damaged, " + frames + " frames were segmented): " + decodeErrors);
+      return 1;
+    }
     return 0;
   }
 
+  /** Encodes one black frame to a file of OUTPUT's kind, so that a bad output fails before the model loads. */
+  private void checkOutput(String pixelFormat) throws IOException, InterruptedException {
+    String name = output.getFileName() == null ? "" : output.getFileName().toString();
+    Path folder = output.toAbsolutePath().getParent();
+    if (folder == null || !Files.isDirectory(folder)) {
+      throw new IOException("the output folder of " + output + " does not exist");
+    }
+    int dot = name.lastIndexOf('.');
+    Path trial = Files.createTempFile(folder, ".maskformer-check", dot > 0 ? name.substring(dot) : "");
+    try {
+      Process p = new ProcessBuilder(ffmpeg, "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+          "color=c=black:s=16x16:d=0.04", "-frames:v", "1", "-pix_fmt", pixelFormat, trial.toString())
+          .redirectErrorStream(true).start();
+      String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+      if (p.waitFor() != 0) {
+        throw new IOException("ffmpeg cannot write " + output + " (choose an extension it knows, e.g. .mp4 or"
+            + " .mkv): " + text);
+      }
+    } finally {
+      Files.deleteIfExists(trial);
+    }
+  }
+
+  /**
+   * Opens the reading end of the decoder's FIFO. Opening blocks until ffmpeg opens the other end;
+   * if ffmpeg exits first (an unreadable input), a writer of our own releases the open.
+   */
+  private static FileChannel openFifo(Path fifo, Process decoder) throws IOException, InterruptedException {
+    ExecutorService opener = Executors.newSingleThreadExecutor();
+    try {
+      Future<FileChannel> channel = opener.submit(() -> FileChannel.open(fifo, StandardOpenOption.READ));
+      while (true) {
+        try {
+          return channel.get(100, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+          if (!decoder.isAlive()) {
+            FileChannel.open(fifo, StandardOpenOption.WRITE).close(); // EOF for the reader
+          }
+        } catch (ExecutionException e) {
+          throw new IOException("cannot read ffmpeg's frames: " + e.getCause(), e.getCause());
+        }
+      }
+    } finally {
+      opener.shutdownNow();
+    }
+  }
+
+  private static void run(List<String> cmd, String what) throws IOException, InterruptedException {
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    if (p.waitFor() != 0) {
+      throw new IOException(what + " failed: " + text.strip());
+    }
+  }
+
   /** Reads one raw frame into off-heap memory; false at the end of the stream. */
-  private static boolean readFully(ReadableByteChannel in, MemorySegment frame) throws IOException {
+  private static boolean readFully(FileChannel in, MemorySegment frame) throws IOException {
     ByteBuffer view = frame.asByteBuffer();
     while (view.hasRemaining()) {
       if (in.read(view) < 0) {
@@ -177,10 +268,13 @@ final class VideoCommand implements Callable<Integer> {
     if (p.waitFor() != 0 || text.isEmpty()) {
       throw new IOException("ffprobe cannot read " + input + ": " + text);
     }
-    String[] f = text.split("\\R")[0].split(",");
-    if (f.length < 3) {
-      throw new IOException("no video stream in " + input + ": " + text);
+    // ffprobe may print warnings (a damaged file) before the line asked for
+    for (String line : text.split("\\R")) {
+      String[] f = line.trim().split(",");
+      if (f.length >= 3 && f[0].matches("\\d+") && f[1].matches("\\d+")) {
+        return new Probe(Integer.parseInt(f[0]), Integer.parseInt(f[1]), f[2].trim());
+      }
     }
-    return new Probe(Integer.parseInt(f[0].trim()), Integer.parseInt(f[1].trim()), f[2].trim());
+    throw new IOException("no video stream in " + input + ": " + text);
   }
 }

@@ -205,6 +205,55 @@ class CliIT {
     assertTrue(missing.err().contains("cannot read /nonexistent.mp4"), missing.err());
   }
 
+  /** Odd sizes kept, --max-frames stops ffmpeg cleanly, bad outputs and damaged inputs reported. */
+  @Test
+  void videoEdgeCases(@TempDir Path tmp) throws Exception {
+    Path video = MODELS.resolve("video.mp4");
+    assumeTrue(Files.isRegularFile(video), "no test video (ffmpeg missing when fixtures were made)");
+    String model = MODELS.resolve("tiny.pt").toString();
+    Path odd = tmp.resolve("odd.mkv");
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=33x17:d=1:r=10", "-pix_fmt", "yuv444p", odd.toString());
+    Path oddOut = tmp.resolve("odd-out.mp4");
+    Result r = run("video", "--model", model, odd.toString(), oddOut.toString());
+    assertEquals(0, r.code(), r.err());
+    assertEquals("33,17", ffprobeSize(oddOut));
+
+    Result four = run("video", "--model", model, "--max-frames", "4", video.toString(), tmp.resolve("four.mp4").toString());
+    assertEquals(0, four.code(), four.err());
+    assertTrue(four.out().startsWith("4 frames of 160x160"), four.out());
+    assertFalse(four.err().contains("Broken pipe"), four.err());
+
+    Result bad = run("video", "--model", model, video.toString(), tmp.resolve("out.xyzzy").toString());
+    assertEquals(1, bad.code());
+    assertTrue(bad.err().contains("ffmpeg cannot write"), bad.err());
+
+    Path mkv = tmp.resolve("full.mkv");
+    ffmpeg("-i", video.toString(), mkv.toString());
+    byte[] bytes = Files.readAllBytes(mkv);
+    Path cut = tmp.resolve("cut.mkv");
+    Files.write(cut, java.util.Arrays.copyOf(bytes, bytes.length * 6 / 10));
+    Result damaged = run("video", "--model", model, cut.toString(), tmp.resolve("cut-out.mp4").toString());
+    assertEquals(1, damaged.code(), damaged.out() + damaged.err());
+    assertTrue(damaged.err().contains("reported problems decoding") || damaged.err().contains("cannot read"),
+        damaged.err());
+  }
+
+  private static void ffmpeg(String... args) throws Exception {
+    List<String> cmd = new java.util.ArrayList<>(List.of("ffmpeg", "-v", "error", "-nostdin", "-y"));
+    cmd.addAll(List.of(args));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String text = new String(p.getInputStream().readAllBytes());
+    assertEquals(0, p.waitFor(), text);
+  }
+
+  private static String ffprobeSize(Path file) throws Exception {
+    Process p = new ProcessBuilder("ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of",
+        "csv=p=0", file.toString()).redirectErrorStream(true).start();
+    String text = new String(p.getInputStream().readAllBytes()).strip();
+    p.waitFor();
+    return text;
+  }
+
   static double number(String json, String key) {
     Matcher m = Pattern.compile("\"" + Pattern.quote(key) + "\"\\s*:\\s*([-0-9.eE]+)").matcher(json);
     assertTrue(m.find(), key + " not in " + json);
