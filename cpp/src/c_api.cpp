@@ -39,28 +39,16 @@ mf_status record(mf_status status, const char* text) noexcept {
 }
 
 // The status of a failure from LibTorch, by type where the type says it and by text where
-// LibTorch reports it only in words: the TorchScript interpreter rethrows errors raised inside a
-// forward pass (a CUDA out-of-memory among them) as std::runtime_error with the original text.
+// LibTorch reports it only in words (see is_out_of_memory).
 mf_status classify(const std::exception& e) noexcept {
-  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return MF_ERR_OUT_OF_MEMORY;
-  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return MF_ERR_OUT_OF_MEMORY;
-  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-  const char* text = c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
+  if (is_out_of_memory(e)) return MF_ERR_OUT_OF_MEMORY;
+  const char* text = text_of(e);
   if (text == nullptr) return MF_ERR_INTERNAL;
-  if (std::strstr(text, "out of memory") != nullptr || std::strstr(text, "OutOfMemoryError") != nullptr ||
-      std::strstr(text, "can't allocate memory") != nullptr || std::strstr(text, "std::bad_alloc") != nullptr)
-    return MF_ERR_OUT_OF_MEMORY;
   if (std::strstr(text, "CUDA error") != nullptr || std::strstr(text, "CUDA driver") != nullptr ||
       std::strstr(text, "cuDNN error") != nullptr || std::strstr(text, "CUBLAS_STATUS") != nullptr ||
       std::strstr(text, "cudaError") != nullptr)
     return MF_ERR_CUDA;
   return MF_ERR_INTERNAL;
-}
-
-// What to report of a failure: c10's text without its C++ backtrace.
-const char* text_of(const std::exception& e) noexcept {
-  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-  return c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
 }
 
 template <class Fn>

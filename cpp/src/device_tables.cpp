@@ -3,7 +3,6 @@
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
-#include <atomic>
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -17,7 +16,6 @@ struct Cache {
   std::mutex mu;
   std::list<std::pair<std::string, std::vector<at::Tensor>>> order;  // most recent first
   std::unordered_map<std::string, decltype(order)::iterator> by_key;
-  std::atomic<int64_t> hits{0}, misses{0};
 };
 
 Cache& cache() {
@@ -27,10 +25,10 @@ Cache& cache() {
 
 }  // namespace
 
-std::vector<at::Tensor> device_tables(const std::string& key, const at::Device& device,
+std::vector<at::Tensor> device_tables(const std::function<std::string()>& key, const at::Device& device,
                                       const std::function<std::vector<at::Tensor>()>& build) {
   if (device.is_cpu()) return build();
-  const std::string full = device.str() + "/" + key;
+  const std::string full = device.str() + "/" + key();
   Cache& c = cache();
   std::vector<at::Tensor> tables;
   {
@@ -39,11 +37,9 @@ std::vector<at::Tensor> device_tables(const std::string& key, const at::Device& 
     if (it != c.by_key.end()) {
       c.order.splice(c.order.begin(), c.order, it->second);
       tables = it->second->second;
-      ++c.hits;
     }
   }
   if (tables.empty()) {
-    ++c.misses;
     // a synchronous copy from pageable memory: complete when .to() returns
     for (at::Tensor& t : build()) tables.push_back(t.to(device));
     std::lock_guard<std::mutex> lock(c.mu);
@@ -62,13 +58,5 @@ std::vector<at::Tensor> device_tables(const std::string& key, const at::Device& 
     if (t.numel() > 0) t.record_stream(stream);
   return tables;
 }
-
-size_t device_table_entries() {
-  std::lock_guard<std::mutex> lock(cache().mu);
-  return cache().order.size();
-}
-
-int64_t device_table_hits() { return cache().hits.load(); }
-int64_t device_table_misses() { return cache().misses.load(); }
 
 }  // namespace maskformer

@@ -14,16 +14,12 @@ namespace maskformer {
 
 constexpr size_t kDeviceTableEntries = 256;
 
-// The tensors for `key` on `device`: made by `build` (on the host) and uploaded on the first
+// The tensors for key() on `device`: made by `build` (on the host) and uploaded on the first
 // request, then shared. Each use is recorded on the calling thread's current stream, so that
 // memory of a table dropped from the cache is not reused while that stream still reads it.
 // On the CPU `build` runs every time and nothing is kept. Thread-safe.
-std::vector<at::Tensor> device_tables(const std::string& key, const at::Device& device,
+// The key is made only off the CPU, so the CPU path pays no string per call.
+std::vector<at::Tensor> device_tables(const std::function<std::string()>& key, const at::Device& device,
                                       const std::function<std::vector<at::Tensor>()>& build);
-
-// Entries held now, and how often a request found its table (for tests and benchmarks).
-size_t device_table_entries();
-int64_t device_table_hits();
-int64_t device_table_misses();
 
 }  // namespace maskformer

@@ -3,7 +3,10 @@
 // and per-thread text at the C ABI boundary (c_api.cpp) and nowhere else.
 #pragma once
 
+#include <c10/util/Exception.h>
+
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -47,6 +50,25 @@ inline std::string summarise_error(const std::string& text) {
   std::string where;
   if (file != std::string::npos) where = text.substr(file, text.find('\n', file) - file);
   return cause + (where.empty() ? "" : " (TorchScript: " + where + ")");
+}
+
+// The text of a failure: c10's without its C++ backtrace.
+inline const char* text_of(const std::exception& e) noexcept {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  return c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
+}
+
+// Whether a failure is an exhausted allocation: by type where LibTorch keeps it, by text where the
+// TorchScript interpreter rethrew it as std::runtime_error (a CUDA out-of-memory in a forward pass,
+// DefaultCPUAllocator's or the shim's own host allocator's message).
+inline bool is_out_of_memory(const std::exception& e) noexcept {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return true;
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return true;
+  const char* text = text_of(e);
+  return text != nullptr && (std::strstr(text, "out of memory") != nullptr ||
+                             std::strstr(text, "OutOfMemoryError") != nullptr ||
+                             std::strstr(text, "can't allocate memory") != nullptr ||
+                             std::strstr(text, "std::bad_alloc") != nullptr);
 }
 
 }  // namespace maskformer

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "image.hpp"
 
-#include <string>
-
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "device_tables.hpp"
@@ -99,8 +98,10 @@ at::Tensor resize_linear_u8(const at::Tensor& hwc, int out_h, int out_w) {
   const int in_h = static_cast<int>(hwc.size(0)), in_w = static_cast<int>(hwc.size(1));
   // on a GPU the tables are uploaded once per size pair, not per frame
   const std::vector<at::Tensor> t = device_tables(
-      "resize_u8:" + std::to_string(in_h) + "x" + std::to_string(in_w) + "->" + std::to_string(out_h) +
-          "x" + std::to_string(out_w),
+      [&] {
+        return "resize_u8:" + std::to_string(in_h) + "x" + std::to_string(in_w) + "->" +
+               std::to_string(out_h) + "x" + std::to_string(out_w);
+      },
       hwc.device(), [&] { return resize_tables(in_h, in_w, out_h, out_w); });
   const at::Tensor &rows = t[0], &x0 = t[1], &x1 = t[2], &ax0 = t[3], &ax1 = t[4];
   const at::Tensor &y0 = t[5], &y1 = t[6], &by0 = t[7], &by1 = t[8];

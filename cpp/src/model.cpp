@@ -105,17 +105,8 @@ std::string exporter_torch(const std::string& json) {
   const size_t colon = key == std::string::npos ? key : json.find(':', key);
   const size_t open = colon == std::string::npos ? colon : json.find('"', colon);
   if (open == std::string::npos) return "";
-  const size_t end = json.find_first_not_of("0123456789.", open + 1);
-  std::string version = json.substr(open + 1, end == std::string::npos ? std::string::npos : end - open - 1);
-  const size_t first = version.find('.');
-  const size_t second = first == std::string::npos ? first : version.find('.', first + 1);
-  return second == std::string::npos ? version : version.substr(0, second);
-}
-
-std::string first_line(const std::string& text) {
-  const size_t start = text.find_first_not_of("\n ");
-  if (start == std::string::npos) return "";
-  return text.substr(start, text.find('\n', start) - start);
+  const size_t end = json.find('"', open + 1);
+  return major_minor(json.substr(open + 1, end == std::string::npos ? std::string::npos : end - open - 1));
 }
 
 // At most `n` non-empty lines of `text`, with "..." when some were left out.
@@ -212,15 +203,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   } catch (const std::exception& e) {
     // c10::Error for bad archives; the TorchScript frontend's ErrorReport (a std::exception, with
     // a long source excerpt) for code this LibTorch cannot compile, e.g. unknown operators
-    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-    const std::string text = summarise_error(c10_error != nullptr ? c10_error->what_without_backtrace() : e.what());
+    const std::string text = summarise_error(text_of(e));
     const std::string exporter = exporter_torch(read_metadata_record(path));
     if (!exporter.empty() && newer(exporter, TORCH_VERSION))
       fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was exported with torch " + exporter +
                                     ", newer than this LibTorch " + TORCH_VERSION +
                                     ", which cannot load its TorchScript: export it with torch <= " +
                                     TORCH_VERSION + " or run the shim on a newer LibTorch (" +
-                                    first_line(text) + ")");
+                                    first_lines(text, 1) + ")");
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable TorchScript archive (truncated, "
                               "corrupt or not an export): " + first_lines(text, 3));
   }
@@ -251,12 +241,10 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     throw;
   } catch (const std::exception& e) {
     // c10::Error from an operator, or the interpreter's std::runtime_error carrying its text
-    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-    const std::string text = summarise_error(c10_error != nullptr ? c10_error->what_without_backtrace() : e.what());
-    if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr || text.find("out of memory") != std::string::npos ||
-        text.find("can't allocate memory") != std::string::npos)
+    const std::string text = summarise_error(text_of(e));
+    if (is_out_of_memory(e))
       fail(MF_ERR_OUT_OF_MEMORY, "'" + path + "': the 64x64 test forward pass ran out of memory on " +
-                                     device.str() + ": " + first_line(text));
+                                     device.str() + ": " + first_lines(text, 1));
     if (options.precision != MF_PRECISION_FP32 && text.find("not implemented for") != std::string::npos)
       fail(MF_ERR_UNSUPPORTED, std::string(precision_name(options.precision)) + " is not supported on " +
                                    device.str() + " by this LibTorch: " + first_lines(text, 3));

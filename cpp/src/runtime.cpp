@@ -32,13 +32,6 @@ namespace maskformer {
 
 namespace {
 
-std::string major_minor(const std::string& version) {
-  const size_t first = version.find('.');
-  if (first == std::string::npos) return version;
-  const size_t second = version.find_first_not_of("0123456789", first + 1);
-  return version.substr(0, second);
-}
-
 struct Loaded {
   std::string version;
   std::string file;
@@ -117,6 +110,13 @@ std::atomic<bool> threads_chosen{false};
 std::once_flag default_once;
 
 }  // namespace
+
+std::string major_minor(const std::string& version) {
+  const size_t first = version.find('.');
+  if (first == std::string::npos) return version;
+  const size_t second = version.find_first_not_of("0123456789", first + 1);
+  return version.substr(0, second);
+}
 
 const std::string& loaded_libtorch_version() { return loaded().version; }
 const std::string& loaded_libtorch_file() { return loaded().file; }

@@ -10,6 +10,9 @@
 
 namespace maskformer {
 
+// "X.Y" of a version string ("2.13.0a0+git" -> "2.13").
+std::string major_minor(const std::string& version);
+
 // TORCH_VERSION as the loaded libtorch_cpu reports it (at::show_config), and that library's file.
 const std::string& loaded_libtorch_version();
 const std::string& loaded_libtorch_file();

@@ -44,8 +44,10 @@ RowTaps row_taps(const LinearTaps& t, int64_t in, int64_t out, int64_t begin, in
                  int64_t base, const at::Device& device) {
   const int64_t n = end - begin;
   // on a GPU uploaded once per (sizes, band), not per frame
-  const std::string key = "rows:" + std::to_string(in) + "->" + std::to_string(out) + ":" +
-                          std::to_string(begin) + "-" + std::to_string(end) + "@" + std::to_string(base);
+  const auto key = [&] {
+    return "rows:" + std::to_string(in) + "->" + std::to_string(out) + ":" + std::to_string(begin) + "-" +
+           std::to_string(end) + "@" + std::to_string(base);
+  };
   const std::vector<at::Tensor> tables = device_tables(key, device, [&] {
     at::Tensor idx = at::empty({2, n}, at::TensorOptions().dtype(at::kLong));
     at::Tensor w = at::empty({2, n}, at::TensorOptions().dtype(at::kFloat));

@@ -116,9 +116,11 @@ public final class NativeLibrary {
       MethodHandle setenv = linker.downcallHandle(
           linker.defaultLookup().find("setenv").orElseThrow(),
           FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-      int ignored = (int) setenv.invokeExact(call.allocateFrom("GOMP_SPINCOUNT"), call.allocateFrom(spins), 0);
-    } catch (Throwable e) { // a libc without setenv: libgomp's default applies
-      return;
+      int rc = (int) setenv.invokeExact(call.allocateFrom("GOMP_SPINCOUNT"), call.allocateFrom(spins), 0);
+      assert rc == 0 : "setenv failed";
+    } catch (Throwable e) { // a libc without setenv: libgomp's default applies, which info reports
+      System.getLogger(NativeLibrary.class.getName()).log(System.Logger.Level.DEBUG,
+          "could not set GOMP_SPINCOUNT: " + e);
     }
   }
 

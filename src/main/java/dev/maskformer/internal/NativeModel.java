@@ -188,6 +188,10 @@ public final class NativeModel implements AutoCloseable {
     try {
       // a downcall takes at most 255 arguments: batches with more buffers go in several calls,
       // each as large as the limit allows (frames sharing one buffer count it once)
+      if (3 * frames.size() <= MAX_KEPT_BUFFERS) { // the usual case: one call, nothing to count
+        segmentChunk(frames, outputs, resize);
+        return;
+      }
       int from = 0;
       while (from < frames.size()) {
         Set<MemorySegment> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
