@@ -11,7 +11,9 @@ pre-integration-test):
                      128x128 pixels, scores) from the reference pipeline (OpenCV resize,
                      torch.jit.load of the same file)
   bad/*.pt           broken models: empty, truncated, not an archive, no metadata, invalid
-                     metadata, metadata of a newer format, wrong outputs
+                     metadata, metadata of a newer format, wrong outputs, and hostile ones
+                     (endless loops, NaN/meta/sparse/integer outputs, a forward that raises or
+                     asks for 1 PiB, absurd resize metadata)
   video.mp4          12 frames of a panning scene (when ffmpeg is installed)
   eval/              a small ADE20k-layout split, and eval/expected.json: the Python evaluator's
                      numbers for the bundled demo model (when models/demo/demo.pt exists)
@@ -73,6 +75,91 @@ class Greedy(torch.nn.Module):
         return self.inner(x)
 
 
+class Hostile(torch.nn.Module):
+    """A valid export that misbehaves in one way on inputs taller than `above` rows: loops without
+    end, returns NaN, infinity, meta, sparse or integer tensors, or raises (one subclass each)."""
+
+    def __init__(self, inner: torch.nn.Module, above: int):
+        super().__init__()
+        self.inner = inner
+        self.above = above
+
+
+class EndlessWhile(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            while bool(x.sum() > -1.0):  # stays true
+                x = x + 1.0
+        return self.inner(x)
+
+
+class CountFromValues(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            for _ in range(int(x.sum().item()) + 1000000000000):  # a trip count read from data
+                x = x + 1.0
+        return self.inner(x)
+
+
+class NanMasks(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        logits, masks = self.inner(x)
+        if x.shape[2] > self.above:
+            masks = masks * float("nan")
+        return logits, masks
+
+
+class InfLogits(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        logits, masks = self.inner(x)
+        if x.shape[2] > self.above:
+            logits = logits / 0.0
+        return logits, masks
+
+
+class MetaLogits(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        logits, masks = self.inner(x)
+        if x.shape[2] > self.above:
+            logits = torch.empty(logits.shape, device="meta")
+        return logits, masks
+
+
+class SparseMasks(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        logits, masks = self.inner(x)
+        if x.shape[2] > self.above:
+            masks = masks.to_sparse()
+        return logits, masks
+
+
+class IntLogits(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        logits, masks = self.inner(x)
+        if x.shape[2] > self.above:
+            logits = logits.to(torch.int32)
+        return logits, masks
+
+
+class Raises(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            raise RuntimeError("this model refuses to run")
+        return self.inner(x)
+
+
+class Slow(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            for _ in range(x.shape[2] * 1500):  # bounded by the shape, but seconds long
+                x = x * 1.0
+        return self.inner(x)
+
+
+HOSTILE = {"slow": Slow, "while": EndlessWhile, "count": CountFromValues, "nan": NanMasks, "inf": InfLogits,
+           "meta": MetaLogits, "sparse": SparseMasks, "int": IntLogits, "raise": Raises}
+
+
 def export_random(variant: str, path: str, seed: int, **overrides) -> dict:
     torch.manual_seed(seed)
     cfg = VARIANTS[variant].replace(**overrides)
@@ -124,6 +211,17 @@ def broken_models(out: str, good: str) -> dict:
     torch.jit.save(torch.jit.script(Greedy(inner, 100)),
                    add("greedy-large.pt", "forward asks for 1 PiB on inputs taller than 100 rows"),
                    _extra_files={"maskformer.json": json.dumps(meta)})
+    for mode, kind in HOSTILE.items():
+        # -always: misbehaves in the load probe as well; -large: only on inputs over 100 rows
+        for suffix, above in (("always", 0), ("large", 100)):
+            torch.jit.save(torch.jit.script(kind(inner, above)),
+                           add(f"{mode}-{suffix}.pt", f"forward misbehaves ({mode}) on inputs over {above} rows"),
+                           _extra_files={"maskformer.json": json.dumps(meta)})
+    for side in ("long_side", "short_side"):
+        huge = json.loads(json.dumps(meta))
+        huge["resize"][side] = 32768
+        torch.jit.save(scripted, add(f"huge-{side}.pt", f"metadata resize {side} 32768"),
+                       _extra_files={"maskformer.json": json.dumps(huge)})
     return files
 
 

@@ -52,9 +52,13 @@ typedef int32_t mf_status;
 #define MF_ERR_OUT_OF_MEMORY 5     /**< Host or device memory exhausted; the model stays usable. */
 #define MF_ERR_CUDA 6              /**< A CUDA runtime error. */
 #define MF_ERR_INTERNAL 7          /**< Any other failure inside LibTorch or the shim. */
+#define MF_ERR_NOT_FINITE 8        /**< The network's outputs hold NaN or infinity (no result). */
 
 /** Largest width or height of an image, in pixels (and of any size the ABI takes). */
 #define MF_MAX_IMAGE_SIDE 32768
+
+/** Largest resize.long_side / resize.short_side a model's metadata may ask for. */
+#define MF_MAX_NETWORK_SIDE 4096
 
 /** Bytes of the per-thread error text, its NUL included: longer messages are cut. */
 #define MF_ERROR_TEXT_SIZE 2048

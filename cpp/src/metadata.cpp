@@ -6,6 +6,7 @@
 
 #include "error.hpp"
 #include "json.hpp"
+#include "maskformer.h"
 
 namespace maskformer {
 
@@ -112,8 +113,9 @@ Metadata parse_metadata(const std::string& json_text) {
     bad("resize.mode must be \"keep_ratio\" or \"none\", got \"" + mode + "\"");
   m.resize_keep_ratio = mode == "keep_ratio";
   if (m.resize_keep_ratio) {
-    m.resize_long = integer(resize, "long_side", 1, 1 << 15, "resize.");
-    m.resize_short = integer(resize, "short_side", 1, 1 << 15, "resize.");
+    // the network input is at most long_side x short_side pixels, whatever the frame
+    m.resize_long = integer(resize, "long_side", 1, MF_MAX_NETWORK_SIDE, "resize.");
+    m.resize_short = integer(resize, "short_side", 1, MF_MAX_NETWORK_SIDE, "resize.");
   }
   m.num_queries = integer(root, "num_queries", 1, 1 << 16);
   int no_object = integer(root, "no_object_index", 0, 1 << 20);

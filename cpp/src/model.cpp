@@ -5,7 +5,11 @@
 #include <c10/core/StreamGuard.h>
 #include <caffe2/serialize/inline_container.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -73,15 +77,93 @@ class DeviceScope {
   bool synchronized_ = false;
 };
 
+// A model path must name a regular file: a FIFO would block the open forever, and /dev/zero or
+// a socket never end. The file is opened non-blocking so that even a FIFO swapped in after a
+// stat() cannot block, and its type is taken from the open descriptor.
 void check_readable(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      fail(MF_ERR_IO, "model path '" + path + "' is a directory");
+    fail(MF_ERR_IO, "cannot open model file '" + path + "': " + std::strerror(err));
+  }
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    fail(MF_ERR_IO, "cannot open model file '" + path + "': " + std::strerror(errno));
+  const int rc = ::fstat(fd, &st);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) fail(MF_ERR_IO, "cannot read model file '" + path + "': " + std::strerror(err));
   if (S_ISDIR(st.st_mode)) fail(MF_ERR_IO, "model path '" + path + "' is a directory");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) fail(MF_ERR_IO, "cannot read model file '" + path + "': " + std::strerror(errno));
-  std::fclose(f);
+  if (!S_ISREG(st.st_mode))
+    fail(MF_ERR_IO, "model path '" + path + "' is not a regular file (" +
+                        (S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
+                         S_ISSOCK(st.st_mode) ? "a socket" : "a special file") + ")");
   if (st.st_size == 0) fail(MF_ERR_MODEL_FORMAT, "model file '" + path + "' is empty");
+}
+
+// A forward pass cannot be interrupted once it runs, so a model whose code can loop without end
+// is refused before it runs: every loop in forward (all calls inlined) must have a trip count
+// that is a constant up to kMaxConstantTrips, or a number computed from tensor shapes and list
+// lengths (bounded by the tensors themselves). `while` loops (whose count is "unbounded"),
+// counts read from tensor values (item(), int(tensor)) and calls that cannot be inlined are not.
+constexpr int64_t kMaxConstantTrips = int64_t(1) << 20;
+
+bool shape_bounded(const torch::jit::Value* v, int depth) {
+  if (depth > 64) return false;
+  const torch::jit::Node* n = v->node();
+  const std::string kind = n->kind().toQualString();
+  if (kind == "prim::Constant") {
+    const auto value = torch::jit::toIValue(v);
+    return value && value->isInt() && value->toInt() >= 0 && value->toInt() <= kMaxConstantTrips;
+  }
+  // sizes and lengths of what exists: a shape, a list (lists grow only inside bounded loops)
+  if (kind == "aten::len" || kind == "aten::dim" || kind == "aten::numel" || kind == "aten::size" ||
+      kind == "prim::shape")
+    return true;
+  static const char* const arithmetic[] = {"aten::add", "aten::sub", "aten::mul", "aten::floordiv",
+                                           "aten::div", "aten::remainder", "aten::__getitem__",
+                                           "aten::min", "aten::max", "aten::neg", "aten::abs",
+                                           "aten::Int", "prim::min", "prim::max", "aten::ceil",
+                                           "aten::floor", "prim::ListUnpack", "prim::TupleUnpack",
+                                           "prim::ListConstruct", "aten::list", "prim::TupleIndex"};
+  bool known = false;
+  for (const char* a : arithmetic) known = known || kind == a;
+  if (!known) return false;
+  for (const torch::jit::Value* in : n->inputs()) {
+    // int(tensor) and tensor.item() read data: a Tensor operand is never a bound
+    if (in->type()->kind() == c10::TypeKind::TensorType) return false;
+    if (!shape_bounded(in, depth + 1)) return false;
+  }
+  return true;
+}
+
+void check_loops(const torch::jit::Block* block, const std::string& path) {
+  for (const torch::jit::Node* n : block->nodes()) {
+    const std::string kind = n->kind().toQualString();
+    if (kind == "prim::CallMethod" || kind == "prim::CallFunction")
+      fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() makes a call that cannot be inlined (" + kind +
+                                    "), so its code cannot be checked for endless loops");
+    if (kind == "prim::Loop" && !shape_bounded(n->input(0), 0)) {
+      std::string where;
+      torch::jit::SourceRange range = n->sourceRange();
+      if (auto original = range.findSourceRangeThatGenerated()) range = *original;
+      if (range.source()) {  // the loop's first source line, when the file kept it
+        const std::string text = range.text().str();
+        where = ": `" + text.substr(0, std::min(text.find('\n'), size_t(80))) + "`";
+      }
+      fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() holds a loop without a bound (a while loop, "
+                                    "or a count read from tensor values)" + where +
+                                    "; it could run forever, and a forward pass cannot be interrupted");
+    }
+    for (const torch::jit::Block* b : n->blocks()) check_loops(b, path);
+  }
+}
+
+void check_terminates(const torch::jit::Module& module, const std::string& path) {
+  std::shared_ptr<torch::jit::Graph> graph = module.get_method("forward").graph()->copy();
+  torch::jit::Inline(*graph);
+  check_loops(graph->block(), path);
 }
 
 // The metadata record of an archive read without loading the code: when TorchScript cannot load
@@ -220,6 +302,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   Metadata meta = parse_metadata(extra[kMetadataFile]);
   if (!module.find_method("forward"))
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' has no forward method");
+  check_terminates(module, path);
 
   module.eval();
   if (!device.is_cpu()) module.to(device);
@@ -236,6 +319,10 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     model->forward(probe);
     scope.synchronize();
   } catch (const Error& e) {
+    // NaN on zeros, or outputs off the contract: the file's weights or code are broken
+    if (e.status() == MF_ERR_NOT_FINITE || e.status() == MF_ERR_MODEL_FORMAT)
+      fail(MF_ERR_MODEL_FORMAT, "'" + path + "' failed a 64x64 test forward pass on " + device.str() + " (" +
+                                    precision_name(options.precision) + "): " + e.what());
     throw;
   } catch (const std::bad_alloc&) {
     throw;
@@ -269,6 +356,15 @@ std::pair<at::Tensor, at::Tensor> Model::forward(const at::Tensor& batch) const 
   if (items.size() != 2 || !items[0].isTensor() || !items[1].isTensor())
     fail_contract("expected (pred_logits, pred_masks)");
   at::Tensor logits = items[0].toTensor(), masks = items[1].toTensor();
+  for (const auto* t : {&logits, &masks}) {
+    const char* name = t == &logits ? "pred_logits" : "pred_masks";
+    if (t->layout() != at::kStrided)
+      fail_contract(std::string(name) + " is a " + c10::str(t->layout()) + " tensor, expected a dense one");
+    if (t->device() != device_)
+      fail_contract(std::string(name) + " is on " + t->device().str() + ", expected " + device_.str());
+    if (!t->is_floating_point())
+      fail_contract(std::string(name) + " has dtype " + c10::str(t->scalar_type()) + ", expected a floating type");
+  }
   const int64_t b = batch.size(0), k = meta_.num_classes, q = meta_.num_queries;
   const int64_t mh = (batch.size(2) + meta_.mask_stride - 1) / meta_.mask_stride;
   const int64_t mw = (batch.size(3) + meta_.mask_stride - 1) / meta_.mask_stride;
@@ -280,6 +376,11 @@ std::pair<at::Tensor, at::Tensor> Model::forward(const at::Tensor& batch) const 
     fail_contract("pred_masks has shape " + c10::str(masks.sizes()) + ", expected [" +
                   std::to_string(b) + ", " + std::to_string(q) + ", " + std::to_string(mh) + ", " +
                   std::to_string(mw) + "]");
+  // NaN would give label 0 everywhere (argmax of NaN), a silent wrong result; infinity alike
+  if (!at::isfinite(logits).all().item<bool>() || !at::isfinite(masks).all().item<bool>())
+    fail(MF_ERR_NOT_FINITE, std::string("the network's outputs hold NaN or infinity (") +
+                                (at::isfinite(logits).all().item<bool>() ? "pred_masks" : "pred_logits") +
+                                ", " + precision_name(precision_) + "): no labels are written");
   return {logits.to(at::kFloat), masks.to(at::kFloat)};
 }
 

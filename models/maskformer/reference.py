@@ -26,10 +26,11 @@ except ImportError:  # the network code works without OpenCV; only the pipeline 
 
 
 def target_size(height: int, width: int, long_side: int, short_side: int) -> Tuple[int, int]:
-    """(h, w) after the keep-ratio resize; identical arithmetic to sssegmentation's Resize."""
+    """(h, w) after the keep-ratio resize; identical arithmetic to sssegmentation's Resize, except
+    that a side which would round to 0 (e.g. 32768x1 under 2048/512) is kept at 1 pixel."""
     scale = min(max(long_side, short_side) / max(height, width),
                 min(long_side, short_side) / min(height, width))
-    return int(height * scale + 0.5), int(width * scale + 0.5)
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
 
 
 def preprocess(bgr: np.ndarray, meta: Dict[str, Any]) -> torch.Tensor:

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -324,11 +325,24 @@ public final class MaskFormer implements AutoCloseable {
   }
 
   /**
-   * Frees the model after calls in flight have returned. Queued asynchronous calls are cancelled.
-   * Idempotent.
+   * Closes the model: later calls fail at once with {@link IllegalStateException}, queued
+   * asynchronous calls are cancelled, and the native model is freed once calls in flight have
+   * returned. Waits up to 10 seconds for them (see {@link #close(Duration)}). Idempotent.
    */
   @Override
   public void close() {
+    close(Duration.ofMillis(NativeModel.DEFAULT_CLOSE_WAIT_MILLIS));
+  }
+
+  /**
+   * Closes the model, waiting at most {@code wait} for calls in flight. A call inside native code
+   * cannot be interrupted; if one is still running when the wait ends, this returns
+   * {@code false} and the native model is freed when that call returns (until then
+   * {@link #liveNativeHandles()} counts it). Returns {@code true} when the native model is freed.
+   */
+  public boolean close(Duration wait) {
+    Objects.requireNonNull(wait, "wait");
+    long deadline = System.nanoTime() + Math.max(0, wait.toNanos());
     ThreadPoolExecutor e;
     synchronized (this) {
       e = executor;
@@ -341,14 +355,15 @@ public final class MaskFormer implements AutoCloseable {
         }
       }
     }
-    model.close();
-    if (e != null) {
-      try {
-        e.awaitTermination(1, TimeUnit.MINUTES);
+    boolean freed = model.close(Math.max(0, (deadline - System.nanoTime()) / 1_000_000L));
+    if (e != null && freed) {
+      try { // the workers have nothing left to run in native code: they end at once
+        e.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
       } catch (InterruptedException ie) {
         Thread.currentThread().interrupt();
       }
     }
+    return freed;
   }
 
   @Override

@@ -11,6 +11,8 @@ public enum Status {
   OUT_OF_MEMORY(5),
   CUDA(6),
   INTERNAL(7),
+  /** The network's outputs held NaN or infinity, so no labels were written. */
+  NOT_FINITE(8),
   /** A code this version of the Java library does not know (a newer shim). */
   UNKNOWN(-1);
 

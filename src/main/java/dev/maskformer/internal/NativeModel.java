@@ -25,16 +25,18 @@ import java.util.IdentityHashMap;
 import java.util.Set;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Owner of one native {@code mf_model} handle.
  *
- * <p>Thread-safety: all methods may be called concurrently; {@link #close()} waits for calls in
- * flight and makes later calls fail with {@link IllegalStateException}.
+ * <p>Thread-safety: all methods may be called concurrently. {@link #close(long)} makes later
+ * calls fail at once with {@link IllegalStateException}, then waits a bounded time for calls in
+ * flight; the handle is freed by whichever comes last: the close, or the last call in flight
+ * returning (a call that never returns keeps it).
  *
  * <p>Ownership: the handle is bound to a shared arena whose cleanup runs {@code mf_model_free};
- * closing the arena is the only way the handle is freed.
+ * closing the arena is the only way the handle is freed, and it happens only with no call in
+ * flight.
  */
 public final class NativeModel implements AutoCloseable {
   /** What mf_model_get_info and the metadata accessors report, copied into Java objects. */
@@ -57,11 +59,13 @@ public final class NativeModel implements AutoCloseable {
       INVOKERS = new ConcurrentHashMap<>();
 
   private final Arena owner = Arena.ofShared();
-  private final ReentrantReadWriteLock life = new ReentrantReadWriteLock();
+  private final Object life = new Object(); // guards inFlight, closed and freed
+  private int inFlight;
+  private boolean closed;
+  private boolean freed;
   private final MemorySegment handle;
   private final String name;
   private final Facts facts;
-  private boolean closed;
 
   private NativeModel(MemorySegment raw, String name) {
     this.handle = raw.reinterpret(0, owner, maskformer_h::mf_model_free);
@@ -103,7 +107,7 @@ public final class NativeModel implements AutoCloseable {
     try {
       return NativeRuntime.benchmarkForward(handle, width, height, batch, iters);
     } finally {
-      life.readLock().unlock();
+      exit();
     }
   }
 
@@ -175,7 +179,7 @@ public final class NativeModel implements AutoCloseable {
           maskformer_h.mf_model_input_size(handle, width, height, w, h), "input size", name);
       return new int[] {w.get(JAVA_INT, 0), h.get(JAVA_INT, 0)};
     } finally {
-      life.readLock().unlock();
+      exit();
     }
   }
 
@@ -211,7 +215,7 @@ public final class NativeModel implements AutoCloseable {
         from = to;
       }
     } finally {
-      life.readLock().unlock();
+      exit();
     }
   }
 
@@ -275,39 +279,90 @@ public final class NativeModel implements AutoCloseable {
       NativeStatus.check(
           maskformer_h.mf_model_warmup(handle, sizes, widthHeightPairs.length / 2), "warmup", name);
     } finally {
-      life.readLock().unlock();
+      exit();
     }
   }
 
   public boolean isClosed() {
-    life.readLock().lock();
-    try {
+    synchronized (life) {
       return closed;
-    } finally {
-      life.readLock().unlock();
     }
   }
 
-  /** Frees the native model after calls in flight have returned. Idempotent. */
+  /** Whether the native model has been freed (closed, and no call left in flight). */
+  public boolean isFreed() {
+    synchronized (life) {
+      return freed;
+    }
+  }
+
+  /** Closes with the default wait for calls in flight (see {@link #close(long)}). */
   @Override
   public void close() {
-    life.writeLock().lock();
-    try {
-      if (!closed) {
-        closed = true;
-        owner.close();
+    close(DEFAULT_CLOSE_WAIT_MILLIS);
+  }
+
+  /** How long {@link #close()} waits for calls in flight. */
+  public static final long DEFAULT_CLOSE_WAIT_MILLIS = 10_000;
+
+  /**
+   * Refuses new calls at once, then waits up to {@code waitMillis} for calls in flight and frees
+   * the native model; if calls are still running then, the last of them frees it when it returns.
+   * Idempotent. Returns whether the native model is freed on return.
+   */
+  public boolean close(long waitMillis) {
+    long deadline = System.nanoTime() + Math.max(0, waitMillis) * 1_000_000L;
+    boolean interrupted = false;
+    synchronized (life) {
+      closed = true;
+      while (inFlight > 0) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          break;
+        }
+        try {
+          life.wait(Math.max(1, left / 1_000_000L));
+        } catch (InterruptedException e) {
+          interrupted = true; // keep waiting: the flag is restored below
+        }
       }
-    } finally {
-      life.writeLock().unlock();
+      if (inFlight == 0) {
+        free();
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+    return isFreed();
+  }
+
+  /** Counts a call in; throws if closed (the call is then not counted). */
+  private void enter() {
+    synchronized (life) {
+      if (closed) {
+        throw new IllegalStateException("MaskFormer is closed: " + name);
+      }
+      inFlight++;
     }
   }
 
-  /** Takes the read lock; throws if closed (the lock is then not held). */
-  private void enter() {
-    life.readLock().lock();
-    if (closed) {
-      life.readLock().unlock();
-      throw new IllegalStateException("MaskFormer is closed: " + name);
+  /** Counts a call out; the last one out after a close frees the native model. */
+  private void exit() {
+    synchronized (life) {
+      inFlight--;
+      if (inFlight == 0) {
+        if (closed) {
+          free();
+        }
+        life.notifyAll();
+      }
+    }
+  }
+
+  private void free() { // holds life, no call in flight
+    if (!freed) {
+      freed = true;
+      owner.close();
     }
   }
 

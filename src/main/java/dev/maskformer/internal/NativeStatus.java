@@ -39,7 +39,7 @@ public final class NativeStatus {
       case OUT_OF_MEMORY -> new NativeOutOfMemoryException(message);
       case INVALID_ARGUMENT -> new IllegalArgumentException(message);
       case OK -> new IllegalStateException("not an error: " + message);
-      case CUDA, INTERNAL, UNKNOWN -> new InferenceException(status, message);
+      case CUDA, INTERNAL, NOT_FINITE, UNKNOWN -> new InferenceException(status, message);
     };
   }
 

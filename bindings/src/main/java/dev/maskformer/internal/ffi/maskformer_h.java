@@ -104,6 +104,15 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_ERR_INTERNAL() {
         return MF_ERR_INTERNAL;
     }
+    private static final int MF_ERR_NOT_FINITE = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_ERR_NOT_FINITE 8
+     * }
+     */
+    public static int MF_ERR_NOT_FINITE() {
+        return MF_ERR_NOT_FINITE;
+    }
     private static final int MF_MAX_IMAGE_SIDE = (int)32768L;
     /**
      * {@snippet lang=c :
@@ -112,6 +121,15 @@ public class maskformer_h extends maskformer_h$shared {
      */
     public static int MF_MAX_IMAGE_SIDE() {
         return MF_MAX_IMAGE_SIDE;
+    }
+    private static final int MF_MAX_NETWORK_SIDE = (int)4096L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_MAX_NETWORK_SIDE 4096
+     * }
+     */
+    public static int MF_MAX_NETWORK_SIDE() {
+        return MF_MAX_NETWORK_SIDE;
     }
     private static final int MF_ERROR_TEXT_SIZE = (int)2048L;
     /**
