@@ -134,11 +134,36 @@ MF_API int32_t mf_default_threads(void);
 /* ============================================================================================= */
 
 /** Upper bound, in bytes, of freed CPU tensor memory the shim keeps for reuse instead of returning
- *  it to the operating system (default 2 GiB). Keeping it avoids page faults on every call; 0
- *  disables the cache and releases what it holds. Process-wide; thread-safe. */
+ *  it to the operating system. Keeping it avoids page faults on every call. The default,
+ *  MF_HOST_CACHE_AUTO, sizes the limit from the workload: twice the largest working set of one
+ *  segment call times the most calls seen in flight at once, between 32 MiB and 2 GiB. 0
+ *  disables the cache and releases what it holds; a smaller limit evicts the least recently
+ *  freed blocks first. Process-wide; thread-safe. */
+#define MF_HOST_CACHE_AUTO (-1)
 MF_API mf_status mf_set_host_cache_limit(int64_t bytes);
 
-/** Bytes currently held by that cache. Thread-safe. */
+/** Counters of the host cache (mf_host_cache_stats). */
+typedef struct mf_host_cache_stats {
+  uint32_t struct_size;   /**< sizeof(mf_host_cache_stats), set by mf_host_cache_stats_init. */
+  int32_t automatic;      /**< 1 when the limit is MF_HOST_CACHE_AUTO's. */
+  int64_t limit;          /**< The limit in force, in bytes. */
+  int64_t cached_bytes;   /**< Bytes held for reuse now. */
+  int64_t cached_blocks;  /**< Blocks held for reuse now. */
+  int64_t hits;           /**< Allocations served from the cache. */
+  int64_t misses;         /**< Cacheable allocations the cache could not serve. */
+  int64_t evictions;      /**< Blocks dropped to stay under the limit. */
+  int64_t returned;       /**< Freed blocks larger than the limit, returned at once. */
+  int64_t in_use;         /**< Bytes of CPU tensors alive now (models' weights included). */
+  int64_t peak_in_use;    /**< The most bytes alive at once so far. */
+  int64_t largest_call;   /**< The largest working set of one segment call so far. */
+} mf_host_cache_stats;
+
+/** Sets struct_size and zeroes the rest. */
+MF_API void mf_host_cache_stats_init(mf_host_cache_stats *stats);
+
+/** Fills *stats (initialised by mf_host_cache_stats_init). Thread-safe. */
+MF_API mf_status mf_host_cache_stats_get(mf_host_cache_stats *stats);
+
 MF_API int64_t mf_host_cache_bytes(void);
 
 /** Allocates `size` bytes of host memory for frames or outputs, 64-byte aligned.

@@ -213,9 +213,37 @@ MF_API int32_t mf_get_num_threads(void) {
 
 MF_API mf_status mf_set_host_cache_limit(int64_t bytes) {
   return guard([&] {
-    require(bytes >= 0, "cache limit must be >= 0");
+    require(bytes >= 0 || bytes == MF_HOST_CACHE_AUTO,
+            "cache limit must be >= 0 or MF_HOST_CACHE_AUTO (-1), got " + std::to_string(bytes));
     install_host_allocator();
     set_host_cache_limit(bytes);
+  });
+}
+
+MF_API void mf_host_cache_stats_init(mf_host_cache_stats* stats) {
+  if (stats == nullptr) return;
+  std::memset(stats, 0, sizeof(*stats));
+  stats->struct_size = sizeof(*stats);
+}
+
+MF_API mf_status mf_host_cache_stats_get(mf_host_cache_stats* out) {
+  return guard([&] {
+    require(out != nullptr, "stats must not be NULL");
+    require(out->struct_size >= sizeof(mf_host_cache_stats),
+            "mf_host_cache_stats.struct_size is " + std::to_string(out->struct_size) +
+                ": call mf_host_cache_stats_init first");
+    const HostCacheStats s = host_cache_stats();
+    out->automatic = s.automatic ? 1 : 0;
+    out->limit = s.limit;
+    out->cached_bytes = s.cached_bytes;
+    out->cached_blocks = s.cached_blocks;
+    out->hits = static_cast<int64_t>(s.hits);
+    out->misses = static_cast<int64_t>(s.misses);
+    out->evictions = static_cast<int64_t>(s.evictions);
+    out->returned = static_cast<int64_t>(s.returned);
+    out->in_use = s.in_use;
+    out->peak_in_use = s.peak_in_use;
+    out->largest_call = s.largest_call;
   });
 }
 

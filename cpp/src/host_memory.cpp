@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <list>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -23,13 +25,49 @@ namespace {
 constexpr size_t kAlignment = 64;
 constexpr size_t kHeader = 64;                 // block size lives just before the data
 constexpr size_t kCacheMin = 128 * 1024;       // smaller blocks go straight back to malloc
-constexpr size_t kDefaultLimit = size_t(2) << 30;
+constexpr size_t kAutoFloor = size_t(32) << 20;  // the automatic limit never goes below this
+constexpr size_t kDefaultCap = size_t(2) << 30;  // nor above this, unless set explicitly
 
+// Freed blocks of at least kCacheMin bytes, for reuse. A request takes the smallest cached block
+// of its size class or up to two classes larger (at most ~28% slack); freeing into a full cache
+// evicts the least recently freed blocks first. The limit is automatic unless set: twice the
+// largest working set one segment call needed times the calls seen in flight at once (so
+// one call's worth of every concurrent caller is kept), between kAutoFloor and kDefaultCap.
 struct Cache {
+  struct Entry {
+    size_t size;
+    void* data;
+  };
   std::mutex mu;
-  std::multimap<size_t, void*> free_blocks;  // usable size -> data pointer
+  std::list<Entry> lru;                                        // front: most recently freed
+  std::multimap<size_t, std::list<Entry>::iterator> by_size;  // usable size -> entry
   size_t bytes = 0;
-  size_t limit = kDefaultLimit;
+  int64_t explicit_limit = -1;  // -1: automatic
+  size_t auto_limit = kAutoFloor;
+  uint64_t hits = 0, misses = 0, evictions = 0, returned = 0;
+  std::atomic<int64_t> in_use{0}, peak_in_use{0};
+  size_t largest_call = 0;
+  int concurrent_calls = 0, peak_concurrent_calls = 0;
+
+  size_t limit() const { return explicit_limit >= 0 ? static_cast<size_t>(explicit_limit) : auto_limit; }
+
+  void evict_lru() {  // holds mu
+    Entry victim = lru.back();
+    auto range = by_size.equal_range(victim.size);
+    for (auto it = range.first; it != range.second; ++it)
+      if (it->second->data == victim.data) {
+        by_size.erase(it);
+        break;
+      }
+    lru.pop_back();
+    bytes -= victim.size;
+    ++evictions;
+    std::free(static_cast<char*>(victim.data) - kHeader);
+  }
+
+  void fit(size_t room) {  // holds mu: evicts until `room` more bytes fit under the limit
+    while (!lru.empty() && bytes + room > limit()) evict_lru();
+  }
 };
 
 // Never destroyed: tensors may be freed during static destruction at process exit.
@@ -37,6 +75,10 @@ Cache& cache() {
   static Cache* c = new Cache();
   return *c;
 }
+
+// Per-thread accounting of what one segment call holds (HostCallScope).
+thread_local int64_t tl_live = 0;
+thread_local int64_t tl_peak = 0;
 
 // Large sizes are rounded up to 1/8 of their power of two (at most 12.5% slack) so that blocks of
 // nearly equal size, common between calls with slightly different frames, are shared.
@@ -60,17 +102,31 @@ size_t block_size(void* data) {
 
 void release_block(void* data) { std::free(static_cast<char*>(data) - kHeader); }
 
+void account(int64_t delta) {
+  Cache& c = cache();
+  const int64_t now = c.in_use.fetch_add(delta, std::memory_order_relaxed) + delta;
+  int64_t peak = c.peak_in_use.load(std::memory_order_relaxed);
+  while (now > peak && !c.peak_in_use.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+  tl_live += delta;
+  if (tl_live > tl_peak) tl_peak = tl_live;
+}
+
 void free_block(void* data) {
   if (data == nullptr) return;
   size_t size = block_size(data);
+  account(-static_cast<int64_t>(size));
   if (size >= kCacheMin) {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
-    if (c.bytes + size <= c.limit) {
-      c.free_blocks.emplace(size, data);
+    if (size <= c.limit()) {
+      c.fit(size);
+      c.lru.push_front({size, data});
+      c.by_size.emplace(size, c.lru.begin());
       c.bytes += size;
       return;
     }
+    ++c.returned;
   }
   release_block(data);
 }
@@ -80,13 +136,19 @@ void* take_block(size_t n) {
   if (size >= kCacheMin) {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
-    auto it = c.free_blocks.find(size);
-    if (it != c.free_blocks.end()) {
-      void* data = it->second;
-      c.free_blocks.erase(it);
-      c.bytes -= size;
+    auto it = c.by_size.lower_bound(size);
+    // the next two size classes up: a step is 1/8 of the power of two, so ~2/8 more at most
+    if (it != c.by_size.end() && it->first <= size + size / 4 + kAlignment) {
+      const size_t got = it->first;
+      void* data = it->second->data;
+      c.lru.erase(it->second);
+      c.by_size.erase(it);
+      c.bytes -= got;
+      ++c.hits;
+      account(static_cast<int64_t>(got));
       return data;
     }
+    ++c.misses;
   }
   void* data = raw_block(size);
   if (data == nullptr) {
@@ -94,12 +156,11 @@ void* take_block(size_t n) {
     {
       Cache& c = cache();
       std::lock_guard<std::mutex> lock(c.mu);
-      for (auto& kv : c.free_blocks) release_block(kv.second);
-      c.free_blocks.clear();
-      c.bytes = 0;
+      while (!c.lru.empty()) c.evict_lru();
     }
     data = raw_block(size);
   }
+  if (data != nullptr) account(static_cast<int64_t>(size));
   return data;
 }
 
@@ -164,20 +225,56 @@ void install_host_allocator() {
 void set_host_cache_limit(int64_t bytes) {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  c.limit = bytes < 0 ? 0 : static_cast<size_t>(bytes);
-  // drop the largest blocks first until the cache fits
-  while (c.bytes > c.limit && !c.free_blocks.empty()) {
-    auto it = std::prev(c.free_blocks.end());
-    c.bytes -= it->first;
-    release_block(it->second);
-    c.free_blocks.erase(it);
-  }
+  c.explicit_limit = bytes < 0 ? -1 : bytes;
+  c.fit(0);
 }
 
 int64_t host_cache_bytes() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   return static_cast<int64_t>(c.bytes);
+}
+
+HostCacheStats host_cache_stats() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  HostCacheStats s;
+  s.cached_bytes = static_cast<int64_t>(c.bytes);
+  s.cached_blocks = static_cast<int64_t>(c.lru.size());
+  s.limit = static_cast<int64_t>(c.limit());
+  s.automatic = c.explicit_limit < 0;
+  s.hits = c.hits;
+  s.misses = c.misses;
+  s.evictions = c.evictions;
+  s.returned = c.returned;
+  s.in_use = c.in_use.load();
+  s.peak_in_use = c.peak_in_use.load();
+  s.largest_call = static_cast<int64_t>(c.largest_call);
+  return s;
+}
+
+HostCallScope::HostCallScope() {
+  saved_live_ = tl_live;
+  saved_peak_ = tl_peak;
+  tl_live = 0;
+  tl_peak = 0;
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.peak_concurrent_calls = std::max(c.peak_concurrent_calls, ++c.concurrent_calls);
+}
+
+HostCallScope::~HostCallScope() {
+  const size_t peak = static_cast<size_t>(std::max<int64_t>(0, tl_peak));
+  tl_live += saved_live_;
+  tl_peak = std::max(saved_peak_, tl_live);
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  --c.concurrent_calls;
+  if (peak > c.largest_call) {
+    c.largest_call = peak;
+    const size_t want = 2 * peak * static_cast<size_t>(std::max(1, c.peak_concurrent_calls));
+    c.auto_limit = std::min(kDefaultCap, std::max(kAutoFloor, want));
+  }
 }
 
 void* host_buffer_alloc(int64_t size, bool* pinned) {

@@ -16,9 +16,30 @@ namespace maskformer {
 // Installs the caching allocator as LibTorch's CPU allocator (idempotent, thread-safe).
 void install_host_allocator();
 
-// Bytes the cache may keep; 0 disables caching and frees what it holds.
+// Bytes the cache may keep; 0 disables caching and frees what it holds; < 0: automatic.
 void set_host_cache_limit(int64_t bytes);
 int64_t host_cache_bytes();
+
+struct HostCacheStats {
+  int64_t cached_bytes = 0, cached_blocks = 0, limit = 0;
+  bool automatic = true;
+  uint64_t hits = 0, misses = 0, evictions = 0, returned = 0;
+  int64_t in_use = 0, peak_in_use = 0, largest_call = 0;
+};
+HostCacheStats host_cache_stats();
+
+// Marks one segment call on this thread: the bytes it holds at most (its working set) size the
+// automatic cache limit. Nestable; the thread's own accounting is restored on exit.
+class HostCallScope {
+ public:
+  HostCallScope();
+  ~HostCallScope();
+  HostCallScope(const HostCallScope&) = delete;
+  HostCallScope& operator=(const HostCallScope&) = delete;
+
+ private:
+  int64_t saved_live_ = 0, saved_peak_ = 0;
+};
 
 // Frame buffers for callers (mf_host_alloc). Pinned when CUDA is available.
 void* host_buffer_alloc(int64_t size, bool* pinned);

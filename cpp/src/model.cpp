@@ -386,6 +386,7 @@ std::pair<at::Tensor, at::Tensor> Model::forward(const at::Tensor& batch) const 
 
 void Model::segment(const std::vector<ImageView>& images, const std::vector<OutputView>& outputs,
                     bool resize) const {
+  HostCallScope host_call;  // this call's working set sizes the host cache
   c10::InferenceMode inference;
   torch::jit::GraphOptimizerEnabledGuard optimizer(jit_optimize_);
   DeviceScope scope(device_);

@@ -87,10 +87,20 @@ static void library_checks(void) {
   mf_host_free(buffer);
   mf_host_free(NULL);
   mf_host_free((void *)&failures); /* unknown pointers are ignored */
-  CHECK(mf_set_host_cache_limit(-1) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_set_host_cache_limit(-2) == MF_ERR_INVALID_ARGUMENT);
   CHECK(mf_last_error() != NULL);
   CHECK(mf_set_host_cache_limit((int64_t)1 << 30) == MF_OK);
   CHECK(mf_last_error() == NULL);
+  mf_host_cache_stats stats;
+  mf_host_cache_stats_init(&stats);
+  CHECK(mf_host_cache_stats_get(&stats) == MF_OK);
+  CHECK(stats.automatic == 0 && stats.limit == (int64_t)1 << 30);
+  CHECK(mf_set_host_cache_limit(MF_HOST_CACHE_AUTO) == MF_OK);
+  CHECK(mf_host_cache_stats_get(&stats) == MF_OK && stats.automatic == 1);
+  CHECK(stats.limit >= (int64_t)32 << 20 && stats.cached_bytes <= stats.limit);
+  stats.struct_size = 8;
+  CHECK(mf_host_cache_stats_get(&stats) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_host_cache_stats_get(NULL) == MF_ERR_INVALID_ARGUMENT);
 }
 
 static void model_checks(const char *path) {

@@ -438,9 +438,23 @@ public final class MaskFormer implements AutoCloseable {
     return NativeRuntime.matmulGflops(device.index(), precision.code(), n, iters);
   }
 
-  /** Bytes of freed CPU tensor memory kept for reuse (default 2 GiB); 0 releases it all. */
+  /** {@link #setHostCacheLimit(long)}'s automatic limit (the default). */
+  public static final long HOST_CACHE_AUTO = -1;
+
+  /**
+   * Bytes of freed CPU tensor memory the process keeps for reuse, so that calls in a steady state
+   * do not page-fault. The default, {@link #HOST_CACHE_AUTO}, follows the workload: twice the
+   * largest working set of one segment call times the most calls seen in flight at once, between
+   * 32 MiB and 2 GiB. 0 releases it all and disables the cache; a smaller limit evicts the least
+   * recently freed blocks first.
+   */
   public static void setHostCacheLimit(long bytes) {
     NativeRuntime.setHostCacheLimit(bytes);
+  }
+
+  /** The host cache's counters now. */
+  public static HostCacheStats hostCacheStats() {
+    return NativeRuntime.hostCacheStats();
   }
 
   /**

@@ -7,8 +7,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.maskformer.CpuFeature;
+import dev.maskformer.HostCacheStats;
 import dev.maskformer.RuntimeInfo;
 import dev.maskformer.internal.ffi.maskformer_h;
+import dev.maskformer.internal.ffi.mf_host_cache_stats;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -106,11 +108,32 @@ public final class NativeRuntime {
   }
 
   public static void setHostCacheLimit(long bytes) {
-    if (bytes < 0) {
-      throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);
+    if (bytes < 0 && bytes != maskformer_h.MF_HOST_CACHE_AUTO()) {
+      throw new IllegalArgumentException("cache limit must be >= 0 or HOST_CACHE_AUTO (-1), got " + bytes);
     }
     NativeLibrary.ensureLoaded();
     NativeStatus.check(maskformer_h.mf_set_host_cache_limit(bytes), "set host cache limit", null);
+  }
+
+  public static HostCacheStats hostCacheStats() {
+    NativeLibrary.ensureLoaded();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment s = mf_host_cache_stats.allocate(call);
+      maskformer_h.mf_host_cache_stats_init(s);
+      NativeStatus.check(maskformer_h.mf_host_cache_stats_get(s), "host cache stats", null);
+      return new HostCacheStats(
+          mf_host_cache_stats.automatic(s) != 0,
+          mf_host_cache_stats.limit(s),
+          mf_host_cache_stats.cached_bytes(s),
+          mf_host_cache_stats.cached_blocks(s),
+          mf_host_cache_stats.hits(s),
+          mf_host_cache_stats.misses(s),
+          mf_host_cache_stats.evictions(s),
+          mf_host_cache_stats.returned(s),
+          mf_host_cache_stats.in_use(s),
+          mf_host_cache_stats.peak_in_use(s),
+          mf_host_cache_stats.largest_call(s));
+    }
   }
 
   /** Host memory from mf_host_alloc, freed by mf_host_free when {@code arena} closes. */

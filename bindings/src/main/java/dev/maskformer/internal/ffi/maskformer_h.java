@@ -1087,6 +1087,125 @@ public class maskformer_h extends maskformer_h$shared {
         }
     }
 
+    private static class mf_host_cache_stats_init {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_host_cache_stats_init");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void mf_host_cache_stats_init(mf_host_cache_stats *stats)
+     * }
+     */
+    public static FunctionDescriptor mf_host_cache_stats_init$descriptor() {
+        return mf_host_cache_stats_init.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void mf_host_cache_stats_init(mf_host_cache_stats *stats)
+     * }
+     */
+    public static MethodHandle mf_host_cache_stats_init$handle() {
+        return mf_host_cache_stats_init.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void mf_host_cache_stats_init(mf_host_cache_stats *stats)
+     * }
+     */
+    public static MemorySegment mf_host_cache_stats_init$address() {
+        return mf_host_cache_stats_init.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void mf_host_cache_stats_init(mf_host_cache_stats *stats)
+     * }
+     */
+    public static void mf_host_cache_stats_init(MemorySegment stats) {
+        var mh$ = mf_host_cache_stats_init.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_host_cache_stats_init", stats);
+            }
+            mh$.invokeExact(stats);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_host_cache_stats_get {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_host_cache_stats_get");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_host_cache_stats_get(mf_host_cache_stats *stats)
+     * }
+     */
+    public static FunctionDescriptor mf_host_cache_stats_get$descriptor() {
+        return mf_host_cache_stats_get.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_host_cache_stats_get(mf_host_cache_stats *stats)
+     * }
+     */
+    public static MethodHandle mf_host_cache_stats_get$handle() {
+        return mf_host_cache_stats_get.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_host_cache_stats_get(mf_host_cache_stats *stats)
+     * }
+     */
+    public static MemorySegment mf_host_cache_stats_get$address() {
+        return mf_host_cache_stats_get.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_host_cache_stats_get(mf_host_cache_stats *stats)
+     * }
+     */
+    public static int mf_host_cache_stats_get(MemorySegment stats) {
+        var mh$ = mf_host_cache_stats_get.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_host_cache_stats_get", stats);
+            }
+            return (int)mh$.invokeExact(stats);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class mf_host_cache_bytes {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             maskformer_h.C_LONG    );
@@ -2339,6 +2458,15 @@ public class maskformer_h extends maskformer_h$shared {
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }
+    }
+    private static final int MF_HOST_CACHE_AUTO = (int)-1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_HOST_CACHE_AUTO -1
+     * }
+     */
+    public static int MF_HOST_CACHE_AUTO() {
+        return MF_HOST_CACHE_AUTO;
     }
     private static final int MF_DEVICE_CPU = (int)-1L;
     /**
