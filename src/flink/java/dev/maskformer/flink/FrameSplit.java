@@ -6,6 +6,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -28,7 +29,7 @@ import org.apache.flink.core.io.SimpleVersionedSerializer;
  * @param ffmpeg the ffmpeg executable (videos)
  */
 public record FrameSplit(String streamId, String path, Kind kind, long nextFrame, long maxFrames,
-    double fps, String ffmpeg) implements SourceSplit {
+    double fps, String ffmpeg) implements SourceSplit, Serializable {
   /** How an input is read. */
   public enum Kind {
     /** Decoded by ffmpeg into raw BGR frames. */

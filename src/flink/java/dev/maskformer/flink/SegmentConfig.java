@@ -14,7 +14,8 @@ import java.util.Objects;
  * @param modelPath a TorchScript export, readable on every TaskManager
  * @param precision the network's precision
  * @param device {@code null} (default): a CUDA device from Flink's external resource named {@code
- *     gpuResource} when the TaskManager has one, else the CPU; otherwise this device
+ *     gpuResource} when the TaskManager has one, else the CPU; otherwise this device ({@code cpu},
+ *     {@code cuda:N}, as {@link Device#parse})
  * @param gpuResource the external resource name of GPUs ({@code external-resources: gpu})
  * @param maxBatch most frames in one native call (frames of equal size are batched)
  * @param maxDelay longest a frame waits for others to fill its batch
@@ -28,7 +29,7 @@ import java.util.Objects;
  * @param keepSource whether results carry their input frame (for overlays)
  * @param resize the model's test-time resize rule ({@code true}) or the frame's own size
  */
-public record SegmentConfig(String modelPath, Precision precision, Device device,
+public record SegmentConfig(String modelPath, Precision precision, String device,
     String gpuResource, int maxBatch, Duration maxDelay, boolean ordered, int capacity,
     Duration timeout, int workers, boolean histogram, boolean keepSource, boolean resize)
     implements Serializable {
@@ -38,6 +39,9 @@ public record SegmentConfig(String modelPath, Precision precision, Device device
     Objects.requireNonNull(gpuResource, "gpuResource");
     Objects.requireNonNull(maxDelay, "maxDelay");
     Objects.requireNonNull(timeout, "timeout");
+    if (device != null) {
+      device = Device.parse(device).toString(); // checked here, on the client
+    }
     if (maxBatch < 1 || maxBatch > 1024) {
       throw new IllegalArgumentException("maxBatch must be 1..1024, got " + maxBatch);
     }
@@ -69,8 +73,9 @@ public record SegmentConfig(String modelPath, Precision precision, Device device
         timeout, workers, histogram, keepSource, resize);
   }
 
+  /** A fixed device instead of the GPU resource's; {@code null} restores the automatic choice. */
   public SegmentConfig withDevice(Device d) {
-    return new SegmentConfig(modelPath, precision, d, gpuResource, maxBatch, maxDelay, ordered,
+    return new SegmentConfig(modelPath, precision, d == null ? null : d.toString(), gpuResource, maxBatch, maxDelay, ordered,
         capacity, timeout, workers, histogram, keepSource, resize);
   }
 

@@ -41,7 +41,7 @@ public final class SegmentFunction extends RichAsyncFunction<VideoFrame, Segment
   public void open(OpenContext context) throws Exception {
     RuntimeContext rc = getRuntimeContext();
     int subtask = rc.getTaskInfo().getIndexOfThisSubtask();
-    Device device = config.device() != null ? config.device()
+    Device device = config.device() != null ? Device.parse(config.device())
         : Devices.choose(rc.getExternalResourceInfos(config.gpuResource()), subtask);
     lease = SharedModels.acquire(Path.of(config.modelPath()),
         LoadOptions.DEFAULTS.withDevice(device).withPrecision(config.precision()));
