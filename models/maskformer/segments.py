@@ -102,7 +102,8 @@ def segments(pred_logits: torch.Tensor, masks: torch.Tensor, object_threshold: f
              ) -> Tuple[np.ndarray, List[Dict[str, Any]], Dict[str, int]]:
     """(ids (H, W) int32, segments, counts) from (Q, K+1) logits and (Q, H, W) mask probabilities.
 
-    counts: queries kept by the score rule ("scored"), dropped by the overlap rule ("dropped").
+    counts: queries kept by the score rule ("scored"), dropped by the overlap rule ("dropped"),
+    and the area / original ratios the overlap rule compared ("ratios").
     """
     h, w = masks.shape[1:]
     probs = F.softmax(pred_logits, dim=-1)
@@ -110,7 +111,7 @@ def segments(pred_logits: torch.Tensor, masks: torch.Tensor, object_threshold: f
     no_object = probs.shape[-1] - 1
     keep = (classes != no_object) & (scores > object_threshold)
     ids = np.zeros((h, w), np.int32)
-    counts = {"scored": int(keep.sum()), "dropped": 0}
+    counts = {"scored": int(keep.sum()), "dropped": 0, "ratios": []}
     if not keep.any():
         return ids, [], counts
     queries = keep.nonzero()[:, 0]
@@ -124,6 +125,8 @@ def segments(pred_logits: torch.Tensor, masks: torch.Tensor, object_threshold: f
         region = owner == k
         area = int(region.sum())
         original = int((m[k] >= 0.5).sum())
+        if area > 0 and original > 0:
+            counts["ratios"].append(area / original)
         if area == 0 or original == 0 or area / original < overlap_threshold:
             counts["dropped"] += 1
             continue
@@ -154,23 +157,29 @@ def confidence_u8(confidence: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
+def forward(module, bgr: np.ndarray, meta: Dict[str, Any]):
+    """(logits (Q, K+1), mask logits (Q, h', w'), network size) of one BGR image."""
+    x = preprocess(bgr, meta)
+    pred_logits, pred_masks = module(x)
+    return pred_logits[0], pred_masks[0], (x.shape[2], x.shape[3])
+
+
+@torch.no_grad()
 def run(module, bgr: np.ndarray, meta: Dict[str, Any], *, iterative: Optional[float] = None,
-        object_threshold: float = 0.8, overlap_threshold: float = 0.8, merge: bool = False
-        ) -> Dict[str, Any]:
+        object_threshold: float = 0.8, overlap_threshold: float = 0.8, merge: bool = False,
+        outputs=None) -> Dict[str, Any]:
     """Everything for one BGR image: labels, confidence (float), segment ids and segments.
 
     iterative: None for the default probabilistic rule, else its overlap threshold.
+    outputs: forward(module, bgr, meta) when already computed.
     """
-    x = preprocess(bgr, meta)
-    pred_logits, pred_masks = module(x)
-    logits, masks = pred_logits[0], pred_masks[0]
-    net = (x.shape[2], x.shape[3])
+    logits, masks, net = outputs if outputs is not None else forward(module, bgr, meta)
     frame = bgr.shape[:2]
     net_probs = network_mask_probs(masks, net)
     keep = None if iterative is None else iterative_keep(logits, net_probs, iterative)
     scores = class_scores(logits, net_probs, keep)
     scores = F.interpolate(scores[None], size=frame, mode="bilinear", align_corners=False)[0]
-    confidence, labels = scores.max(0)
+    confidence = scores.max(0).values
     frame_probs = F.interpolate(net_probs[None], size=frame, mode="bilinear",
                                 align_corners=False)[0]
     ids, segs, counts = segments(logits, frame_probs, object_threshold, overlap_threshold, merge)
