@@ -10,6 +10,8 @@ pre-integration-test):
   golden/<model>/<image>.labels.i32, .scores.f32   labels (and, for images of at most
                      128x128 pixels, scores) from the reference pipeline (OpenCV resize,
                      torch.jit.load of the same file)
+  golden/segments/   segments, segment ids, iterative-rule labels and confidence from
+                     maskformer/segments.py for several thresholds (cases.txt lists them)
   bad/*.pt           broken models: empty, truncated, not an archive, no metadata, invalid
                      metadata, metadata of a newer format, wrong outputs, and hostile ones
                      (endless loops, NaN/meta/sparse/integer outputs, a forward that raises or
@@ -41,6 +43,7 @@ from maskformer.config import VARIANTS  # noqa: E402
 from maskformer.network import MaskFormer  # noqa: E402
 from maskformer.reference import segment  # noqa: E402
 from maskformer.scenes import generate, write_split  # noqa: E402
+from maskformer import segments as seg  # noqa: E402
 
 IMAGES = {  # name: (width, height, seed)
     "scene_97x61": (97, 61, 1),
@@ -178,6 +181,100 @@ def write_goldens(model_path: str, images: dict, out_dir: str) -> None:
             scores.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".scores.f32"))
 
 
+# segment cases: name -> (model, object threshold, overlap threshold, merge, iterative overlap or
+# None); thresholds are moved to the middle of the gap between the values they are compared with,
+# so that float rounding (Java vs Python) cannot flip a decision
+SEGMENT_CASES = {
+    "default": ("demo", 0.8, 0.8, False, None),
+    "loose-merge": ("demo", 0.3, 0.5, True, None),
+    "strict": ("demo", 0.97, 0.8, False, None),
+    "iterative": ("demo", 0.8, 0.8, False, 0.8),
+    "iterative-low": ("demo", 0.5, 0.7, True, 0.3),
+    "tiny": ("tiny", 0.02, 0.8, False, 0.9),
+    "tiny-merge": ("tiny", 0.02, 0.5, True, None),
+}
+SEGMENT_IMAGES = ("scene_97x61", "scene_320x256", "scene_128x128")
+
+
+def away_from(threshold: float, values) -> float:
+    """The middle of the gap between sorted `values` that holds `threshold` (unchanged when no
+    value lies within 1e-3 of it)."""
+    below = max([v for v in values if v <= threshold], default=None)
+    above = min([v for v in values if v > threshold], default=None)
+    if all(v is None or abs(v - threshold) > 1e-3 for v in (below, above)):
+        return threshold
+    if below is None:
+        return max(0.0, above - 0.01)
+    if above is None:
+        return min(1.0, below + 0.01)
+    return (below + above) / 2
+
+
+def write_segment_goldens(models: dict, images: dict, out_dir: str) -> None:
+    """golden/segments/cases.txt: 'case model image object overlap merge iterative' lines
+    (iterative -1: the probabilistic rule); per case and image <case>.<image>.segments.txt
+    ('id class query area x0 y0 x1 y1 score' lines) and .ids.i32, .labels.i32, .confidence.f32."""
+    os.makedirs(out_dir, exist_ok=True)
+    lines = []
+    merges_seen = False
+    for case, (model_name, obj, overlap, merge, iterative) in SEGMENT_CASES.items():
+        path = models[model_name]
+        meta = exporter.read_metadata(path)
+        module = torch.jit.load(path, map_location="cpu").eval()
+        bgrs = {n: cv2.imread(images[n], cv2.IMREAD_COLOR) for n in SEGMENT_IMAGES}
+        outs = {n: seg.forward(module, bgrs[n], meta) for n in SEGMENT_IMAGES}
+        # thresholds away from what they are compared with, on every image of the case
+        runs = {n: seg.run(module, bgrs[n], meta, object_threshold=1.0, overlap_threshold=1.0,
+                           outputs=outs[n]) for n in SEGMENT_IMAGES}
+        scores = [float(v) for r in runs.values()
+                  for v in torch.softmax(r["logits"], -1).max(-1).values]
+        obj = away_from(obj, scores)
+        ratios = []
+        iter_ratios = []
+        for n in SEGMENT_IMAGES:
+            ratios += seg.run(module, bgrs[n], meta, object_threshold=obj, overlap_threshold=1.0,
+                              outputs=outs[n])["counts"]["ratios"]
+            iter_ratios += [v for v in seg.iterative_ratios(runs[n]["logits"], runs[n]["net_probs"])
+                            if v is not None]
+        overlap = away_from(overlap, ratios)
+        if iterative is not None:
+            iterative = away_from(iterative, iter_ratios)
+        dropped = scored = kept_segments = merged = 0
+        kept = []
+        queries = meta["num_queries"] * len(SEGMENT_IMAGES)
+        for n in SEGMENT_IMAGES:
+            r = seg.run(module, bgrs[n], meta, iterative=iterative, object_threshold=obj,
+                        overlap_threshold=overlap, merge=merge, outputs=outs[n])
+            stem = os.path.join(out_dir, f"{case}.{n}")
+            with open(stem + ".segments.txt", "w") as f:
+                for s in r["segments"]:
+                    f.write("%d %d %d %d %d %d %d %d %.9g\n" % (
+                        s["id"], s["class"], s["query"], s["area"], *s["bbox"], s["score"]))
+            r["ids"].astype("<i4").tofile(stem + ".ids.i32")
+            r["labels"].astype("<i4").tofile(stem + ".labels.i32")
+            r["confidence"].numpy().astype("<f4").tofile(stem + ".confidence.f32")
+            lines.append(f"{case} {model_name} {n} {obj!r} {overlap!r} {int(merge)} "
+                         f"{-1 if iterative is None else repr(iterative)}")
+            dropped += r["counts"]["dropped"]
+            scored += r["counts"]["scored"]
+            kept_segments += len(r["segments"])
+            merged += r["counts"]["scored"] - r["counts"]["dropped"] - len(r["segments"])
+            kept.append(r["kept"])
+        # every case must decide something: segments kept, and queries dropped by a threshold
+        summary = (f"{scored} of {queries} queries scored, {dropped} dropped by overlap, "
+                   f"{kept_segments} segments, {merged} queries merged into others, queries kept "
+                   f"by the iterative rule per image {kept}")
+        merges_seen = merges_seen or merged > 0
+        if (kept_segments == 0 or (scored == queries and dropped == 0)
+                or (iterative is not None and sum(kept) in (0, queries))):
+            raise SystemExit(f"segment case {case} is degenerate: {summary}")
+        print(f"segment case {case}: {summary}")
+    if not merges_seen:
+        raise SystemExit("no segment case merges segments of one class")
+    with open(os.path.join(out_dir, "cases.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def broken_models(out: str, good: str) -> dict:
     bad = os.path.join(out, "bad")
     os.makedirs(bad, exist_ok=True)
@@ -267,6 +364,9 @@ def main(argv=None) -> int:
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
                         "-s", "160x160", "-r", "12", "-i", "-", "-pix_fmt", "yuv420p", video],
                        input=frames, check=True)
+
+    if os.path.exists(DEMO):
+        write_segment_goldens(dict(models, demo=DEMO), images, os.path.join(out, "golden", "segments"))
 
     manifest = {
         "video": video,

@@ -334,6 +334,96 @@ MF_API mf_status mf_model_segment_keepalive(mf_model *model, const mf_image *ima
 MF_API mf_status mf_model_warmup(mf_model *model, const int32_t *sizes, int32_t count);
 
 /* ============================================================================================= */
+/* Segments, inference rules and confidence (added in ABI 1; mf_model_segment is unchanged)      */
+/* ============================================================================================= */
+
+/** Semantic inference rule: how the class scores that the labels are argmaxed from are made. */
+typedef int32_t mf_semantic_rule;
+#define MF_SEMANTIC_PROBABILISTIC 0 /**< sssegmentation's (default): einsum over every query. */
+#define MF_SEMANTIC_ITERATIVE 1     /**< The official MaskFormer's "iterative" rule: at the network
+                                         input size, a query q of class c_q (argmax of its K class
+                                         probabilities) is dropped when the pixels of its binary
+                                         mask (probability >= 0.5) that the probabilistic labels
+                                         give c_q, divided by its binary mask's pixels, is below
+                                         iterative_overlap (a query with an empty binary mask is
+                                         kept); the scores are then the einsum over the kept
+                                         queries (all zero when none is kept). */
+
+/** Element type of a confidence map. */
+typedef int32_t mf_confidence_type;
+#define MF_CONFIDENCE_U8 0  /**< uint8: round(255 * min(score, 1)). */
+#define MF_CONFIDENCE_F32 1 /**< float32, 4-byte aligned: the score itself. */
+
+/** Options of mf_model_segment_ext. Fill with mf_inference_options_init() first. Thresholds are
+ *  finite numbers in [0, 1]; anything else is INVALID_ARGUMENT. */
+typedef struct mf_inference_options {
+    uint32_t struct_size;            /**< sizeof(mf_inference_options). */
+    mf_semantic_rule semantic_rule;  /**< MF_SEMANTIC_PROBABILISTIC (default) or _ITERATIVE. */
+    double iterative_overlap;        /**< Overlap threshold of the iterative rule (0.8). */
+    double object_threshold;         /**< Segments: a query takes part when its most probable
+                                          class is not "no object" and that probability is
+                                          > object_threshold (0.8, MaskFormer's default). */
+    double overlap_threshold;        /**< Segments: a query's pixels (where its probability x
+                                          mask probability is the largest of the taking part
+                                          queries) divided by its mask's pixels (mask probability
+                                          >= 0.5) must be >= overlap_threshold (0.8). */
+    int32_t merge_same_class;        /**< 1: a segment whose class already has one joins it
+                                          (MaskFormer's rule for "stuff"); 0 (default): one
+                                          segment per surviving query. */
+} mf_inference_options;
+
+/** Fills *opts with the defaults (probabilistic rule, thresholds 0.8, no merging). */
+MF_API void mf_inference_options_init(mf_inference_options *opts);
+
+/** One segment of a frame. Segments are computed at the frame size: mask probabilities are the
+ *  mask logits upsampled to the network input, sigmoid, resized bilinearly to the frame. */
+typedef struct mf_segment_info {
+    int32_t id;           /**< 1.. in the segment-id map; segments are listed by ascending id. */
+    int32_t class_index;  /**< Label 0..K-1. */
+    float score;          /**< Mean over the segment's pixels of the owning query's class
+                               probability x its mask probability (one query: class probability x
+                               mean mask probability inside the segment). */
+    int32_t query;        /**< The (first) query that made the segment, 0..Q-1. */
+    int64_t area;         /**< Pixels of the segment. */
+    int32_t x0, y0;       /**< Bounding box: first column and row (inclusive) ... */
+    int32_t x1, y1;       /**< ... and one past the last (exclusive). */
+} mf_segment_info;
+
+/** Further results of one image, in caller memory. Fill with mf_output_ext_init() first; every
+ *  pointer may be NULL (that result is then not made). Segments are made when segment_ids or
+ *  segments is set. */
+typedef struct mf_output_ext {
+    uint32_t struct_size;            /**< sizeof(mf_output_ext). */
+    int32_t *segment_ids;            /**< NULL, or width*height int32 (4-byte aligned): the id of
+                                          each pixel's segment, 0 for "no segment". */
+    int64_t segment_ids_size;        /**< Bytes available at segment_ids. */
+    mf_segment_info *segments;       /**< NULL, or segments_capacity entries. At most Q segments
+                                          exist, so a capacity of num_queries always suffices. */
+    int32_t segments_capacity;       /**< Entries available at segments (>= 0). */
+    int32_t segments_count;          /**< [out] Segments found (all of them, even when more than
+                                          segments_capacity: then only that many were written). */
+    void *confidence;                /**< NULL, or width*height values of confidence_type: the
+                                          winning class's score at each pixel. */
+    int64_t confidence_size;         /**< Bytes available at confidence. */
+    mf_confidence_type confidence_type;  /**< MF_CONFIDENCE_U8 (default) or _F32. */
+} mf_output_ext;
+
+/** Fills *ext with no further results (all NULL, uint8 confidence). */
+MF_API void mf_output_ext_init(mf_output_ext *ext);
+
+/** mf_model_segment with an inference rule and further results: image i's labels (and scores)
+ *  go to outputs[i], its segments and confidence to *extras[i]. [in] extras: NULL, or `count`
+ *  pointers, each NULL or an initialised mf_output_ext whose segments_count is written.
+ *  [in] rules: NULL for mf_inference_options_init's defaults. The `keep_count` trailing arguments
+ *  are not read (as in mf_model_segment_keepalive). Everything is validated before any work
+ *  starts; same statuses as mf_model_segment. Concurrent calls on one model are safe. */
+MF_API mf_status mf_model_segment_ext(mf_model *model, const mf_image *images,
+                                      const mf_output *outputs, mf_output_ext *const *extras,
+                                      int32_t count, const mf_segment_options *opts,
+                                      const mf_inference_options *rules, int32_t keep_count, ...);
+
+
+/* ============================================================================================= */
 /* Benchmarks                                                                                    */
 /* ============================================================================================= */
 

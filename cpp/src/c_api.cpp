@@ -17,6 +17,7 @@
 #include "maskformer.h"
 #include "model.hpp"
 #include "runtime.hpp"
+#include "segments.hpp"
 
 struct mf_model {
   std::unique_ptr<maskformer::Model> impl;
@@ -459,6 +460,147 @@ MF_API int64_t mf_debug_page_faults(void) {
   struct rusage usage {};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return -1;
   return static_cast<int64_t>(usage.ru_minflt);
+}
+
+}  // extern "C"
+
+// ---- segments, inference rules and confidence (mf_model_segment_ext) ----------------------------
+
+namespace maskformer {
+namespace {
+
+// A threshold of mf_inference_options: finite, in [0, 1].
+void check_threshold(double value, const char* name) {
+  require(value >= 0.0 && value <= 1.0,  // false for NaN
+          std::string("mf_inference_options.") + name + " must be a number in [0, 1], got " +
+              std::to_string(value));
+}
+
+InferenceRules check_rules(const mf_inference_options* o) {
+  InferenceRules r;
+  if (o == nullptr) return r;
+  require(o->struct_size >= sizeof(mf_inference_options),
+          "mf_inference_options.struct_size is " + std::to_string(o->struct_size) +
+              ": call mf_inference_options_init first");
+  require(o->semantic_rule == MF_SEMANTIC_PROBABILISTIC || o->semantic_rule == MF_SEMANTIC_ITERATIVE,
+          "unknown semantic rule " + std::to_string(o->semantic_rule));
+  require(o->merge_same_class == 0 || o->merge_same_class == 1,
+          "merge_same_class must be 0 or 1, got " + std::to_string(o->merge_same_class));
+  check_threshold(o->iterative_overlap, "iterative_overlap");
+  check_threshold(o->object_threshold, "object_threshold");
+  check_threshold(o->overlap_threshold, "overlap_threshold");
+  r.iterative = o->semantic_rule == MF_SEMANTIC_ITERATIVE;
+  r.iterative_overlap = o->iterative_overlap;
+  r.object_threshold = o->object_threshold;
+  r.overlap_threshold = o->overlap_threshold;
+  r.merge_same_class = o->merge_same_class != 0;
+  return r;
+}
+
+// bytes = pixels * element, overflow-checked (INVALID_ARGUMENT naming `what`)
+int64_t frame_bytes(const ImageView& img, int64_t element, const std::string& what) {
+  int64_t bytes = 0;
+  require(!__builtin_mul_overflow(int64_t(img.width) * img.height, element, &bytes),
+          what + " size overflows");
+  return bytes;
+}
+
+ExtraView check_extra(mf_output_ext* e, const ImageView& img, int index) {
+  ExtraView v;
+  if (e == nullptr) return v;
+  const std::string where = "extra output " + std::to_string(index) + ": ";
+  require(e->struct_size >= sizeof(mf_output_ext),
+          where + "struct_size is " + std::to_string(e->struct_size) + ": call mf_output_ext_init first");
+  if (e->segment_ids != nullptr) {
+    const int64_t need = frame_bytes(img, 4, where + "segment_ids");
+    require(e->segment_ids_size >= need, where + "segment_ids need " + std::to_string(need) +
+                                             " bytes, got " + std::to_string(e->segment_ids_size));
+    require(reinterpret_cast<uintptr_t>(e->segment_ids) % 4 == 0, where + "segment_ids must be 4-byte aligned");
+  }
+  require(e->segments_capacity >= 0, where + "segments_capacity must be >= 0, got " +
+                                         std::to_string(e->segments_capacity));
+  require(e->segments != nullptr || e->segments_capacity == 0,
+          where + "segments is NULL but segments_capacity is " + std::to_string(e->segments_capacity));
+  if (e->segments != nullptr)
+    require(reinterpret_cast<uintptr_t>(e->segments) % alignof(mf_segment_info) == 0,
+            where + "segments must be " + std::to_string(alignof(mf_segment_info)) + "-byte aligned");
+  if (e->confidence != nullptr) {
+    require(e->confidence_type == MF_CONFIDENCE_U8 || e->confidence_type == MF_CONFIDENCE_F32,
+            where + "unknown confidence type " + std::to_string(e->confidence_type));
+    const bool u8 = e->confidence_type == MF_CONFIDENCE_U8;
+    const int64_t need = frame_bytes(img, u8 ? 1 : 4, where + "confidence");
+    require(e->confidence_size >= need, where + "confidence needs " + std::to_string(need) +
+                                            " bytes, got " + std::to_string(e->confidence_size));
+    if (!u8)
+      require(reinterpret_cast<uintptr_t>(e->confidence) % 4 == 0, where + "float confidence must be 4-byte aligned");
+    v.confidence_u8 = u8;
+  }
+  v.segment_ids = e->segment_ids;
+  v.segment_ids_size = e->segment_ids_size;
+  v.segments = e->segments;
+  v.capacity = e->segments != nullptr ? e->segments_capacity : 0;
+  v.count = &e->segments_count;
+  v.confidence = e->confidence;
+  v.confidence_size = e->confidence_size;
+  return v;
+}
+
+}  // namespace
+}  // namespace maskformer
+
+extern "C" {
+
+MF_API void mf_inference_options_init(mf_inference_options* opts) {
+  if (opts == nullptr) return;
+  std::memset(opts, 0, sizeof(*opts));
+  opts->struct_size = sizeof(*opts);
+  opts->semantic_rule = MF_SEMANTIC_PROBABILISTIC;
+  opts->iterative_overlap = 0.8;
+  opts->object_threshold = 0.8;
+  opts->overlap_threshold = 0.8;
+}
+
+MF_API void mf_output_ext_init(mf_output_ext* ext) {
+  if (ext == nullptr) return;
+  std::memset(ext, 0, sizeof(*ext));
+  ext->struct_size = sizeof(*ext);
+  ext->confidence_type = MF_CONFIDENCE_U8;
+}
+
+MF_API mf_status mf_model_segment_ext(mf_model* model, const mf_image* images, const mf_output* outputs,
+                                      mf_output_ext* const* extras, int32_t count,
+                                      const mf_segment_options* opts, const mf_inference_options* rules,
+                                      int32_t keep_count, ...) {
+  (void)keep_count;  // the variadic arguments exist only for the caller's memory management
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(count >= 0, "count must be >= 0, got " + std::to_string(count));
+    if (count == 0) return;
+    require(images != nullptr && outputs != nullptr, "images and outputs must not be NULL");
+    bool resize = true;
+    if (opts != nullptr) {
+      require(opts->struct_size >= sizeof(mf_segment_options),
+              "mf_segment_options.struct_size is " + std::to_string(opts->struct_size) +
+                  ": call mf_segment_options_init first");
+      resize = opts->resize != 0;
+    }
+    SegmentExtras ext;
+    ext.rules = check_rules(rules);
+    const int k = m.metadata().num_classes;
+    std::vector<ImageView> views;
+    std::vector<OutputView> outs;
+    views.reserve(static_cast<size_t>(count));
+    outs.reserve(static_cast<size_t>(count));
+    ext.views.reserve(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      views.push_back(check_image(images[i], i));
+      outs.push_back(check_output(outputs[i], views.back(), i, k));
+      ext.views.push_back(check_extra(extras != nullptr ? extras[i] : nullptr, views.back(), i));
+    }
+    for (int i = 0; i < count; ++i)
+      if (extras != nullptr && extras[i] != nullptr) extras[i]->segments_count = 0;
+    m.segment(views, outs, resize, &ext);
+  });
 }
 
 }  // extern "C"

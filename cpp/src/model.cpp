@@ -24,6 +24,7 @@
 #include "error.hpp"
 #include "host_memory.hpp"
 #include "runtime.hpp"
+#include "segments.hpp"
 #include "semantic.hpp"
 
 namespace maskformer {
@@ -385,7 +386,7 @@ std::pair<at::Tensor, at::Tensor> Model::forward(const at::Tensor& batch) const 
 }
 
 void Model::segment(const std::vector<ImageView>& images, const std::vector<OutputView>& outputs,
-                    bool resize) const {
+                    bool resize, const SegmentExtras* extras) const {
   HostCallScope host_call;  // this call's working set sizes the host cache
   c10::InferenceMode inference;
   torch::jit::GraphOptimizerEnabledGuard optimizer(jit_optimize_);
@@ -415,8 +416,13 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     auto result = forward(dtype_ == at::kFloat ? batch : batch.to(dtype_));
     for (size_t j = 0; j < members.size(); ++j) {
       const ImageView& image = images[members[j]];
-      semantic_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
-                       meta_.num_classes, outputs[members[j]], band_bytes);
+      if (extras != nullptr)
+        extended_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
+                         meta_.num_classes, outputs[members[j]], extras->views[members[j]],
+                         extras->rules, band_bytes);
+      else
+        semantic_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
+                         meta_.num_classes, outputs[members[j]], band_bytes);
     }
   }
   scope.synchronize();

@@ -30,6 +30,8 @@ struct OutputView {
   int64_t scores_size = 0;
 };
 
+struct SegmentExtras;  // segments.hpp
+
 class Model {
  public:
   static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options);
@@ -42,8 +44,9 @@ class Model {
   std::pair<int, int> input_size(int height, int width, bool resize) const;
 
   // Validated by the caller (c_api.cpp); images with equal network sizes share one forward.
+  // `extras` (may be null): an inference rule and further results per image (segments.hpp).
   void segment(const std::vector<ImageView>& images, const std::vector<OutputView>& outputs,
-               bool resize) const;
+               bool resize, const SegmentExtras* extras = nullptr) const;
 
   void warmup(const std::vector<std::pair<int, int>>& sizes_hw) const;
 

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "device_tables.hpp"
@@ -32,14 +33,6 @@ LinearTaps linear_taps(int64_t in, int64_t out) {
   return t;
 }
 
-namespace {
-
-// Row taps of a band as tensors on the device: source rows relative to `base`, weights shaped
-// (1, rows, 1) to broadcast over (C, rows, W).
-struct RowTaps {
-  at::Tensor first, second, w_first, w_second;
-};
-
 RowTaps row_taps(const LinearTaps& t, int64_t in, int64_t out, int64_t begin, int64_t end,
                  int64_t base, const at::Device& device) {
   const int64_t n = end - begin;
@@ -65,8 +58,6 @@ RowTaps row_taps(const LinearTaps& t, int64_t in, int64_t out, int64_t begin, in
   return {idx[0], idx[1], w[0].view({1, n, 1}), w[1].view({1, n, 1})};
 }
 
-// (C, R, W) -> (C, R, out_w): ATen's linear kernel along the last axis, which uses the same
-// coordinates as its bilinear kernel does for the width.
 at::Tensor resize_width(const at::Tensor& x, int64_t out_w) {
   const int64_t c = x.size(0), r = x.size(1), w = x.size(2);
   if (w == out_w) return x;
@@ -76,11 +67,36 @@ at::Tensor resize_width(const at::Tensor& x, int64_t out_w) {
       .view({c, r, out_w});
 }
 
-// (C, R, W) -> (C, rows, W): each output row mixes two source rows. Width first, then rows: the
-// order of PyTorch's bilinear kernels, so the rounding matches the reference.
 at::Tensor resize_rows(const at::Tensor& x, const RowTaps& t) {
   at::Tensor out = x.index_select(1, t.first).mul_(t.w_first);
   return out.addcmul_(x.index_select(1, t.second), t.w_second);
+}
+
+namespace {
+
+// The confidence value of a winning score as the caller's type asks (see mf_confidence_type).
+inline void put_confidence(const ConfidenceView& c, int64_t i, float best) {
+  if (c.u8) {
+    double v = best < 0.f ? 0.0 : (best > 1.f ? 1.0 : double(best));
+    static_cast<uint8_t*>(c.data)[i] = static_cast<uint8_t>(std::floor(v * 255.0 + 0.5));
+  } else {
+    static_cast<float*>(c.data)[i] = best;
+  }
+}
+
+// Device path: the confidence of a band of winning scores (rows, W) into the caller's memory.
+void copy_confidence(const ConfidenceView& c, const at::Tensor& best, int64_t y0, int64_t out_w,
+                     bool pinned) {
+  const int64_t rows = best.size(0);
+  if (c.u8) {
+    at::Tensor dst = at::from_blob(static_cast<uint8_t*>(c.data) + y0 * out_w, {rows, out_w},
+                                   at::TensorOptions().dtype(at::kByte));
+    dst.copy_(best.clamp(0, 1).to(at::kDouble).mul_(255.0).add_(0.5).floor_().to(at::kByte), pinned);
+  } else {
+    at::Tensor dst = at::from_blob(static_cast<float*>(c.data) + y0 * out_w, {rows, out_w},
+                                   at::TensorOptions().dtype(at::kFloat));
+    dst.copy_(best, pinned);
+  }
 }
 
 // CPU: labels of output rows from width-resized network rows `cols` (K, R, W), mixing rows as
@@ -88,7 +104,7 @@ at::Tensor resize_rows(const at::Tensor& x, const RowTaps& t) {
 // torch.argmax), without materialising the (K, rows, W) scores. Writes straight into `labels`.
 template <class Label>
 void fused_rows_argmax(const at::Tensor& cols, const LinearTaps& taps, int64_t begin, int64_t end,
-                       int64_t base, Label* labels) {
+                       int64_t base, Label* labels, const ConfidenceView* conf) {
   const int64_t k = cols.size(0), r = cols.size(1), w = cols.size(2);
   const float* data = cols.data_ptr<float>();
   at::parallel_for(begin, end, 1, [&](int64_t b0, int64_t b1) {
@@ -115,13 +131,16 @@ void fused_rows_argmax(const at::Tensor& cols, const LinearTaps& taps, int64_t b
           }
         }
       }
+      if (conf != nullptr)
+        for (int64_t x = 0; x < w; ++x) put_confidence(*conf, y * w + x, best[x]);
     }
   });
 }
 
 // CPU argmax over classes of scores (K, rows, W) into labels, first class on ties.
 template <class Label>
-void argmax_classes(const at::Tensor& scores, Label* labels) {
+void argmax_classes(const at::Tensor& scores, Label* labels, const ConfidenceView* conf,
+                    int64_t conf_offset) {
   const int64_t k = scores.size(0), n = scores.size(1) * scores.size(2);
   const float* data = scores.data_ptr<float>();
   at::parallel_for(0, n, 4096, [&](int64_t n0, int64_t n1) {
@@ -136,6 +155,8 @@ void argmax_classes(const at::Tensor& scores, Label* labels) {
         }
       }
     }
+    if (conf != nullptr)
+      for (int64_t i = n0; i < n1; ++i) put_confidence(*conf, conf_offset + i, best[i - n0]);
   });
 }
 
@@ -143,7 +164,7 @@ void argmax_classes(const at::Tensor& scores, Label* labels) {
 
 void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net_h, int net_w,
                       int out_h, int out_w, int num_classes, const OutputView& out,
-                      int64_t band_bytes) {
+                      int64_t band_bytes, const ConfidenceView* conf) {
   const at::Device device = logits.device();
   const bool on_cpu = device.is_cpu();
   const int64_t q = logits.size(0), k = num_classes;
@@ -166,6 +187,17 @@ void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net
   const bool pinned_labels = !on_cpu && host_buffer_is_pinned(out.labels, out.labels_size);
   const bool pinned_scores =
       !on_cpu && out.scores != nullptr && host_buffer_is_pinned(out.scores, out.scores_size);
+  const bool pinned_conf = !on_cpu && conf != nullptr && host_buffer_is_pinned(conf->data, conf->size);
+  // device path: labels (and the confidence) of a band of class scores (K, rows, out_w)
+  const auto device_labels = [&](const at::Tensor& band_scores, int64_t y0, int64_t y1) {
+    if (conf == nullptr) {
+      caller_labels.narrow(0, y0, y1 - y0).copy_(band_scores.argmax(0).to(label_dtype), pinned_labels);
+      return;
+    }
+    auto best = band_scores.max(0);
+    caller_labels.narrow(0, y0, y1 - y0).copy_(std::get<1>(best).to(label_dtype), pinned_labels);
+    copy_confidence(*conf, std::get<0>(best), y0, out_w, pinned_conf);
+  };
 
   // rows per band: the band's class scores at output and network width within budget
   const int64_t row_bytes = k * (int64_t(out_w) + net_w) * int64_t(sizeof(float));
@@ -184,26 +216,26 @@ void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net
     at::Tensor seg = probs.mm(up.view({q, rows * net_w})).view({k, rows, net_w});
     if (!resized) {
       if (on_cpu) {
-        if (u8) argmax_classes(seg, caller_labels.data_ptr<uint8_t>() + y0 * out_w);
-        else argmax_classes(seg, caller_labels.data_ptr<int32_t>() + y0 * out_w);
+        if (u8) argmax_classes(seg, caller_labels.data_ptr<uint8_t>() + y0 * out_w, conf, y0 * out_w);
+        else argmax_classes(seg, caller_labels.data_ptr<int32_t>() + y0 * out_w, conf, y0 * out_w);
       } else {
-        caller_labels.narrow(0, y0, y1 - y0).copy_(seg.argmax(0).to(label_dtype), pinned_labels);
+        device_labels(seg, y0, y1);
       }
       if (caller_scores.defined()) caller_scores.narrow(1, y0, y1 - y0).copy_(seg, pinned_scores);
       continue;
     }
     at::Tensor cols = resize_width(seg, out_w).contiguous();  // K, rows, out_w
     if (on_cpu && !caller_scores.defined()) {
-      if (u8) fused_rows_argmax(cols, down_y, y0, y1, r0, caller_labels.data_ptr<uint8_t>() + y0 * out_w);
-      else fused_rows_argmax(cols, down_y, y0, y1, r0, caller_labels.data_ptr<int32_t>() + y0 * out_w);
+      if (u8) fused_rows_argmax(cols, down_y, y0, y1, r0, caller_labels.data_ptr<uint8_t>() + y0 * out_w, conf);
+      else fused_rows_argmax(cols, down_y, y0, y1, r0, caller_labels.data_ptr<int32_t>() + y0 * out_w, conf);
       continue;
     }
     at::Tensor scores = resize_rows(cols, row_taps(down_y, net_h, out_h, y0, y1, r0, device));  // K, band, out_w
     if (on_cpu) {
-      if (u8) argmax_classes(scores, caller_labels.data_ptr<uint8_t>() + y0 * out_w);
-      else argmax_classes(scores, caller_labels.data_ptr<int32_t>() + y0 * out_w);
+      if (u8) argmax_classes(scores, caller_labels.data_ptr<uint8_t>() + y0 * out_w, conf, y0 * out_w);
+      else argmax_classes(scores, caller_labels.data_ptr<int32_t>() + y0 * out_w, conf, y0 * out_w);
     } else {
-      caller_labels.narrow(0, y0, y1 - y0).copy_(scores.argmax(0).to(label_dtype), pinned_labels);
+      device_labels(scores, y0, y1);
     }
     if (caller_scores.defined()) caller_scores.narrow(1, y0, y1 - y0).copy_(scores, pinned_scores);
   }

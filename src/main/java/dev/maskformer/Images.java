@@ -230,8 +230,23 @@ public final class Images {
   public static void writeScoresNpy(Segmentation s, Path file) throws IOException {
     MemorySegment scores =
         s.scores().orElseThrow(() -> new IllegalStateException("segmentation has no scores"));
-    String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + s.numClasses() + ", "
-        + s.height() + ", " + s.width() + "), }";
+    writeNpy(scores, "'<f4'", s.numClasses() + ", " + s.height() + ", " + s.width(), file);
+  }
+
+  /**
+   * Writes the confidence map as a NumPy .npy file, H x W: float32 ({@link ConfidenceType#F32})
+   * or uint8.
+   */
+  public static void writeConfidenceNpy(Segmentation s, Path file) throws IOException {
+    MemorySegment confidence = s.confidence()
+        .orElseThrow(() -> new IllegalStateException("segmentation has no confidence map"));
+    String type = s.confidenceType() == ConfidenceType.F32 ? "'<f4'" : "'|u1'";
+    writeNpy(confidence, type, s.height() + ", " + s.width(), file);
+  }
+
+  private static void writeNpy(MemorySegment data, String descr, String shape, Path file)
+      throws IOException {
+    String dict = "{'descr': " + descr + ", 'fortran_order': False, 'shape': (" + shape + "), }";
     int headerLength = 10 + dict.length() + 1;
     int padding = (64 - headerLength % 64) % 64;
     StringBuilder header = new StringBuilder(dict);
@@ -246,7 +261,7 @@ public final class Images {
       while (head.hasRemaining()) {
         ch.write(head);
       }
-      ByteBuffer body = scores.asByteBuffer();
+      ByteBuffer body = data.asByteBuffer();
       while (body.hasRemaining()) {
         ch.write(body);
       }

@@ -127,14 +127,29 @@ public final class MaskFormer implements AutoCloseable {
   }
 
   /**
+   * Segments one frame into caller memory with options; returns its segments when {@code options}
+   * asks for them (else an empty list), their ids going to {@link Output#segmentIds()} if given.
+   */
+  public List<Segment> segment(Frame frame, Output output, SegmentOptions options) {
+    return segment(List.of(Objects.requireNonNull(frame, "frame")),
+        List.of(Objects.requireNonNull(output, "output")), options).get(0);
+  }
+
+  /**
    * Segments frames into caller memory in one native call: frames whose network input sizes are
    * equal (all frames of one video, say) run as one batched forward pass; frames of other sizes
-   * run in groups by size. Only {@link SegmentOptions#resize()} of {@code options} applies here.
-   * Batches of more than 100 distinct buffers (frames, label and score outputs; about 50 frames
-   * with labels, 33 with scores) are passed in several native calls of at most that many, because
+   * run in groups by size. Of {@code options}, {@link SegmentOptions#resize()}, the semantic rule
+   * and the segment rule apply here; label type, scores and confidence are what each {@link Output}
+   * holds. Batches of more than 100 distinct buffers (frames and outputs; about 50 frames with
+   * labels, 33 with scores) are passed in several native calls of at most that many, because
    * every buffer is a downcall argument that keeps its memory alive for the call.
+   *
+   * @return per frame its segments by ascending id when {@link SegmentOptions#segments()} is set,
+   *     else empty lists
+   * @throws IllegalArgumentException an output has segment ids but the options ask for no
+   *     segments; sizes or memory that do not fit
    */
-  public void segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
+  public List<List<Segment>> segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
     Objects.requireNonNull(frames, "frames");
     Objects.requireNonNull(outputs, "outputs");
     Objects.requireNonNull(options, "options");
@@ -143,8 +158,9 @@ public final class MaskFormer implements AutoCloseable {
           frames.size() + " frames but " + outputs.size() + " outputs");
     }
     if (frames.isEmpty()) {
-      return;
+      return List.of();
     }
+    boolean extended = options.extended();
     for (int i = 0; i < frames.size(); i++) {
       Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
       Output o = Objects.requireNonNull(outputs.get(i), "output " + i);
@@ -155,9 +171,29 @@ public final class MaskFormer implements AutoCloseable {
         Checks.nativeSegment(o.scores(), "output " + i + " scores");
         Checks.writable(o.scores(), "output " + i + " scores");
       }
+      if (o.segmentIds() != null) {
+        if (options.segments() == null) {
+          throw new IllegalArgumentException("output " + i + " has segmentIds, but the options ask"
+              + " for no segments: use SegmentOptions.withSegments");
+        }
+        Checks.nativeSegment(o.segmentIds(), "output " + i + " segmentIds");
+        Checks.writable(o.segmentIds(), "output " + i + " segmentIds");
+      }
+      if (o.confidence() != null) {
+        Checks.nativeSegment(o.confidence(), "output " + i + " confidence");
+        Checks.writable(o.confidence(), "output " + i + " confidence");
+      }
       o.checkFits(f.layout(), info.numClasses(), i);
+      extended |= o.extended();
     }
-    model.segment(frames, outputs, options.resize());
+    if (!extended) {
+      model.segment(frames, outputs, options.resize());
+      return java.util.Collections.nCopies(frames.size(), List.of());
+    }
+    SegmentRule rule = options.segments() != null ? options.segments() : SegmentRule.DEFAULTS;
+    return model.segment(frames, outputs, options.resize(), new NativeModel.Rules(
+        options.semanticRule().code(), options.iterativeOverlap(), options.segments() != null,
+        rule.objectThreshold(), rule.overlapThreshold(), rule.mergeSameClass()));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -168,7 +204,7 @@ public final class MaskFormer implements AutoCloseable {
     return segment(frame, SegmentOptions.DEFAULTS);
   }
 
-  /** Segments one frame with options (label type, scores, resize). */
+  /** Segments one frame with options (label type, scores, resize, segments, rule, confidence). */
   public Segmentation segment(Frame frame, SegmentOptions options) {
     return segment(List.of(Objects.requireNonNull(frame, "frame")), options).get(0);
   }
@@ -185,11 +221,14 @@ public final class MaskFormer implements AutoCloseable {
       for (int i = 0; i < frames.size(); i++) {
         Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
         Segmentation s = Segmentation.allocate(f.width(), f.height(), type, options.scores(),
-            info.classes());
+            options.segments() != null, options.confidence(), info.classes());
         results.add(s);
         outputs.add(s.output());
       }
-      segment(frames, outputs, options);
+      List<List<Segment>> segments = segment(frames, outputs, options);
+      for (int i = 0; i < results.size(); i++) {
+        results.get(i).setSegments(segments.get(i));
+      }
       return results;
     } catch (RuntimeException | Error e) {
       results.forEach(Segmentation::close);

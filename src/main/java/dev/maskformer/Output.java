@@ -15,8 +15,20 @@ import java.util.Objects;
  * @param labelType element type of the labels
  * @param scores {@code null}, or at least {@code numClasses * width * height * 4} bytes, 4-byte
  *     aligned
+ * @param segmentIds {@code null}, or at least {@code width * height * 4} bytes, 4-byte aligned:
+ *     int32 segment ids (0 = no segment), written when the call's {@link SegmentOptions} asks
+ *     for segments
+ * @param confidence {@code null}, or at least {@code width * height * confidenceType.bytes()}
+ *     bytes: the winning class's score at each pixel
+ * @param confidenceType element type of the confidence; {@code null} when there is none
  */
-public record Output(MemorySegment labels, LabelType labelType, MemorySegment scores) {
+public record Output(MemorySegment labels, LabelType labelType, MemorySegment scores,
+    MemorySegment segmentIds, MemorySegment confidence, ConfidenceType confidenceType) {
+  /** Labels and optional scores only. */
+  public Output(MemorySegment labels, LabelType labelType, MemorySegment scores) {
+    this(labels, labelType, scores, null, null, null);
+  }
+
   public Output {
     Objects.requireNonNull(labels, "labels");
     Objects.requireNonNull(labelType, "labelType");
@@ -30,6 +42,22 @@ public record Output(MemorySegment labels, LabelType labelType, MemorySegment sc
       Checks.writable(scores, "scores");
       Checks.aligned(scores, 4, "scores");
     }
+    if (segmentIds != null) {
+      Checks.nativeSegment(segmentIds, "segmentIds");
+      Checks.writable(segmentIds, "segmentIds");
+      Checks.aligned(segmentIds, 4, "segmentIds");
+    }
+    if ((confidence == null) != (confidenceType == null)) {
+      throw new IllegalArgumentException("confidence and confidenceType go together: got "
+          + confidence + " and " + confidenceType);
+    }
+    if (confidence != null) {
+      Checks.nativeSegment(confidence, "confidence");
+      Checks.writable(confidence, "confidence");
+      if (confidenceType == ConfidenceType.F32) {
+        Checks.aligned(confidence, 4, "float confidence");
+      }
+    }
   }
 
   /** Labels only. */
@@ -39,7 +67,25 @@ public record Output(MemorySegment labels, LabelType labelType, MemorySegment sc
 
   /** The same labels, plus per-class scores into {@code scores}. */
   public Output withScores(MemorySegment scores) {
-    return new Output(labels, labelType, Objects.requireNonNull(scores, "scores"));
+    return new Output(labels, labelType, Objects.requireNonNull(scores, "scores"), segmentIds,
+        confidence, confidenceType);
+  }
+
+  /** The same outputs, plus int32 segment ids into {@code ids}. */
+  public Output withSegmentIds(MemorySegment ids) {
+    return new Output(labels, labelType, scores, Objects.requireNonNull(ids, "ids"), confidence,
+        confidenceType);
+  }
+
+  /** The same outputs, plus a confidence map of {@code type} into {@code confidence}. */
+  public Output withConfidence(MemorySegment confidence, ConfidenceType type) {
+    return new Output(labels, labelType, scores, segmentIds,
+        Objects.requireNonNull(confidence, "confidence"), Objects.requireNonNull(type, "type"));
+  }
+
+  /** Whether this output needs the extended native entry point. */
+  boolean extended() {
+    return segmentIds != null || confidence != null;
   }
 
   void checkFits(ImageLayout layout, int numClasses, int index) {
@@ -60,6 +106,16 @@ public record Output(MemorySegment labels, LabelType labelType, MemorySegment sc
             + " bytes, " + numClasses + " x " + layout.height() + " x " + layout.width()
             + " floats need " + needScores);
       }
+    }
+    if (segmentIds != null && segmentIds.byteSize() < layout.pixels() * 4) {
+      throw new IllegalArgumentException("output " + index + ": segmentIds hold "
+          + segmentIds.byteSize() + " bytes, a " + layout.width() + "x" + layout.height()
+          + " int32 map needs " + layout.pixels() * 4);
+    }
+    if (confidence != null && confidence.byteSize() < layout.pixels() * confidenceType.bytes()) {
+      throw new IllegalArgumentException("output " + index + ": confidence holds "
+          + confidence.byteSize() + " bytes, a " + layout.width() + "x" + layout.height() + " "
+          + confidenceType + " map needs " + layout.pixels() * confidenceType.bytes());
     }
   }
 }

@@ -10,8 +10,8 @@ import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * The result of segmenting one frame: a label map off-heap (and per-class scores when asked for),
- * the frame's size.
+ * The result of segmenting one frame: a label map off-heap (and, when asked for, per-class scores,
+ * a segment-id map with its {@link Segment}s, a confidence map), the frame's size.
  *
  * <p>Thread-safety: reads may happen from any thread; {@link #close()} must not race with them.
  *
@@ -27,12 +27,16 @@ public final class Segmentation implements AutoCloseable {
   private final MemorySegment labels;
   private final MemorySegment scores;
   private final LabelType labelType;
+  private final MemorySegment segmentIds;
+  private final MemorySegment confidence;
+  private final ConfidenceType confidenceType;
+  private List<Segment> segments = List.of();
   private final int width;
   private final int height;
   private final List<ClassInfo> classes;
 
   private Segmentation(Arena arena, int width, int height, LabelType type, boolean withScores,
-      List<ClassInfo> classes) {
+      boolean withSegments, ConfidenceType confidenceType, List<ClassInfo> classes) {
     this.arena = arena;
     this.width = width;
     this.height = height;
@@ -41,14 +45,18 @@ public final class Segmentation implements AutoCloseable {
     long pixels = (long) width * height;
     this.labels = arena.allocate(pixels * type.bytes(), 64);
     this.scores = withScores ? arena.allocate(pixels * classes.size() * Float.BYTES, 64) : null;
+    this.segmentIds = withSegments ? arena.allocate(pixels * Integer.BYTES, 64) : null;
+    this.confidenceType = confidenceType;
+    this.confidence = confidenceType != null ? arena.allocate(pixels * confidenceType.bytes(), 64) : null;
   }
 
   /** Off-heap result memory for a frame of this size; used by {@link MaskFormer}. */
   static Segmentation allocate(int width, int height, LabelType type, boolean withScores,
-      List<ClassInfo> classes) {
+      boolean withSegments, ConfidenceType confidenceType, List<ClassInfo> classes) {
     Arena arena = Arena.ofShared();
     try {
-      return new Segmentation(arena, width, height, type, withScores, classes);
+      return new Segmentation(arena, width, height, type, withScores, withSegments, confidenceType,
+          classes);
     } catch (RuntimeException | OutOfMemoryError e) {
       arena.close();
       throw e;
@@ -57,8 +65,11 @@ public final class Segmentation implements AutoCloseable {
 
   /** Where the native call writes. */
   Output output() {
-    Output o = Output.labels(labels, labelType);
-    return scores == null ? o : o.withScores(scores);
+    return new Output(labels, labelType, scores, segmentIds, confidence, confidenceType);
+  }
+
+  void setSegments(List<Segment> found) {
+    this.segments = List.copyOf(found);
   }
 
   public int width() {
@@ -113,6 +124,72 @@ public final class Segmentation implements AutoCloseable {
     Objects.checkIndex(x, width);
     Objects.checkIndex(y, height);
     return scores.get(F32, (((long) label * height + y) * width + x) * 4);
+  }
+
+  /**
+   * The segments ({@link SegmentOptions#withSegments}) by ascending id; empty when none were
+   * found or asked for.
+   */
+  public List<Segment> segments() {
+    return segments;
+  }
+
+  /**
+   * The segment-id map, {@code width * height} int32 values, row-major, read-only: each pixel's
+   * {@link Segment#id()}, 0 for no segment. Present when segments were asked for.
+   */
+  public Optional<MemorySegment> segmentIds() {
+    return Optional.ofNullable(segmentIds).map(MemorySegment::asReadOnly);
+  }
+
+  /** The segment id at (x, y), 0 for no segment; needs segments. */
+  public int segmentId(int x, int y) {
+    if (segmentIds == null) {
+      throw new IllegalStateException("this segmentation was made without segments; "
+          + "use SegmentOptions.withSegments");
+    }
+    Objects.checkIndex(x, width);
+    Objects.checkIndex(y, height);
+    return segmentIds.get(I32, ((long) y * width + x) * 4);
+  }
+
+  /** A copy of the segment-id map as an int array, row-major; needs segments. */
+  public int[] segmentIdArray() {
+    if (segmentIds == null) {
+      throw new IllegalStateException("this segmentation was made without segments; "
+          + "use SegmentOptions.withSegments");
+    }
+    int n = Math.toIntExact((long) width * height);
+    int[] out = new int[n];
+    MemorySegment.copy(segmentIds, I32, 0, out, 0, n);
+    return out;
+  }
+
+  /**
+   * The confidence map ({@link SegmentOptions#withConfidence}): the winning class's score at each
+   * pixel, {@code width * height} values of {@link #confidenceType()}, read-only.
+   */
+  public Optional<MemorySegment> confidence() {
+    return Optional.ofNullable(confidence).map(MemorySegment::asReadOnly);
+  }
+
+  /** Element type of {@link #confidence()}, or {@code null} without one. */
+  public ConfidenceType confidenceType() {
+    return confidenceType;
+  }
+
+  /** The confidence at (x, y) as a float (uint8 maps give value / 255); needs a confidence map. */
+  public float confidence(int x, int y) {
+    if (confidence == null) {
+      throw new IllegalStateException("this segmentation was made without confidence; "
+          + "use SegmentOptions.withConfidence");
+    }
+    Objects.checkIndex(x, width);
+    Objects.checkIndex(y, height);
+    long i = (long) y * width + x;
+    return confidenceType == ConfidenceType.U8
+        ? Byte.toUnsignedInt(confidence.get(ValueLayout.JAVA_BYTE, i)) / 255f
+        : confidence.get(F32, i * 4);
   }
 
   /** A copy of the labels as an int array, row-major. */

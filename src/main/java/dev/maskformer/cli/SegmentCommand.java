@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.ConfidenceType;
 import dev.maskformer.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.MaskFormerException;
@@ -11,6 +12,8 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,13 +30,17 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(header = "Writes label maps, overlays and optionally scores for images.", name = "segment", description = {
     "Segments images; for each INPUT writes DIR/<stem>.labels.png (grey, pixel = label; 16-bit",
     "if the model has more than 255 classes), DIR/<stem>.overlay.png and, with --scores,",
-    "DIR/<stem>.scores.npy (float32, K x H x W)."})
+    "DIR/<stem>.scores.npy (float32, K x H x W). With --segments also DIR/<stem>.segments.png",
+    "(16-bit grey, pixel = segment id, 0 = no segment) and DIR/<stem>.segments.json (id, class,",
+    "name, score, area, bbox [x, y, width, height], query per segment); with --confidence",
+    "DIR/<stem>.confidence.png (8-bit, 255 x min(score, 1)) or .confidence.npy (float32, H x W)."})
 final class SegmentCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions modelOptions;
@@ -43,6 +50,21 @@ final class SegmentCommand implements Callable<Integer> {
 
   @Option(names = "--scores", description = "also write per-class scores as .npy")
   boolean scores;
+
+  @Option(names = "--segments", description = "also write segment ids (.segments.png) and segments (.segments.json)")
+  boolean segments;
+
+  @Option(names = "--outline", description = "outline segments in the overlay (needs --segments)")
+  boolean outline;
+
+  /** Formats of the confidence file. */
+  enum ConfidenceFormat { png, npy }
+
+  @Option(names = "--confidence", paramLabel = "FORMAT",
+      description = "also write the winning class's score per pixel: png (8-bit) or npy (float32)")
+  ConfidenceFormat confidence;
+
+  @Mixin InferenceOptions inference;
 
   double alpha;
 
@@ -60,8 +82,14 @@ final class SegmentCommand implements Callable<Integer> {
     PrintWriter err = spec.commandLine().getErr();
     List<Path> files = expand(inputs);
     Map<Path, String> names = outputNames(files);
+    if (outline && !segments) {
+      throw new ParameterException(spec.commandLine(), "--outline needs --segments");
+    }
     Files.createDirectories(out);
-    SegmentOptions options = SegmentOptions.DEFAULTS.withScores(scores);
+    SegmentOptions options = inference.apply(SegmentOptions.DEFAULTS.withScores(scores), segments);
+    if (confidence != null) {
+      options = options.withConfidence(confidence == ConfidenceFormat.png ? ConfidenceType.U8 : ConfidenceType.F32);
+    }
     List<String> failed = new ArrayList<>();
     try (MaskFormer model = modelOptions.load()) {
       for (Path file : files) {
@@ -73,9 +101,24 @@ final class SegmentCommand implements Callable<Integer> {
               Segmentation s = model.segment(Images.toFrame(image, arena), options)) {
             double ms = (System.nanoTime() - t0) / 1e6;
             Images.writePng(Images.labelImage(s), out.resolve(stem + ".labels.png"));
-            Images.writePng(Images.overlay(image, s, alpha), out.resolve(stem + ".overlay.png"));
+            BufferedImage overlay = Images.overlay(image, s, alpha);
+            if (segments) {
+              int[] ids = s.segmentIdArray();
+              Images.writePng(SegmentFiles.idImage(ids, s.width(), s.height()), out.resolve(stem + ".segments.png"));
+              Files.writeString(out.resolve(stem + ".segments.json"), SegmentFiles.document(
+                  file.toString(), s.width(), s.height(), options.segments(), s.segments(), s.classes()));
+              if (outline) {
+                SegmentFiles.outline(overlay, ids, s.width(), s.height(), 0xFFFFFF);
+              }
+            }
+            Images.writePng(overlay, out.resolve(stem + ".overlay.png"));
             if (scores) {
               Images.writeScoresNpy(s, out.resolve(stem + ".scores.npy"));
+            }
+            if (confidence == ConfidenceFormat.png) {
+              Images.writePng(confidenceImage(s), out.resolve(stem + ".confidence.png"));
+            } else if (confidence == ConfidenceFormat.npy) {
+              Images.writeConfidenceNpy(s, out.resolve(stem + ".confidence.npy"));
             }
             o.printf(Locale.ROOT, "%s: %dx%d in %.1f ms -> %s%n", file, s.width(), s.height(), ms,
                 out.resolve(stem + ".*"));
@@ -92,6 +135,13 @@ final class SegmentCommand implements Callable<Integer> {
       return 1;
     }
     return 0;
+  }
+
+  static BufferedImage confidenceImage(Segmentation s) {
+    BufferedImage img = new BufferedImage(s.width(), s.height(), BufferedImage.TYPE_BYTE_GRAY);
+    byte[] pixels = ((java.awt.image.DataBufferByte) img.getRaster().getDataBuffer()).getData();
+    MemorySegment.copy(s.confidence().orElseThrow(), ValueLayout.JAVA_BYTE, 0, pixels, 0, pixels.length);
+    return img;
   }
 
   /**

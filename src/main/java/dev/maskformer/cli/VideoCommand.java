@@ -7,10 +7,12 @@ import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
+import dev.maskformer.Segment;
 import dev.maskformer.SegmentOptions;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintWriter;
+import java.io.Writer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -41,7 +43,9 @@ import picocli.CommandLine.Spec;
     "Segments every frame of a video: ffmpeg decodes into a pipe that is read straight into",
     "off-heap frames, batches of frames are segmented into off-heap label maps, and the palette",
     "overlay is encoded to OUTPUT (any container ffmpeg writes, e.g. .mp4; the frame size is kept,",
-    "odd sizes as 4:4:4). Prints frames/s; exit 1 if ffmpeg reported decoding errors."})
+    "odd sizes as 4:4:4). With --segments-jsonl FILE, FILE gets one JSON line per frame:",
+    "{\"frame\": N, \"segments\": [{id, class, name, score, area, bbox, query}, ...]}.",
+    "Prints frames/s; exit 1 if ffmpeg reported decoding errors."})
 final class VideoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions modelOptions;
@@ -64,6 +68,12 @@ final class VideoCommand implements Callable<Integer> {
 
   @Option(names = "--max-frames", description = "stop after this many frames")
   Integer maxFrames;
+
+  @Option(names = "--segments-jsonl", paramLabel = "FILE",
+      description = "write each frame's segments as one JSON line to FILE")
+  Path segmentsJsonl;
+
+  @Mixin InferenceOptions inference;
 
   @Option(names = "--ffmpeg", defaultValue = "ffmpeg", description = "ffmpeg executable (default: ${DEFAULT-VALUE})")
   String ffmpeg;
@@ -108,7 +118,8 @@ final class VideoCommand implements Callable<Integer> {
         FileChannel in = openFifo(fifo, decoder)) {
       encoder = new ProcessBuilder(encode).redirectError(ProcessBuilder.Redirect.INHERIT)
           .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-      try (OutputStream sink = encoder.getOutputStream()) {
+      try (OutputStream sink = encoder.getOutputStream();
+          Writer jsonl = segmentsJsonl == null ? null : Files.newBufferedWriter(segmentsJsonl, StandardCharsets.UTF_8)) {
         LabelType type = LabelType.forClasses(model.numClasses());
         List<Frame> frameBuffers = new ArrayList<>();
         List<Output> outputs = new ArrayList<>();
@@ -117,6 +128,7 @@ final class VideoCommand implements Callable<Integer> {
           outputs.add(Output.labels(MaskFormer.allocateHost(arena, layout.pixels() * type.bytes()), type));
         }
         int[] palette = model.info().classes().stream().mapToInt(c -> c.rgb()).toArray();
+        SegmentOptions options = inference.apply(SegmentOptions.DEFAULTS, segmentsJsonl != null);
         byte[] row = new byte[(int) layout.byteSize()];
         boolean more = true;
         while (more) {
@@ -130,8 +142,13 @@ final class VideoCommand implements Callable<Integer> {
             break;
           }
           long t1 = System.nanoTime();
-          model.segment(frameBuffers.subList(0, n), outputs.subList(0, n), SegmentOptions.DEFAULTS);
+          List<List<Segment>> found = model.segment(frameBuffers.subList(0, n), outputs.subList(0, n), options);
           inferenceMs += (System.nanoTime() - t1) / 1e6;
+          if (jsonl != null) {
+            for (int i = 0; i < n; i++) {
+              jsonl.write(SegmentFiles.line(frames + i, found.get(i), model.info().classes()));
+            }
+          }
           for (int i = 0; i < n; i++) {
             blend(frameBuffers.get(i).pixels(), outputs.get(i).labels(), type, palette, row);
             sink.write(row); // the overlay, blended on the heap, is piped to the encoder

@@ -8,11 +8,15 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.maskformer.Frame;
 import dev.maskformer.Output;
+import dev.maskformer.Segment;
 import dev.maskformer.internal.ffi.maskformer_h;
 import dev.maskformer.internal.ffi.mf_image;
+import dev.maskformer.internal.ffi.mf_inference_options;
 import dev.maskformer.internal.ffi.mf_load_options;
 import dev.maskformer.internal.ffi.mf_model_info;
 import dev.maskformer.internal.ffi.mf_output;
+import dev.maskformer.internal.ffi.mf_output_ext;
+import dev.maskformer.internal.ffi.mf_segment_info;
 import dev.maskformer.internal.ffi.mf_segment_options;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemoryLayout;
@@ -57,6 +61,9 @@ public final class NativeModel implements AutoCloseable {
 
   private static final ConcurrentHashMap<Integer, maskformer_h.mf_model_segment_keepalive>
       INVOKERS = new ConcurrentHashMap<>();
+
+  private static final ConcurrentHashMap<Integer, maskformer_h.mf_model_segment_ext>
+      EXTENDED_INVOKERS = new ConcurrentHashMap<>();
 
   private final Arena owner = Arena.ofShared();
   private final Object life = new Object(); // guards inFlight, closed and freed
@@ -184,46 +191,67 @@ public final class NativeModel implements AutoCloseable {
   }
 
   /**
+   * Inference rules and segment thresholds of an extended call.
+   *
+   * @param semanticRule an mf_semantic_rule
+   * @param segments whether segments are made (ids into the outputs that have them, lists back)
+   */
+  public record Rules(int semanticRule, double iterativeOverlap, boolean segments,
+      double objectThreshold, double overlapThreshold, boolean mergeSameClass) {}
+
+  /**
    * Segments frames into outputs (already checked for sizes by the caller). Every buffer is passed
    * to the downcall as an argument, so no arena can free it while native code reads or writes it.
+   * With {@code rules} (else {@code null}) the extended entry point runs: the result holds each
+   * frame's segments (empty lists without segments).
    */
-  public void segment(List<Frame> frames, List<Output> outputs, boolean resize) {
+  public List<List<Segment>> segment(List<Frame> frames, List<Output> outputs, boolean resize,
+      Rules rules) {
     enter();
     try {
       // a downcall takes at most 255 arguments: batches with more buffers go in several calls,
       // each as large as the limit allows (frames sharing one buffer count it once)
-      if (3 * frames.size() <= MAX_KEPT_BUFFERS) { // the usual case: one call, nothing to count
-        segmentChunk(frames, outputs, resize);
-        return;
+      if (5 * frames.size() <= MAX_KEPT_BUFFERS) { // the usual case: one call, nothing to count
+        return segmentChunk(frames, outputs, resize, rules);
       }
+      List<List<Segment>> all = new ArrayList<>(frames.size());
       int from = 0;
       while (from < frames.size()) {
         Set<MemorySegment> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
         int to = from;
         while (to < frames.size()) {
           buffers.add(frames.get(to).pixels());
-          buffers.add(outputs.get(to).labels());
-          if (outputs.get(to).scores() != null) {
-            buffers.add(outputs.get(to).scores());
+          Output o = outputs.get(to);
+          for (MemorySegment m : new MemorySegment[] {o.labels(), o.scores(), o.segmentIds(), o.confidence()}) {
+            if (m != null) {
+              buffers.add(m);
+            }
           }
           if (buffers.size() > MAX_KEPT_BUFFERS && to > from) {
             break;
           }
           to++;
         }
-        segmentChunk(frames.subList(from, to), outputs.subList(from, to), resize);
+        all.addAll(segmentChunk(frames.subList(from, to), outputs.subList(from, to), resize, rules));
         from = to;
       }
+      return all;
     } finally {
       exit();
     }
+  }
+
+  /** {@link #segment(List, List, boolean, Rules)} without rules. */
+  public void segment(List<Frame> frames, List<Output> outputs, boolean resize) {
+    segment(frames, outputs, resize, null);
   }
 
   /** Buffers one downcall may keep alive as arguments: the JVM allows 255 argument slots in all, and
    * each segment takes two (measured: 120 buffers need 258). */
   static final int MAX_KEPT_BUFFERS = 100;
 
-  private void segmentChunk(List<Frame> frames, List<Output> outputs, boolean resize) {
+  private List<List<Segment>> segmentChunk(List<Frame> frames, List<Output> outputs, boolean resize,
+      Rules rules) {
     int n = frames.size();
     try (Arena call = Arena.ofConfined()) {
       MemorySegment images = mf_image.allocateArray(n, call);
@@ -254,20 +282,86 @@ public final class NativeModel implements AutoCloseable {
       MemorySegment opts = mf_segment_options.allocate(call);
       maskformer_h.mf_segment_options_init(opts);
       mf_segment_options.resize(opts, resize ? 1 : 0);
-      Object[] args = keep.toArray();
-      int kept = args.length;
-      int status;
-      try {
-        status = invoker(kept).apply(handle, images, outs, n, opts, kept, args);
-      } catch (AssertionError e) {
-        // jextract's invokers wrap the linker's own exceptions (memory closed meanwhile, or
-        // confined to another thread) in an AssertionError: surface the real one
-        if (e.getCause() instanceof RuntimeException cause) {
-          throw cause;
-        }
-        throw e;
+      if (rules == null) {
+        Object[] args = keep.toArray();
+        int status = call(() -> invoker(args.length).apply(handle, images, outs, n, opts, args.length, args));
+        NativeStatus.check(status, "segment", describe(frames));
+        return Collections.nCopies(n, List.of());
       }
+      MemorySegment ruleStruct = mf_inference_options.allocate(call);
+      maskformer_h.mf_inference_options_init(ruleStruct);
+      mf_inference_options.semantic_rule(ruleStruct, rules.semanticRule());
+      mf_inference_options.iterative_overlap(ruleStruct, rules.iterativeOverlap());
+      mf_inference_options.object_threshold(ruleStruct, rules.objectThreshold());
+      mf_inference_options.overlap_threshold(ruleStruct, rules.overlapThreshold());
+      mf_inference_options.merge_same_class(ruleStruct, rules.mergeSameClass() ? 1 : 0);
+      MemorySegment extras = call.allocate(ADDRESS, n);
+      MemorySegment[] lists = new MemorySegment[n];
+      MemorySegment[] exts = new MemorySegment[n];
+      int capacity = facts.numQueries();
+      for (int i = 0; i < n; i++) {
+        Output o = outputs.get(i);
+        MemorySegment e = mf_output_ext.allocate(call);
+        maskformer_h.mf_output_ext_init(e);
+        if (rules.segments()) {
+          lists[i] = mf_segment_info.allocateArray(capacity, call);
+          mf_output_ext.segments(e, lists[i]);
+          mf_output_ext.segments_capacity(e, capacity);
+          if (o.segmentIds() != null) {
+            mf_output_ext.segment_ids(e, o.segmentIds());
+            mf_output_ext.segment_ids_size(e, o.segmentIds().byteSize());
+            keep.add(o.segmentIds());
+          }
+        }
+        if (o.confidence() != null) {
+          mf_output_ext.confidence(e, o.confidence());
+          mf_output_ext.confidence_size(e, o.confidence().byteSize());
+          mf_output_ext.confidence_type(e, o.confidenceType().code());
+          keep.add(o.confidence());
+        }
+        exts[i] = e;
+        extras.setAtIndex(ADDRESS, i, e);
+      }
+      Object[] args = keep.toArray();
+      int status = call(() -> extendedInvoker(args.length)
+          .apply(handle, images, outs, extras, n, opts, ruleStruct, args.length, args));
       NativeStatus.check(status, "segment", describe(frames));
+      List<List<Segment>> result = new ArrayList<>(n);
+      for (int i = 0; i < n; i++) {
+        if (lists[i] == null) {
+          result.add(List.of());
+          continue;
+        }
+        int count = mf_output_ext.segments_count(exts[i]);
+        if (count > capacity) {
+          throw new IllegalStateException("native side reports " + count + " segments for "
+              + capacity + " queries");
+        }
+        List<Segment> segments = new ArrayList<>(count);
+        for (int j = 0; j < count; j++) {
+          MemorySegment si = mf_segment_info.asSlice(lists[i], j);
+          int x0 = mf_segment_info.x0(si);
+          int y0 = mf_segment_info.y0(si);
+          segments.add(new Segment(mf_segment_info.id(si), mf_segment_info.class_index(si),
+              mf_segment_info.score(si), mf_segment_info.area(si), x0, y0,
+              mf_segment_info.x1(si) - x0, mf_segment_info.y1(si) - y0, mf_segment_info.query(si)));
+        }
+        result.add(List.copyOf(segments));
+      }
+      return result;
+    }
+  }
+
+  /** Runs a downcall; jextract's invokers wrap the linker's own exceptions (memory closed
+   * meanwhile, or confined to another thread) in an AssertionError: the real one is thrown. */
+  private static int call(java.util.function.IntSupplier downcall) {
+    try {
+      return downcall.getAsInt();
+    } catch (AssertionError e) {
+      if (e.getCause() instanceof RuntimeException cause) {
+        throw cause;
+      }
+      throw e;
     }
   }
 
@@ -373,6 +467,16 @@ public final class NativeModel implements AutoCloseable {
           MemoryLayout[] layouts = new MemoryLayout[c];
           Arrays.fill(layouts, ADDRESS);
           return maskformer_h.mf_model_segment_keepalive.makeInvoker(layouts);
+        });
+  }
+
+  private static maskformer_h.mf_model_segment_ext extendedInvoker(int count) {
+    return EXTENDED_INVOKERS.computeIfAbsent(
+        count,
+        c -> {
+          MemoryLayout[] layouts = new MemoryLayout[c];
+          Arrays.fill(layouts, ADDRESS);
+          return maskformer_h.mf_model_segment_ext.makeInvoker(layouts);
         });
   }
 

@@ -205,6 +205,86 @@ class CliIT {
     assertTrue(missing.err().contains("cannot read /nonexistent.mp4"), missing.err());
   }
 
+  /**
+   * --segments writes a 16-bit id image and JSON that agree with each other and with the Python
+   * reference's segment count; --outline and --confidence add to the overlay and write a map.
+   */
+  @Test
+  void segmentWritesSegmentsAndConfidence(@TempDir Path out) throws Exception {
+    Path root = Path.of(System.getProperty("maskformer.repoRoot", "."));
+    Path demo = root.resolve("models/demo/demo.pt");
+    assumeTrue(Files.isRegularFile(demo), "no bundled demo model");
+    Path image = MODELS.resolve("images/scene_128x128.png");
+    Result r = run("segment", "--model", demo.toString(), "--out", out.toString(), "--segments",
+        "--outline", "--confidence", "png", "--object-threshold", "0.8", "--overlap-threshold", "0.8",
+        image.toString());
+    assertEquals(0, r.code(), r.err());
+    BufferedImage ids = ImageIO.read(out.resolve("scene_128x128.segments.png").toFile());
+    assertEquals(16, ids.getColorModel().getPixelSize());
+    java.util.Set<Integer> seen = new java.util.TreeSet<>();
+    for (int y = 0; y < ids.getHeight(); y++) {
+      for (int x = 0; x < ids.getWidth(); x++) {
+        seen.add(ids.getRaster().getSample(x, y, 0));
+      }
+    }
+    String json = Files.readString(out.resolve("scene_128x128.segments.json"));
+    long expected = Files.readAllLines(MODELS.resolve("golden/segments/default.scene_128x128.segments.txt"))
+        .stream().filter(l -> !l.isBlank()).count();
+    Matcher m = Pattern.compile("\"id\": (\\d+)").matcher(json);
+    java.util.Set<Integer> listed = new java.util.TreeSet<>();
+    while (m.find()) {
+      listed.add(Integer.parseInt(m.group(1)));
+    }
+    assertTrue(expected >= 3, "golden segments: " + expected);
+    assertEquals(expected, listed.size(), json);
+    seen.remove(0);
+    assertEquals(listed, seen, "ids in the PNG vs the JSON");
+    assertTrue(json.contains("\"name\": ") && json.contains("\"bbox\": [") && json.contains("\"score\": "), json);
+    BufferedImage conf = ImageIO.read(out.resolve("scene_128x128.confidence.png").toFile());
+    assertEquals(128, conf.getWidth());
+    // the outlines are white pixels that a plain overlay does not have
+    Path plain = out.resolve("plain");
+    assertEquals(0, run("segment", "--model", demo.toString(), "--out", plain.toString(), image.toString()).code());
+    BufferedImage outlined = ImageIO.read(out.resolve("scene_128x128.overlay.png").toFile());
+    BufferedImage overlay = ImageIO.read(plain.resolve("scene_128x128.overlay.png").toFile());
+    int white = 0;
+    for (int y = 0; y < 128; y++) {
+      for (int x = 0; x < 128; x++) {
+        white += (outlined.getRGB(x, y) & 0xFFFFFF) == 0xFFFFFF && outlined.getRGB(x, y) != overlay.getRGB(x, y) ? 1 : 0;
+      }
+    }
+    assertTrue(white > 50, "outline pixels: " + white);
+    for (String[] args : new String[][] {
+        {"segment", "--model", demo.toString(), "--object-threshold", "1.5", image.toString()},
+        {"segment", "--model", demo.toString(), "--overlap-threshold", "NaN", image.toString()},
+        {"segment", "--model", demo.toString(), "--outline", image.toString()},
+        {"segment", "--model", demo.toString(), "--semantic-rule", "greedy", image.toString()}}) {
+      Result bad = run(args);
+      assertEquals(2, bad.code(), String.join(" ", args) + ": " + bad.err());
+    }
+    Result iterative = run("segment", "--model", demo.toString(), "--out", out.resolve("it").toString(),
+        "--semantic-rule", "iterative", "--iterative-overlap", "0.8", "--confidence", "npy", image.toString());
+    assertEquals(0, iterative.code(), iterative.err());
+    long header = Files.size(out.resolve("it/scene_128x128.confidence.npy")) - 128L * 128 * 4;
+    assertTrue(header > 0 && header % 64 == 0, "npy header of " + header + " bytes");
+  }
+
+  @Test
+  void videoWritesSegmentLines(@TempDir Path out) throws Exception {
+    Path video = MODELS.resolve("video.mp4");
+    assumeTrue(Files.isRegularFile(video), "no test video (ffmpeg missing when fixtures were made)");
+    Path lines = out.resolve("segments.jsonl");
+    Result r = run("video", "--model", MODELS.resolve("tiny.pt").toString(), "--batch", "5",
+        "--segments-jsonl", lines.toString(), "--object-threshold", "0.02", video.toString(),
+        out.resolve("overlay.mp4").toString());
+    assertEquals(0, r.code(), r.err());
+    List<String> all = Files.readAllLines(lines);
+    assertEquals(12, all.size());
+    for (int i = 0; i < all.size(); i++) {
+      assertTrue(all.get(i).startsWith("{\"frame\": " + i + ", \"segments\": [{\"id\": 1, "), all.get(i));
+    }
+  }
+
   /** Odd sizes kept, --max-frames stops ffmpeg cleanly, bad outputs and damaged inputs reported. */
   @Test
   void videoEdgeCases(@TempDir Path tmp) throws Exception {

@@ -257,6 +257,42 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_LABEL_I32() {
         return MF_LABEL_I32;
     }
+    private static final int MF_SEMANTIC_PROBABILISTIC = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_SEMANTIC_PROBABILISTIC 0
+     * }
+     */
+    public static int MF_SEMANTIC_PROBABILISTIC() {
+        return MF_SEMANTIC_PROBABILISTIC;
+    }
+    private static final int MF_SEMANTIC_ITERATIVE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_SEMANTIC_ITERATIVE 1
+     * }
+     */
+    public static int MF_SEMANTIC_ITERATIVE() {
+        return MF_SEMANTIC_ITERATIVE;
+    }
+    private static final int MF_CONFIDENCE_U8 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CONFIDENCE_U8 0
+     * }
+     */
+    public static int MF_CONFIDENCE_U8() {
+        return MF_CONFIDENCE_U8;
+    }
+    private static final int MF_CONFIDENCE_F32 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CONFIDENCE_F32 1
+     * }
+     */
+    public static int MF_CONFIDENCE_F32() {
+        return MF_CONFIDENCE_F32;
+    }
     /**
      * {@snippet lang=c :
      * typedef int32_t mf_status
@@ -2212,6 +2248,215 @@ public class maskformer_h extends maskformer_h$shared {
            throw ex;
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_semantic_rule
+     * }
+     */
+    public static final OfInt mf_semantic_rule = maskformer_h.C_INT;
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_confidence_type
+     * }
+     */
+    public static final OfInt mf_confidence_type = maskformer_h.C_INT;
+
+    private static class mf_inference_options_init {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_inference_options_init");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void mf_inference_options_init(mf_inference_options *opts)
+     * }
+     */
+    public static FunctionDescriptor mf_inference_options_init$descriptor() {
+        return mf_inference_options_init.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void mf_inference_options_init(mf_inference_options *opts)
+     * }
+     */
+    public static MethodHandle mf_inference_options_init$handle() {
+        return mf_inference_options_init.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void mf_inference_options_init(mf_inference_options *opts)
+     * }
+     */
+    public static MemorySegment mf_inference_options_init$address() {
+        return mf_inference_options_init.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void mf_inference_options_init(mf_inference_options *opts)
+     * }
+     */
+    public static void mf_inference_options_init(MemorySegment opts) {
+        var mh$ = mf_inference_options_init.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_inference_options_init", opts);
+            }
+            mh$.invokeExact(opts);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_output_ext_init {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_output_ext_init");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void mf_output_ext_init(mf_output_ext *ext)
+     * }
+     */
+    public static FunctionDescriptor mf_output_ext_init$descriptor() {
+        return mf_output_ext_init.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void mf_output_ext_init(mf_output_ext *ext)
+     * }
+     */
+    public static MethodHandle mf_output_ext_init$handle() {
+        return mf_output_ext_init.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void mf_output_ext_init(mf_output_ext *ext)
+     * }
+     */
+    public static MemorySegment mf_output_ext_init$address() {
+        return mf_output_ext_init.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void mf_output_ext_init(mf_output_ext *ext)
+     * }
+     */
+    public static void mf_output_ext_init(MemorySegment ext) {
+        var mh$ = mf_output_ext_init.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_output_ext_init", ext);
+            }
+            mh$.invokeExact(ext);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    /**
+     * Variadic invoker class for:
+     * {@snippet lang=c :
+     * mf_status mf_model_segment_ext(mf_model *model, const mf_image *images, const mf_output *outputs, mf_output_ext *const *extras, int32_t count, const mf_segment_options *opts, const mf_inference_options *rules, int32_t keep_count, ...)
+     * }
+     */
+    public static class mf_model_segment_ext {
+        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
+                maskformer_h.C_INT,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_INT,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_INT
+            );
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_segment_ext");
+
+        private final MethodHandle handle;
+        private final FunctionDescriptor descriptor;
+        private final MethodHandle spreader;
+
+        private mf_model_segment_ext(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+            this.handle = handle;
+            this.descriptor = descriptor;
+            this.spreader = spreader;
+        }
+
+        /**
+         * Variadic invoker factory for:
+         * {@snippet lang=c :
+         * mf_status mf_model_segment_ext(mf_model *model, const mf_image *images, const mf_output *outputs, mf_output_ext *const *extras, int32_t count, const mf_segment_options *opts, const mf_inference_options *rules, int32_t keep_count, ...)
+         * }
+         */
+        public static mf_model_segment_ext makeInvoker(MemoryLayout... layouts) {
+            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
+            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
+            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
+            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
+            return new mf_model_segment_ext(mh$, desc$, spreader$);
+        }
+
+        /**
+         * {@return the address}
+         */
+        public static MemorySegment address() {
+            return ADDR;
+        }
+
+        /**
+         * {@return the specialized method handle}
+         */
+        public MethodHandle handle() {
+            return handle;
+        }
+
+        /**
+         * {@return the specialized descriptor}
+         */
+        public FunctionDescriptor descriptor() {
+            return descriptor;
+        }
+
+        public int apply(MemorySegment model, MemorySegment images, MemorySegment outputs, MemorySegment extras, int count, MemorySegment opts, MemorySegment rules, int keep_count, Object... x8) {
+            try {
+                if (TRACE_DOWNCALLS) {
+                    traceDowncall("mf_model_segment_ext", model, images, outputs, extras, count, opts, rules, keep_count, x8);
+                }
+                return (int) spreader.invokeExact(model, images, outputs, extras, count, opts, rules, keep_count, x8);
+            } catch(IllegalArgumentException | ClassCastException ex$)  {
+                throw ex$; // rethrow IAE from passing wrong number/type of args
+            } catch (Throwable ex$) {
+               throw new AssertionError("should not reach here", ex$);
+            }
         }
     }
 
