@@ -13,7 +13,8 @@ namespace maskformer {
 std::pair<int, int> keep_ratio_size(int height, int width, int long_side, int short_side) {
   double lo = std::min(long_side, short_side), hi = std::max(long_side, short_side);
   double scale = std::min(hi / std::max(height, width), lo / std::min(height, width));
-  return {static_cast<int>(height * scale + 0.5), static_cast<int>(width * scale + 0.5)};
+  // a side that rounds to 0 (a 2000x1 image at long side 512) stays 1 pixel: no empty tensors
+  return {std::max(1, static_cast<int>(height * scale + 0.5)), std::max(1, static_cast<int>(width * scale + 0.5))};
 }
 
 at::Tensor image_to_device(const ImageView& image, const at::Device& device, bool pinned) {
