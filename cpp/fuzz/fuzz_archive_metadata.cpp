@@ -22,6 +22,12 @@ namespace {
 
 const std::string kRecord = "extra/maskformer.json";
 mf_fuzz::Archive small_base, full_base;
+long full_loads = 0, models_exercised = 0;  // printed at exit: how deep the run went
+
+void report() {
+  std::fprintf(stderr, "fuzz_archive_metadata: %ld loads into tiny.pt, %ld models exercised\n", full_loads,
+               models_exercised);
+}
 
 void exercise(mf_model* model, const std::string& text) {
   mf_model_info info;
@@ -74,6 +80,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   check_status(mf_set_num_threads(1), "mf_set_num_threads");
   small_base = mf_fuzz::read_archive(mf_fuzz::model_path("bad/wrong-outputs.pt"));
   full_base = mf_fuzz::read_archive(mf_fuzz::model_path("tiny.pt"));
+  std::atexit(report);
   return 0;
 }
 
@@ -88,6 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = mf_fuzz::scratch_file();
   mf_fuzz::write_archive(parses ? full_base : small_base, {{kRecord, text}}, path);
   mf_model* model = nullptr;
+  full_loads += parses ? 1 : 0;
   const mf_status status = mf_model_load(path.c_str(), nullptr, &model);
   check_status(status, "mf_model_load");
   if (status != MF_OK) {
@@ -97,6 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   if (!parses) contract("mf_model_load", "accepted metadata that parse_metadata refuses");
+  ++models_exercised;
   exercise(model, text);
   mf_model_free(model);
   return 0;
