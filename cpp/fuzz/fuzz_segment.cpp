@@ -65,8 +65,8 @@ int32_t side(FuzzedDataProvider& in) {
 // A size claim near `need`: exact, a little short, a little over, or anything.
 int64_t claim(FuzzedDataProvider& in, int64_t need) {
   switch (in.ConsumeIntegralInRange<int>(0, 7)) {
-    case 0: return need - in.ConsumeIntegralInRange<int64_t>(1, 8);
-    case 1: return need + in.ConsumeIntegralInRange<int64_t>(1, 64);
+    case 0: return need > INT64_MIN + 8 ? need - in.ConsumeIntegralInRange<int64_t>(1, 8) : need;
+    case 1: return need < INT64_MAX - 64 ? need + in.ConsumeIntegralInRange<int64_t>(1, 64) : need;
     case 2: return in.ConsumeIntegral<int64_t>();
     case 3: return in.PickValueInArray<int64_t>({0, -1, INT64_MIN, INT64_MAX});
     default: return need;
@@ -100,10 +100,10 @@ void make_image(FuzzedDataProvider& in, int32_t k, ImageCase& c) {
   const int64_t channels = img.format == MF_PIXEL_RGBA || img.format == MF_PIXEL_BGRA ? 4 : 3;
   const int64_t row = saturating_mul(img.width, channels);
   switch (in.ConsumeIntegralInRange<int>(0, 7)) {
-    case 0: img.stride = row - in.ConsumeIntegralInRange<int64_t>(1, 4); break;
+    case 0: img.stride = row > INT64_MIN + 4 ? row - in.ConsumeIntegralInRange<int64_t>(1, 4) : row; break;
     case 1: img.stride = in.ConsumeIntegral<int64_t>(); break;
     case 2: img.stride = in.PickValueInArray<int64_t>({0, -1, INT64_MIN, INT64_MAX, INT64_MAX / 2}); break;
-    case 3: img.stride = row + in.ConsumeIntegralInRange<int64_t>(1, 100); break;
+    case 3: img.stride = row < INT64_MAX - 100 ? row + in.ConsumeIntegralInRange<int64_t>(1, 100) : row; break;
     default: img.stride = row;
   }
   int64_t need = 0;
@@ -201,7 +201,11 @@ void other_calls(FuzzedDataProvider& in, mf_model* model, int32_t k, int which) 
     case 1: {  // warmup: at most two small sizes run; others must be refused
       const int n = in.ConsumeIntegralInRange<int>(0, 2);
       std::vector<int32_t> sizes;
-      for (int i = 0; i < 2 * n; ++i) sizes.push_back(side(in));
+      // a valid side above 3000 would make the shim allocate a zero image of up to 7 GB
+      for (int i = 0; i < 2 * n; ++i) {
+        const int32_t v = side(in);
+        sizes.push_back(v > 3000 && v <= MF_MAX_IMAGE_SIDE ? 1 + v % 40 : v);
+      }
       int32_t count = n;
       if (in.ConsumeIntegralInRange<int>(0, 7) == 0) count = in.PickValueInArray<int32_t>({-1, INT32_MIN});
       const int32_t* arg = sizes.empty() || in.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : sizes.data();
@@ -232,6 +236,9 @@ void other_calls(FuzzedDataProvider& in, mf_model* model, int32_t k, int which) 
     }
     case 3: {  // benchmark_forward: valid calls kept to one tiny pass
       int32_t w = side(in), h = side(in);
+      // the network runs at exactly this size: valid sides stay at most 64
+      if (w >= 1 && w <= MF_MAX_IMAGE_SIDE) w = 1 + w % 64;
+      if (h >= 1 && h <= MF_MAX_IMAGE_SIDE) h = 1 + h % 64;
       int32_t batch = in.ConsumeIntegralInRange<int>(0, 3) == 0 ? in.ConsumeIntegral<int32_t>() : 1;
       int32_t iters = in.ConsumeIntegralInRange<int>(0, 3) == 0 ? in.ConsumeIntegral<int32_t>() : 1;
       if (batch >= 1 && batch <= 1024) batch = 1 + batch % 2;
