@@ -178,6 +178,9 @@ static void model_checks(const char *path) {
   CHECK(mf_model_warmup(model, sizes, 2) == MF_OK);
   int32_t nw = 0, nh = 0;
   CHECK(mf_model_input_size(model, w, h, &nw, &nh) == MF_OK && nw > 0 && nh > 0);
+  /* a thin strip keeps at least one pixel on its short side after the keep-ratio resize */
+  CHECK(mf_model_input_size(model, 4000, 1, &nw, &nh) == MF_OK && nw > 0 && nh == 1);
+  CHECK(mf_model_input_size(model, 1, 4000, &nw, &nh) == MF_OK && nw == 1 && nh > 0);
   double ms[3] = {-1, -1, -1};
   CHECK(mf_model_benchmark_forward(model, 64, 48, 2, 3, ms) == MF_OK && ms[0] > 0 && ms[2] > 0);
   CHECK(mf_model_benchmark_forward(model, 64, 48, 0, 3, ms) == MF_ERR_INVALID_ARGUMENT);

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fuzz target: mf_model_load on arbitrary file contents (mutations of real exports: truncated,
+// flipped, spliced zip archives). Whatever the bytes, the load returns a status with a text, and
+// a model it accepts answers its getters and segments an image.
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "fuzz_common.hpp"
+
+using mf_fuzz::check_status;
+using mf_fuzz::contract;
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  check_status(mf_set_num_threads(1), "mf_set_num_threads");  // one core per fuzzer in CI
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string& path = mf_fuzz::scratch_file();
+  mf_fuzz::write_file(path, data, size);
+  mf_model* model = reinterpret_cast<mf_model*>(1);
+  const mf_status status = mf_model_load(path.c_str(), nullptr, &model);
+  check_status(status, "mf_model_load");
+  if (status != MF_OK) {
+    if (model != nullptr) contract("mf_model_load", "failed but set *out_model");
+    if (status != MF_ERR_MODEL_FORMAT && status != MF_ERR_OUT_OF_MEMORY)
+      contract("mf_model_load", "a damaged file gave neither MODEL_FORMAT nor OUT_OF_MEMORY");
+    return 0;
+  }
+  mf_model_info info;
+  mf_model_info_init(&info);
+  check_status(mf_model_get_info(model, &info), "mf_model_get_info");
+  const int w = 5, h = 3;
+  std::vector<uint8_t> pixels(size_t(w) * h * 3, 77);
+  std::vector<int32_t> labels(size_t(w) * h, -1);
+  mf_image image = {pixels.data(), int64_t(pixels.size()), w, h, w * 3, MF_PIXEL_RGB};
+  mf_output out = {labels.data(), int64_t(labels.size() * 4), MF_LABEL_I32, nullptr, 0};
+  const mf_status segmented = mf_model_segment(model, &image, &out, 1, nullptr);
+  check_status(segmented, "mf_model_segment");
+  if (segmented == MF_OK)
+    for (int32_t l : labels)
+      if (l < 0 || l >= info.num_classes) contract("mf_model_segment", "label outside 0..K-1");
+  mf_model_free(model);
+  return 0;
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fuzz target: everything a caller passes to a loaded model. The input picks one call (segment,
+// segment_keepalive, warmup, input_size, the getters, benchmark_forward, or model loading with
+// its option struct) and its arguments: image sizes, strides, pixel formats, byte counts, batch
+// counts, label types, output sizes, alignment, option structs, NULL pointers.
+//
+// Every pointer passed points at exactly as many bytes as the size next to it claims (the
+// buffers are allocated at that size), so a check in the shim that lets a too-small buffer through
+// shows up as an ASan overflow. A call that succeeds must have written labels in 0..K-1.
+// Valid images are kept small (sides up to 40 pixels, or one side up to 3000 for thin strips) so
+// that the forward passes stay quick.
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "fuzz_common.hpp"
+
+using mf_fuzz::check_status;
+using mf_fuzz::contract;
+
+namespace {
+
+mf_model* models[2] = {nullptr, nullptr};  // tiny.pt (K = 150), tiny-k300.pt (K = 300)
+int32_t num_classes[2] = {0, 0};
+
+// A buffer of exactly `size` bytes (ASan's redzone starts right after it), `offset` bytes past
+// malloc's 16-byte alignment, for the alignment checks.
+class Buffer {
+ public:
+  Buffer(int64_t size, int offset) : size_(size) {
+    raw_ = static_cast<uint8_t*>(std::malloc(size_t(size + offset)));
+    if (raw_ == nullptr && size + offset > 0) std::abort();
+    data_ = raw_ + offset;
+  }
+  ~Buffer() { std::free(raw_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  uint8_t* data() const { return data_; }
+  int64_t size() const { return size_; }
+
+ private:
+  uint8_t* raw_ = nullptr;
+  uint8_t* data_ = nullptr;
+  int64_t size_ = 0;
+};
+
+// Largest buffer the fuzzer allocates; a claim above it is replaced by an honest smaller one.
+constexpr int64_t kMaxBuffer = int64_t(8) << 20;
+
+int32_t side(FuzzedDataProvider& in) {
+  switch (in.ConsumeIntegralInRange<int>(0, 15)) {
+    case 0: return in.ConsumeIntegral<int32_t>();
+    case 1: return in.PickValueInArray<int32_t>({0, -1, INT32_MIN, INT32_MAX, MF_MAX_IMAGE_SIDE,
+                                                  MF_MAX_IMAGE_SIDE + 1, 65536});
+    case 2: return in.ConsumeIntegralInRange<int32_t>(41, 3000);  // long thin images with a 1..40 side
+    default: return in.ConsumeIntegralInRange<int32_t>(1, 40);
+  }
+}
+
+// A size claim near `need`: exact, a little short, a little over, or anything.
+int64_t claim(FuzzedDataProvider& in, int64_t need) {
+  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    case 0: return need > INT64_MIN + 8 ? need - in.ConsumeIntegralInRange<int64_t>(1, 8) : need;
+    case 1: return need < INT64_MAX - 64 ? need + in.ConsumeIntegralInRange<int64_t>(1, 64) : need;
+    case 2: return in.ConsumeIntegral<int64_t>();
+    case 3: return in.PickValueInArray<int64_t>({0, -1, INT64_MIN, INT64_MAX});
+    default: return need;
+  }
+}
+
+// Memory for a claim of `size` bytes: exactly that many, or (for a claim the fuzzer will not
+// allocate) a smaller honest claim. Negative claims are passed with a 1-byte buffer.
+std::unique_ptr<Buffer> allocate(int64_t& size, int offset) {
+  if (size > kMaxBuffer) size = kMaxBuffer / 2 + (size & 1023);
+  return std::make_unique<Buffer>(size < 0 ? 1 : size, offset);
+}
+
+int64_t saturating_mul(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+struct ImageCase {
+  std::unique_ptr<Buffer> pixels, labels, scores;
+  mf_image image{};
+  mf_output output{};
+};
+
+void make_image(FuzzedDataProvider& in, int32_t k, ImageCase& c) {
+  mf_image& img = c.image;
+  img.format = in.ConsumeIntegralInRange<int>(0, 9) == 0 ? in.ConsumeIntegral<int32_t>()
+                                                         : in.ConsumeIntegralInRange<int32_t>(0, 3);
+  img.width = side(in);
+  img.height = side(in);
+  const int64_t channels = img.format == MF_PIXEL_RGBA || img.format == MF_PIXEL_BGRA ? 4 : 3;
+  const int64_t row = saturating_mul(img.width, channels);
+  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    case 0: img.stride = row > INT64_MIN + 4 ? row - in.ConsumeIntegralInRange<int64_t>(1, 4) : row; break;
+    case 1: img.stride = in.ConsumeIntegral<int64_t>(); break;
+    case 2: img.stride = in.PickValueInArray<int64_t>({0, -1, INT64_MIN, INT64_MAX, INT64_MAX / 2}); break;
+    case 3: img.stride = row < INT64_MAX - 100 ? row + in.ConsumeIntegralInRange<int64_t>(1, 100) : row; break;
+    default: img.stride = row;
+  }
+  int64_t need = 0;
+  if (__builtin_mul_overflow(int64_t(img.height) - 1, img.stride, &need) ||
+      __builtin_add_overflow(need, row, &need))
+    need = INT64_MAX;
+  img.data_size = claim(in, need);
+  c.pixels = allocate(img.data_size, in.ConsumeIntegralInRange<int>(0, 3));
+  img.data = c.pixels->data();
+  if (img.data_size > 0) {
+    const std::vector<uint8_t> fill = in.ConsumeBytes<uint8_t>(64);
+    for (int64_t i = 0; i < img.data_size; ++i)
+      c.pixels->data()[i] = fill.empty() ? uint8_t(i * 131) : fill[size_t(i) % fill.size()];
+  }
+  if (in.ConsumeIntegralInRange<int>(0, 31) == 0) img.data = nullptr;
+
+  mf_output& out = c.output;
+  out.label_type = in.ConsumeIntegralInRange<int>(0, 15) == 0 ? in.ConsumeIntegral<int32_t>()
+                                                              : in.ConsumeIntegralInRange<int32_t>(0, 1);
+  const int64_t pixels = saturating_mul(img.width, img.height);
+  out.labels_size = claim(in, saturating_mul(pixels, out.label_type == MF_LABEL_U8 ? 1 : 4));
+  c.labels = allocate(out.labels_size, in.ConsumeIntegralInRange<int>(0, 7) == 0 ? 2 : 0);
+  out.labels = c.labels->data();
+  if (out.labels_size > 0) std::memset(out.labels, 0xA5, size_t(out.labels_size));
+  if (in.ConsumeIntegralInRange<int>(0, 31) == 0) out.labels = nullptr;
+  if (in.ConsumeIntegralInRange<int>(0, 3) == 0) {
+    out.scores_size = claim(in, saturating_mul(saturating_mul(pixels, k), 4));
+    c.scores = allocate(out.scores_size, in.ConsumeIntegralInRange<int>(0, 7) == 0 ? 1 : 0);
+    out.scores = reinterpret_cast<float*>(c.scores->data());
+  } else {
+    out.scores = nullptr;
+    out.scores_size = in.ConsumeIntegralInRange<int>(0, 3) == 0 ? in.ConsumeIntegral<int64_t>() : 0;
+  }
+}
+
+void check_labels(const ImageCase& c, int32_t k) {
+  const int64_t n = int64_t(c.image.width) * c.image.height;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t label = c.output.label_type == MF_LABEL_U8
+                              ? static_cast<const uint8_t*>(c.output.labels)[i]
+                              : static_cast<const int32_t*>(c.output.labels)[i];
+    if (label < 0 || label >= k) contract("mf_model_segment", "succeeded with a label outside 0..K-1");
+  }
+}
+
+void segment(FuzzedDataProvider& in, mf_model* model, int32_t k, bool keepalive) {
+  // batch count: usually the number of descriptors given, sometimes fewer or negative
+  const int n = in.ConsumeIntegralInRange<int>(0, 3);
+  std::vector<ImageCase> cases(static_cast<size_t>(n));
+  for (auto& c : cases) make_image(in, k, c);
+  std::vector<mf_image> images;
+  std::vector<mf_output> outputs;
+  for (const auto& c : cases) {
+    images.push_back(c.image);
+    outputs.push_back(c.output);
+  }
+  int32_t count = n;
+  switch (in.ConsumeIntegralInRange<int>(0, 9)) {
+    case 0: count = in.PickValueInArray<int32_t>({-1, INT32_MIN}); break;
+    case 1: count = n > 0 ? in.ConsumeIntegralInRange<int32_t>(0, n - 1) : 0; break;
+    default: break;
+  }
+  const mf_image* image_arg = images.empty() || in.ConsumeIntegralInRange<int>(0, 31) == 0 ? nullptr : images.data();
+  const mf_output* output_arg = outputs.empty() || in.ConsumeIntegralInRange<int>(0, 31) == 0 ? nullptr : outputs.data();
+  mf_segment_options opts;
+  mf_segment_options_init(&opts);
+  const mf_segment_options* opts_arg = &opts;
+  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    case 0: opts_arg = nullptr; break;
+    case 1: opts.struct_size = in.ConsumeIntegral<uint32_t>(); break;
+    case 2: opts.resize = in.ConsumeIntegral<int32_t>(); break;
+    default: opts.resize = in.ConsumeBool() ? 1 : 0;
+  }
+  const mf_status status =
+      keepalive ? mf_model_segment_keepalive(model, image_arg, output_arg, count, opts_arg, 2,
+                                             image_arg, output_arg)
+                : mf_model_segment(model, image_arg, output_arg, count, opts_arg);
+  check_status(status, "mf_model_segment");
+  if (status == MF_OK)
+    for (int32_t i = 0; i < count; ++i) check_labels(cases[size_t(i)], k);
+}
+
+void other_calls(FuzzedDataProvider& in, mf_model* model, int32_t k, int which) {
+  switch (which) {
+    case 0: {  // input_size
+      int32_t nw = -1, nh = -1;
+      const bool null_out = in.ConsumeIntegralInRange<int>(0, 15) == 0;
+      const int32_t w = side(in), h = side(in);
+      const mf_status st = mf_model_input_size(model, w, h, null_out ? nullptr : &nw, &nh);
+      check_status(st, "mf_model_input_size");
+      if (st == MF_OK && (nw < 1 || nh < 1 || nw > MF_MAX_IMAGE_SIDE || nh > MF_MAX_IMAGE_SIDE))
+        contract("mf_model_input_size", "gave a size outside 1..MF_MAX_IMAGE_SIDE");
+      break;
+    }
+    case 1: {  // warmup: at most two small sizes run; others must be refused
+      const int n = in.ConsumeIntegralInRange<int>(0, 2);
+      std::vector<int32_t> sizes;
+      // a valid side above 3000 would make the shim allocate a zero image of up to 7 GB
+      for (int i = 0; i < 2 * n; ++i) {
+        const int32_t v = side(in);
+        sizes.push_back(v > 3000 && v <= MF_MAX_IMAGE_SIDE ? 1 + v % 40 : v);
+      }
+      int32_t count = n;
+      if (in.ConsumeIntegralInRange<int>(0, 7) == 0) count = in.PickValueInArray<int32_t>({-1, INT32_MIN});
+      const int32_t* arg = sizes.empty() || in.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : sizes.data();
+      check_status(mf_model_warmup(model, arg, count), "mf_model_warmup");
+      break;
+    }
+    case 2: {  // getters with their size and index arguments
+      mf_model_info info;
+      mf_model_info_init(&info);
+      if (in.ConsumeBool()) info.struct_size = in.ConsumeIntegral<uint32_t>();
+      check_status(mf_model_get_info(model, in.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : &info),
+                   "mf_model_get_info");
+      const char* name = nullptr;
+      const int32_t index = in.ConsumeBool() ? in.ConsumeIntegralInRange<int32_t>(-2, k + 1) : in.ConsumeIntegral<int32_t>();
+      const mf_status st = mf_model_class_name(model, index, in.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : &name);
+      check_status(st, "mf_model_class_name");
+      if (st == MF_OK && (name == nullptr || index < 0 || index >= k)) contract("mf_model_class_name", "bad success");
+      int64_t size = claim(in, int64_t(3) * k);
+      auto palette = allocate(size, 0);
+      check_status(mf_model_palette(model, in.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : palette->data(), size),
+                   "mf_model_palette");
+      const char* json = nullptr;
+      int64_t length = 0;
+      check_status(mf_model_metadata_json(model, in.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : &json,
+                                          in.ConsumeBool() ? &length : nullptr),
+                   "mf_model_metadata_json");
+      break;
+    }
+    case 3: {  // benchmark_forward: valid calls kept to one tiny pass
+      int32_t w = side(in), h = side(in);
+      // the network runs at exactly this size: valid sides stay at most 64
+      if (w >= 1 && w <= MF_MAX_IMAGE_SIDE) w = 1 + w % 64;
+      if (h >= 1 && h <= MF_MAX_IMAGE_SIDE) h = 1 + h % 64;
+      int32_t batch = in.ConsumeIntegralInRange<int>(0, 3) == 0 ? in.ConsumeIntegral<int32_t>() : 1;
+      int32_t iters = in.ConsumeIntegralInRange<int>(0, 3) == 0 ? in.ConsumeIntegral<int32_t>() : 1;
+      if (batch >= 1 && batch <= 1024) batch = 1 + batch % 2;
+      if (iters >= 1 && iters <= 100000) iters = 1 + iters % 2;
+      std::vector<double> ms(size_t(iters >= 1 && iters <= 2 ? iters : 1));
+      check_status(mf_model_benchmark_forward(model, w, h, batch, iters,
+                                              in.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : ms.data()),
+                   "mf_model_benchmark_forward");
+      break;
+    }
+    default: {  // loading: the option struct and paths, up to opening the file
+      mf_load_options opts;
+      mf_load_options_init(&opts);
+      if (in.ConsumeBool()) opts.struct_size = in.ConsumeIntegral<uint32_t>();
+      if (in.ConsumeBool()) opts.device = in.ConsumeIntegralInRange<int32_t>(-3, 3);
+      if (in.ConsumeBool()) opts.precision = in.ConsumeIntegral<int32_t>();
+      if (in.ConsumeBool()) opts.jit_optimize = in.ConsumeIntegral<int32_t>();
+      if (in.ConsumeBool()) {
+        opts.intra_op_threads = in.ConsumeIntegral<int32_t>();
+        // valid counts above 1 are left out: they would slow every later forward pass
+        if (opts.intra_op_threads > 1 && opts.intra_op_threads <= mf_max_threads()) opts.intra_op_threads = 1;
+      }
+      const char* path = in.PickValueInArray<const char*>({"/nonexistent/model.pt", "", "/", nullptr});
+      mf_model* out = reinterpret_cast<mf_model*>(1);
+      const mf_status st = mf_model_load(path, in.ConsumeIntegralInRange<int>(0, 7) == 0 ? nullptr : &opts,
+                                         in.ConsumeIntegralInRange<int>(0, 15) == 0 ? nullptr : &out);
+      check_status(st, "mf_model_load");
+      if (st == MF_OK) contract("mf_model_load", "loaded a model from a path that holds none");
+      (void)model;
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  check_status(mf_set_num_threads(1), "mf_set_num_threads");
+  const char* names[2] = {"tiny.pt", "tiny-k300.pt"};
+  for (int i = 0; i < 2; ++i) {
+    const mf_status st = mf_model_load(mf_fuzz::model_path(names[i]).c_str(), nullptr, &models[i]);
+    if (st != MF_OK) {
+      std::fprintf(stderr, "fuzz: cannot load %s: %s\n", names[i], mf_last_error());
+      std::exit(2);
+    }
+    mf_model_info info;
+    mf_model_info_init(&info);
+    check_status(mf_model_get_info(models[i], &info), "mf_model_get_info");
+    num_classes[i] = info.num_classes;
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzedDataProvider in(data, size);
+  const int pick = in.ConsumeIntegralInRange<int>(0, 31);
+  const int m = pick == 31 ? -1 : pick % 4 == 3 ? 1 : 0;  // mostly K = 150, sometimes 300, rarely NULL
+  mf_model* model = m < 0 ? nullptr : models[m];
+  const int32_t k = m < 0 ? 150 : num_classes[m];
+  const int call = in.ConsumeIntegralInRange<int>(0, 11);
+  if (call < 6) segment(in, model, k, call == 5);
+  else other_calls(in, model, k, call - 6);
+  return 0;
+}
