@@ -142,6 +142,9 @@ public final class MaskFormer implements AutoCloseable {
           frames.size() + " frames but " + outputs.size() + " outputs");
     }
     if (frames.isEmpty()) {
+      if (model.isClosed()) { // nothing to do, but a closed model is refused as for any call
+        throw new IllegalStateException("MaskFormer is closed: " + model.name());
+      }
       return;
     }
     for (int i = 0; i < frames.size(); i++) {
