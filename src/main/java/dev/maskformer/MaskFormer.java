@@ -132,6 +132,11 @@ public final class MaskFormer implements AutoCloseable {
    * Batches of more than 100 distinct buffers (frames, label and score outputs; about 50 frames
    * with labels, 33 with scores) are passed in several native calls of at most that many, because
    * every buffer is a downcall argument that keeps its memory alive for the call.
+   *
+   * <p>A call refused by the Java checks (null, size, memory, closed model) writes nothing. A call
+   * that fails in native code ({@link NativeOutOfMemoryException}, {@link InferenceException})
+   * leaves the outputs unspecified: groups of other sizes may already hold their results. Nothing
+   * outside the outputs is ever written.
    */
   public void segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
     Objects.requireNonNull(frames, "frames");
