@@ -347,8 +347,16 @@ public final class Images {
     }
     int w = s.width();
     int h = s.height();
+    // drawn, not read with getRGB: getRGB brightens grey images (it converts their linear grey to
+    // sRGB), while drawing keeps grey g as (g, g, g), as toFrame gives it to the model
     BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-    int[] rgb = base.getRGB(0, 0, w, h, null, 0, w);
+    Graphics2D g2 = out.createGraphics();
+    try {
+      g2.drawImage(base, 0, 0, null);
+    } finally {
+      g2.dispose();
+    }
+    int[] rgb = ((DataBufferInt) out.getRaster().getDataBuffer()).getData();
     int[] labels = s.toIntArray();
     int[] palette = s.classes().stream().mapToInt(ClassInfo::rgb).toArray();
     int a = (int) Math.round(alpha * 256);
@@ -360,7 +368,6 @@ public final class Images {
       int b = ((p & 0xFF) * (256 - a) + (c & 0xFF) * a) >> 8;
       rgb[i] = (r << 16) | (g << 8) | b;
     }
-    out.setRGB(0, 0, w, h, rgb, 0, w);
     return out;
   }
 

@@ -110,6 +110,28 @@ class ImageInputIT {
     expect(r.err(), "huge.png", "30000x30000: too large to decode into a Java image");
   }
 
+  /** A grey PNG's overlay at opacity 0 is the image itself: grey g stays (g, g, g). */
+  @Test
+  void greyImagesKeepTheirValuesInTheOverlay(@TempDir Path tmp) throws Exception {
+    BufferedImage grey = new BufferedImage(40, 30, BufferedImage.TYPE_BYTE_GRAY);
+    for (int y = 0; y < 30; y++) {
+      for (int x = 0; x < 40; x++) {
+        grey.getRaster().setSample(x, y, 0, (x * 7 + y * 3) % 256);
+      }
+    }
+    Path file = tmp.resolve("grey.png");
+    assertTrue(ImageIO.write(grey, "png", file.toFile()));
+    Result r = run("segment", "--model", MODEL, "--out", tmp.toString(), "--alpha", "0", file.toString());
+    assertEquals(0, r.code(), r.err());
+    BufferedImage overlay = ImageIO.read(tmp.resolve("grey.overlay.png").toFile());
+    for (int y = 0; y < 30; y++) {
+      for (int x = 0; x < 40; x++) {
+        int g = (x * 7 + y * 3) % 256;
+        assertEquals(g << 16 | g << 8 | g, overlay.getRGB(x, y) & 0xFFFFFF, "pixel " + x + "," + y);
+      }
+    }
+  }
+
   @Test
   void aMissingInputStopsBeforeTheModelLoads(@TempDir Path tmp) {
     Result r = run("segment", "--model", MODEL, "--out", tmp.toString(), tmp.resolve("nope.png").toString());
