@@ -12,7 +12,9 @@ import java.awt.image.DataBufferInt;
 import java.awt.image.DataBufferUShort;
 import java.awt.image.Raster;
 import java.awt.image.SinglePixelPackedSampleModel;
+import java.io.BufferedInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -22,11 +24,20 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
+import java.util.zip.CRC32;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.FileImageInputStream;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * Bridges between {@link BufferedImage}s and off-heap frames, and renders results.
@@ -41,22 +52,187 @@ import javax.imageio.ImageIO;
 public final class Images {
   private Images() {}
 
+  /**
+   * Default limit of {@link #readImage(Path)}: 2^26 pixels (64 Mi). It takes an image of the
+   * largest side the library accepts ({@link ImageLayout#MAX_SIDE}, 32768) by 2048 rows, an
+   * 8192x8192 square or a 48-megapixel photo, and refuses files whose header promises more before
+   * anything is decoded: a PNG of a few kilobytes can decode to gigabytes.
+   */
+  public static final long DEFAULT_MAX_PIXELS = 1L << 26;
+
+  /** Largest {@code maxPixels}: {@link ImageLayout#MAX_SIDE} squared. */
+  public static final long MAX_PIXELS_LIMIT = (long) ImageLayout.MAX_SIDE * ImageLayout.MAX_SIDE;
+
+  /**
+   * Elements in one Java array at most; the decoded image and its 3- or 4-byte copy must fit (the
+   * JDK's own limit is a few elements below Integer.MAX_VALUE).
+   */
+  private static final long MAX_ARRAY = Integer.MAX_VALUE - 8L;
+
   /** Reads an image file (PNG, JPEG, BMP, GIF) into a frame owned by {@code arena}. */
   public static Frame read(Path file, Arena arena) throws IOException {
     return toFrame(readImage(file), arena);
   }
 
-  /** Reads an image file; the error names the file when it is not an image. */
+  /** {@link #readImage(Path, long)} with {@link #DEFAULT_MAX_PIXELS}. */
   public static BufferedImage readImage(Path file) throws IOException {
+    return readImage(file, DEFAULT_MAX_PIXELS);
+  }
+
+  /**
+   * Reads an image file (PNG, JPEG, BMP, GIF). Every failure is an {@link IOException} whose
+   * message ends with the file:
+   *
+   * <ul>
+   *   <li>a missing file, a folder, or anything that is not a regular file (a FIFO, a device, a
+   *       socket: these are never opened, since opening a FIFO blocks until a writer comes);
+   *   <li>a header whose width or height exceeds {@link ImageLayout#MAX_SIDE}, whose pixel count
+   *       exceeds {@code maxPixels} (a decompression-bomb guard, checked before decoding), or
+   *       whose decoded size does not fit in a Java array;
+   *   <li>a damaged file: a PNG chunk whose CRC does not match or a PNG without its end chunk, a
+   *       decoder warning (a truncated JPEG, corrupt JPEG data), or a decoder error (e.g. a BMP
+   *       whose data is short). Damaged images are refused rather than segmented as garbage.
+   * </ul>
+   *
+   * @param maxPixels the largest width * height accepted, 1..{@link #MAX_PIXELS_LIMIT}
+   * @throws IllegalArgumentException for {@code maxPixels} outside that range
+   */
+  public static BufferedImage readImage(Path file, long maxPixels) throws IOException {
     Objects.requireNonNull(file, "file");
-    if (!Files.isRegularFile(file)) {
+    if (maxPixels < 1 || maxPixels > MAX_PIXELS_LIMIT) {
+      throw new IllegalArgumentException("maxPixels must be 1.." + MAX_PIXELS_LIMIT + ", got " + maxPixels);
+    }
+    BasicFileAttributes attributes;
+    try {
+      attributes = Files.readAttributes(file, BasicFileAttributes.class); // follows links
+    } catch (NoSuchFileException e) {
       throw new IOException("no such image file: " + file);
     }
-    BufferedImage image = ImageIO.read(file.toFile());
-    if (image == null) {
-      throw new IOException("not a readable image (PNG, JPEG, BMP, GIF): " + file);
+    if (attributes.isDirectory()) {
+      throw new IOException("a folder, not an image file: " + file);
     }
-    return image;
+    if (!attributes.isRegularFile()) {
+      throw new IOException("not a regular file (a FIFO, device or socket), not opened: " + file);
+    }
+    try (ImageInputStream in = new FileImageInputStream(file.toFile())) {
+      Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+      if (!readers.hasNext()) {
+        throw new IOException("not a readable image (PNG, JPEG, BMP, GIF): " + file);
+      }
+      ImageReader reader = readers.next();
+      try {
+        reader.setInput(in, true, true);
+        String format = reader.getFormatName().toLowerCase(Locale.ROOT);
+        int w;
+        int h;
+        try {
+          w = reader.getWidth(0);
+          h = reader.getHeight(0);
+        } catch (IOException | RuntimeException e) {
+          throw new IOException("cannot read the " + format + " header (" + describe(e) + "): " + file, e);
+        }
+        checkSize(w, h, maxPixels, format, file);
+        if (format.equals("png")) {
+          checkPngChunks(file);
+        }
+        List<String> warnings = new ArrayList<>();
+        reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
+        BufferedImage image;
+        try {
+          image = reader.read(0);
+        } catch (IOException | RuntimeException e) {
+          throw new IOException("cannot decode the " + format + " data (" + describe(e) + "): " + file, e);
+        } catch (OutOfMemoryError e) {
+          throw new IOException("not enough Java heap to decode " + w + "x" + h + " " + format
+              + " (raise -Xmx): " + file, e);
+        }
+        if (!warnings.isEmpty()) {
+          throw new IOException("damaged " + format + " (" + String.join("; ", warnings) + "): " + file);
+        }
+        return image;
+      } finally {
+        reader.dispose();
+      }
+    }
+  }
+
+  private static void checkSize(int w, int h, long maxPixels, String format, Path file) throws IOException {
+    if (w < 1 || h < 1) {
+      throw new IOException("the " + format + " header gives an empty size " + w + "x" + h + ": " + file);
+    }
+    if (w > ImageLayout.MAX_SIDE || h > ImageLayout.MAX_SIDE) {
+      throw new IOException("the " + format + " header gives " + w + "x" + h + ", larger than "
+          + ImageLayout.MAX_SIDE + " pixels on a side, the most the library takes: " + file);
+    }
+    long pixels = (long) w * h;
+    if (pixels > maxPixels) {
+      throw new IOException("the " + format + " header gives " + w + "x" + h + " = " + pixels
+          + " pixels, more than the limit of " + maxPixels + " (a guard against decompression bombs;"
+          + " raise it with --max-pixels or Images.readImage(file, maxPixels)): " + file);
+    }
+    if (4 * pixels > MAX_ARRAY) { // decoded RGBA (or its BGR copy) is one array
+      throw new IOException("the " + format + " header gives " + w + "x" + h + ": too large to decode"
+          + " into a Java image (at most " + MAX_ARRAY / 4 + " pixels fit in one array): " + file);
+    }
+  }
+
+  /**
+   * Checks every chunk CRC of a PNG and that the file reaches its IEND chunk: the JDK's decoder
+   * checks neither, so a flipped bit in the pixel data or a cut file would decode as garbage.
+   */
+  private static void checkPngChunks(Path file) throws IOException {
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
+      byte[] signature = in.readNBytes(8);
+      if (signature.length < 8) {
+        throw new IOException("truncated png (no signature): " + file);
+      }
+      byte[] head = new byte[8];
+      byte[] buffer = new byte[1 << 16];
+      CRC32 crc = new CRC32();
+      long offset = 8;
+      while (true) {
+        if (in.readNBytes(head, 0, 8) < 8) {
+          throw new IOException("truncated png (ends at byte " + offset + " before its IEND chunk): " + file);
+        }
+        long length = ByteBuffer.wrap(head, 0, 4).getInt() & 0xFFFFFFFFL;
+        String type = new String(head, 4, 4, StandardCharsets.ISO_8859_1);
+        if (length > Integer.MAX_VALUE) {
+          throw new IOException("damaged png (chunk '" + type + "' at byte " + offset + " claims "
+              + length + " bytes): " + file);
+        }
+        crc.reset();
+        crc.update(head, 4, 4);
+        long left = length;
+        while (left > 0) {
+          int n = in.read(buffer, 0, (int) Math.min(buffer.length, left));
+          if (n < 0) {
+            throw new IOException("truncated png (ends inside its '" + type + "' chunk at byte "
+                + offset + "): " + file);
+          }
+          crc.update(buffer, 0, n);
+          left -= n;
+        }
+        byte[] stored = in.readNBytes(4);
+        if (stored.length < 4) {
+          throw new IOException("truncated png (ends inside its '" + type + "' chunk at byte "
+              + offset + "): " + file);
+        }
+        if ((ByteBuffer.wrap(stored).getInt() & 0xFFFFFFFFL) != crc.getValue()) {
+          throw new IOException("damaged png (CRC mismatch in its '" + type + "' chunk at byte "
+              + offset + "): " + file);
+        }
+        if (type.equals("IEND")) {
+          return;
+        }
+        offset += 12 + length;
+      }
+    }
+  }
+
+  /** An exception's message, or its type where it has none (EOFException, say). */
+  private static String describe(Throwable e) {
+    String m = e.getMessage();
+    return m == null || m.isBlank() ? e.getClass().getSimpleName() : m;
   }
 
   /** Copies the pixels of {@code image} into memory of {@code arena}: one copy, as described above. */
@@ -171,8 +347,16 @@ public final class Images {
     }
     int w = s.width();
     int h = s.height();
+    // drawn, not read with getRGB: getRGB brightens grey images (it converts their linear grey to
+    // sRGB), while drawing keeps grey g as (g, g, g), as toFrame gives it to the model
     BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-    int[] rgb = base.getRGB(0, 0, w, h, null, 0, w);
+    Graphics2D g2 = out.createGraphics();
+    try {
+      g2.drawImage(base, 0, 0, null);
+    } finally {
+      g2.dispose();
+    }
+    int[] rgb = ((DataBufferInt) out.getRaster().getDataBuffer()).getData();
     int[] labels = s.toIntArray();
     int[] palette = s.classes().stream().mapToInt(ClassInfo::rgb).toArray();
     int a = (int) Math.round(alpha * 256);
@@ -184,7 +368,6 @@ public final class Images {
       int b = ((p & 0xFF) * (256 - a) + (c & 0xFF) * a) >> 8;
       rgb[i] = (r << 16) | (g << 8) | b;
     }
-    out.setRGB(0, 0, w, h, rgb, 0, w);
     return out;
   }
 

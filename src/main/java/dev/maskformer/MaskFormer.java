@@ -144,6 +144,11 @@ public final class MaskFormer implements AutoCloseable {
    * labels, 33 with scores) are passed in several native calls of at most that many, because
    * every buffer is a downcall argument that keeps its memory alive for the call.
    *
+   * <p>A call refused by the Java checks (null, size, memory, closed model) writes nothing. A call
+   * that fails in native code ({@link NativeOutOfMemoryException}, {@link InferenceException})
+   * leaves the outputs unspecified: groups of other sizes may already hold their results. Nothing
+   * outside the outputs is ever written.
+   *
    * @return per frame its segments by ascending id when {@link SegmentOptions#segments()} is set,
    *     else empty lists
    * @throws IllegalArgumentException an output has segment ids but the options ask for no
@@ -158,6 +163,9 @@ public final class MaskFormer implements AutoCloseable {
           frames.size() + " frames but " + outputs.size() + " outputs");
     }
     if (frames.isEmpty()) {
+      if (model.isClosed()) { // nothing to do, but a closed model is refused as for any call
+        throw new IllegalStateException("MaskFormer is closed: " + model.name());
+      }
       return List.of();
     }
     boolean extended = options.extended();

@@ -9,6 +9,7 @@ import java.awt.image.BufferedImage;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -135,8 +136,30 @@ class ParityIT {
       assertArrayEquals(expected, c.toIntArray());
       assertArrayEquals(expected, d.toIntArray());
       assertArrayEquals(expected, e.toIntArray());
-      assertEquals(image.getWidth(), g.width());
       assertEquals(expected[5 * 320 + 7], a.label(7, 5));
+      // a grey image is segmented as the RGB image whose three channels are its grey values
+      byte[] greyValues = ((java.awt.image.DataBufferByte) grey.getRaster().getDataBuffer()).getData();
+      assertEquals(image.getWidth() * image.getHeight(), greyValues.length);
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment rgb = arena.allocate(3L * greyValues.length);
+        for (int i = 0; i < greyValues.length; i++) {
+          for (int k = 0; k < 3; k++) {
+            rgb.set(ValueLayout.JAVA_BYTE, 3L * i + k, greyValues[i]);
+          }
+        }
+        try (Segmentation byHand = tiny.segment(Frame.of(rgb, image.getWidth(), image.getHeight(), PixelFormat.RGB))) {
+          assertEquals(image.getWidth(), g.width());
+          assertEquals(image.getHeight(), g.height());
+          assertArrayEquals(byHand.toIntArray(), g.toIntArray(), "grey image");
+          long differ = 0;
+          int[] colour = a.toIntArray();
+          int[] greyLabels = g.toIntArray();
+          for (int i = 0; i < colour.length; i++) {
+            differ += colour[i] != greyLabels[i] ? 1 : 0;
+          }
+          assertTrue(differ > 0, "the grey image gave the colour image's labels: its pixels were not grey");
+        }
+      }
     }
   }
 
@@ -170,11 +193,37 @@ class ParityIT {
 
   @Test
   void withoutResizeTheNetworkSeesTheFrameAsItIs() throws Exception {
-    // scene_128x128 already satisfies the rule (short side 128): resize on and off agree
+    // the tiny model's rule (short side 128, long side <= 512) halves 320x256; 160x128 it keeps
+    assertEquals(new Size(160, 128), tiny.inputSize(320, 256));
+    assertEquals(new Size(160, 128), tiny.inputSize(160, 128));
+    Path file = TestModels.image("scene_320x256");
+    SegmentOptions off = SegmentOptions.DEFAULTS.withResize(false).withScores(true);
+    try (Segmentation resized = tiny.segment(file, SegmentOptions.DEFAULTS.withScores(true));
+        Segmentation asIs = tiny.segment(file, off);
+        Arena arena = Arena.ofConfined()) {
+      // with the rule: Python's reference, which resizes
+      assertArrayEquals(TestModels.goldenLabels("tiny", "scene_320x256"), resized.toIntArray());
+      // without it the network saw 320x256, not 160x128: other scores, and labels at the frame's size
+      assertEquals(320, asIs.width());
+      assertEquals(256, asIs.height());
+      float[] a = resized.scores().orElseThrow().toArray(ValueLayout.JAVA_FLOAT);
+      float[] b = asIs.scores().orElseThrow().toArray(ValueLayout.JAVA_FLOAT);
+      double worst = 0;
+      for (int i = 0; i < a.length; i++) {
+        worst = Math.max(worst, Math.abs(a[i] - b[i]));
+      }
+      assertTrue(worst > 1e-3, "resize on and off gave the same scores (max difference " + worst + ")");
+      // the zero-copy batch call honours the flag the same way
+      Frame frame = Images.read(file, arena);
+      MemorySegment labels = arena.allocate(320 * 256 * 4, 4);
+      tiny.segment(List.of(frame), List.of(Output.labels(labels, LabelType.I32)), SegmentOptions.DEFAULTS.withResize(false));
+      assertArrayEquals(asIs.toIntArray(), labels.toArray(ValueLayout.JAVA_INT));
+    }
+    // where the rule changes nothing, on and off are the same computation
     try (Segmentation on = tiny.segment(TestModels.image("scene_128x128"));
-        Segmentation off = tiny.segment(TestModels.image("scene_128x128"),
-            SegmentOptions.DEFAULTS.withResize(false))) {
-      assertArrayEquals(on.toIntArray(), off.toIntArray());
+        Segmentation offSame = tiny.segment(TestModels.image("scene_128x128"), SegmentOptions.DEFAULTS.withResize(false))) {
+      assertEquals(new Size(128, 128), tiny.inputSize(128, 128));
+      assertArrayEquals(on.toIntArray(), offSame.toIntArray());
     }
   }
 }

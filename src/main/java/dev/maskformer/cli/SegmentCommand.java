@@ -73,6 +73,20 @@ final class SegmentCommand implements Callable<Integer> {
     alpha = Alpha.check(spec, a);
   }
 
+  long maxPixels = Images.DEFAULT_MAX_PIXELS;
+
+  @Option(names = "--max-pixels", paramLabel = "N", description = {
+      "refuse images whose header gives more than N pixels (width x height) before decoding",
+      "them (a guard against decompression bombs), 1..1073741824 (32768^2); default: 67108864",
+      "(2^26: 8192x8192, 32768x2048 or a 48-megapixel photo)"})
+  void maxPixels(long n) {
+    if (n < 1 || n > Images.MAX_PIXELS_LIMIT) {
+      throw new ParameterException(spec.commandLine(),
+          "--max-pixels must be 1.." + Images.MAX_PIXELS_LIMIT + ", got " + n);
+    }
+    maxPixels = n;
+  }
+
   @Parameters(arity = "1..*", paramLabel = "INPUT", description = "image files or folders of images")
   List<Path> inputs;
 
@@ -95,7 +109,7 @@ final class SegmentCommand implements Callable<Integer> {
       for (Path file : files) {
         String stem = names.get(file);
         try {
-          BufferedImage image = Images.readImage(file);
+          BufferedImage image = Images.readImage(file, maxPixels);
           long t0 = System.nanoTime();
           try (Arena arena = Arena.ofConfined();
               Segmentation s = model.segment(Images.toFrame(image, arena), options)) {
@@ -125,7 +139,8 @@ final class SegmentCommand implements Callable<Integer> {
           }
         } catch (IOException | UncheckedIOException | IllegalArgumentException | MaskFormerException e) {
           // one bad image does not stop the others; the exit status says that some failed
-          err.println("error: " + file + ": " + e.getMessage());
+          String m = String.valueOf(e.getMessage());
+          err.println("error: " + (m.contains(file.toString()) ? m : file + ": " + m));
           failed.add(file.toString());
         }
       }
@@ -179,8 +194,8 @@ final class SegmentCommand implements Callable<Integer> {
         try (Stream<Path> s = Files.list(p)) {
           s.filter(SegmentCommand::isImage).sorted().forEach(files::add);
         }
-      } else if (Files.isRegularFile(p)) {
-        files.add(p);
+      } else if (Files.exists(p)) {
+        files.add(p); // a FIFO or device is refused, unopened, by Images.readImage as that file's error
       } else {
         throw new IOException("no such file or folder: " + p);
       }
