@@ -29,7 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Tuple
+from typing import List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -154,12 +154,71 @@ class Raises(Hostile):
 class Slow(Hostile):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         if x.shape[2] > self.above:
-            for _ in range(x.shape[2] * 1500):  # bounded by the shape, but seconds long
+            for _ in range(60000):  # bounded, but seconds long
                 x = x * 1.0
         return self.inner(x)
 
 
-HOSTILE = {"slow": Slow, "while": EndlessWhile, "count": CountFromValues, "nan": NanMasks, "inf": InfLogits,
+def _spin(x: torch.Tensor) -> torch.Tensor:
+    while bool(x.sum() > -1.0):
+        x = x + 1.0
+    return x
+
+
+class Forks(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            x = torch.jit.wait(torch.jit.fork(_spin, x))  # the endless loop in forked code
+        return self.inner(x)
+
+
+class GrownList(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            n: List[int] = [1]
+            n.append(int(x.sum().item()) + 1000000000000)
+            for _ in range(len(n) * n[1]):  # a length and an element of a list changed in place
+                x = x + 1.0
+        return self.inner(x)
+
+
+class Nested(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            for _ in range(1 << 20):  # each bounded, 2^60 together
+                for _ in range(1 << 20):
+                    for _ in range(1 << 20):
+                        x = x + 1.0
+        return self.inner(x)
+
+
+class SizeCount(Hostile):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] > self.above:
+            for _ in range(x.view(-1)[:1].expand(1 << 40).size(0)):  # a size costs nothing
+                x = x + 1.0
+        return self.inner(x)
+
+
+class SetState(Hostile):
+    @torch.jit.export
+    def __getstate__(self) -> Tuple[int, bool]:
+        return self.above, self.training
+
+    @torch.jit.export
+    def __setstate__(self, state: Tuple[int, bool]) -> None:
+        self.above = state[0]
+        self.training = state[1]
+        n = state[0]
+        while n > -1:  # runs while the archive is unpickled
+            n = n + 1
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.inner(x)
+
+
+HOSTILE = {"slow": Slow, "fork": Forks, "grown": GrownList, "nested": Nested, "size": SizeCount,
+           "setstate": SetState, "while": EndlessWhile, "count": CountFromValues, "nan": NanMasks, "inf": InfLogits,
            "meta": MetaLogits, "sparse": SparseMasks, "int": IntLogits, "raise": Raises}
 
 

@@ -150,6 +150,15 @@ OutputView check_output(const mf_output& out, const ImageView& img, int index, i
   return v;
 }
 
+// The resize flag of segment options (default on), after checking the struct's version.
+bool resize_option(const mf_segment_options* opts) {
+  if (opts == nullptr) return true;
+  require(opts->struct_size >= sizeof(mf_segment_options),
+          "mf_segment_options.struct_size is " + std::to_string(opts->struct_size) +
+              ": call mf_segment_options_init first");
+  return opts->resize != 0;
+}
+
 }  // namespace
 }  // namespace maskformer
 
@@ -391,13 +400,7 @@ MF_API mf_status mf_model_segment(mf_model* model, const mf_image* images, const
     require(count >= 0, "count must be >= 0, got " + std::to_string(count));
     if (count == 0) return;
     require(images != nullptr && outputs != nullptr, "images and outputs must not be NULL");
-    bool resize = true;
-    if (opts != nullptr) {
-      require(opts->struct_size >= sizeof(mf_segment_options),
-              "mf_segment_options.struct_size is " + std::to_string(opts->struct_size) +
-                  ": call mf_segment_options_init first");
-      resize = opts->resize != 0;
-    }
+    const bool resize = resize_option(opts);
     const int k = m.metadata().num_classes;
     std::vector<ImageView> views;
     std::vector<OutputView> outs;
@@ -577,13 +580,7 @@ MF_API mf_status mf_model_segment_ext(mf_model* model, const mf_image* images, c
     require(count >= 0, "count must be >= 0, got " + std::to_string(count));
     if (count == 0) return;
     require(images != nullptr && outputs != nullptr, "images and outputs must not be NULL");
-    bool resize = true;
-    if (opts != nullptr) {
-      require(opts->struct_size >= sizeof(mf_segment_options),
-              "mf_segment_options.struct_size is " + std::to_string(opts->struct_size) +
-                  ": call mf_segment_options_init first");
-      resize = opts->resize != 0;
-    }
+    const bool resize = resize_option(opts);
     SegmentExtras ext;
     ext.rules = check_rules(rules);
     const int k = m.metadata().num_classes;

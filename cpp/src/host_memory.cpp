@@ -49,6 +49,11 @@ struct Cache {
   size_t largest_call = 0;
   int concurrent_calls = 0, peak_concurrent_calls = 0;
 
+  void update_auto_limit() {  // holds mu
+    const size_t want = 2 * largest_call * static_cast<size_t>(std::max(1, peak_concurrent_calls));
+    auto_limit = std::min(kDefaultCap, std::max(kAutoFloor, want));
+  }
+
   size_t limit() const { return explicit_limit >= 0 ? static_cast<size_t>(explicit_limit) : auto_limit; }
 
   void evict_lru() {  // holds mu
@@ -121,10 +126,20 @@ void free_block(void* data) {
     std::lock_guard<std::mutex> lock(c.mu);
     if (size <= c.limit()) {
       c.fit(size);
-      c.lru.push_front({size, data});
-      c.by_size.emplace(size, c.lru.begin());
-      c.bytes += size;
-      return;
+      // a deleter must not throw: when the bookkeeping itself cannot allocate, the block goes
+      // back to the system instead
+      try {
+        c.lru.push_front({size, data});
+        try {
+          c.by_size.emplace(size, c.lru.begin());
+        } catch (...) {
+          c.lru.pop_front();
+          throw;
+        }
+        c.bytes += size;
+        return;
+      } catch (...) {
+      }
     }
     ++c.returned;
   }
@@ -260,20 +275,23 @@ HostCallScope::HostCallScope() {
   tl_peak = 0;
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  c.peak_concurrent_calls = std::max(c.peak_concurrent_calls, ++c.concurrent_calls);
+  if (++c.concurrent_calls > c.peak_concurrent_calls) {
+    c.peak_concurrent_calls = c.concurrent_calls;
+    c.update_auto_limit();  // more callers at once: room for each one's working set
+  }
 }
 
 HostCallScope::~HostCallScope() {
-  const size_t peak = static_cast<size_t>(std::max<int64_t>(0, tl_peak));
+  const int64_t inner_peak = std::max<int64_t>(0, tl_peak);
+  // an enclosing scope sees this one's peak on top of what it held when this one began
+  tl_peak = std::max(saved_peak_, saved_live_ + inner_peak);
   tl_live += saved_live_;
-  tl_peak = std::max(saved_peak_, tl_live);
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   --c.concurrent_calls;
-  if (peak > c.largest_call) {
-    c.largest_call = peak;
-    const size_t want = 2 * peak * static_cast<size_t>(std::max(1, c.peak_concurrent_calls));
-    c.auto_limit = std::min(kDefaultCap, std::max(kAutoFloor, want));
+  if (static_cast<size_t>(inner_peak) > c.largest_call) {
+    c.largest_call = static_cast<size_t>(inner_peak);
+    c.update_auto_limit();
   }
 }
 

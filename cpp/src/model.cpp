@@ -14,6 +14,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -104,67 +105,130 @@ void check_readable(const std::string& path) {
 }
 
 // A forward pass cannot be interrupted once it runs, so a model whose code can loop without end
-// is refused before it runs: every loop in forward (all calls inlined) must have a trip count
-// that is a constant up to kMaxConstantTrips, or a number computed from tensor shapes and list
-// lengths (bounded by the tensors themselves). `while` loops (whose count is "unbounded"),
-// counts read from tensor values (item(), int(tensor)) and calls that cannot be inlined are not.
-constexpr int64_t kMaxConstantTrips = int64_t(1) << 20;
+// is refused before it runs. Every loop in forward (all calls inlined) must have a trip count
+// with a known upper bound, and the bounds of nested loops multiplied must stay within
+// kMaxTrips. Bounds come from constants, tensor ranks (dim(), len(x.size()): assumed at most
+// kRankBound) and the length of lists that are never changed in place, through + - * // min max.
+// `while` loops (their count is "unbounded"), counts read from tensor values (item(),
+// int(tensor)) or from tensor sizes (x.size(0), which expand() can make as large as it likes),
+// lists that are appended to, forked code and calls that cannot be inlined are refused. This
+// bounds the number of loop iterations, not the time an operator takes.
+constexpr int64_t kMaxTrips = int64_t(1) << 20;
+constexpr int64_t kRankBound = 64;
 
-bool shape_bounded(const torch::jit::Value* v, int depth) {
-  if (depth > 64) return false;
-  const torch::jit::Node* n = v->node();
-  const std::string kind = n->kind().toQualString();
-  if (kind == "prim::Constant") {
-    const auto value = torch::jit::toIValue(v);
-    return value && value->isInt() && value->toInt() >= 0 && value->toInt() <= kMaxConstantTrips;
-  }
-  // sizes and lengths of what exists: a shape, a list (lists grow only inside bounded loops)
-  if (kind == "aten::len" || kind == "aten::dim" || kind == "aten::numel" || kind == "aten::size" ||
-      kind == "prim::shape")
-    return true;
-  static const char* const arithmetic[] = {"aten::add", "aten::sub", "aten::mul", "aten::floordiv",
-                                           "aten::div", "aten::remainder", "aten::__getitem__",
-                                           "aten::min", "aten::max", "aten::neg", "aten::abs",
-                                           "aten::Int", "prim::min", "prim::max", "aten::ceil",
-                                           "aten::floor", "prim::ListUnpack", "prim::TupleUnpack",
-                                           "prim::ListConstruct", "aten::list", "prim::TupleIndex"};
-  bool known = false;
-  for (const char* a : arithmetic) known = known || kind == a;
-  if (!known) return false;
-  for (const torch::jit::Value* in : n->inputs()) {
-    // int(tensor) and tensor.item() read data: a Tensor operand is never a bound
-    if (in->type()->kind() == c10::TypeKind::TensorType) return false;
-    if (!shape_bounded(in, depth + 1)) return false;
+struct Range {
+  int64_t lo, hi;
+};
+
+int64_t saturate(__int128 v) {
+  const __int128 big = int64_t(1) << 62;
+  return static_cast<int64_t>(v > big ? big : v < -big ? -big : v);
+}
+
+// Whether a list is only ever read: every use is a known reader, or an operator whose schema
+// neither writes nor aliases that argument (a list kept by another value could grow unseen).
+bool read_only_list(const torch::jit::Value* list) {
+  for (const torch::jit::Use& use : list->uses()) {
+    const std::string kind = use.user->kind().toQualString();
+    if (kind == "aten::len" || kind == "aten::__getitem__" || kind == "prim::ListUnpack") continue;
+    const c10::FunctionSchema* schema = use.user->maybeSchema();
+    if (schema == nullptr) return false;
+    if (use.offset >= schema->arguments().size()) {
+      if (schema->is_vararg()) continue;  // aten::format(str, ...): varargs are only read
+      return false;
+    }
+    if (schema->arguments()[use.offset].alias_info() != nullptr) return false;
   }
   return true;
 }
 
-void check_loops(const torch::jit::Block* block, const std::string& path) {
+std::optional<Range> bounds(const torch::jit::Value* v, int depth) {
+  if (depth > 64) return std::nullopt;
+  const torch::jit::Node* n = v->node();
+  const std::string kind = n->kind().toQualString();
+  if (kind == "prim::Constant") {
+    const auto value = torch::jit::toIValue(v);
+    if (!value || !value->isInt()) return std::nullopt;
+    return Range{value->toInt(), value->toInt()};
+  }
+  if (kind == "aten::dim") return Range{0, kRankBound};
+  if (kind == "aten::len") {
+    const torch::jit::Value* list = n->input(0);
+    const std::string made_by = list->node()->kind().toQualString();
+    if (!list->type()->cast<c10::ListType>() || !read_only_list(list)) return std::nullopt;
+    if (made_by == "aten::size" && list->node()->inputs().size() == 1) return Range{0, kRankBound};
+    if (made_by == "prim::ListConstruct") {
+      const auto count = static_cast<int64_t>(list->node()->inputs().size());
+      return Range{count, count};
+    }
+    return std::nullopt;
+  }
+  const bool binary = n->inputs().size() == 2;
+  if (binary && (kind == "aten::add" || kind == "aten::sub" || kind == "aten::mul" ||
+                 kind == "aten::floordiv" || kind == "aten::min" || kind == "aten::max" ||
+                 kind == "prim::min" || kind == "prim::max")) {
+    const auto x = bounds(n->input(0), depth + 1), y = bounds(n->input(1), depth + 1);
+    if (!x || !y) return std::nullopt;
+    if (kind == "aten::add") return Range{saturate(__int128(x->lo) + y->lo), saturate(__int128(x->hi) + y->hi)};
+    if (kind == "aten::sub") return Range{saturate(__int128(x->lo) - y->hi), saturate(__int128(x->hi) - y->lo)};
+    if (kind == "aten::mul") {
+      const __int128 c[] = {__int128(x->lo) * y->lo, __int128(x->lo) * y->hi, __int128(x->hi) * y->lo,
+                            __int128(x->hi) * y->hi};
+      return Range{saturate(*std::min_element(c, c + 4)), saturate(*std::max_element(c, c + 4))};
+    }
+    if (kind == "aten::floordiv") {
+      if (y->lo < 1) return std::nullopt;  // a divisor that may be 0 or negative: no bound kept
+      return Range{std::min<int64_t>(0, x->lo), std::max<int64_t>(0, x->hi)};
+    }
+    if (kind == "aten::min" || kind == "prim::min") return Range{std::min(x->lo, y->lo), std::min(x->hi, y->hi)};
+    return Range{std::max(x->lo, y->lo), std::max(x->hi, y->hi)};
+  }
+  if (kind == "aten::neg" && n->inputs().size() == 1) {
+    const auto x = bounds(n->input(0), depth + 1);
+    if (!x) return std::nullopt;
+    return Range{saturate(-__int128(x->hi)), saturate(-__int128(x->lo))};
+  }
+  return std::nullopt;
+}
+
+std::string source_line(const torch::jit::Node* n) {
+  torch::jit::SourceRange range = n->sourceRange();
+  if (auto original = range.findSourceRangeThatGenerated()) range = *original;
+  if (!range.source()) return "";
+  const std::string text = range.text().str();  // the first source line, when the file kept it
+  return ": `" + text.substr(0, std::min(text.find('\n'), size_t(80))) + "`";
+}
+
+void check_loops(const torch::jit::Block* block, const std::string& path, int64_t enclosing) {
   for (const torch::jit::Node* n : block->nodes()) {
     const std::string kind = n->kind().toQualString();
     if (kind == "prim::CallMethod" || kind == "prim::CallFunction")
       fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() makes a call that cannot be inlined (" + kind +
                                     "), so its code cannot be checked for endless loops");
-    if (kind == "prim::Loop" && !shape_bounded(n->input(0), 0)) {
-      std::string where;
-      torch::jit::SourceRange range = n->sourceRange();
-      if (auto original = range.findSourceRangeThatGenerated()) range = *original;
-      if (range.source()) {  // the loop's first source line, when the file kept it
-        const std::string text = range.text().str();
-        where = ": `" + text.substr(0, std::min(text.find('\n'), size_t(80))) + "`";
-      }
-      fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() holds a loop without a bound (a while loop, "
-                                    "or a count read from tensor values)" + where +
-                                    "; it could run forever, and a forward pass cannot be interrupted");
+    if (kind == "prim::fork" || kind == "prim::awaitable" || kind == "prim::forkClosure")
+      fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() forks work (" + kind +
+                                    "), which this library does not check for endless loops" + source_line(n));
+    int64_t trips = enclosing;
+    if (kind == "prim::Loop") {
+      const auto range = bounds(n->input(0), 0);
+      if (!range || range->hi >= (int64_t(1) << 62))  // a while loop's count is INT64_MAX
+        fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() holds a loop without a known bound (a while "
+                                      "loop, or a count read from tensor values or sizes)" + source_line(n) +
+                                      "; it could run forever, and a forward pass cannot be interrupted");
+      trips = saturate(__int128(enclosing) * std::max<int64_t>(1, range->hi));
+      if (trips > kMaxTrips)
+        fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() holds loops of up to " + std::to_string(trips) +
+                                      " iterations (nested counts multiplied), more than " +
+                                      std::to_string(kMaxTrips) + source_line(n));
     }
-    for (const torch::jit::Block* b : n->blocks()) check_loops(b, path);
+    for (const torch::jit::Block* b : n->blocks()) check_loops(b, path, trips);
   }
 }
 
 void check_terminates(const torch::jit::Module& module, const std::string& path) {
   std::shared_ptr<torch::jit::Graph> graph = module.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
-  check_loops(graph->block(), path);
+  check_loops(graph->block(), path, 1);
 }
 
 // The metadata record of an archive read without loading the code: when TorchScript cannot load
@@ -179,6 +243,24 @@ std::string read_metadata_record(const std::string& path) {
   } catch (const std::exception&) {
     return "";
   }
+}
+
+// TorchScript runs a module's or class's __setstate__ while it unpickles the archive, before
+// any check of ours could look at it: a file that defines one is refused unread. "" when the
+// file holds none (or is no zip, which the load then reports).
+std::string load_time_code(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const std::string& name : reader.getAllRecords()) {
+      if (name.rfind("code/", 0) != 0 || name.size() < 3 || name.compare(name.size() - 3, 3, ".py") != 0)
+        continue;
+      auto record = reader.getRecord(name);
+      const std::string code(static_cast<const char*>(std::get<0>(record).get()), std::get<1>(record));
+      if (code.find("def __setstate__(") != std::string::npos) return name;
+    }
+  } catch (const std::exception&) {
+  }
+  return "";
 }
 
 // "X.Y" of the torch named in the metadata's "exported_with", or "" when absent.
@@ -277,6 +359,10 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     apply_default_threads();
 
   check_readable(path);
+  if (const std::string where = load_time_code(path); !where.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + where +
+                                  "), code that TorchScript would run while loading, before any check: "
+                                  "MaskFormer exports have none");
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   torch::jit::Module module;
   try {

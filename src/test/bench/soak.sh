@@ -13,7 +13,7 @@ java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
 export MASKFORMER_PYTHON="$py"
 mvn -B -ntp -q -f pom.xml test-compile -Dnative.skip=true >/dev/null 2>&1 || true
 cp="target/classes:target/test-classes:target/lib/*"
-run() { "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" dev.maskformer.bench.SoakBench "$@"; }
+run() { "$java" -Xms256m -Xmx256m -XX:+AlwaysPreTouch --enable-native-access=ALL-UNNAMED -cp "$cp" dev.maskformer.bench.SoakBench "$@"; }
 if [[ $# -gt 0 ]]; then run "$@"; exit; fi
 run --sizes fixed:256x192 --calls 10000
 run --sizes range:16-256 --calls 10000

@@ -389,7 +389,10 @@ public final class MaskFormer implements AutoCloseable {
    */
   public boolean close(Duration wait) {
     Objects.requireNonNull(wait, "wait");
-    long deadline = System.nanoTime() + Math.max(0, wait.toNanos());
+    // saturated: Duration can exceed what a long of nanoseconds holds (ChronoUnit.FOREVER)
+    long waitNanos = wait.isNegative() ? 0
+        : wait.compareTo(Duration.ofNanos(Long.MAX_VALUE / 4)) > 0 ? Long.MAX_VALUE / 4 : wait.toNanos();
+    long deadline = System.nanoTime() + waitNanos;
     ThreadPoolExecutor e;
     synchronized (this) {
       e = executor;

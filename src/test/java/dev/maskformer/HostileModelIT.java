@@ -13,6 +13,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -45,10 +46,15 @@ class HostileModelIT {
   /** Each of these misbehaves in the 64x64 load probe already, or is refused before it runs. */
   @ParameterizedTest
   @CsvSource(delimiter = '|', value = {
-    "while-always.pt | loop without a bound",
-    "while-large.pt | loop without a bound",
-    "count-always.pt | loop without a bound",
-    "count-large.pt | loop without a bound",
+    "while-always.pt | loop without a known bound",
+    "while-large.pt | loop without a known bound",
+    "count-always.pt | loop without a known bound",
+    "count-large.pt | loop without a known bound",
+    "grown-large.pt | loop without a known bound",
+    "size-large.pt | loop without a known bound",
+    "nested-large.pt | nested counts multiplied",
+    "fork-large.pt | forks work (prim::fork)",
+    "setstate-large.pt | defines __setstate__",
     "nan-always.pt | NaN or infinity (pred_masks",
     "inf-always.pt | NaN or infinity (pred_logits",
     "meta-always.pt | pred_logits is on meta, expected cpu",
@@ -165,6 +171,7 @@ class HostileModelIT {
     assertEquals(320 * 256, slow.get(5, TimeUnit.MINUTES));
     assertEquals(handlesWithModel - 1, MaskFormer.liveNativeHandles());
     assertTrue(m.close(Duration.ZERO), "a second close reports the model freed");
+    assertTrue(m.close(ChronoUnit.FOREVER.getDuration()), "waits that overflow nanoseconds saturate");
   }
 
   /** Frames whose network side would round to 0 under the keep-ratio rule keep 1 pixel. */

@@ -405,7 +405,10 @@ public final class NativeModel implements AutoCloseable {
    * Idempotent. Returns whether the native model is freed on return.
    */
   public boolean close(long waitMillis) {
-    long deadline = System.nanoTime() + Math.max(0, waitMillis) * 1_000_000L;
+    // saturated: close(Long.MAX_VALUE) waits (practically) for ever rather than not at all
+    long waitNanos = waitMillis <= 0 ? 0 : waitMillis >= Long.MAX_VALUE / 4_000_000L
+        ? Long.MAX_VALUE / 4 : waitMillis * 1_000_000L;
+    long deadline = System.nanoTime() + waitNanos;
     boolean interrupted = false;
     synchronized (life) {
       closed = true;

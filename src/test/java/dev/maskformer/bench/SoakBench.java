@@ -26,7 +26,7 @@ import java.util.Random;
 public final class SoakBench {
   private SoakBench() {}
 
-  public static void main(String[] args) throws Exception {
+  public static void main(String[] args) throws Throwable {
     Path model = Path.of("models/demo/demo.pt");
     int calls = 10_000;
     int every = 1_000;
@@ -62,8 +62,8 @@ public final class SoakBench {
     }
     Random random = new Random(seed);
     System.out.printf("soak: model %s, %d calls, sizes %s, seed %d%n", model, calls, sizes, seed);
-    System.out.println("calls rss_mib cache_mib rss_minus_cache_mib limit_mib hits misses evictions"
-        + " largest_call_mib ms_per_call");
+    System.out.println("calls rss_mib cache_mib rss_minus_cache_mib malloc_mib malloc_other_mib limit_mib"
+        + " hits misses evictions largest_call_mib ms_per_call");
     List<double[]> points = new ArrayList<>();
     try (MaskFormer m = MaskFormer.load(model); Arena arena = Arena.ofShared()) {
       long bytes = 4L * maxSide * maxSide;
@@ -80,20 +80,25 @@ public final class SoakBench {
         m.segment(frame, Output.labels(labels.asSlice(0, 4L * w * h), LabelType.I32));
         if (call % every == 0) {
           long t1 = System.nanoTime();
+          System.gc(); // the Java heap's garbage is not what this measures
           HostCacheStats s = MaskFormer.hostCacheStats();
           double rss = rssMib();
           double cache = s.cachedBytes() / 1048576.0;
-          points.add(new double[] {call, rss, rss - cache});
-          System.out.printf("%d %.1f %.1f %.1f %.1f %d %d %d %.1f %.2f%n", call, rss, cache, rss - cache,
-              s.limit() / 1048576.0, s.hits(), s.misses(), s.evictions(), s.largestCall() / 1048576.0,
-              (t1 - t0) / 1e6 / every);
+          double malloc = mallocInUse() / 1048576.0;
+          // glibc's bytes in use minus the cache and live tensors: everything else native
+          double other = malloc - cache - s.inUse() / 1048576.0;
+          points.add(new double[] {call, rss, rss - cache, other});
+          System.out.printf("%d %.1f %.1f %.1f %.1f %.1f %.1f %d %d %d %.1f %.2f%n", call, rss, cache, rss - cache,
+              malloc, other, s.limit() / 1048576.0, s.hits(), s.misses(), s.evictions(),
+              s.largestCall() / 1048576.0, (t1 - t0) / 1e6 / every);
           t0 = System.nanoTime();
         }
       }
     }
     List<double[]> late = points.subList(points.size() / 2, points.size());
-    System.out.printf("growth after warm-up (second half, per 10,000 calls): rss %+.2f MiB, rss minus cache %+.2f MiB%n",
-        10_000 * slope(late, 1), 10_000 * slope(late, 2));
+    System.out.printf("growth after warm-up (second half, per 10,000 calls): rss %+.2f MiB, rss minus cache"
+        + " %+.2f MiB, native heap other than cache and tensors %+.2f MiB%n",
+        10_000 * slope(late, 1), 10_000 * slope(late, 2), 10_000 * slope(late, 3));
   }
 
   /** Least-squares slope of column {@code y} over column 0. */
@@ -115,6 +120,23 @@ public final class SoakBench {
       sxx += (p[0] - mx) * (p[0] - mx);
     }
     return sxy / sxx;
+  }
+
+  private static final java.util.Optional<java.lang.invoke.MethodHandle> MALLINFO2 =
+      java.lang.foreign.Linker.nativeLinker().defaultLookup().find("mallinfo2")
+          .map(a -> java.lang.foreign.Linker.nativeLinker().downcallHandle(a,
+              java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.MemoryLayout.structLayout(
+                  java.lang.foreign.MemoryLayout.sequenceLayout(10, ValueLayout.JAVA_LONG)))));
+
+  /** glibc's bytes in use (uordblks + hblkhd), NaN without mallinfo2. */
+  private static double mallocInUse() throws Throwable {
+    if (MALLINFO2.isEmpty()) {
+      return Double.NaN;
+    }
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment info = (MemorySegment) MALLINFO2.get().invokeExact((java.lang.foreign.SegmentAllocator) a);
+      return info.getAtIndex(ValueLayout.JAVA_LONG, 7) + info.getAtIndex(ValueLayout.JAVA_LONG, 4);
+    }
   }
 
   private static double rssMib() throws Exception {
