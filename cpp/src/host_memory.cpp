@@ -6,6 +6,8 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -33,6 +35,8 @@ constexpr size_t kDefaultCap = size_t(2) << 30;  // nor above this, unless set e
 // evicts the least recently freed blocks first. The limit is automatic unless set: twice the
 // largest working set one segment call needed times the calls seen in flight at once (so
 // one call's worth of every concurrent caller is kept), between kAutoFloor and kDefaultCap.
+void release_block(void* data);
+
 struct Cache {
   struct Entry {
     size_t size;
@@ -67,7 +71,7 @@ struct Cache {
     lru.pop_back();
     bytes -= victim.size;
     ++evictions;
-    std::free(static_cast<char*>(victim.data) - kHeader);
+    release_block(victim.data);
   }
 
   void fit(size_t room) {  // holds mu: evicts until `room` more bytes fit under the limit
@@ -94,7 +98,17 @@ size_t round_size(size_t n) {
   return (n + step - 1) / step * step;
 }
 
+// Blocks of kCacheMin and more are mapped from the kernel directly, not taken from malloc: glibc
+// serves large requests from its heaps once its dynamic mmap threshold has risen, and the holes
+// such blocks leave when freed stay resident, so evicting from the cache would not give memory
+// back. A mapping is returned exactly when it is unmapped.
 void* raw_block(size_t usable) {
+  if (usable >= kCacheMin) {
+    void* base = ::mmap(nullptr, kHeader + usable, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return nullptr;
+    *static_cast<size_t*>(base) = usable;
+    return static_cast<char*>(base) + kHeader;
+  }
   void* base = std::aligned_alloc(kAlignment, kHeader + usable);
   if (base == nullptr) return nullptr;
   *static_cast<size_t*>(base) = usable;
@@ -105,7 +119,14 @@ size_t block_size(void* data) {
   return *reinterpret_cast<size_t*>(static_cast<char*>(data) - kHeader);
 }
 
-void release_block(void* data) { std::free(static_cast<char*>(data) - kHeader); }
+void release_block(void* data) {
+  char* base = static_cast<char*>(data) - kHeader;
+  const size_t usable = block_size(data);
+  if (usable >= kCacheMin)
+    ::munmap(base, kHeader + usable);
+  else
+    std::free(base);
+}
 
 void account(int64_t delta) {
   Cache& c = cache();

@@ -62,7 +62,7 @@ public final class SoakBench {
     }
     Random random = new Random(seed);
     System.out.printf("soak: model %s, %d calls, sizes %s, seed %d%n", model, calls, sizes, seed);
-    System.out.println("calls rss_mib cache_mib rss_minus_cache_mib malloc_mib malloc_other_mib limit_mib"
+    System.out.println("calls rss_mib cache_mib rss_minus_cache_mib tensors_mib malloc_mib limit_mib"
         + " hits misses evictions largest_call_mib ms_per_call");
     List<double[]> points = new ArrayList<>();
     try (MaskFormer m = MaskFormer.load(model); Arena arena = Arena.ofShared()) {
@@ -84,12 +84,12 @@ public final class SoakBench {
           HostCacheStats s = MaskFormer.hostCacheStats();
           double rss = rssMib();
           double cache = s.cachedBytes() / 1048576.0;
+          // glibc's heap in use: native allocations other than the shim's large blocks (which it
+          // maps itself), small tensors included
           double malloc = mallocInUse() / 1048576.0;
-          // glibc's bytes in use minus the cache and live tensors: everything else native
-          double other = malloc - cache - s.inUse() / 1048576.0;
-          points.add(new double[] {call, rss, rss - cache, other});
+          points.add(new double[] {call, rss, rss - cache, malloc});
           System.out.printf("%d %.1f %.1f %.1f %.1f %.1f %.1f %d %d %d %.1f %.2f%n", call, rss, cache, rss - cache,
-              malloc, other, s.limit() / 1048576.0, s.hits(), s.misses(), s.evictions(),
+              s.inUse() / 1048576.0, malloc, s.limit() / 1048576.0, s.hits(), s.misses(), s.evictions(),
               s.largestCall() / 1048576.0, (t1 - t0) / 1e6 / every);
           t0 = System.nanoTime();
         }
@@ -97,7 +97,7 @@ public final class SoakBench {
     }
     List<double[]> late = points.subList(points.size() / 2, points.size());
     System.out.printf("growth after warm-up (second half, per 10,000 calls): rss %+.2f MiB, rss minus cache"
-        + " %+.2f MiB, native heap other than cache and tensors %+.2f MiB%n",
+        + " %+.2f MiB, glibc heap in use %+.2f MiB%n",
         10_000 * slope(late, 1), 10_000 * slope(late, 2), 10_000 * slope(late, 3));
   }
 
