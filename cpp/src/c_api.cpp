@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -282,13 +283,18 @@ MF_API mf_status mf_model_load(const char* path, const mf_load_options* opts, mf
     require(path != nullptr && path[0] != '\0', "path must be a non-empty string");
     LoadOptions o;
     if (opts != nullptr) {
-      require(opts->struct_size >= sizeof(mf_load_options),
+      // allow_native_code was appended: a struct from before it ends at jit_optimize
+      constexpr size_t before_native = offsetof(mf_load_options, allow_native_code);
+      require(opts->struct_size >= before_native,
               "mf_load_options.struct_size is " + std::to_string(opts->struct_size) +
                   ": call mf_load_options_init first");
       o.device = opts->device;
       o.precision = opts->precision;
       o.intra_op_threads = opts->intra_op_threads;
       o.jit_optimize = opts->jit_optimize != 0;
+      o.allow_native_code = opts->struct_size >= offsetof(mf_load_options, allow_native_code) +
+                                                     sizeof(opts->allow_native_code) &&
+                            opts->allow_native_code != 0;
     }
     auto model = std::make_unique<mf_model>();
     model->impl = Model::load(path, o);
