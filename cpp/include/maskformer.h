@@ -255,6 +255,15 @@ MF_API void mf_model_info_init(mf_model_info *info);
 /** Copies the model's facts into *out. Fails with INVALID_ARGUMENT. Thread-safe. */
 MF_API mf_status mf_model_get_info(const mf_model *model, mf_model_info *out);
 
+/** File formats of a loaded model (append-only). */
+#define MF_FORMAT_TORCHSCRIPT 0 /**< TorchScript archive (.pt): runs at any size, device, precision. */
+#define MF_FORMAT_AOTI 1        /**< AOTInductor package (.pt2): compiled code for one device,
+                                     one precision and the network sizes it lists. */
+
+/** [out] *out_format: MF_FORMAT_TORCHSCRIPT or MF_FORMAT_AOTI. Fails with INVALID_ARGUMENT.
+ *  Thread-safe. */
+MF_API mf_status mf_model_format(const mf_model *model, int32_t *out_format);
+
 /** The maskformer.json text stored in the export (UTF-8, NUL-terminated), owned by the model.
  *  [out] *out_length (may be NULL): its length in bytes. Thread-safe. */
 MF_API mf_status mf_model_metadata_json(const mf_model *model, const char **out_json,

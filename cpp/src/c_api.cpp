@@ -340,6 +340,14 @@ MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
   });
 }
 
+MF_API mf_status mf_model_format(const mf_model* model, int32_t* out_format) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(out_format != nullptr, "out_format must not be NULL");
+    *out_format = std::strcmp(m.format(), "aoti") == 0 ? MF_FORMAT_AOTI : MF_FORMAT_TORCHSCRIPT;
+  });
+}
+
 MF_API mf_status mf_model_metadata_json(const mf_model* model, const char** out_json, int64_t* out_length) {
   return guard([&] {
     const Model& m = model_of(model);
