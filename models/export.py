@@ -46,7 +46,10 @@ def main(argv=None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="sssegmentation checkpoint ({'model': state_dict})")
     src.add_argument("--random-init", action="store_true", help="random weights (tests, benchmarks)")
-    p.add_argument("--variant", required=True, choices=sorted(VARIANTS))
+    src.add_argument("--torchscript", help="aoti: the weights and metadata of a TorchScript export "
+                                           "(e.g. models/demo/demo.pt)")
+    p.add_argument("--variant", choices=sorted(VARIANTS),
+                   help="network variant (required unless --torchscript)")
     p.add_argument("--out", required=True, help="file to write (.pt TorchScript, .pt2 package)")
     p.add_argument("--format", choices=("torchscript", "aoti"), default="torchscript",
                    help="torchscript (default, runs anywhere) or aoti (AOTInductor .pt2)")
@@ -62,6 +65,23 @@ def main(argv=None) -> int:
         p.add_argument(f"--{flag}", type=kind, help=f"override {field}")
     args = p.parse_args(argv)
 
+    if args.torchscript:
+        if args.format != "aoti":
+            print("error: --torchscript is a source for --format aoti only", file=sys.stderr)
+            return 2
+        try:
+            sizes = aoti.parse_sizes(args.sizes or "")
+            model, meta = aoti.from_torchscript(args.torchscript)
+            t0 = time.time()
+            aoti.export_aoti(model, meta, args.out, sizes, device=args.device,
+                             precision=args.precision, check=not args.no_verify)
+        except aoti.ExportError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"done in {time.time() - t0:.1f} s, {os.path.getsize(args.out) / 2**20:.1f} MiB on disk")
+        return 0
+    if args.variant is None:
+        p.error("--variant is required with --checkpoint and --random-init")
     cfg = VARIANTS[args.variant]
     overrides = {field: getattr(args, flag.replace("-", "_"))
                  for flag, (field, _) in OVERRIDES.items()
@@ -93,6 +113,9 @@ def main(argv=None) -> int:
         except aoti.ExportError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        print(f"done in {time.time() - t0:.1f} s, "
+              f"{os.path.getsize(args.out) / 2**20:.1f} MiB on disk")
+        return 0
     else:
         if args.sizes or args.device != "cpu" or args.precision != "fp32":
             print("error: --sizes, --device and --precision apply to --format aoti only "

@@ -75,6 +75,23 @@ def read_metadata(path: str) -> Dict[str, Any]:
         return json.loads(z.read(names[0]))
 
 
+def from_torchscript(path: str) -> Tuple[MaskFormer, Dict[str, Any]]:
+    """The eager network and metadata of a TorchScript export made by models/export.py: its
+    weights loaded strictly into the architecture its metadata records (so that a package and
+    the TorchScript file hold the same weights)."""
+    from .config import VARIANTS
+    from .export import read_metadata as read_script_metadata
+    meta = read_script_metadata(path)
+    arch = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["architecture"].items()}
+    base = VARIANTS.get(meta.get("variant"), VARIANTS["swin-tiny"])
+    cfg = base.replace(resize_long=meta["resize"]["long_side"], resize_short=meta["resize"]["short_side"],
+                       **arch)
+    model = MaskFormer(cfg).eval()
+    state = torch.jit.load(path, map_location="cpu").state_dict()
+    model.load_state_dict(state, strict=True)
+    return model, meta
+
+
 def model_name(h: int, w: int) -> str:
     return f"s{h}x{w}"
 
@@ -141,7 +158,9 @@ def export_aoti(model: MaskFormer, metadata: Dict[str, Any], out: str,
         entries.append({"name": name, "height": h, "width": w})
         log(f"compiled {w}x{h} ({'batch 1' if batch else 'dynamic batch'}) "
             f"in {time.time() - t0:.1f} s")
-    meta = dict(metadata, aoti={"device": device, "precision": precision,
+    # the kernels were compiled by this torch, whatever exported the weights before
+    compiled_with = dict(metadata.get("exported_with") or {}, torch=torch.__version__)
+    meta = dict(metadata, exported_with=compiled_with, aoti={"device": device, "precision": precision,
                                 "batch": max(batch_kinds), "models": entries})
     text = json.dumps(meta, indent=1, ensure_ascii=False)
     package_pt2(out, aoti_files=files, extra_files={METADATA_FILE: text})

@@ -109,6 +109,30 @@ class AotiIT {
   }
 
   @Test
+  void concurrentCallsOnOnePackageGiveTheSameLabels() throws Exception {
+    int[] expected;
+    try (Segmentation s = package_.segment(TestModels.image("scene_128x128"))) {
+      expected = s.toIntArray();
+    }
+    var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+    try {
+      List<java.util.concurrent.Future<int[]>> runs = new java.util.ArrayList<>();
+      for (int i = 0; i < 8; i++) {
+        runs.add(pool.submit(() -> {
+          try (Segmentation s = package_.segment(TestModels.image("scene_128x128"))) {
+            return s.toIntArray();
+          }
+        }));
+      }
+      for (var run : runs) {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(expected, run.get());
+      }
+    } finally {
+      pool.shutdown();
+    }
+  }
+
+  @Test
   void aNetworkSizeOutsideThePackageIsAClearError() {
     // 97x61 resizes to 204x128 under the tiny model's rule: not compiled into the package
     var e = assertThrows(IllegalArgumentException.class,
