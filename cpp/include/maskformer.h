@@ -213,7 +213,7 @@ typedef struct mf_load_options {
                                     jit_optimize: a struct_size that ends before it reads as 0.) */
 } mf_load_options;
 
-/** Fills *opts with the defaults (CPU, fp32, threads unchanged, no JIT profiling). */
+/** Fills *opts with the defaults (CPU, fp32, threads unchanged, no JIT profiling, no .pt2). */
 MF_API void mf_load_options_init(mf_load_options *opts);
 
 /** Loads a TorchScript export or, with opts->allow_native_code, an AOTInductor package (.pt2;

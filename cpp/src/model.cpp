@@ -272,8 +272,11 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const LoadOpt
                                     ", which cannot load its TorchScript: export it with torch <= " +
                                     TORCH_VERSION + " or run the shim on a newer LibTorch (" +
                                     first_lines(text, 1) + ")");
+    const bool pt2_name = path.size() > 4 && path.compare(path.size() - 4, 4, ".pt2") == 0;
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable TorchScript archive (truncated, "
-                              "corrupt or not an export): " + first_lines(text, 3));
+                              "corrupt or not an export" +
+                                  std::string(pt2_name ? "; nor a readable AOTInductor package" : "") +
+                                  "): " + first_lines(text, 3));
   }
   if (extra[kMetadataFile].empty())
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' carries no " + kMetadataFile +

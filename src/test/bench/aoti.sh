@@ -3,7 +3,11 @@
 # TorchScript against AOTInductor (README "AOTInductor packages"): the same weights as a .pt and
 # as a .pt2 compiled for the frame's network size, in fp32 and bf16, timed by `bench` in
 # interleaved rounds (pt, pt2, pt, pt2, ...) in one run. Writes JSON lines to OUT.
-#   src/test/bench/aoti.sh OUT.jsonl [ROUNDS]
+#   [THREADS=N] src/test/bench/aoti.sh OUT.jsonl [ROUNDS]
+# THREADS: LibTorch intra-op threads for both formats (default: the library's default). On a
+# machine shared with other work use 1: AOTInductor's kernels open an OpenMP parallel region each
+# (about 220 in the tiny model), and every one of them waits for a descheduled thread when the
+# cores are oversubscribed (README, "AOTInductor packages").
 # Compiling the packages takes minutes per model and precision (Swin-T: see the README); they
 # are kept in target/bench-models and made again only when missing.
 set -euo pipefail
@@ -30,7 +34,7 @@ one() { # label, then bench arguments: one JSON object per line
   printf '{"label": "%s", "result": %s}\n' "$label" "$json" >> "$out"
 }
 # model, frame size, network size (WxH, what the package is compiled for), timed calls
-cases=("models/demo/demo.pt 512x384 384x288 20" "$models/swin-tiny.pt 512x512 512x512 8")
+cases=("models/demo/demo.pt 512x384 384x288 10" "$models/swin-tiny.pt 512x512 512x512 5")
 precisions=(fp32 bf16)
 for c in "${cases[@]}"; do
   read -r model size net iters <<<"$c"
@@ -40,7 +44,7 @@ for round in $(seq "$rounds"); do
   for c in "${cases[@]}"; do
     read -r model size net iters <<<"$c"
     for p in "${precisions[@]}"; do
-      common=(bench --size "$size" --iters "$iters" --warmup 2 --precision "$p")
+      common=(bench --size "$size" --iters "$iters" --warmup 2 --precision "$p" --threads "${THREADS:-0}")
       one "round $round $p torchscript $(basename "$model") $size" ./maskformer "${common[@]}" --model "$model"
       one "round $round $p aoti $(basename "$model") $size" ./maskformer "${common[@]}" --allow-native-code \
         --model "$(package "$model" "$net" "$p")"
