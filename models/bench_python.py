@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from maskformer import aoti  # noqa: E402
 from maskformer.export import read_metadata  # noqa: E402
 from maskformer.reference import target_size  # noqa: E402
 
@@ -42,12 +43,16 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     w, h = (int(v) for v in args.size.lower().split("x"))
-    meta = read_metadata(args.model)
+    package = aoti.is_package(args.model)  # a .pt2 runs compiled code from the file: trusted input
+    meta = aoti.read_metadata(args.model) if package else read_metadata(args.model)
     device = torch.device(args.device)
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
-    module = torch.jit.load(args.model, map_location=device).eval()
-    if dtype != torch.float32:
-        module = module.to(dtype)
+    if package:
+        module = aoti.Package(args.model)  # compiled for one device and precision
+    else:
+        module = torch.jit.load(args.model, map_location=device).eval()
+        if dtype != torch.float32:
+            module = module.to(dtype)
     k = meta["num_classes"]
     th, tw = target_size(h, w, meta["resize"]["long_side"], meta["resize"]["short_side"])
     mean = torch.tensor(meta["input"]["mean"], device=device).view(1, 3, 1, 1)

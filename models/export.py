@@ -5,6 +5,12 @@
     /usr/bin/python3 models/export.py --checkpoint maskformer_swintiny_ade20k.pth \
         --variant swin-tiny --out swin-tiny.pt
     /usr/bin/python3 models/export.py --random-init --seed 0 --variant test-tiny --out tiny.pt
+    /usr/bin/python3 models/export.py --checkpoint maskformer_swintiny_ade20k.pth \
+        --variant swin-tiny --format aoti --sizes 512x512,683x512 --out swin-tiny.pt2
+
+--format aoti writes an AOTInductor package (.pt2): kernels compiled ahead of time for one
+device, one precision and the listed network input sizes (WIDTHxHEIGHT). A .pt2 holds a compiled
+shared library: loading it runs native code from the file (see README, "AOTInductor packages").
 """
 import argparse
 import os
@@ -18,7 +24,8 @@ import torch  # noqa: E402
 
 from maskformer.config import VARIANTS  # noqa: E402
 from maskformer.convert import CheckpointError, load_checkpoint, sha256_file  # noqa: E402
-from maskformer.export import export  # noqa: E402
+from maskformer import aoti  # noqa: E402
+from maskformer.export import build_metadata, default_classes, export  # noqa: E402
 from maskformer.network import MaskFormer  # noqa: E402
 
 INT_LIST = lambda s: tuple(int(x) for x in s.split(","))  # noqa: E731
@@ -39,8 +46,18 @@ def main(argv=None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="sssegmentation checkpoint ({'model': state_dict})")
     src.add_argument("--random-init", action="store_true", help="random weights (tests, benchmarks)")
-    p.add_argument("--variant", required=True, choices=sorted(VARIANTS))
-    p.add_argument("--out", required=True, help="TorchScript file to write")
+    src.add_argument("--torchscript", help="aoti: the weights and metadata of a TorchScript export "
+                                           "(e.g. models/demo/demo.pt)")
+    p.add_argument("--variant", choices=sorted(VARIANTS),
+                   help="network variant (required unless --torchscript)")
+    p.add_argument("--out", required=True, help="file to write (.pt TorchScript, .pt2 package)")
+    p.add_argument("--format", choices=("torchscript", "aoti"), default="torchscript",
+                   help="torchscript (default, runs anywhere) or aoti (AOTInductor .pt2)")
+    p.add_argument("--sizes", help="aoti: network input sizes WIDTHxHEIGHT[,...] to compile")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="aoti: device the package is compiled for")
+    p.add_argument("--precision", choices=sorted(aoti.DTYPES), default="fp32",
+                   help="aoti: precision the package is compiled for")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-init")
     p.add_argument("--ema", action="store_true", help="use the checkpoint's 'model_ema' weights")
     p.add_argument("--no-verify", action="store_true", help="skip the TorchScript == eager check")
@@ -48,6 +65,23 @@ def main(argv=None) -> int:
         p.add_argument(f"--{flag}", type=kind, help=f"override {field}")
     args = p.parse_args(argv)
 
+    if args.torchscript:
+        if args.format != "aoti":
+            print("error: --torchscript is a source for --format aoti only", file=sys.stderr)
+            return 2
+        try:
+            sizes = aoti.parse_sizes(args.sizes or "")
+            model, meta = aoti.from_torchscript(args.torchscript)
+            t0 = time.time()
+            aoti.export_aoti(model, meta, args.out, sizes, device=args.device,
+                             precision=args.precision, check=not args.no_verify)
+        except aoti.ExportError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"done in {time.time() - t0:.1f} s, {os.path.getsize(args.out) / 2**20:.1f} MiB on disk")
+        return 0
+    if args.variant is None:
+        p.error("--variant is required with --checkpoint and --random-init")
     cfg = VARIANTS[args.variant]
     overrides = {field: getattr(args, flag.replace("-", "_"))
                  for flag, (field, _) in OVERRIDES.items()
@@ -69,7 +103,25 @@ def main(argv=None) -> int:
         source, digest = None, None
         print(f"random {args.variant} (seed {args.seed}): "
               f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    export(model, cfg, args.variant, args.out, source, digest, check=not args.no_verify)
+    if args.format == "aoti":
+        try:
+            sizes = aoti.parse_sizes(args.sizes or "")
+            names, colours = default_classes(cfg.num_classes)
+            meta = build_metadata(cfg, args.variant, names, colours, source, digest)
+            aoti.export_aoti(model, meta, args.out, sizes, device=args.device,
+                             precision=args.precision, check=not args.no_verify)
+        except aoti.ExportError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"done in {time.time() - t0:.1f} s, "
+              f"{os.path.getsize(args.out) / 2**20:.1f} MiB on disk")
+        return 0
+    else:
+        if args.sizes or args.device != "cpu" or args.precision != "fp32":
+            print("error: --sizes, --device and --precision apply to --format aoti only "
+                  "(a TorchScript export runs at any size, device and precision)", file=sys.stderr)
+            return 2
+        export(model, cfg, args.variant, args.out, source, digest, check=not args.no_verify)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"done in {time.time() - t0:.1f} s, peak memory {peak:.0f} MiB, "
           f"{os.path.getsize(args.out) / 2**20:.1f} MiB on disk")

@@ -5,6 +5,9 @@ pre-integration-test):
 
   tiny.pt            test-tiny export, random weights (150 ADE classes)
   tiny-k300.pt       the same architecture with 300 classes (int32 labels, 16-bit PNGs)
+  tiny.pt2           tiny.pt's weights as an AOTInductor package for the CPU, fp32, compiled
+                     for the network size 128x128 (the size of scene_128x128) with a dynamic
+                     batch (about 50 s of compilation on one core)
   images/*.png       generated scenes of several sizes (lossless, so Java and Python see the
                      same pixels)
   golden/<model>/<image>.labels.i32, .scores.f32   labels (and, for images of at most
@@ -12,6 +15,8 @@ pre-integration-test):
                      torch.jit.load of the same file)
   golden/segments/   segments, segment ids, iterative-rule labels and confidence from
                      maskformer/segments.py for several thresholds (cases.txt lists them)
+  bad/*.pt2          packages that must be refused before their code runs: no metadata, built
+                     for CUDA, by a newer torch, a truncated file
   bad/*.pt           broken models: empty, truncated, not an archive, no metadata, invalid
                      metadata, metadata of a newer format, wrong outputs, and hostile ones
                      (endless loops, NaN/meta/sparse/integer outputs, a forward that raises or
@@ -29,6 +34,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from typing import List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,6 +44,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from evaluate import evaluate  # noqa: E402
+from maskformer import aoti  # noqa: E402
 from maskformer import export as exporter  # noqa: E402
 from maskformer.config import VARIANTS  # noqa: E402
 from maskformer.network import MaskFormer  # noqa: E402
@@ -229,6 +236,43 @@ def export_random(variant: str, path: str, seed: int, **overrides) -> dict:
     return exporter.export(model, cfg, variant, path, check=False, log=lambda *_: None)
 
 
+AOTI_SIZE = (128, 128)  # (h, w): scene_128x128's network size under test-tiny's resize rule
+
+
+def export_random_aoti(variant: str, path: str, seed: int, sizes) -> dict:
+    """The same weights as export_random(variant, ..., seed) as a package of ``sizes``."""
+    torch.manual_seed(seed)
+    cfg = VARIANTS[variant]
+    model = MaskFormer(cfg).eval()
+    names, colours = exporter.default_classes(cfg.num_classes)
+    meta = exporter.build_metadata(cfg, variant, names, colours, None, None)
+    return aoti.export_aoti(model, meta, path, sizes, check=False, log=lambda *_: None)
+
+
+def rewrite_package(src: str, dst: str, edit) -> None:
+    """A copy of package ``src`` whose maskformer.json is ``edit(metadata)`` (None: left out)."""
+    import zipfile
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("/extra/" + aoti.METADATA_FILE):
+                meta = edit(json.loads(data))
+                if meta is None:
+                    continue
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+
+
+def broken_packages(bad: str, good: str, add) -> None:
+    rewrite_package(good, add("no-metadata.pt2", "package without maskformer.json"), lambda m: None)
+    rewrite_package(good, add("cuda.pt2", "package compiled for CUDA (metadata says so)"),
+                    lambda m: dict(m, aoti=dict(m["aoti"], device="cuda")))
+    rewrite_package(good, add("future-torch.pt2", "package exported by torch 99.0"),
+                    lambda m: dict(m, exported_with=dict(m["exported_with"], torch="99.0.0")))
+    data = open(good, "rb").read()
+    open(add("truncated.pt2", "first half of a package"), "wb").write(data[: len(data) // 2])
+
+
 def write_goldens(model_path: str, images: dict, out_dir: str) -> None:
     meta = exporter.read_metadata(model_path)
     module = torch.jit.load(model_path, map_location="cpu").eval()
@@ -334,7 +378,7 @@ def write_segment_goldens(models: dict, images: dict, out_dir: str) -> None:
         f.write("\n".join(lines) + "\n")
 
 
-def broken_models(out: str, good: str) -> dict:
+def broken_models(out: str, good: str, package: str) -> dict:
     bad = os.path.join(out, "bad")
     os.makedirs(bad, exist_ok=True)
     files = {}
@@ -378,6 +422,7 @@ def broken_models(out: str, good: str) -> dict:
         huge["resize"][side] = 32768
         torch.jit.save(scripted, add(f"huge-{side}.pt", f"metadata resize {side} 32768"),
                        _extra_files={"maskformer.json": json.dumps(huge)})
+    broken_packages(bad, package, add)
     return files
 
 
@@ -404,6 +449,10 @@ def main(argv=None) -> int:
     models = {"tiny": os.path.join(out, "tiny.pt"), "tiny-k300": os.path.join(out, "tiny-k300.pt")}
     export_random("test-tiny", models["tiny"], seed=0)
     export_random("test-tiny", models["tiny-k300"], seed=1, num_classes=300)
+    package = os.path.join(out, "tiny.pt2")
+    t0 = time.time()
+    export_random_aoti("test-tiny", package, seed=0, sizes=[AOTI_SIZE])
+    print(f"compiled {package} in {time.time() - t0:.0f} s")
 
     images = {}
     for name, (w, h, seed) in IMAGES.items():
@@ -433,7 +482,9 @@ def main(argv=None) -> int:
         "images": {n: {"path": p, "width": IMAGES[n][0], "height": IMAGES[n][1]}
                    for n, p in images.items()},
         "golden": {m: os.path.join(out, "golden", m) for m in models},
-        "bad": broken_models(out, models["tiny"]),
+        "packages": {"tiny": {"path": package, "sizes": [[AOTI_SIZE[1], AOTI_SIZE[0]]],
+                              "weights_of": models["tiny"]}},
+        "bad": broken_models(out, models["tiny"], package),
     }
     if os.path.exists(DEMO):
         eval_root = os.path.join(out, "eval")

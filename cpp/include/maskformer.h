@@ -205,13 +205,23 @@ typedef struct mf_load_options {
     int32_t jit_optimize;      /**< 0 (default): plain TorchScript interpreter, no profiling, so a
                                     new input size never triggers re-optimisation; 1: LibTorch's
                                     profiling executor (may fuse ops, re-specialises per size). */
+    int32_t allow_native_code; /**< 0 (default): AOTInductor packages (.pt2) are refused with
+                                    MODEL_FORMAT; 1: they load. A .pt2 holds a compiled shared
+                                    library, so loading one RUNS NATIVE CODE FROM THE FILE in this
+                                    process: set 1 only for packages from a source you trust.
+                                    TorchScript files load either way. (Added in ABI 1 after
+                                    jit_optimize: a struct_size that ends before it reads as 0.) */
 } mf_load_options;
 
-/** Fills *opts with the defaults (CPU, fp32, threads unchanged, no JIT profiling). */
+/** Fills *opts with the defaults (CPU, fp32, threads unchanged, no JIT profiling, no .pt2). */
 MF_API void mf_load_options_init(mf_load_options *opts);
 
-/** Loads a TorchScript export with its maskformer.json metadata and checks it with a small
- *  forward pass on the target device.
+/** Loads a TorchScript export or, with opts->allow_native_code, an AOTInductor package (.pt2;
+ *  told apart by content, not by name) with its maskformer.json metadata, and checks it with a
+ *  small forward pass on the target device (64x64, or a package's smallest compiled size).
+ *  A package is checked against this device, precision, CPU and LibTorch before any of its code
+ *  runs: one compiled for another device or precision fails with UNSUPPORTED, one from a newer
+ *  torch with MODEL_FORMAT; a LibTorch older than 2.6 cannot load packages (UNSUPPORTED).
  *  [in] path: file name (UTF-8). [in] opts: options, or NULL for the defaults.
  *  [out] *out_model: the model on MF_OK, NULL otherwise; release with mf_model_free.
  *  Fails with INVALID_ARGUMENT, IO (missing/unreadable file), MODEL_FORMAT (not TorchScript,
@@ -244,6 +254,15 @@ MF_API void mf_model_info_init(mf_model_info *info);
 
 /** Copies the model's facts into *out. Fails with INVALID_ARGUMENT. Thread-safe. */
 MF_API mf_status mf_model_get_info(const mf_model *model, mf_model_info *out);
+
+/** File formats of a loaded model (append-only). */
+#define MF_FORMAT_TORCHSCRIPT 0 /**< TorchScript archive (.pt): runs at any size, device, precision. */
+#define MF_FORMAT_AOTI 1        /**< AOTInductor package (.pt2): compiled code for one device,
+                                     one precision and the network sizes it lists. */
+
+/** [out] *out_format: MF_FORMAT_TORCHSCRIPT or MF_FORMAT_AOTI. Fails with INVALID_ARGUMENT.
+ *  Thread-safe. */
+MF_API mf_status mf_model_format(const mf_model *model, int32_t *out_format);
 
 /** The maskformer.json text stored in the export (UTF-8, NUL-terminated), owned by the model.
  *  [out] *out_length (may be NULL): its length in bytes. Thread-safe. */

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -291,13 +292,18 @@ MF_API mf_status mf_model_load(const char* path, const mf_load_options* opts, mf
     require(path != nullptr && path[0] != '\0', "path must be a non-empty string");
     LoadOptions o;
     if (opts != nullptr) {
-      require(opts->struct_size >= sizeof(mf_load_options),
+      // allow_native_code was appended: a struct from before it ends at jit_optimize
+      constexpr size_t before_native = offsetof(mf_load_options, allow_native_code);
+      require(opts->struct_size >= before_native,
               "mf_load_options.struct_size is " + std::to_string(opts->struct_size) +
                   ": call mf_load_options_init first");
       o.device = opts->device;
       o.precision = opts->precision;
       o.intra_op_threads = opts->intra_op_threads;
       o.jit_optimize = opts->jit_optimize != 0;
+      o.allow_native_code = opts->struct_size >= offsetof(mf_load_options, allow_native_code) +
+                                                     sizeof(opts->allow_native_code) &&
+                            opts->allow_native_code != 0;
     }
     auto model = std::make_unique<mf_model>();
     model->impl = Model::load(path, o);
@@ -340,6 +346,14 @@ MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
       out->std[i] = meta.std[i];
     }
     out->variant = meta.variant.c_str();
+  });
+}
+
+MF_API mf_status mf_model_format(const mf_model* model, int32_t* out_format) {
+  return guard([&] {
+    const Model& m = model_of(model);
+    require(out_format != nullptr, "out_format must not be NULL");
+    *out_format = std::strcmp(m.format(), "aoti") == 0 ? MF_FORMAT_AOTI : MF_FORMAT_TORCHSCRIPT;
   });
 }
 

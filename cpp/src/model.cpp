@@ -18,10 +18,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
 
+#include "aoti.hpp"
 #include "error.hpp"
 #include "host_memory.hpp"
 #include "runtime.hpp"
@@ -317,11 +319,70 @@ void cast_floating(torch::jit::Module& module, at::ScalarType dtype) {
     if (b.value.is_floating_point()) b.value.set_data(b.value.to(dtype));
 }
 
+class ScriptBackend : public Backend {
+ public:
+  explicit ScriptBackend(torch::jit::Module module) : module_(std::move(module)) {}
+  // forward only reads the module (pytorch#51452), so concurrent calls are safe
+  c10::IValue run(const at::Tensor& batch) const override {
+    return const_cast<torch::jit::Module&>(module_).forward({batch});
+  }
+  const std::vector<std::pair<int, int>>& sizes() const override { return any_size_; }
+  const char* format() const override { return "torchscript"; }
+
+ private:
+  torch::jit::Module module_;
+  std::vector<std::pair<int, int>> any_size_;
+};
+
+// A TorchScript export on `device` in `precision`, with its metadata in *meta.
+std::unique_ptr<Backend> load_torchscript(const std::string& path, const LoadOptions& options,
+                                          const at::Device& device, Metadata* meta) {
+  if (const std::string where = load_time_code(path); !where.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + where +
+                                  "), code that TorchScript would run while loading, before any check: "
+                                  "MaskFormer exports have none");
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, at::Device(at::kCPU), extra);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    // c10::Error for bad archives; the TorchScript frontend's ErrorReport (a std::exception, with
+    // a long source excerpt) for code this LibTorch cannot compile, e.g. unknown operators
+    const std::string text = summarise_error(text_of(e));
+    const std::string exporter = exporter_torch(read_metadata_record(path));
+    if (!exporter.empty() && newer(exporter, TORCH_VERSION))
+      fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was exported with torch " + exporter +
+                                    ", newer than this LibTorch " + TORCH_VERSION +
+                                    ", which cannot load its TorchScript: export it with torch <= " +
+                                    TORCH_VERSION + " or run the shim on a newer LibTorch (" +
+                                    first_lines(text, 1) + ")");
+    const bool pt2_name = path.size() > 4 && path.compare(path.size() - 4, 4, ".pt2") == 0;
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable TorchScript archive (truncated, "
+                              "corrupt or not an export" +
+                                  std::string(pt2_name ? "; nor a readable AOTInductor package" : "") +
+                                  "): " + first_lines(text, 3));
+  }
+  if (extra[kMetadataFile].empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' carries no " + kMetadataFile +
+                                  ": export it with models/export.py");
+  *meta = parse_metadata(extra[kMetadataFile]);
+  if (!module.find_method("forward"))
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' has no forward method");
+  check_terminates(module, path);
+
+  module.eval();
+  if (!device.is_cpu()) module.to(device);
+  if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
+  return std::make_unique<ScriptBackend>(std::move(module));
+}
+
 }  // namespace
 
-Model::Model(torch::jit::Module module, Metadata meta, at::Device device, mf_precision precision,
-             bool jit_optimize)
-    : module_(std::move(module)),
+Model::Model(std::unique_ptr<Backend> backend, Metadata meta, at::Device device,
+             mf_precision precision, bool jit_optimize)
+    : backend_(std::move(backend)),
       meta_(std::move(meta)),
       device_(device),
       precision_(precision),
@@ -359,56 +420,34 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     apply_default_threads();
 
   check_readable(path);
-  if (const std::string where = load_time_code(path); !where.empty())
-    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + where +
-                                  "), code that TorchScript would run while loading, before any check: "
-                                  "MaskFormer exports have none");
-  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(path, at::Device(at::kCPU), extra);
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {
-    // c10::Error for bad archives; the TorchScript frontend's ErrorReport (a std::exception, with
-    // a long source excerpt) for code this LibTorch cannot compile, e.g. unknown operators
-    const std::string text = summarise_error(text_of(e));
-    const std::string exporter = exporter_torch(read_metadata_record(path));
-    if (!exporter.empty() && newer(exporter, TORCH_VERSION))
-      fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was exported with torch " + exporter +
-                                    ", newer than this LibTorch " + TORCH_VERSION +
-                                    ", which cannot load its TorchScript: export it with torch <= " +
-                                    TORCH_VERSION + " or run the shim on a newer LibTorch (" +
-                                    first_lines(text, 1) + ")");
-    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable TorchScript archive (truncated, "
-                              "corrupt or not an export): " + first_lines(text, 3));
-  }
-  if (extra[kMetadataFile].empty())
-    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' carries no " + kMetadataFile +
-                                  ": export it with models/export.py");
-  Metadata meta = parse_metadata(extra[kMetadataFile]);
-  if (!module.find_method("forward"))
-    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' has no forward method");
-  check_terminates(module, path);
-
-  module.eval();
-  if (!device.is_cpu()) module.to(device);
-  if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
+  Metadata meta;
+  // the format is read from the file's records, not its name; a package's code runs only after
+  // every check that needs none of it, and only with allow_native_code
+  std::unique_ptr<Backend> backend = is_aoti_package(path) ? load_aoti(path, options, device, &meta)
+                                                           : load_torchscript(path, options, device, &meta);
 
   std::unique_ptr<Model> model(
-      new Model(std::move(module), std::move(meta), device, options.precision, options.jit_optimize));
-  // a small forward pass proves the file keeps the contract on this device and precision
+      new Model(std::move(backend), std::move(meta), device, options.precision, options.jit_optimize));
+  // a small forward pass proves the file keeps the contract on this device and precision; a
+  // package of fixed sizes is probed at its smallest one
+  const auto& fixed = model->fixed_sizes();
+  const std::pair<int, int> probe_hw =
+      fixed.empty() ? std::make_pair(64, 64)
+                    : *std::min_element(fixed.begin(), fixed.end(), [](const auto& a, const auto& b) {
+                        return int64_t(a.first) * a.second < int64_t(b.first) * b.second;
+                      });
+  const std::string probe_text = std::to_string(probe_hw.second) + "x" + std::to_string(probe_hw.first);
   try {
     c10::InferenceMode inference;
     torch::jit::GraphOptimizerEnabledGuard optimizer(model->jit_optimize_);
     DeviceScope scope(device);
-    at::Tensor probe = at::zeros({1, 3, 64, 64}, at::TensorOptions().device(device).dtype(model->dtype_));
+    at::Tensor probe = at::zeros({1, 3, probe_hw.first, probe_hw.second}, at::TensorOptions().device(device).dtype(model->dtype_));
     model->forward(probe);
     scope.synchronize();
   } catch (const Error& e) {
     // NaN on zeros, or outputs off the contract: the file's weights or code are broken
     if (e.status() == MF_ERR_NOT_FINITE || e.status() == MF_ERR_MODEL_FORMAT)
-      fail(MF_ERR_MODEL_FORMAT, "'" + path + "' failed a 64x64 test forward pass on " + device.str() + " (" +
+      fail(MF_ERR_MODEL_FORMAT, "'" + path + "' failed a " + probe_text + " test forward pass on " + device.str() + " (" +
                                     precision_name(options.precision) + "): " + e.what());
     throw;
   } catch (const std::bad_alloc&) {
@@ -417,15 +456,30 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     // c10::Error from an operator, or the interpreter's std::runtime_error carrying its text
     const std::string text = summarise_error(text_of(e));
     if (is_out_of_memory(e))
-      fail(MF_ERR_OUT_OF_MEMORY, "'" + path + "': the 64x64 test forward pass ran out of memory on " +
+      fail(MF_ERR_OUT_OF_MEMORY, "'" + path + "': the " + probe_text + " test forward pass ran out of memory on " +
                                      device.str() + ": " + first_lines(text, 1));
     if (options.precision != MF_PRECISION_FP32 && text.find("not implemented for") != std::string::npos)
       fail(MF_ERR_UNSUPPORTED, std::string(precision_name(options.precision)) + " is not supported on " +
                                    device.str() + " by this LibTorch: " + first_lines(text, 3));
-    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' failed a 64x64 test forward pass on " + device.str() +
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' failed a " + probe_text + " test forward pass on " + device.str() +
                                   " (" + precision_name(options.precision) + "): " + first_lines(text, 3));
   }
   return model;
+}
+
+void Model::require_size(int net_h, int net_w, int image_h, int image_w) const {
+  const auto& fixed = backend_->sizes();
+  if (fixed.empty() || std::find(fixed.begin(), fixed.end(), std::make_pair(net_h, net_w)) != fixed.end())
+    return;
+  std::string have;
+  for (const auto& hw : fixed)
+    have += (have.empty() ? "" : ", ") + std::to_string(hw.second) + "x" + std::to_string(hw.first);
+  fail(MF_ERR_INVALID_ARGUMENT,
+       "the network input size " + std::to_string(net_w) + "x" + std::to_string(net_h) + " (for a " +
+           std::to_string(image_w) + "x" + std::to_string(image_h) +
+           " frame) is not among the sizes this AOTInductor package was compiled for (" + have +
+           "): export one with --sizes " + std::to_string(net_w) + "x" + std::to_string(net_h) +
+           ", or give frames whose network size is listed");
 }
 
 std::pair<int, int> Model::input_size(int height, int width, bool resize) const {
@@ -434,7 +488,7 @@ std::pair<int, int> Model::input_size(int height, int width, bool resize) const 
 }
 
 std::pair<at::Tensor, at::Tensor> Model::forward(const at::Tensor& batch) const {
-  c10::IValue result = const_cast<torch::jit::Module&>(module_).forward({batch});
+  c10::IValue result = backend_->run(batch);
   auto fail_contract = [&](const std::string& what) {
     fail(MF_ERR_MODEL_FORMAT, "forward() does not keep the MaskFormer contract: " + what);
   };
@@ -481,6 +535,9 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
   std::map<std::pair<int, int>, std::vector<size_t>> groups;  // network size -> images
   for (size_t i = 0; i < images.size(); ++i)
     groups[input_size(images[i].height, images[i].width, resize)].push_back(i);
+  for (const auto& group : groups)  // before any work: a missing size fails the whole call
+    require_size(group.first.first, group.first.second, images[group.second[0]].height,
+                 images[group.second[0]].width);
 
   auto float_opts = at::TensorOptions().device(device_).dtype(at::kFloat);
   // class scores are made in bands of rows, which bounds the memory that large frames need:
@@ -518,6 +575,7 @@ std::vector<double> Model::benchmark_forward(int height, int width, int batch, i
   c10::InferenceMode inference;
   torch::jit::GraphOptimizerEnabledGuard optimizer(jit_optimize_);
   DeviceScope scope(device_);
+  require_size(height, width, height, width);
   at::Tensor x = at::zeros({batch, 3, height, width}, at::TensorOptions().device(device_).dtype(dtype_));
   forward(x);
   scope.synchronize();

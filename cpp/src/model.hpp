@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend.hpp"
 #include "image.hpp"
 #include "maskformer.h"
 #include "metadata.hpp"
@@ -20,6 +21,7 @@ struct LoadOptions {
   mf_precision precision = MF_PRECISION_FP32;
   int intra_op_threads = 0;
   bool jit_optimize = false;
+  bool allow_native_code = false;  // AOTInductor packages (.pt2) run compiled code from the file
 };
 
 struct OutputView {
@@ -39,6 +41,10 @@ class Model {
   const Metadata& metadata() const { return meta_; }
   const at::Device& device() const { return device_; }
   mf_precision precision() const { return precision_; }
+  // "torchscript" or "aoti"
+  const char* format() const { return backend_->format(); }
+  // network input sizes (height, width) the file accepts; empty: any size
+  const std::vector<std::pair<int, int>>& fixed_sizes() const { return backend_->sizes(); }
 
   // (height, width) the network sees for an image of this size
   std::pair<int, int> input_size(int height, int width, bool resize) const;
@@ -54,13 +60,16 @@ class Model {
   std::vector<double> benchmark_forward(int height, int width, int batch, int iters) const;
 
  private:
-  Model(torch::jit::Module module, Metadata meta, at::Device device, mf_precision precision,
+  Model(std::unique_ptr<Backend> backend, Metadata meta, at::Device device, mf_precision precision,
         bool jit_optimize);
+
+  // Throws Error(MF_ERR_INVALID_ARGUMENT) when a package of fixed sizes lacks this network size.
+  void require_size(int net_h, int net_w, int image_h, int image_w) const;
 
   // (pred_logits [B,Q,K+1], pred_masks [B,Q,h',w']) in float32, checked against the contract
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& batch) const;
 
-  torch::jit::Module module_;
+  std::unique_ptr<Backend> backend_;
   Metadata meta_;
   at::Device device_;
   mf_precision precision_;

@@ -49,6 +49,7 @@ import java.util.function.Supplier;
 public final class MaskFormer implements AutoCloseable {
   private final NativeModel model;
   private final ModelInfo info;
+  private final ModelFormat format;
   private final int asyncThreads;
   private volatile ThreadPoolExecutor executor;
 
@@ -72,6 +73,7 @@ public final class MaskFormer implements AutoCloseable {
         f.device() < 0 ? Device.CPU : Device.cuda(f.device()),
         Precision.fromCode(f.precision()),
         f.metadataJson());
+    this.format = ModelFormat.fromCode(model.format());
     this.asyncThreads = asyncThreads > 0 ? asyncThreads : (info.device().isCuda() ? 2 : 1);
   }
 
@@ -81,18 +83,30 @@ public final class MaskFormer implements AutoCloseable {
   }
 
   /**
-   * Loads a TorchScript export made by models/export.py (or models/train.py) and checks it with a
-   * small forward pass on the target device.
+   * Loads a TorchScript export made by models/export.py (or models/train.py), or an AOTInductor
+   * package ({@code .pt2}, models/export.py --format aoti) when {@link
+   * LoadOptions#withTrustedNativeCode(boolean)} allows it, and checks it with a small forward pass
+   * on the target device. The format is read from the file's content, not its name.
    *
-   * @throws ModelLoadException the file is missing, unreadable, not an export or has bad metadata
-   * @throws UnsupportedDeviceException the device or precision is not available here
+   * <p><b>Security:</b> a {@code .pt2} holds a compiled shared library; loading one runs native
+   * code from the file in this process. Without {@code trustedNativeCode} a package is refused
+   * before any of it runs. Files of unknown origin belong in TorchScript.
+   *
+   * <p>A package runs only at the network input sizes it was compiled for: a frame whose network
+   * size ({@link #inputSize}) is not among them makes {@code segment} throw {@link
+   * IllegalArgumentException}.
+   *
+   * @throws ModelLoadException the file is missing, unreadable, not an export or has bad metadata;
+   *     a {@code .pt2} without {@code trustedNativeCode}, or from a newer torch
+   * @throws UnsupportedDeviceException the device or precision is not available here; a {@code
+   *     .pt2} compiled for another device, precision or CPU, or a LibTorch older than 2.6
    * @throws NativeLibraryException the native library cannot be loaded
    */
   public static MaskFormer load(Path path, LoadOptions options) {
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(options, "options");
     NativeModel m = NativeModel.load(path, options.device().index(), options.precision().code(),
-        options.intraOpThreads(), options.jitOptimize());
+        options.intraOpThreads(), options.jitOptimize(), options.trustedNativeCode());
     try {
       return new MaskFormer(m, path, options.asyncThreads());
     } catch (RuntimeException e) {
@@ -104,6 +118,11 @@ public final class MaskFormer implements AutoCloseable {
   /** Classes, normalisation, resize rule, device and the full metadata of this model. */
   public ModelInfo info() {
     return info;
+  }
+
+  /** TorchScript or AOTInductor package: what the file held. */
+  public ModelFormat format() {
+    return format;
   }
 
   /** Number of classes K; labels are 0..K-1. */

@@ -77,6 +77,12 @@ class TypesTest {
     assertEquals(Device.cuda(1), l.device());
     assertEquals(Device.CPU, LoadOptions.DEFAULTS.device());
     assertThrows(IllegalArgumentException.class, () -> LoadOptions.DEFAULTS.withIntraOpThreads(-1));
+    // .pt2 packages run native code: never allowed unless asked for, and kept by every with*()
+    assertFalse(LoadOptions.DEFAULTS.trustedNativeCode());
+    LoadOptions trusted = LoadOptions.DEFAULTS.withTrustedNativeCode(true);
+    assertTrue(trusted.withDevice(Device.CPU).withPrecision(Precision.BF16).withIntraOpThreads(2)
+        .withJitOptimize(true).withAsyncThreads(3).trustedNativeCode());
+    assertFalse(new LoadOptions(Device.CPU, Precision.FP32, 0, false, 0).trustedNativeCode());
   }
 
   @Test

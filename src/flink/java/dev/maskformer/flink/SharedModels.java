@@ -21,7 +21,10 @@ import java.util.Objects;
 public final class SharedModels {
   private SharedModels() {}
 
-  private record Key(Path path, int device, String precision, boolean jitOptimize) {}
+  // trustedNativeCode is part of the key: a lease without it must not receive a .pt2 that a
+  // trusting caller loaded
+  private record Key(
+      Path path, int device, String precision, boolean jitOptimize, boolean trustedNativeCode) {}
 
   private static final class Entry {
     final MaskFormer model;
@@ -80,7 +83,8 @@ public final class SharedModels {
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(options, "options");
     Key key = new Key(path.toAbsolutePath().normalize(), options.device().index(),
-        options.precision().name(), options.jitOptimize());
+        options.precision().name(), options.jitOptimize(),
+        options.trustedNativeCode());
     synchronized (SharedModels.class) {
       Entry e = MODELS.get(key);
       if (e == null) {

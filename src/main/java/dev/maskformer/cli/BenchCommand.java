@@ -173,6 +173,7 @@ final class BenchCommand implements Callable<Integer> {
     json.put("runtime", Json.quote("java"));
     json.put("model", Json.quote(model.info().path()));
     json.put("variant", Json.quote(model.info().variant()));
+    json.put("format", Json.quote(model.format().name().toLowerCase(java.util.Locale.ROOT)));
     json.put("device", Json.quote(model.info().device().toString()));
     json.put("precision", Json.quote(model.info().precision().toString()));
     json.put("libtorch", Json.quote(r.libtorchLoaded().isEmpty() ? r.libtorchVersion() : r.libtorchLoaded()));

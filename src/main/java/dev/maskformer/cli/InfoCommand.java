@@ -86,6 +86,8 @@ final class InfoCommand implements Callable<Integer> {
         : "keep ratio, long side <= " + i.resizeLong() + ", short side <= " + i.resizeShort());
     out.printf("normalisation   RGB, mean %s, std %s (0..255 values)%n", i.mean(), i.std());
     out.printf("metadata format %d%n", i.formatVersion());
+    out.printf("file format     %s%n", m.format() == dev.maskformer.ModelFormat.AOTI
+        ? "AOTInductor package (compiled native code)" : "TorchScript");
     String sha = Json.stringField(i.metadataJson(), "source_checkpoint_sha256");
     String source = Json.stringField(i.metadataJson(), "source_checkpoint");
     out.printf("source          %s%s%n", source == null ? "(random or trained here)" : source,

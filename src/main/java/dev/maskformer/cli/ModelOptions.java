@@ -8,7 +8,7 @@ import picocli.CommandLine.Option;
 
 /** A model file and how to run it. */
 final class ModelOptions {
-  @Option(names = "--model", required = true, description = "TorchScript export (models/export.py)")
+  @Option(names = "--model", required = true, description = "TorchScript export or, with --allow-native-code, AOTInductor package (models/export.py)")
   Path model;
 
   @Mixin RunOptions run;

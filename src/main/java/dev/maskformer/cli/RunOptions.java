@@ -28,6 +28,11 @@ final class RunOptions {
       "default: the plain interpreter"})
   boolean jitOptimize;
 
+  @Option(names = "--allow-native-code", description = {
+      "allow AOTInductor packages (.pt2): loading one RUNS THE NATIVE CODE compiled into it;",
+      "use only for packages from a source you trust (TorchScript .pt needs no flag)"})
+  boolean allowNativeCode;
+
   @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = {
       "LibTorch intra-op threads, 1..4 x cores; default: the library's default, one per CPU",
       "this process may use (the same as the Java API's)"})
@@ -43,6 +48,7 @@ final class RunOptions {
         .withDevice(device)
         .withPrecision(precision)
         .withIntraOpThreads(threads)
-        .withJitOptimize(jitOptimize);
+        .withJitOptimize(jitOptimize)
+        .withTrustedNativeCode(allowNativeCode);
   }
 }

@@ -82,7 +82,12 @@ public final class NativeModel implements AutoCloseable {
 
   /** Loads a model; {@code device} is -1 for the CPU, {@code precision} an mf_precision. */
   public static NativeModel load(
-      Path path, int device, int precision, int intraOpThreads, boolean jitOptimize) {
+      Path path,
+      int device,
+      int precision,
+      int intraOpThreads,
+      boolean jitOptimize,
+      boolean allowNativeCode) {
     NativeLibrary.ensureLoaded();
     if (intraOpThreads != 0) {
       NativeRuntime.checkThreads(intraOpThreads, "intraOpThreads");
@@ -94,6 +99,7 @@ public final class NativeModel implements AutoCloseable {
       mf_load_options.precision(opts, precision);
       mf_load_options.intra_op_threads(opts, intraOpThreads);
       mf_load_options.jit_optimize(opts, jitOptimize ? 1 : 0);
+      mf_load_options.allow_native_code(opts, allowNativeCode ? 1 : 0);
       MemorySegment out = call.allocate(ADDRESS);
       String file = path.toString();
       int status = maskformer_h.mf_model_load(call.allocateFrom(file), opts, out);
@@ -120,6 +126,18 @@ public final class NativeModel implements AutoCloseable {
 
   public Facts facts() {
     return facts;
+  }
+
+  /** mf_model_format: 0 TorchScript, 1 AOTInductor package. */
+  public int format() {
+    enter();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment out = call.allocate(JAVA_INT);
+      NativeStatus.check(maskformer_h.mf_model_format(handle, out), "model format", name);
+      return out.get(JAVA_INT, 0);
+    } finally {
+      exit();
+    }
   }
 
   public String name() {

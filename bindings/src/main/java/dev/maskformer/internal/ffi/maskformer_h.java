@@ -203,6 +203,24 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_PRECISION_BF16() {
         return MF_PRECISION_BF16;
     }
+    private static final int MF_FORMAT_TORCHSCRIPT = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_FORMAT_TORCHSCRIPT 0
+     * }
+     */
+    public static int MF_FORMAT_TORCHSCRIPT() {
+        return MF_FORMAT_TORCHSCRIPT;
+    }
+    private static final int MF_FORMAT_AOTI = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_FORMAT_AOTI 1
+     * }
+     */
+    public static int MF_FORMAT_AOTI() {
+        return MF_FORMAT_AOTI;
+    }
     private static final int MF_PIXEL_RGB = (int)0L;
     /**
      * {@snippet lang=c :
@@ -1720,6 +1738,67 @@ public class maskformer_h extends maskformer_h$shared {
                 traceDowncall("mf_model_get_info", model, out);
             }
             return (int)mh$.invokeExact(model, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_model_format {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_format");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_model_format(const mf_model *model, int32_t *out_format)
+     * }
+     */
+    public static FunctionDescriptor mf_model_format$descriptor() {
+        return mf_model_format.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_model_format(const mf_model *model, int32_t *out_format)
+     * }
+     */
+    public static MethodHandle mf_model_format$handle() {
+        return mf_model_format.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_model_format(const mf_model *model, int32_t *out_format)
+     * }
+     */
+    public static MemorySegment mf_model_format$address() {
+        return mf_model_format.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_model_format(const mf_model *model, int32_t *out_format)
+     * }
+     */
+    public static int mf_model_format(MemorySegment model, MemorySegment out_format) {
+        var mh$ = mf_model_format.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_model_format", model, out_format);
+            }
+            return (int)mh$.invokeExact(model, out_format);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -20,6 +20,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     mf_precision precision;
  *     int32_t intra_op_threads;
  *     int32_t jit_optimize;
+ *     int32_t allow_native_code;
  * }
  * }
  */
@@ -34,7 +35,8 @@ public class mf_load_options {
         maskformer_h.C_INT.withName("device"),
         maskformer_h.C_INT.withName("precision"),
         maskformer_h.C_INT.withName("intra_op_threads"),
-        maskformer_h.C_INT.withName("jit_optimize")
+        maskformer_h.C_INT.withName("jit_optimize"),
+        maskformer_h.C_INT.withName("allow_native_code")
     ).withName("mf_load_options");
 
     /**
@@ -262,6 +264,50 @@ public class mf_load_options {
      */
     public static void jit_optimize(MemorySegment struct, int fieldValue) {
         struct.set(jit_optimize$LAYOUT, jit_optimize$OFFSET, fieldValue);
+    }
+
+    private static final OfInt allow_native_code$LAYOUT = (OfInt)$LAYOUT.select(groupElement("allow_native_code"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t allow_native_code
+     * }
+     */
+    public static final OfInt allow_native_code$layout() {
+        return allow_native_code$LAYOUT;
+    }
+
+    private static final long allow_native_code$OFFSET = $LAYOUT.byteOffset(groupElement("allow_native_code"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t allow_native_code
+     * }
+     */
+    public static final long allow_native_code$offset() {
+        return allow_native_code$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t allow_native_code
+     * }
+     */
+    public static int allow_native_code(MemorySegment struct) {
+        return struct.get(allow_native_code$LAYOUT, allow_native_code$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t allow_native_code
+     * }
+     */
+    public static void allow_native_code(MemorySegment struct, int fieldValue) {
+        struct.set(allow_native_code$LAYOUT, allow_native_code$OFFSET, fieldValue);
     }
 
     /**

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// AOTInductor packages (.pt2): networks compiled ahead of time by models/export.py --format aoti,
+// run through LibTorch's AOTIModelPackageLoader (LibTorch 2.6 and later).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backend.hpp"
+#include "metadata.hpp"
+#include "model.hpp"
+
+namespace maskformer {
+
+// Whether `path` is a PT2 archive. Reads the zip's records only, never its code; false for
+// TorchScript archives and for anything that is no zip.
+bool is_aoti_package(const std::string& path);
+
+// Loads the package at `path` for `device` and `options.precision`, after checking, without
+// running any of its code, that it was made for this device, precision, CPU and LibTorch.
+// Requires options.allow_native_code: loading runs the package's compiled shared library.
+// Fills *meta with its maskformer.json. Throws Error (MODEL_FORMAT, UNSUPPORTED, IO).
+std::unique_ptr<Backend> load_aoti(const std::string& path, const LoadOptions& options,
+                                   const at::Device& device, Metadata* meta);
+
+}  // namespace maskformer

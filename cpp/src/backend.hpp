@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+// What runs the network inside a Model: a TorchScript module (model.cpp) or an AOTInductor
+// package (aoti.cpp). Everything around the forward pass (pre- and post-processing, the output
+// contract, the NaN check, batching by network size) is the Model's and the same for both.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/core/ivalue.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace maskformer {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // The network's raw result for a batch on the model's device, in the model's dtype: a
+  // (pred_logits, pred_masks) tuple when the file keeps the contract (Model checks that it does).
+  virtual c10::IValue run(const at::Tensor& batch) const = 0;
+  // The network input sizes (height, width) it accepts; empty: any size.
+  virtual const std::vector<std::pair<int, int>>& sizes() const = 0;
+  // "torchscript" or "aoti"
+  virtual const char* format() const = 0;
+};
+
+}  // namespace maskformer
