@@ -70,10 +70,16 @@ class LeakIT {
       Sample last = samples[rounds];
       int measured = perRound * (rounds - 1);
       if (first.heap >= 0) {
-        // the JVM's own mallocs (JIT arenas, GC tables) move the count by a few hundred KiB either
-        // way; a leak of 1 KiB per call (a label map here is 6 KiB, the scores 3.5 MiB) passes 1 MiB
-        long grown = last.heap - first.heap;
-        assertTrue(grown < 1024L * measured, "native heap grew by " + grown + " B over " + measured + " calls");
+        // the JVM's own mallocs (C2 compiler arenas, GC tables) move the count by up to ~11 MiB
+        // in one round and back in the next (measured), with the resident set flat; a leak grows
+        // in every round, so the smaller of the measured rounds' growths must stay under 1 KiB per
+        // call (a label map here is 6 KiB, the scores 3.5 MiB)
+        long grown = Long.MAX_VALUE;
+        for (int r = 2; r <= rounds; r++) {
+          grown = Math.min(grown, samples[r].heap - samples[r - 1].heap);
+        }
+        assertTrue(grown < 1024L * perRound, "native heap grew by at least " + grown + " B in every round of "
+            + perRound + " calls");
       }
       long rss = last.rssKb - first.rssKb;
       assertTrue(rss < 4 * 1024, "resident set grew by " + rss + " KiB over " + measured + " calls");
