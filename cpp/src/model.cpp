@@ -122,8 +122,11 @@ struct Range {
   int64_t lo, hi;
 };
 
-int64_t saturate(__int128 v) {
-  const __int128 big = int64_t(1) << 62;
+// bound arithmetic in 128 bits, so that products of two 62-bit bounds cannot overflow
+__extension__ typedef __int128 wide_t;
+
+int64_t saturate(wide_t v) {
+  const wide_t big = int64_t(1) << 62;
   return static_cast<int64_t>(v > big ? big : v < -big ? -big : v);
 }
 
@@ -171,11 +174,11 @@ std::optional<Range> bounds(const torch::jit::Value* v, int depth) {
                  kind == "prim::min" || kind == "prim::max")) {
     const auto x = bounds(n->input(0), depth + 1), y = bounds(n->input(1), depth + 1);
     if (!x || !y) return std::nullopt;
-    if (kind == "aten::add") return Range{saturate(__int128(x->lo) + y->lo), saturate(__int128(x->hi) + y->hi)};
-    if (kind == "aten::sub") return Range{saturate(__int128(x->lo) - y->hi), saturate(__int128(x->hi) - y->lo)};
+    if (kind == "aten::add") return Range{saturate(wide_t(x->lo) + y->lo), saturate(wide_t(x->hi) + y->hi)};
+    if (kind == "aten::sub") return Range{saturate(wide_t(x->lo) - y->hi), saturate(wide_t(x->hi) - y->lo)};
     if (kind == "aten::mul") {
-      const __int128 c[] = {__int128(x->lo) * y->lo, __int128(x->lo) * y->hi, __int128(x->hi) * y->lo,
-                            __int128(x->hi) * y->hi};
+      const wide_t c[] = {wide_t(x->lo) * y->lo, wide_t(x->lo) * y->hi, wide_t(x->hi) * y->lo,
+                            wide_t(x->hi) * y->hi};
       return Range{saturate(*std::min_element(c, c + 4)), saturate(*std::max_element(c, c + 4))};
     }
     if (kind == "aten::floordiv") {
@@ -188,7 +191,7 @@ std::optional<Range> bounds(const torch::jit::Value* v, int depth) {
   if (kind == "aten::neg" && n->inputs().size() == 1) {
     const auto x = bounds(n->input(0), depth + 1);
     if (!x) return std::nullopt;
-    return Range{saturate(-__int128(x->hi)), saturate(-__int128(x->lo))};
+    return Range{saturate(-wide_t(x->hi)), saturate(-wide_t(x->lo))};
   }
   return std::nullopt;
 }
@@ -217,7 +220,7 @@ void check_loops(const torch::jit::Block* block, const std::string& path, int64_
         fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() holds a loop without a known bound (a while "
                                       "loop, or a count read from tensor values or sizes)" + source_line(n) +
                                       "; it could run forever, and a forward pass cannot be interrupted");
-      trips = saturate(__int128(enclosing) * std::max<int64_t>(1, range->hi));
+      trips = saturate(wide_t(enclosing) * std::max<int64_t>(1, range->hi));
       if (trips > kMaxTrips)
         fail(MF_ERR_MODEL_FORMAT, "'" + path + "': forward() holds loops of up to " + std::to_string(trips) +
                                       " iterations (nested counts multiplied), more than " +
