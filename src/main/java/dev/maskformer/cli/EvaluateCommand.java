@@ -5,6 +5,7 @@ import dev.maskformer.ClassInfo;
 import dev.maskformer.Images;
 import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
+import dev.maskformer.Precision;
 import dev.maskformer.SegmentOptions;
 import dev.maskformer.Segmentation;
 import java.awt.image.BufferedImage;
@@ -44,24 +45,44 @@ final class EvaluateCommand implements Callable<Integer> {
   @Option(names = "--limit", description = "first N images only")
   Integer limit;
 
+  @Option(names = "--agreement-with", paramLabel = "PRECISION", description = {
+      "also run the model at this precision (usually fp32) and report the share of pixels whose",
+      "label is the same in both runs, overall and for the worst image, and that run's mIoU"})
+  Precision reference;
+
   @Override
   public Integer call() throws IOException {
     List<Path[]> pairs = pairs(data, split, limit);
     long t0 = System.nanoTime();
     boolean terminal = stderrIsTerminal();
     PrintWriter err = spec.commandLine().getErr();
-    try (MaskFormer model = modelOptions.load()) {
+    try (MaskFormer model = modelOptions.load();
+        MaskFormer other = reference == null ? null
+            : MaskFormer.load(modelOptions.model, modelOptions.run.loadOptions().withPrecision(reference))) {
       MeanIou metric = new MeanIou(model.numClasses());
+      MeanIou referenceMetric = new MeanIou(model.numClasses());
+      Agreement agreement = new Agreement();
       SegmentOptions options = SegmentOptions.DEFAULTS.withLabelType(LabelType.I32);
       for (int i = 0; i < pairs.size(); i++) {
         Path[] p = pairs.get(i);
         int[] truth = readAnnotation(p[1]);
-        try (Arena arena = Arena.ofConfined();
-            Segmentation s = model.segment(Images.read(p[0], arena), options)) {
-          if (truth.length != s.width() * s.height()) {
-            throw new IOException("annotation " + p[1] + " does not have the size of " + p[0]);
+        try (Arena arena = Arena.ofConfined()) {
+          var frame = Images.read(p[0], arena);
+          int[] labels;
+          try (Segmentation s = model.segment(frame, options)) {
+            if (truth.length != s.width() * s.height()) {
+              throw new IOException("annotation " + p[1] + " does not have the size of " + p[0]);
+            }
+            labels = s.toIntArray();
           }
-          metric.add(s.toIntArray(), truth);
+          metric.add(labels, truth);
+          if (other != null) {
+            try (Segmentation s = other.segment(frame, options)) {
+              int[] referenceLabels = s.toIntArray();
+              referenceMetric.add(referenceLabels, truth);
+              agreement.add(p[0].getFileName().toString(), labels, referenceLabels);
+            }
+          }
         }
         if (terminal) {
           progress(err, i + 1, pairs.size(), t0);
@@ -71,8 +92,13 @@ final class EvaluateCommand implements Callable<Integer> {
         err.println();
       }
       double seconds = (System.nanoTime() - t0) / 1e9;
+      Map<String, String> extra = new LinkedHashMap<>();
+      extra.put("precision", Json.quote(model.info().precision().toString().toLowerCase(Locale.ROOT)));
+      if (other != null) {
+        extra.put("agreement", agreement.toJson(other.info().precision(), referenceMetric));
+      }
       spec.commandLine().getOut().println(metric.toJson(model.info().classes(), seconds,
-          model.info().path(), data.toString()));
+          model.info().path(), data.toString(), extra));
     }
     return 0;
   }
@@ -195,7 +221,8 @@ final class EvaluateCommand implements Callable<Integer> {
       return l == 0 ? 0 : (double) i / l;
     }
 
-    String toJson(List<ClassInfo> classes, double seconds, String model, String dataset) {
+    String toJson(List<ClassInfo> classes, double seconds, String model, String dataset,
+        Map<String, String> extra) {
       double[] iou = iou();
       Map<String, String> perClass = new LinkedHashMap<>();
       int evaluated = 0;
@@ -214,7 +241,46 @@ final class EvaluateCommand implements Callable<Integer> {
       json.put("seconds", Json.number(Math.round(seconds * 100) / 100.0));
       json.put("model", Json.quote(model));
       json.put("data", Json.quote(dataset));
+      json.putAll(extra);
       return Json.object(json, "");
+    }
+  }
+
+  /** Pixels labelled the same by two runs of one model (every pixel, annotated or not). */
+  static final class Agreement {
+    long pixels;
+    long same;
+    String worstImage;
+    double worstShare = Double.NaN;
+
+    void add(String image, int[] labels, int[] reference) {
+      if (labels.length != reference.length) {
+        throw new IllegalStateException("label maps of different sizes for " + image);
+      }
+      long n = 0;
+      for (int i = 0; i < labels.length; i++) {
+        n += labels[i] == reference[i] ? 1 : 0;
+      }
+      pixels += labels.length;
+      same += n;
+      double share = labels.length == 0 ? 1 : (double) n / labels.length;
+      if (worstImage == null || share < worstShare) {
+        worstImage = image;
+        worstShare = share;
+      }
+    }
+
+    String toJson(Precision with, MeanIou reference) {
+      Map<String, String> json = new LinkedHashMap<>();
+      json.put("with", Json.quote(with.toString().toLowerCase(Locale.ROOT)));
+      json.put("pixels", Long.toString(pixels));
+      json.put("agreeing", Long.toString(same));
+      json.put("share", Json.number(pixels == 0 ? Double.NaN : (double) same / pixels));
+      json.put("worst_image", worstImage == null ? "null" : Json.quote(worstImage));
+      json.put("worst_image_share", Json.number(worstShare));
+      json.put("reference_mIoU", Json.number(reference.meanIou()));
+      json.put("reference_pixel_accuracy", Json.number(reference.pixelAccuracy()));
+      return Json.object(json, " ");
     }
   }
 }

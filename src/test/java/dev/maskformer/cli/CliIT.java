@@ -164,6 +164,37 @@ class CliIT {
     }
   }
 
+  @Test
+  void evaluateReportsTheAgreementOfTwoPrecisions() throws Exception {
+    Path expectedFile = MODELS.resolve("eval/expected.json");
+    assumeTrue(Files.isRegularFile(expectedFile), "no bundled demo model, so no evaluation fixture");
+    Path demo = Path.of(System.getProperty("maskformer.repoRoot", ".")).resolve("models/demo/demo.pt");
+    String expected = Files.readString(expectedFile);
+    String data = MODELS.resolve("eval").toString();
+    // the same precision twice: the CPU forward pass is deterministic, so every pixel agrees
+    Result same = run("evaluate", "--model", demo.toString(), "--data", data, "--agreement-with", "fp32");
+    assertEquals(0, same.code(), same.err());
+    assertTrue(same.out().contains("\"with\": \"fp32\""), same.out());
+    assertEquals(number(same.out(), "pixels"), number(same.out(), "agreeing"));
+    assertEquals(1.0, number(same.out(), "share"));
+    assertEquals(number(expected, "mIoU"), number(same.out(), "reference_mIoU"), 5e-5);
+    Result bad = run("evaluate", "--model", demo.toString(), "--data", data, "--agreement-with", "fp64");
+    assertEquals(2, bad.code(), bad.out());
+    assumeTrue(dev.maskformer.MaskFormer.runtime().cpuNativeBf16(), "no native bf16 on this CPU");
+    Result r = run("evaluate", "--model", demo.toString(), "--data", data, "--precision", "bf16",
+        "--agreement-with", "fp32");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("\"precision\": \"bf16\""), r.out());
+    double pixels = number(r.out(), "pixels");
+    double share = number(r.out(), "share");
+    assertEquals(number(r.out(), "agreeing") / pixels, share, 1e-6);
+    assertTrue(share >= 0.995 && share < 1.0, "bf16 differs from fp32 somewhere, rarely: " + share);
+    assertTrue(number(r.out(), "worst_image_share") <= share);
+    // the reference run is the fp32 evaluation, and bf16's own mIoU stays close to it
+    assertEquals(number(expected, "mIoU"), number(r.out(), "reference_mIoU"), 5e-5);
+    assertEquals(number(expected, "mIoU"), number(r.out(), "mIoU"), 0.01);
+  }
+
   /** The {@code per_class_iou} object of an evaluator's JSON, name -> IoU. */
   static Map<String, Double> perClass(String json) {
     int start = json.indexOf("\"per_class_iou\"");
