@@ -45,8 +45,8 @@ bool is_aoti_package(const std::string& path) {
 
 #ifndef MF_WITH_AOTI
 
-std::unique_ptr<Backend> load_aoti(const std::string& path, const LoadOptions&, const at::Device&,
-                                   Metadata*) {
+std::unique_ptr<Backend> load_aoti(const std::string& path, const std::string&, const LoadOptions&,
+                                   const at::Device&, Metadata*) {
   fail(MF_ERR_UNSUPPORTED, "'" + path + "' is an AOTInductor package (.pt2), and this LibTorch " +
                                std::string(TORCH_VERSION) +
                                " cannot load .pt2 packages (it needs LibTorch 2.6 or later); "
@@ -188,12 +188,12 @@ class AotiBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> load_aoti(const std::string& path, const LoadOptions& options,
-                                   const at::Device& device, Metadata* meta) {
+std::unique_ptr<Backend> load_aoti(const std::string& path, const std::string& source,
+                                   const LoadOptions& options, const at::Device& device, Metadata* meta) {
   std::string json_text;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
-    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(source);
     json_text = record(*reader, std::string("extra/") + kMetadataFile);
   } catch (const std::exception& e) {
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable AOTInductor package: " + text_of(e));
@@ -234,7 +234,7 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, const LoadOptions& o
     for (const auto& m : spec.models) require_cpu_isa(*reader, m.first, path);
   reader.reset();
   try {
-    return std::make_unique<AotiBackend>(path, spec, device);
+    return std::make_unique<AotiBackend>(source, spec, device);
   } catch (const Error&) {
     throw;
   } catch (const std::bad_alloc&) {

@@ -20,7 +20,8 @@ bool is_aoti_package(const std::string& path);
 // running any of its code, that it was made for this device, precision, CPU and LibTorch.
 // Requires options.allow_native_code: loading runs the package's compiled shared library.
 // Fills *meta with its maskformer.json. Throws Error (MODEL_FORMAT, UNSUPPORTED, IO).
-std::unique_ptr<Backend> load_aoti(const std::string& path, const LoadOptions& options,
-                                   const at::Device& device, Metadata* meta);
+// `path` names the file in messages; `source` is what is read (the checked file's descriptor).
+std::unique_ptr<Backend> load_aoti(const std::string& path, const std::string& source,
+                                   const LoadOptions& options, const at::Device& device, Metadata* meta);
 
 }  // namespace maskformer

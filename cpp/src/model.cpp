@@ -83,28 +83,64 @@ class DeviceScope {
 
 // A model path must name a regular file: a FIFO would block the open forever, and /dev/zero or
 // a socket never end. The file is opened non-blocking so that even a FIFO swapped in after a
-// stat() cannot block, and its type is taken from the open descriptor.
-void check_readable(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
+// stat() cannot block, and its type is taken from the open descriptor. The descriptor stays
+// open while the model loads, and every later read goes through it (/proc/self/fd/N names the
+// inode that was checked), so a file swapped in under the same name after the check is never
+// read: what is checked is what is loaded.
+class ModelFile {
+ public:
+  explicit ModelFile(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd_ < 0) {
+      const int err = errno;
+      struct stat st {};
+      if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        fail(MF_ERR_IO, "model path '" + path + "' is a directory");
+      fail(MF_ERR_IO, "cannot open model file '" + path + "': " + std::strerror(err));
+    }
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-      fail(MF_ERR_IO, "model path '" + path + "' is a directory");
-    fail(MF_ERR_IO, "cannot open model file '" + path + "': " + std::strerror(err));
+    if (::fstat(fd_, &st) != 0) {
+      const int err = errno;
+      close_fd();
+      fail(MF_ERR_IO, "cannot read model file '" + path + "': " + std::strerror(err));
+    }
+    const char* kind = S_ISREG(st.st_mode)   ? nullptr
+                       : S_ISDIR(st.st_mode) ? "directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a special file";
+    if (kind != nullptr) {
+      close_fd();
+      if (S_ISDIR(st.st_mode)) fail(MF_ERR_IO, "model path '" + path + "' is a directory");
+      fail(MF_ERR_IO, "model path '" + path + "' is not a regular file (" + kind + ")");
+    }
+    if (st.st_size == 0) {
+      close_fd();
+      fail(MF_ERR_MODEL_FORMAT, "model file '" + path + "' is empty");
+    }
+    // where /proc is not mounted, the name itself is read (and the window stays open)
+    const std::string via_fd = "/proc/self/fd/" + std::to_string(fd_);
+    struct stat again {};
+    source_ = ::stat(via_fd.c_str(), &again) == 0 && again.st_dev == st.st_dev && again.st_ino == st.st_ino
+                  ? via_fd
+                  : path;
   }
-  struct stat st {};
-  const int rc = ::fstat(fd, &st);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) fail(MF_ERR_IO, "cannot read model file '" + path + "': " + std::strerror(err));
-  if (S_ISDIR(st.st_mode)) fail(MF_ERR_IO, "model path '" + path + "' is a directory");
-  if (!S_ISREG(st.st_mode))
-    fail(MF_ERR_IO, "model path '" + path + "' is not a regular file (" +
-                        (S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
-                         S_ISSOCK(st.st_mode) ? "a socket" : "a special file") + ")");
-  if (st.st_size == 0) fail(MF_ERR_MODEL_FORMAT, "model file '" + path + "' is empty");
-}
+  ~ModelFile() { close_fd(); }
+  ModelFile(const ModelFile&) = delete;
+  ModelFile& operator=(const ModelFile&) = delete;
+
+  // The name every reader opens: the checked file's descriptor.
+  const std::string& source() const { return source_; }
+
+ private:
+  void close_fd() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd_ = -1;
+  std::string source_;
+};
 
 // A forward pass cannot be interrupted once it runs, so a model whose code can loop without end
 // is refused before it runs. Every loop in forward (all calls inlined) must have a trip count
@@ -338,23 +374,25 @@ class ScriptBackend : public Backend {
 };
 
 // A TorchScript export on `device` in `precision`, with its metadata in *meta.
-std::unique_ptr<Backend> load_torchscript(const std::string& path, const LoadOptions& options,
-                                          const at::Device& device, Metadata* meta) {
-  if (const std::string where = load_time_code(path); !where.empty())
+// `path` names the file in messages; `source` is what is read (ModelFile::source()).
+std::unique_ptr<Backend> load_torchscript(const std::string& path, const std::string& source,
+                                          const LoadOptions& options, const at::Device& device,
+                                          Metadata* meta) {
+  if (const std::string where = load_time_code(source); !where.empty())
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + where +
                                   "), code that TorchScript would run while loading, before any check: "
                                   "MaskFormer exports have none");
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   torch::jit::Module module;
   try {
-    module = torch::jit::load(path, at::Device(at::kCPU), extra);
+    module = torch::jit::load(source, at::Device(at::kCPU), extra);
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception& e) {
     // c10::Error for bad archives; the TorchScript frontend's ErrorReport (a std::exception, with
     // a long source excerpt) for code this LibTorch cannot compile, e.g. unknown operators
     const std::string text = summarise_error(text_of(e));
-    const std::string exporter = exporter_torch(read_metadata_record(path));
+    const std::string exporter = exporter_torch(read_metadata_record(source));
     if (!exporter.empty() && newer(exporter, TORCH_VERSION))
       fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was exported with torch " + exporter +
                                     ", newer than this LibTorch " + TORCH_VERSION +
@@ -422,12 +460,13 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   else
     apply_default_threads();
 
-  check_readable(path);
+  const ModelFile file(path);
   Metadata meta;
   // the format is read from the file's records, not its name; a package's code runs only after
   // every check that needs none of it, and only with allow_native_code
-  std::unique_ptr<Backend> backend = is_aoti_package(path) ? load_aoti(path, options, device, &meta)
-                                                           : load_torchscript(path, options, device, &meta);
+  std::unique_ptr<Backend> backend = is_aoti_package(file.source())
+                                         ? load_aoti(path, file.source(), options, device, &meta)
+                                         : load_torchscript(path, file.source(), options, device, &meta);
 
   std::unique_ptr<Model> model(
       new Model(std::move(backend), std::move(meta), device, options.precision, options.jit_optimize));
