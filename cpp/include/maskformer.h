@@ -425,7 +425,17 @@ typedef struct mf_output_ext {
                                           winning class's score at each pixel. */
     int64_t confidence_size;         /**< Bytes available at confidence. */
     mf_confidence_type confidence_type;  /**< MF_CONFIDENCE_U8 (default) or _F32. */
+    uint32_t segment_info_size;      /**< sizeof(mf_segment_info) as the caller was compiled
+                                          (mf_output_ext_init sets it): entries are written this
+                                          many bytes apart, and only the fields that fit in it;
+                                          at least MF_SEGMENT_INFO_MIN_SIZE, at most 4096. A
+                                          later, larger mf_segment_info thus leaves arrays of
+                                          callers built against this one intact. */
 } mf_output_ext;
+
+/** The size of the first mf_segment_info layout (the fields up to y1): the smallest
+ *  mf_output_ext.segment_info_size accepted. */
+#define MF_SEGMENT_INFO_MIN_SIZE 40
 
 /** Fills *ext with no further results (all NULL, uint8 confidence). */
 MF_API void mf_output_ext_init(mf_output_ext *ext);

@@ -538,9 +538,15 @@ ExtraView check_extra(mf_output_ext* e, const ImageView& img, int index) {
                                          std::to_string(e->segments_capacity));
   require(e->segments != nullptr || e->segments_capacity == 0,
           where + "segments is NULL but segments_capacity is " + std::to_string(e->segments_capacity));
-  if (e->segments != nullptr)
+  if (e->segments != nullptr) {
     require(reinterpret_cast<uintptr_t>(e->segments) % alignof(mf_segment_info) == 0,
             where + "segments must be " + std::to_string(alignof(mf_segment_info)) + "-byte aligned");
+    require(e->segment_info_size >= MF_SEGMENT_INFO_MIN_SIZE && e->segment_info_size <= 4096 &&
+                e->segment_info_size % alignof(mf_segment_info) == 0,
+            where + "segment_info_size must be " + std::to_string(MF_SEGMENT_INFO_MIN_SIZE) +
+                "..4096 and a multiple of " + std::to_string(alignof(mf_segment_info)) + " (sizeof(mf_segment_info)), got " +
+                std::to_string(e->segment_info_size) + ": call mf_output_ext_init first");
+  }
   if (e->confidence != nullptr) {
     require(e->confidence_type == MF_CONFIDENCE_U8 || e->confidence_type == MF_CONFIDENCE_F32,
             where + "unknown confidence type " + std::to_string(e->confidence_type));
@@ -556,6 +562,7 @@ ExtraView check_extra(mf_output_ext* e, const ImageView& img, int index) {
   v.segment_ids_size = e->segment_ids_size;
   v.segments = e->segments;
   v.capacity = e->segments != nullptr ? e->segments_capacity : 0;
+  v.segment_info_size = e->segment_info_size;
   v.count = &e->segments_count;
   v.confidence = e->confidence;
   v.confidence_size = e->confidence_size;
@@ -577,11 +584,16 @@ MF_API void mf_inference_options_init(mf_inference_options* opts) {
   opts->overlap_threshold = 0.8;
 }
 
+static_assert(offsetof(mf_segment_info, y1) + sizeof(int32_t) == MF_SEGMENT_INFO_MIN_SIZE,
+              "MF_SEGMENT_INFO_MIN_SIZE is the size of the first mf_segment_info layout");
+static_assert(sizeof(mf_segment_info) >= MF_SEGMENT_INFO_MIN_SIZE, "mf_segment_info only grows");
+
 MF_API void mf_output_ext_init(mf_output_ext* ext) {
   if (ext == nullptr) return;
   std::memset(ext, 0, sizeof(*ext));
   ext->struct_size = sizeof(*ext);
   ext->confidence_type = MF_CONFIDENCE_U8;
+  ext->segment_info_size = sizeof(mf_segment_info);
 }
 
 MF_API mf_status mf_model_segment_ext(mf_model* model, const mf_image* images, const mf_output* outputs,

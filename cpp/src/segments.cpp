@@ -176,7 +176,9 @@ void make_segments(const at::Tensor& logits, const at::Tensor& masks, int64_t ne
   for (size_t i = 0; i < writable; ++i) {
     Found& f = found[i];
     f.info.score = static_cast<float>(f.sum / double(f.info.area));
-    extra.segments[i] = f.info;
+    // the caller's entries are segment_info_size bytes apart; fields beyond it are left out
+    std::memcpy(reinterpret_cast<char*>(extra.segments) + i * extra.segment_info_size, &f.info,
+                std::min<size_t>(sizeof(f.info), extra.segment_info_size));
   }
   *extra.count = static_cast<int32_t>(found.size());
 }

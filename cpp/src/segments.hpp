@@ -27,6 +27,7 @@ struct ExtraView {
   int32_t* segment_ids = nullptr;
   mf_segment_info* segments = nullptr;
   int32_t capacity = 0;
+  uint32_t segment_info_size = sizeof(mf_segment_info);  // the caller's entry size (the stride)
   int32_t* count = nullptr;  // where the number of segments goes (the caller's segments_count)
   void* confidence = nullptr;
   int64_t confidence_size = 0;

@@ -154,6 +154,45 @@ static void model_checks(const char *path) {
   }
   CHECK(agree);
 
+  /* segments: entries are segment_info_size bytes apart, so a caller whose mf_segment_info is
+     larger (a later header) gets every entry where it expects it, and its extra bytes intact */
+  {
+    const uint32_t big = sizeof(mf_segment_info) + 16;
+    const int cap = info.num_queries;
+    unsigned char *raw = malloc((size_t)cap * big);
+    memset(raw, 0xAB, (size_t)cap * big);
+    int32_t *ids = malloc((size_t)w * h * sizeof(int32_t));
+    mf_output_ext ext;
+    mf_output_ext_init(&ext);
+    CHECK(ext.segment_info_size == sizeof(mf_segment_info) && sizeof(mf_segment_info) >= MF_SEGMENT_INFO_MIN_SIZE);
+    ext.segment_ids = ids;
+    ext.segment_ids_size = (int64_t)w * h * 4;
+    ext.segments = (mf_segment_info *)raw;
+    ext.segments_capacity = cap;
+    ext.segment_info_size = big;
+    mf_output_ext *extp = &ext;
+    CHECK(mf_model_segment_ext(model, &image, &out, &extp, 1, &seg, NULL, 0) == MF_OK);
+    int ok = ext.segments_count >= 0;
+    int64_t area = 0;
+    for (int i = 0; i < ext.segments_count && i < cap; ++i) {
+      mf_segment_info s;
+      memcpy(&s, raw + (size_t)i * big, sizeof s);
+      ok &= s.id == i + 1 && s.class_index >= 0 && s.class_index < info.num_classes && s.area > 0;
+      area += s.area;
+      for (uint32_t b = sizeof(mf_segment_info); b < big; ++b) ok &= raw[(size_t)i * big + b] == 0xAB;
+    }
+    int64_t labelled = 0;
+    for (int i = 0; i < w * h; ++i) labelled += ids[i] != 0;
+    CHECK(ok && area == labelled);
+    for (uint32_t bad = 0; bad < 2; ++bad) {
+      ext.segment_info_size = bad == 0 ? MF_SEGMENT_INFO_MIN_SIZE - 8 : MF_SEGMENT_INFO_MIN_SIZE + 4;
+      CHECK(mf_model_segment_ext(model, &image, &out, &extp, 1, &seg, NULL, 0) == MF_ERR_INVALID_ARGUMENT);
+      CHECK(strstr(mf_last_error(), "segment_info_size") != NULL);
+    }
+    free(raw);
+    free(ids);
+  }
+
   /* bad arguments are rejected before any work */
   mf_image short_image = image;
   short_image.data_size = (h - 1) * stride + w * 4 - 1; /* last row lacks one byte */

@@ -311,6 +311,15 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_CONFIDENCE_F32() {
         return MF_CONFIDENCE_F32;
     }
+    private static final int MF_SEGMENT_INFO_MIN_SIZE = (int)40L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_SEGMENT_INFO_MIN_SIZE 40
+     * }
+     */
+    public static int MF_SEGMENT_INFO_MIN_SIZE() {
+        return MF_SEGMENT_INFO_MIN_SIZE;
+    }
     /**
      * {@snippet lang=c :
      * typedef int32_t mf_status

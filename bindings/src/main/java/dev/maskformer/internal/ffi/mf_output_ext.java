@@ -24,6 +24,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     void *confidence;
  *     int64_t confidence_size;
  *     mf_confidence_type confidence_type;
+ *     uint32_t segment_info_size;
  * }
  * }
  */
@@ -44,7 +45,7 @@ public class mf_output_ext {
         maskformer_h.C_POINTER.withName("confidence"),
         maskformer_h.C_LONG.withName("confidence_size"),
         maskformer_h.C_INT.withName("confidence_type"),
-        MemoryLayout.paddingLayout(4)
+        maskformer_h.C_INT.withName("segment_info_size")
     ).withName("mf_output_ext");
 
     /**
@@ -448,6 +449,50 @@ public class mf_output_ext {
      */
     public static void confidence_type(MemorySegment struct, int fieldValue) {
         struct.set(confidence_type$LAYOUT, confidence_type$OFFSET, fieldValue);
+    }
+
+    private static final OfInt segment_info_size$LAYOUT = (OfInt)$LAYOUT.select(groupElement("segment_info_size"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * uint32_t segment_info_size
+     * }
+     */
+    public static final OfInt segment_info_size$layout() {
+        return segment_info_size$LAYOUT;
+    }
+
+    private static final long segment_info_size$OFFSET = $LAYOUT.byteOffset(groupElement("segment_info_size"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * uint32_t segment_info_size
+     * }
+     */
+    public static final long segment_info_size$offset() {
+        return segment_info_size$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * uint32_t segment_info_size
+     * }
+     */
+    public static int segment_info_size(MemorySegment struct) {
+        return struct.get(segment_info_size$LAYOUT, segment_info_size$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * uint32_t segment_info_size
+     * }
+     */
+    public static void segment_info_size(MemorySegment struct, int fieldValue) {
+        struct.set(segment_info_size$LAYOUT, segment_info_size$OFFSET, fieldValue);
     }
 
     /**
