@@ -7,6 +7,8 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /**
  * One loaded model per JVM, file, device and precision, shared by every subtask that asks for it
@@ -26,13 +28,10 @@ public final class SharedModels {
   private record Key(
       Path path, int device, String precision, boolean jitOptimize, boolean trustedNativeCode) {}
 
+  // an entry exists from the first acquire on; its model arrives when that caller's load ends
   private static final class Entry {
-    final MaskFormer model;
+    final CompletableFuture<MaskFormer> model = new CompletableFuture<>();
     int users;
-
-    Entry(MaskFormer model) {
-      this.model = model;
-    }
   }
 
   private static final Map<Key, Entry> MODELS = new HashMap<>();
@@ -41,11 +40,13 @@ public final class SharedModels {
   /** A use of a shared model; {@link #close()} gives it back (idempotent). */
   public static final class Lease implements AutoCloseable {
     private final Key key;
+    private final Entry entry;
     private final MaskFormer model;
     private boolean closed;
 
-    private Lease(Key key, MaskFormer model) {
+    private Lease(Key key, Entry entry, MaskFormer model) {
       this.key = key;
+      this.entry = entry;
       this.model = model;
     }
 
@@ -56,26 +57,33 @@ public final class SharedModels {
 
     @Override
     public void close() {
-      MaskFormer last = null;
       synchronized (SharedModels.class) {
         if (closed) {
           return;
         }
         closed = true;
-        Entry e = MODELS.get(key);
-        if (--e.users == 0) {
-          MODELS.remove(key);
-          last = e.model;
+        if (!release(key, entry)) {
+          return;
         }
       }
-      if (last != null) {
-        last.close(); // waits for calls in flight, outside the lock
-      }
+      model.close(); // waits for calls in flight, outside the lock
     }
   }
 
+  /** One user fewer; true when it was the last one (the entry is then gone). Under the lock. */
+  private static boolean release(Key key, Entry entry) {
+    if (--entry.users > 0) {
+      return false;
+    }
+    MODELS.remove(key, entry);
+    return true;
+  }
+
   /**
-   * Leases the model for this file and options, loading it if no one holds it.
+   * Leases the model for this file and options, loading it if no one holds it. Callers asking for
+   * a model that is being loaded wait for that load; loads of other models go on in parallel.
+   * When a load fails, every caller waiting for it gets its exception, and the next acquire
+   * tries again.
    *
    * @throws dev.maskformer.ModelLoadException and the other load failures of {@link MaskFormer#load}
    */
@@ -85,16 +93,51 @@ public final class SharedModels {
     Key key = new Key(path.toAbsolutePath().normalize(), options.device().index(),
         options.precision().name(), options.jitOptimize(),
         options.trustedNativeCode());
+    Entry entry;
+    boolean loader;
     synchronized (SharedModels.class) {
-      Entry e = MODELS.get(key);
-      if (e == null) {
-        // loading under the lock: a second subtask waits for the first one's model, not a copy
-        e = new Entry(MaskFormer.load(key.path(), options));
-        loads++;
-        MODELS.put(key, e);
+      entry = MODELS.get(key);
+      loader = entry == null;
+      if (loader) {
+        entry = new Entry();
+        MODELS.put(key, entry);
       }
-      e.users++;
-      return new Lease(key, e.model);
+      entry.users++;
+    }
+    if (loader) {
+      // outside the lock: a slow load (a large file, a cold GPU) holds up only its own key
+      MaskFormer model;
+      try {
+        model = MaskFormer.load(key.path(), options);
+      } catch (RuntimeException | Error e) {
+        synchronized (SharedModels.class) {
+          MODELS.remove(key, entry); // the next acquire loads again
+          entry.users--;
+        }
+        entry.model.completeExceptionally(e);
+        throw e;
+      }
+      synchronized (SharedModels.class) {
+        loads++;
+      }
+      entry.model.complete(model);
+      return new Lease(key, entry, model);
+    }
+    try {
+      return new Lease(key, entry, entry.model.join());
+    } catch (CompletionException e) {
+      synchronized (SharedModels.class) {
+        entry.users--;
+      }
+      // the loader's own exception: the same type and message for every waiting subtask
+      Throwable cause = e.getCause();
+      if (cause instanceof RuntimeException r) {
+        throw r;
+      }
+      if (cause instanceof Error err) {
+        throw err;
+      }
+      throw e;
     }
   }
 
@@ -103,7 +146,7 @@ public final class SharedModels {
     return MODELS.size();
   }
 
-  /** Leases held now, over all models. */
+  /** Leases held now, over all models (callers waiting for a load included). */
   public static synchronized int leases() {
     return MODELS.values().stream().mapToInt(e -> e.users).sum();
   }
