@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fuzz target: everything a caller passes to a loaded model. The input picks one call (segment,
-// segment_keepalive, warmup, input_size, the getters, benchmark_forward, or model loading with
+// segment_keepalive, segment_ext with its further outputs and inference rules, warmup, input_size, the getters, benchmark_forward, or model loading with
 // its option struct) and its arguments: image sizes, strides, pixel formats, byte counts, batch
 // counts, label types, output sizes, alignment, option structs, NULL pointers.
 //
@@ -11,6 +11,7 @@
 // that the forward passes stay quick.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -27,6 +28,7 @@ namespace {
 
 mf_model* models[2] = {nullptr, nullptr};  // tiny.pt (K = 150), tiny-k300.pt (K = 300)
 int32_t num_classes[2] = {0, 0};
+int32_t num_queries[2] = {0, 0};
 
 // A buffer of exactly `size` bytes (ASan's redzone starts right after it), `offset` bytes past
 // malloc's 16-byte alignment, for the alignment checks.
@@ -146,6 +148,134 @@ void check_labels(const ImageCase& c, int32_t k) {
                               ? static_cast<const uint8_t*>(c.output.labels)[i]
                               : static_cast<const int32_t*>(c.output.labels)[i];
     if (label < 0 || label >= k) contract("mf_model_segment", "succeeded with a label outside 0..K-1");
+  }
+}
+
+// The further results of one image: the segment-id map, the segment array (capacity entries
+// of segment_info_size bytes, allocated at exactly that size) and the confidence map.
+struct ExtCase {
+  std::unique_ptr<Buffer> ids, segments, confidence;
+  mf_output_ext ext{};
+  int64_t segments_bytes = 0;
+};
+
+void make_ext(FuzzedDataProvider& in, const mf_image& img, int32_t queries, ExtCase& c) {
+  mf_output_ext& e = c.ext;
+  mf_output_ext_init(&e);
+  if (in.ConsumeIntegralInRange<int>(0, 15) == 0) e.struct_size = in.ConsumeIntegral<uint32_t>();
+  const int64_t pixels = saturating_mul(img.width, img.height);
+  if (in.ConsumeBool()) {
+    e.segment_ids_size = claim(in, saturating_mul(pixels, 4));
+    c.ids = allocate(e.segment_ids_size, in.ConsumeIntegralInRange<int>(0, 7) == 0 ? 2 : 0);
+    e.segment_ids = reinterpret_cast<int32_t*>(c.ids->data());
+    if (e.segment_ids_size > 0) std::memset(e.segment_ids, 0xA5, size_t(e.segment_ids_size));  // < 0: unwritten
+  }
+  if (in.ConsumeBool()) {
+    switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+      case 0: e.segments_capacity = in.ConsumeIntegral<int32_t>(); break;
+      case 1: e.segments_capacity = in.ConsumeIntegralInRange<int32_t>(0, queries); break;
+      default: e.segments_capacity = queries;
+    }
+    switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+      case 0: e.segment_info_size = in.ConsumeIntegral<uint32_t>(); break;
+      case 1: e.segment_info_size = in.PickValueInArray<uint32_t>({0, 8, MF_SEGMENT_INFO_MIN_SIZE - 8,
+                                                                  MF_SEGMENT_INFO_MIN_SIZE + 4, 4096, 4104});
+        break;
+      case 2:
+      case 3: e.segment_info_size = uint32_t(sizeof(mf_segment_info)) + 8 * in.ConsumeIntegralInRange<uint32_t>(1, 8); break;
+      default: break;  // mf_output_ext_init's
+    }
+    // exactly capacity x entry size bytes, so a write past the caller's array is an ASan error
+    const int64_t cap = e.segments_capacity > 0 ? std::min<int64_t>(e.segments_capacity, 4096) : 0;
+    if (cap != e.segments_capacity && e.segments_capacity > 0) e.segments_capacity = int32_t(cap);
+    c.segments_bytes = cap * int64_t(std::min<uint32_t>(e.segment_info_size, 8192));
+    int64_t bytes = c.segments_bytes;
+    c.segments = allocate(bytes, in.ConsumeIntegralInRange<int>(0, 15) == 0 ? 4 : 0);
+    e.segments = reinterpret_cast<mf_segment_info*>(c.segments->data());
+    if (c.segments_bytes > 0) std::memset(e.segments, 0x5A, size_t(c.segments_bytes));
+  }
+  if (in.ConsumeIntegralInRange<int>(0, 2) == 0) {
+    e.confidence_type = in.ConsumeIntegralInRange<int>(0, 15) == 0 ? in.ConsumeIntegral<int32_t>()
+                                                                   : in.ConsumeIntegralInRange<int32_t>(0, 1);
+    e.confidence_size = claim(in, saturating_mul(pixels, e.confidence_type == MF_CONFIDENCE_U8 ? 1 : 4));
+    c.confidence = allocate(e.confidence_size, in.ConsumeIntegralInRange<int>(0, 7) == 0 ? 1 : 0);
+    e.confidence = c.confidence->data();
+  }
+}
+
+// After a successful call: ids 1..n in order, classes in 0..K-1, areas and boxes inside the
+// image, and the id map only names listed segments.
+void check_ext(const ExtCase& c, const mf_image& img, int32_t k, int32_t queries) {
+  const mf_output_ext& e = c.ext;
+  if (e.segments_count < 0 || e.segments_count > queries)
+    contract("mf_model_segment_ext", "segments_count outside 0..num_queries");
+  const int32_t written = e.segments == nullptr ? 0 : std::min(e.segments_count, e.segments_capacity);
+  for (int32_t i = 0; i < written; ++i) {
+    mf_segment_info s{};
+    std::memcpy(&s, reinterpret_cast<const uint8_t*>(e.segments) + int64_t(i) * e.segment_info_size,
+                std::min<size_t>(sizeof s, e.segment_info_size));
+    if (s.id != i + 1 || s.class_index < 0 || s.class_index >= k || s.area < 1 ||
+        s.area > int64_t(img.width) * img.height || s.x0 < 0 || s.y0 < 0 || s.x1 > img.width ||
+        s.y1 > img.height || s.x0 >= s.x1 || s.y0 >= s.y1)
+      contract("mf_model_segment_ext", "wrote a segment entry out of range");
+  }
+  if (e.segment_ids != nullptr) {
+    const int64_t n = int64_t(img.width) * img.height;
+    for (int64_t i = 0; i < n; ++i)
+      if (e.segment_ids[i] < 0 || e.segment_ids[i] > e.segments_count)
+        contract("mf_model_segment_ext", "segment id map names no listed segment");
+  }
+}
+
+void segment_ext(FuzzedDataProvider& in, mf_model* model, int32_t k, int32_t queries) {
+  const int n = in.ConsumeIntegralInRange<int>(0, 2);
+  std::vector<ImageCase> cases(static_cast<size_t>(n));
+  std::vector<ExtCase> extras(static_cast<size_t>(n));
+  std::vector<mf_image> images;
+  std::vector<mf_output> outputs;
+  std::vector<mf_output_ext*> ext_ptrs;
+  for (int i = 0; i < n; ++i) {
+    make_image(in, k, cases[size_t(i)]);
+    make_ext(in, cases[size_t(i)].image, queries, extras[size_t(i)]);
+    images.push_back(cases[size_t(i)].image);
+    outputs.push_back(cases[size_t(i)].output);
+    ext_ptrs.push_back(in.ConsumeIntegralInRange<int>(0, 7) == 0 ? nullptr : &extras[size_t(i)].ext);
+  }
+  mf_inference_options rules;
+  mf_inference_options_init(&rules);
+  const mf_inference_options* rules_arg = &rules;
+  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    case 0: rules_arg = nullptr; break;
+    case 1: rules.struct_size = in.ConsumeIntegral<uint32_t>(); break;
+    case 2: rules.semantic_rule = in.ConsumeIntegral<int32_t>(); break;
+    case 3: {
+      const double odd[] = {-0.1, 1.5, __builtin_nan(""), __builtin_inf(), -0.0, 1.0, 0.0};
+      rules.object_threshold = odd[in.ConsumeIntegralInRange<int>(0, 6)];
+      rules.overlap_threshold = odd[in.ConsumeIntegralInRange<int>(0, 6)];
+      rules.iterative_overlap = odd[in.ConsumeIntegralInRange<int>(0, 6)];
+      break;
+    }
+    default:  // valid: low thresholds, so that the tiny random models make segments
+      rules.semantic_rule = in.ConsumeIntegralInRange<int32_t>(0, 1);
+      // the tiny models' class probabilities are near 1/K: only thresholds near 0 keep queries
+      rules.object_threshold = in.ConsumeBool() ? 0.0 : in.ConsumeProbability<double>() * 0.3;
+      rules.overlap_threshold = in.ConsumeBool() ? 0.0 : in.ConsumeProbability<double>();
+      rules.iterative_overlap = in.ConsumeProbability<double>();
+      rules.merge_same_class = in.ConsumeBool() ? 1 : in.ConsumeIntegral<int32_t>();
+  }
+  mf_segment_options opts;
+  mf_segment_options_init(&opts);
+  int32_t count = n;
+  if (in.ConsumeIntegralInRange<int>(0, 9) == 0) count = in.PickValueInArray<int32_t>({-1, INT32_MIN});
+  const bool pass_extras = !ext_ptrs.empty() && in.ConsumeIntegralInRange<int>(0, 15) != 0;
+  const mf_status status = mf_model_segment_ext(
+      model, images.empty() ? nullptr : images.data(), outputs.empty() ? nullptr : outputs.data(),
+      pass_extras ? ext_ptrs.data() : nullptr, count, &opts, rules_arg, 0);
+  check_status(status, "mf_model_segment_ext");
+  if (status != MF_OK) return;
+  for (int32_t i = 0; i < count; ++i) {
+    check_labels(cases[size_t(i)], k);
+    if (pass_extras && ext_ptrs[size_t(i)] != nullptr) check_ext(extras[size_t(i)], cases[size_t(i)].image, k, queries);
   }
 }
 
@@ -288,6 +418,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     mf_model_info_init(&info);
     check_status(mf_model_get_info(models[i], &info), "mf_model_get_info");
     num_classes[i] = info.num_classes;
+    num_queries[i] = info.num_queries;
   }
   return 0;
 }
@@ -298,8 +429,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int m = pick == 31 ? -1 : pick % 4 == 3 ? 1 : 0;  // mostly K = 150, sometimes 300, rarely NULL
   mf_model* model = m < 0 ? nullptr : models[m];
   const int32_t k = m < 0 ? 150 : num_classes[m];
-  const int call = in.ConsumeIntegralInRange<int>(0, 11);
+  const int32_t queries = m < 0 ? 12 : num_queries[m];
+  const int call = in.ConsumeIntegralInRange<int>(0, 14);
   if (call < 6) segment(in, model, k, call == 5);
+  else if (call >= 12) segment_ext(in, model, k, queries);
   else other_calls(in, model, k, call - 6);
   return 0;
 }
