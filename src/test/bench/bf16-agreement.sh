@@ -33,3 +33,6 @@ if [[ ! -f "$out/swin-tiny-scenes.pt" ]]; then
 fi
 ./maskformer evaluate --model "$out/swin-tiny-scenes.pt" --data "$out/scenes" \
   --precision bf16 --agreement-with fp32 | tee "$out/agreement.json"
+# where the disagreements are: agreement by the fp32 score margin, and how non-degenerate the labels are
+"$py" src/test/bench/bf16_margins.py --model "$out/swin-tiny-scenes.pt" --data "$out/scenes" > "$out/margins.json"
+"$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); d.pop("per_image"); print(json.dumps(d, indent=1))' "$out/margins.json"
