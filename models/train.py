@@ -52,6 +52,8 @@ def main(argv=None) -> int:
                         "state and losses stay fp32); about 2x faster on CPUs with AVX512-BF16/AMX")
     p.add_argument("--drop-path", type=float, help="stochastic depth rate (default: the variant's)")
     p.add_argument("--dropout", type=float, help="decoder dropout (default: the variant's)")
+    p.add_argument("--init", help="start from the weights of this export (TorchScript .pt of the "
+                                   "same variant), e.g. to train on where an earlier run ended")
     p.add_argument("--rare-crops", type=float, default=0.5,
                    help="share of crops centred on a rarely seen class present in the image")
     args = p.parse_args(argv)
@@ -80,6 +82,9 @@ def main(argv=None) -> int:
     has_val = os.path.isdir(os.path.join(args.data, "images", "validation"))
     log(f"{len(data)} training images")
     model = MaskFormer(cfg)
+    if args.init:
+        model.load_state_dict(torch.jit.load(args.init, map_location="cpu").state_dict())
+        log(f"weights from {args.init}")
     log(f"{sum(p.numel() for p in model.parameters()):,} parameters")
     opt = torch.optim.AdamW(training.param_groups(model, args.weight_decay), lr=args.lr)
     # scales relative to a 320 px short side: views from 0.5x to 1.2x of it, which validated
