@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -381,6 +382,41 @@ def write_segment_goldens(models: dict, images: dict, out_dir: str) -> None:
         f.write("\n".join(lines) + "\n")
 
 
+def rewrite_pickle(src: str, dst: str, suffix: str, opcode: str, patch) -> None:
+    """A copy of export ``src`` whose first record ending in ``suffix`` has its first ``opcode``
+    (a pickletools name) replaced by ``patch(opcode_bytes)``; the rest is byte for byte the same."""
+    import pickletools
+    import zipfile
+    done = False
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if not done and item.filename.endswith(suffix):
+                ops = list(pickletools.genops(data))
+                for i, (op, _arg, pos) in enumerate(ops):
+                    if op.name == opcode:
+                        end = ops[i + 1][2] if i + 1 < len(ops) else len(data)
+                        data = data[:pos] + patch(data[pos:end]) + data[end:]
+                        done = True
+                        break
+            zout.writestr(item, data)
+    if not done:
+        raise SystemExit(f"no {opcode} in a record ending in {suffix} of {src}")
+
+
+def hostile_pickles(good: str, add) -> None:
+    # LibTorch's unpickler grows its memo table to any index a PUT names and sizes a string by its
+    # length field before reading it: each of these would make it allocate (and fill) GBs
+    rewrite_pickle(good, add("pickle-memo.pt", "data.pkl: LONG_BINPUT index 2^31-1 (a 32 GiB memo table)"),
+                   "/data.pkl", "BINPUT", lambda b: b"r" + struct.pack("<I", 0x7FFFFFFF))
+    rewrite_pickle(good, add("pickle-length.pt", "data.pkl: BINUNICODE length 2^31-16, past the record's end"),
+                   "/data.pkl", "BINUNICODE", lambda b: b"X" + struct.pack("<I", 0x7FFFFFF0) + b[5:])
+    # a code file's debug_pkl is unpickled only when an error message quotes the code: found by
+    # fuzz_archive, a 20 GB memo table from a mutated archive whose code also failed to parse
+    rewrite_pickle(good, add("pickle-debug-memo.pt", "a debug_pkl: LONG_BINPUT index 2^30"),
+                   ".debug_pkl", "BINPUT", lambda b: b"r" + struct.pack("<I", 0x40000000))
+
+
 def broken_models(out: str, good: str, package: str) -> dict:
     bad = os.path.join(out, "bad")
     os.makedirs(bad, exist_ok=True)
@@ -420,6 +456,7 @@ def broken_models(out: str, good: str, package: str) -> dict:
             torch.jit.save(torch.jit.script(kind(inner, above)),
                            add(f"{mode}-{suffix}.pt", f"forward misbehaves ({mode}) on inputs over {above} rows"),
                            _extra_files={"maskformer.json": json.dumps(meta)})
+    hostile_pickles(good, add)
     for side in ("long_side", "short_side"):
         huge = json.loads(json.dumps(meta))
         huge["resize"][side] = 32768

@@ -304,6 +304,130 @@ std::string load_time_code(const std::string& path) {
   return "";
 }
 
+// What LibTorch's unpickler would allocate from a pickle's own numbers, checked before it runs.
+// It grows its memo table to any index a PUT names (LONG_BINPUT takes 32 bits: 4 G entries of
+// 16 bytes) and sizes a string or bytes object by its length field before reading it (up to
+// 64 bits), so a few hostile bytes in data.pkl, constants.pkl or a code file's debug_pkl (which
+// is unpickled only when an error message quotes the code) could make it allocate and fill tens
+// of GB. Here every opcode of every pickle record is walked: a memo index must stay below the
+// record's size (legitimate pickles number their memo entries 0, 1, 2, ..., each costing at least
+// two bytes) and a length must fit in what is left of the record. "" when all is well, else the
+// reason. Opcodes LibTorch does not know end the walk: its own unpickler then refuses the file.
+std::string pickle_problem(const unsigned char* data, size_t size) {
+  size_t pos = 0;
+  auto remaining = [&] { return size - pos; };
+  auto read_le = [&](size_t bytes, uint64_t* out) {
+    if (remaining() < bytes) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < bytes; ++i) v |= uint64_t(data[pos + i]) << (8 * i);
+    pos += bytes;
+    *out = v;
+    return true;
+  };
+  auto skip_line = [&] {
+    while (pos < size && data[pos] != '\n') ++pos;
+    if (pos == size) return false;
+    ++pos;
+    return true;
+  };
+  const std::string truncated = "the pickle ends inside an opcode";
+  while (pos < size) {
+    const unsigned char op = data[pos++];
+    uint64_t v = 0;
+    switch (op) {
+      // no argument
+      case '(': case '0': case '1': case '2': case 'N': case 'Q': case 'R': case 'a': case 'b':
+      case 'd': case '}': case 'e': case 'l': case ']': case 'o': case 's': case 't': case ')':
+      case 'u': case 0x81: case 0x85: case 0x86: case 0x87: case 0x88: case 0x89: case 0x8f:
+      case 0x90: case 0x91: case 0x92: case 0x93: case 0x94:
+        break;
+      case '.':  // STOP
+        return "";
+      // fixed-size arguments
+      case 0x80: case 'K': case 'h': case 0x82:
+        if (!read_le(1, &v)) return truncated;
+        break;
+      case 'M': case 0x83:
+        if (!read_le(2, &v)) return truncated;
+        break;
+      case 'J': case 'j': case 0x84:
+        if (!read_le(4, &v)) return truncated;
+        break;
+      case 'G':
+        if (!read_le(8, &v)) return truncated;
+        break;
+      case 0x95:  // FRAME: the frame's length, then its opcodes inline
+        if (!read_le(8, &v)) return truncated;
+        if (v > remaining()) return "a frame of " + std::to_string(v) + " bytes, with " + std::to_string(remaining()) + " left";
+        break;
+      // memo writes
+      case 'q': case 'r':
+        if (!read_le(op == 'q' ? 1 : 4, &v)) return truncated;
+        if (v >= size)
+          return "memo index " + std::to_string(v) + " in a pickle of " + std::to_string(size) + " bytes";
+        break;
+      case 'p': {  // PUT: a decimal index on its own line
+        const size_t start = pos;
+        if (!skip_line()) return truncated;
+        const std::string text(reinterpret_cast<const char*>(data + start), pos - start - 1);
+        if (text.size() > 12 || std::stoull("0" + text) >= size)
+          return "memo index " + text + " in a pickle of " + std::to_string(size) + " bytes";
+        break;
+      }
+      // length-prefixed strings, bytes and longs
+      case 'U': case 'C': case 0x8c: case 0x8a:
+        if (!read_le(1, &v)) return truncated;
+        goto length;
+      case 'T': case 'X': case 'B': case 0x8b:
+        if (!read_le(4, &v)) return truncated;
+        goto length;
+      case 0x8d: case 0x8e:
+        if (!read_le(8, &v)) return truncated;
+      length:
+        if (v > remaining())
+          return "a length of " + std::to_string(v) + " bytes, with " + std::to_string(remaining()) + " left";
+        pos += size_t(v);
+        break;
+      // newline-terminated arguments
+      case 'F': case 'I': case 'L': case 'S': case 'V': case 'g': case 'P':
+        if (!skip_line()) return truncated;
+        break;
+      case 'c': case 'i':  // module and name, two lines
+        if (!skip_line() || !skip_line()) return truncated;
+        break;
+      default:
+        return "";
+    }
+  }
+  return "";
+}
+
+// The first pickle record of the archive at `path` that pickle_problem refuses, as
+// "record: reason"; "" when there is none (or the file is no zip, which the load then reports).
+std::string unsafe_pickle(const std::string& path) {
+  try {
+    struct stat st {};
+    const int64_t file_size = ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : INT64_MAX;
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const std::string& name : reader.getAllRecords()) {
+      if (name.size() < 3 || name.compare(name.size() - 3, 3, "pkl") != 0) continue;  // .pkl, .debug_pkl
+#if TORCH_VERSION_MAJOR >= 2
+      // records are stored uncompressed: one larger than the file is a lie about its size
+      if (const size_t claimed = reader.getRecordSize(name); int64_t(claimed) > file_size)
+        return name + ": a record of " + std::to_string(claimed) + " bytes in a file of " + std::to_string(file_size);
+#endif
+      auto record = reader.getRecord(name);
+      const std::string why =
+          pickle_problem(static_cast<const unsigned char*>(std::get<0>(record).get()), std::get<1>(record));
+      if (!why.empty()) return name + ": " + why;
+    }
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
 // "X.Y" of the torch named in the metadata's "exported_with", or "" when absent.
 std::string exporter_torch(const std::string& json) {
   const size_t with = json.find("\"exported_with\"");
@@ -382,6 +506,9 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const std::st
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + where +
                                   "), code that TorchScript would run while loading, before any check: "
                                   "MaskFormer exports have none");
+  if (const std::string why = unsafe_pickle(source); !why.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is corrupt or hostile: " + why +
+                                  " (LibTorch would allocate by that number before reading)");
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   torch::jit::Module module;
   try {

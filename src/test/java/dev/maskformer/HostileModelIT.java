@@ -63,6 +63,9 @@ class HostileModelIT {
     "raise-always.pt | this model refuses to run",
     "huge-long_side.pt | \"resize.long_side\" must be an integer in [1, 4096]",
     "huge-short_side.pt | \"resize.short_side\" must be an integer in [1, 4096]",
+    "pickle-memo.pt | data.pkl: memo index 2147483647 in a pickle of",
+    "pickle-length.pt | data.pkl: a length of 2147483632 bytes, with",
+    "pickle-debug-memo.pt | .debug_pkl: memo index 1073741824 in a pickle of",
   })
   void refusedAtLoad(String file, String text) {
     long started = System.nanoTime();
