@@ -18,10 +18,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
+#include <string_view>
 
 #include "aoti.hpp"
 #include "error.hpp"
@@ -119,6 +119,7 @@ class ModelFile {
       close_fd();
       fail(MF_ERR_MODEL_FORMAT, "model file '" + path + "' is empty");
     }
+    size_ = int64_t(st.st_size);
     // where /proc is not mounted, the name itself is read (and the window stays open)
     const std::string via_fd = "/proc/self/fd/" + std::to_string(fd_);
     struct stat again {};
@@ -132,6 +133,8 @@ class ModelFile {
 
   // The name every reader opens: the checked file's descriptor.
   const std::string& source() const { return source_; }
+  // Its size in bytes, from the descriptor.
+  int64_t size() const { return size_; }
 
  private:
   void close_fd() {
@@ -139,6 +142,7 @@ class ModelFile {
     fd_ = -1;
   }
   int fd_ = -1;
+  int64_t size_ = 0;
   std::string source_;
 };
 
@@ -286,24 +290,6 @@ std::string read_metadata_record(const std::string& path) {
   }
 }
 
-// TorchScript runs a module's or class's __setstate__ while it unpickles the archive, before
-// any check of ours could look at it: a file that defines one is refused unread. "" when the
-// file holds none (or is no zip, which the load then reports).
-std::string load_time_code(const std::string& path) {
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    for (const std::string& name : reader.getAllRecords()) {
-      if (name.rfind("code/", 0) != 0 || name.size() < 3 || name.compare(name.size() - 3, 3, ".py") != 0)
-        continue;
-      auto record = reader.getRecord(name);
-      const std::string code(static_cast<const char*>(std::get<0>(record).get()), std::get<1>(record));
-      if (code.find("def __setstate__(") != std::string::npos) return name;
-    }
-  } catch (const std::exception&) {
-  }
-  return "";
-}
-
 // What LibTorch's unpickler would allocate from a pickle's own numbers, checked before it runs.
 // It grows its memo table to any index a PUT names (LONG_BINPUT takes 32 bits: 4 G entries of
 // 16 bytes) and sizes a string or bytes object by its length field before reading it (up to
@@ -402,30 +388,54 @@ std::string pickle_problem(const unsigned char* data, size_t size) {
   return "";
 }
 
-// The first pickle record of the archive at `path` that pickle_problem refuses, as
-// "record: reason"; "" when there is none (or the file is no zip, which the load then reports).
-std::string unsafe_pickle(const std::string& path) {
+// What an archive holds that must be refused before TorchScript reads any of it, found in one
+// pass over its records. "" for each when there is none (or the file is no zip, which the load
+// then reports).
+struct ArchiveScan {
+  // TorchScript runs a module's or class's __setstate__ while it unpickles the archive, before
+  // any check of ours could look at it: the code record that defines one
+  std::string setstate;
+  // "record: reason" for the first record that claims more bytes than the file has, or pickle
+  // record (.pkl, .debug_pkl) that pickle_problem refuses
+  std::string bad_record;
+};
+
+ArchiveScan scan_archive(const std::string& source, int64_t file_size) {
+  ArchiveScan scan;
   try {
-    struct stat st {};
-    const int64_t file_size = ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : INT64_MAX;
-    caffe2::serialize::PyTorchStreamReader reader(path);
+    caffe2::serialize::PyTorchStreamReader reader(source);
     for (const std::string& name : reader.getAllRecords()) {
-      if (name.size() < 3 || name.compare(name.size() - 3, 3, "pkl") != 0) continue;  // .pkl, .debug_pkl
+      const auto ends_with = [&](const char* tail) {
+        const size_t n = std::strlen(tail);
+        return name.size() >= n && name.compare(name.size() - n, n, tail) == 0;
+      };
+      const bool code = name.rfind("code/", 0) == 0 && ends_with(".py");
+      const bool pickle = ends_with("pkl");
+      if ((!code || !scan.setstate.empty()) && (!pickle || !scan.bad_record.empty())) continue;
 #if TORCH_VERSION_MAJOR >= 2
       // records are stored uncompressed: one larger than the file is a lie about its size
-      if (const size_t claimed = reader.getRecordSize(name); int64_t(claimed) > file_size)
-        return name + ": a record of " + std::to_string(claimed) + " bytes in a file of " + std::to_string(file_size);
+      if (const size_t claimed = reader.getRecordSize(name); int64_t(claimed) > file_size) {
+        scan.bad_record = name + ": a record of " + std::to_string(claimed) + " bytes in a file of " +
+                      std::to_string(file_size);
+        continue;
+      }
 #endif
       auto record = reader.getRecord(name);
-      const std::string why =
-          pickle_problem(static_cast<const unsigned char*>(std::get<0>(record).get()), std::get<1>(record));
-      if (!why.empty()) return name + ": " + why;
+      const auto* data = static_cast<const unsigned char*>(std::get<0>(record).get());
+      const size_t size = std::get<1>(record);
+      if (code) {
+        if (std::string_view(reinterpret_cast<const char*>(data), size).find("def __setstate__(") !=
+            std::string_view::npos)
+          scan.setstate = name;
+      } else if (const std::string why = pickle_problem(data, size); !why.empty()) {
+        scan.bad_record = name + ": " + why;
+      }
     }
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception&) {
   }
-  return "";
+  return scan;
 }
 
 // "X.Y" of the torch named in the metadata's "exported_with", or "" when absent.
@@ -498,16 +508,18 @@ class ScriptBackend : public Backend {
 };
 
 // A TorchScript export on `device` in `precision`, with its metadata in *meta.
-// `path` names the file in messages; `source` is what is read (ModelFile::source()).
+// `path` names the file in messages; `source` is what is read (ModelFile::source()), `file_size`
+// its size from the checked descriptor.
 std::unique_ptr<Backend> load_torchscript(const std::string& path, const std::string& source,
-                                          const LoadOptions& options, const at::Device& device,
-                                          Metadata* meta) {
-  if (const std::string where = load_time_code(source); !where.empty())
-    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + where +
+                                          int64_t file_size, const LoadOptions& options,
+                                          const at::Device& device, Metadata* meta) {
+  const ArchiveScan scan = scan_archive(source, file_size);
+  if (!scan.setstate.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + scan.setstate +
                                   "), code that TorchScript would run while loading, before any check: "
                                   "MaskFormer exports have none");
-  if (const std::string why = unsafe_pickle(source); !why.empty())
-    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is corrupt or hostile: " + why +
+  if (!scan.bad_record.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is corrupt or hostile: " + scan.bad_record +
                                   " (LibTorch would allocate by that number before reading)");
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   torch::jit::Module module;
@@ -593,7 +605,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   // every check that needs none of it, and only with allow_native_code
   std::unique_ptr<Backend> backend = is_aoti_package(file.source())
                                          ? load_aoti(path, file.source(), options, device, &meta)
-                                         : load_torchscript(path, file.source(), options, device, &meta);
+                                         : load_torchscript(path, file.source(), file.size(), options, device, &meta);
 
   std::unique_ptr<Model> model(
       new Model(std::move(backend), std::move(meta), device, options.precision, options.jit_optimize));
