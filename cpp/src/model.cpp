@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -775,19 +776,31 @@ std::vector<double> Model::benchmark_forward(int height, int width, int batch, i
 }
 
 void Model::warmup(const std::vector<std::pair<int, int>>& sizes_hw) const {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
   for (const auto& hw : sizes_hw) {
     ImageView image;
     image.height = hw.first;
     image.width = hw.second;
     image.stride = int64_t(hw.second) * 3;
-    std::vector<uint8_t> pixels(static_cast<size_t>(image.stride) * hw.first, 0);
-    image.data = pixels.data();
-    image.data_size = static_cast<int64_t>(pixels.size());
-    std::vector<int32_t> labels(static_cast<size_t>(hw.first) * hw.second);
+    const size_t pixel_bytes = static_cast<size_t>(image.stride) * hw.first;
+    // calloc maps large blocks as untouched zero pages: the forward pass only reads them, so a
+    // warm-up frame costs no resident memory, where a filled vector cost 3 bytes a pixel
+    std::unique_ptr<void, Free> pixels(std::calloc(pixel_bytes, 1));
+    // the narrowest label type the model allows: 1 byte a pixel instead of 4 for K <= 256
+    const bool u8 = meta_.num_classes <= 256;
+    const size_t label_bytes = static_cast<size_t>(hw.first) * hw.second * (u8 ? 1 : 4);
+    std::unique_ptr<void, Free> labels(std::malloc(label_bytes));
+    if (!pixels || !labels)
+      fail(MF_ERR_OUT_OF_MEMORY, "cannot allocate the " + std::to_string(hw.second) + "x" +
+                                     std::to_string(hw.first) + " warm-up frame");
+    image.data = static_cast<const uint8_t*>(pixels.get());
+    image.data_size = static_cast<int64_t>(pixel_bytes);
     OutputView out;
-    out.labels = labels.data();
-    out.labels_size = static_cast<int64_t>(labels.size() * sizeof(int32_t));
-    out.label_type = MF_LABEL_I32;
+    out.labels = labels.get();
+    out.labels_size = static_cast<int64_t>(label_bytes);
+    out.label_type = u8 ? MF_LABEL_U8 : MF_LABEL_I32;
     segment({image}, {out}, true);
   }
 }

@@ -1,6 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Smoke test of the C ABI, in plain C: library facts, argument checks, error statuses, and (when
  * a model file is given) a real segmentation. Exit 0 on success, 1 on a failed check. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MF_HAS_ASAN 1
+#endif
+#endif
+#ifndef MF_HAS_ASAN
+#define MF_HAS_ASAN 0
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +199,20 @@ static void model_checks(const char *path) {
     }
     free(raw);
     free(ids);
+  }
+
+  /* warm-up of a large frame touches little memory: the frame is zero pages that are only read,
+     the labels the narrowest type (it once filled a frame and an int32 map: 7 bytes a pixel) */
+  {
+    const int32_t big[2] = {4096, 4096};
+    CHECK(mf_model_warmup(model, big, 1) == MF_OK);
+    const int64_t before = mf_debug_page_faults();
+    CHECK(mf_model_warmup(model, big, 1) == MF_OK);
+    const double bytes_per_pixel = (double)(mf_debug_page_faults() - before) * 4096.0 / (4096.0 * 4096.0);
+#if !defined(__SANITIZE_ADDRESS__) && !MF_HAS_ASAN
+    if (info.num_classes <= 256) CHECK(bytes_per_pixel < 3.0);
+#endif
+    (void)bytes_per_pixel;
   }
 
   /* bad arguments are rejected before any work */
