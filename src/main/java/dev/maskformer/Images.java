@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.internal.OpenedFile;
 import java.awt.Color;
 import java.awt.Font;
 import java.awt.Graphics2D;
@@ -85,7 +86,10 @@ public final class Images {
    *
    * <ul>
    *   <li>a missing file, a folder, or anything that is not a regular file (a FIFO, a device, a
-   *       socket: these are never opened, since opening a FIFO blocks until a writer comes);
+   *       socket). The file is opened once without blocking (opening a FIFO the usual way waits
+   *       for a writer), its type checked on that descriptor, and only then read, through the
+   *       descriptor: a FIFO renamed over the file after the check is never read (Linux; elsewhere
+   *       the type is checked by name before opening);
    *   <li>a header whose width or height exceeds {@link ImageLayout#MAX_SIDE}, whose pixel count
    *       exceeds {@code maxPixels} (a decompression-bomb guard, checked before decoding), or
    *       whose decoded size does not fit in a Java array;
@@ -102,19 +106,35 @@ public final class Images {
     if (maxPixels < 1 || maxPixels > MAX_PIXELS_LIMIT) {
       throw new IllegalArgumentException("maxPixels must be 1.." + MAX_PIXELS_LIMIT + ", got " + maxPixels);
     }
-    BasicFileAttributes attributes;
+    try (OpenedFile opened = openChecked(file)) {
+      return decode(opened.readPath(), file, maxPixels);
+    }
+  }
+
+  /**
+   * Opens {@code file} without blocking and checks on the open descriptor that it is a regular
+   * file, so that a FIFO or device swapped in under its name is never read.
+   */
+  private static OpenedFile openChecked(Path file) throws IOException {
+    OpenedFile opened;
     try {
-      attributes = Files.readAttributes(file, BasicFileAttributes.class); // follows links
+      opened = OpenedFile.open(file);
     } catch (NoSuchFileException e) {
       throw new IOException("no such image file: " + file);
     }
-    if (attributes.isDirectory()) {
-      throw new IOException("a folder, not an image file: " + file);
+    BasicFileAttributes attributes = opened.attributes();
+    if (attributes.isDirectory() || !attributes.isRegularFile()) {
+      opened.close();
+      throw new IOException(attributes.isDirectory()
+          ? "a folder, not an image file: " + file
+          : "not a regular file (a FIFO, device or socket), not read: " + file);
     }
-    if (!attributes.isRegularFile()) {
-      throw new IOException("not a regular file (a FIFO, device or socket), not opened: " + file);
-    }
-    try (ImageInputStream in = new FileImageInputStream(file.toFile())) {
+    return opened;
+  }
+
+  /** Decodes the checked file at {@code source}; messages name {@code file}. */
+  private static BufferedImage decode(Path source, Path file, long maxPixels) throws IOException {
+    try (ImageInputStream in = new FileImageInputStream(source.toFile())) {
       Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
       if (!readers.hasNext()) {
         throw new IOException("not a readable image (PNG, JPEG, BMP, GIF): " + file);
@@ -133,10 +153,10 @@ public final class Images {
         }
         checkSize(w, h, maxPixels, format, file);
         if (format.equals("png")) {
-          checkPngChunks(file);
+          checkPngChunks(source, file);
         }
         List<String> warnings = new ArrayList<>();
-        reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
+        reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
         BufferedImage image;
         try {
           image = reader.read(0);
@@ -180,8 +200,8 @@ public final class Images {
    * Checks every chunk CRC of a PNG and that the file reaches its IEND chunk: the JDK's decoder
    * checks neither, so a flipped bit in the pixel data or a cut file would decode as garbage.
    */
-  private static void checkPngChunks(Path file) throws IOException {
-    try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
+  private static void checkPngChunks(Path source, Path file) throws IOException {
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(source), 1 << 16)) {
       byte[] signature = in.readNBytes(8);
       if (signature.length < 8) {
         throw new IOException("truncated png (no signature): " + file);

@@ -195,7 +195,7 @@ final class SegmentCommand implements Callable<Integer> {
           s.filter(SegmentCommand::isImage).sorted().forEach(files::add);
         }
       } else if (Files.exists(p)) {
-        files.add(p); // a FIFO or device is refused, unopened, by Images.readImage as that file's error
+        files.add(p); // a FIFO or device is refused, unread, by Images.readImage as that file's error
       } else {
         throw new IOException("no such file or folder: " + p);
       }

@@ -77,9 +77,9 @@ class ImageInputIT {
     expect(err, "wide.png", "40000x10, larger than 32768 pixels on a side");
     expect(err, "bomb.png", "12000x12000 = 144000000 pixels, more than the limit");
     expect(err, "folder.png", "a folder, not an image file");
-    expect(err, "/dev/null", "not a regular file (a FIFO, device or socket), not opened");
+    expect(err, "/dev/null", "not a regular file (a FIFO, device or socket), not read");
     if (fifo) {
-      expect(err, "pipe.png", "not a regular file (a FIFO, device or socket), not opened");
+      expect(err, "pipe.png", "not a regular file (a FIFO, device or socket), not read");
     }
     int inputs = fifo ? 12 : 11;
     assertTrue(err.contains((inputs - 1) + " of " + inputs + " images failed"), err);
