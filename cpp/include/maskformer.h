@@ -14,6 +14,14 @@
  *  - Objects are opaque handles. Each mf_*_load / mf_*_alloc has exactly one matching free, which
  *    accepts NULL and cannot fail.
  *  - Option structs start with `struct_size` and are filled by their *_init() function first.
+ *    Initialising option structs: mf_X_init(p) is a macro for mf_X_init_sized(p, sizeof *p), so
+ *    the library learns the size of the struct as the caller was compiled. It writes exactly
+ *    `size` bytes: the first `size` bytes of the library's defaults with struct_size = size, and
+ *    zero past the library's struct (a newer caller's own fields). So a caller built against an
+ *    older, smaller header is never written past its struct; calls that read the struct then
+ *    say what is missing. Fails with INVALID_ARGUMENT for NULL or a size outside 4..65536,
+ *    writing nothing.
+ *    Callers without C macros (FFM, ctypes) call *_init_sized with their layout's size.
  *  - Enums are fixed-width integers; their values are append-only.
  *  - Strings returned through out-parameters are owned by the handle they came from and live as
  *    long as it does, unless stated otherwise.
@@ -158,8 +166,9 @@ typedef struct mf_host_cache_stats {
   int64_t largest_call;   /**< The largest working set of one segment call so far. */
 } mf_host_cache_stats;
 
-/** Sets struct_size and zeroes the rest. */
-MF_API void mf_host_cache_stats_init(mf_host_cache_stats *stats);
+/** Sets struct_size and zeroes the rest (see "Initialising option structs" below). */
+MF_API mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size);
+#define mf_host_cache_stats_init(stats) mf_host_cache_stats_init_sized((stats), (uint32_t)sizeof(*(stats)))
 
 /** Fills *stats (initialised by mf_host_cache_stats_init). Thread-safe. */
 MF_API mf_status mf_host_cache_stats_get(mf_host_cache_stats *stats);
@@ -213,8 +222,10 @@ typedef struct mf_load_options {
                                     jit_optimize: a struct_size that ends before it reads as 0.) */
 } mf_load_options;
 
-/** Fills *opts with the defaults (CPU, fp32, threads unchanged, no JIT profiling, no .pt2). */
-MF_API void mf_load_options_init(mf_load_options *opts);
+/** Fills the first `size` bytes of *opts with the defaults (CPU, fp32, threads unchanged, no JIT
+ *  profiling, no .pt2); see "Initialising option structs" below. */
+MF_API mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size);
+#define mf_load_options_init(opts) mf_load_options_init_sized((opts), (uint32_t)sizeof(*(opts)))
 
 /** Loads a TorchScript export or, with opts->allow_native_code, an AOTInductor package (.pt2;
  *  told apart by content, not by name) with its maskformer.json metadata, and checks it with a
@@ -249,8 +260,9 @@ typedef struct mf_model_info {
                                   model, valid while it lives. */
 } mf_model_info;
 
-/** Sets info->struct_size. */
-MF_API void mf_model_info_init(mf_model_info *info);
+/** Sets info->struct_size and zeroes the rest. */
+MF_API mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size);
+#define mf_model_info_init(info) mf_model_info_init_sized((info), (uint32_t)sizeof(*(info)))
 
 /** Copies the model's facts into *out. Fails with INVALID_ARGUMENT. Thread-safe. */
 MF_API mf_status mf_model_get_info(const mf_model *model, mf_model_info *out);
@@ -326,7 +338,8 @@ typedef struct mf_segment_options {
 } mf_segment_options;
 
 /** Fills *opts with the defaults (the model's resize). */
-MF_API void mf_segment_options_init(mf_segment_options *opts);
+MF_API mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size);
+#define mf_segment_options_init(opts) mf_segment_options_init_sized((opts), (uint32_t)sizeof(*(opts)))
 
 /** Segments `count` images; image i's results go to outputs[i].
  *  Images whose network input sizes are equal run as one batched forward pass; others run in
@@ -392,7 +405,8 @@ typedef struct mf_inference_options {
 } mf_inference_options;
 
 /** Fills *opts with the defaults (probabilistic rule, thresholds 0.8, no merging). */
-MF_API void mf_inference_options_init(mf_inference_options *opts);
+MF_API mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size);
+#define mf_inference_options_init(opts) mf_inference_options_init_sized((opts), (uint32_t)sizeof(*(opts)))
 
 /** One segment of a frame. Segments are computed at the frame size: mask probabilities are the
  *  mask logits upsampled to the network input, sigmoid, resized bilinearly to the frame. */
@@ -438,7 +452,8 @@ typedef struct mf_output_ext {
 #define MF_SEGMENT_INFO_MIN_SIZE 40
 
 /** Fills *ext with no further results (all NULL, uint8 confidence). */
-MF_API void mf_output_ext_init(mf_output_ext *ext);
+MF_API mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size);
+#define mf_output_ext_init(ext) mf_output_ext_init_sized((ext), (uint32_t)sizeof(*(ext)))
 
 /** mf_model_segment with an inference rule and further results: image i's labels (and scores)
  *  go to outputs[i], its segments and confidence to *extras[i]. [in] extras: NULL, or `count`

@@ -151,6 +151,60 @@ OutputView check_output(const mf_output& out, const ImageView& img, int index, i
   return v;
 }
 
+// A struct of the ABI with every byte zero, padding included.
+template <class T>
+T zeroed() {
+  T value;
+  std::memset(&value, 0, sizeof(value));
+  return value;
+}
+
+mf_load_options default_load_options() {
+  auto o = zeroed<mf_load_options>();
+  o.device = MF_DEVICE_CPU;
+  o.precision = MF_PRECISION_FP32;
+  return o;
+}
+
+mf_segment_options default_segment_options() {
+  auto o = zeroed<mf_segment_options>();
+  o.resize = 1;
+  return o;
+}
+
+mf_inference_options default_inference_options() {
+  auto o = zeroed<mf_inference_options>();
+  o.semantic_rule = MF_SEMANTIC_PROBABILISTIC;
+  o.iterative_overlap = 0.8;
+  o.object_threshold = 0.8;
+  o.overlap_threshold = 0.8;
+  return o;
+}
+
+mf_output_ext default_output_ext() {
+  auto o = zeroed<mf_output_ext>();
+  o.confidence_type = MF_CONFIDENCE_U8;
+  o.segment_info_size = sizeof(mf_segment_info);
+  return o;
+}
+
+// The *_init_sized contract: exactly `size` bytes of the caller's struct are written, the first
+// of them from `defaults` (struct_size = size) and zero past this library's struct, so a caller
+// compiled against an older, smaller header is never overrun and a newer one gets its own fields
+// zeroed. Nothing is written when the arguments are refused.
+constexpr uint32_t kMaxStructSize = 65536;
+template <class T>
+void init_sized(T* p, uint32_t size, T defaults, const char* name) {
+  require(p != nullptr, std::string(name) + " must not be NULL");
+  require(size >= sizeof(uint32_t) && size <= kMaxStructSize,
+          std::string(name) + " size must be 4.." + std::to_string(kMaxStructSize) + " (sizeof as the caller " +
+              "was compiled; this library's is " + std::to_string(sizeof(T)) + "), got " + std::to_string(size));
+  defaults.struct_size = size;
+  auto* bytes = reinterpret_cast<unsigned char*>(p);
+  std::memcpy(bytes, &defaults, std::min<size_t>(size, sizeof(T)));
+  if (size > sizeof(T)) std::memset(bytes + sizeof(T), 0, size - sizeof(T));
+}
+
 // The resize flag of segment options (default on), after checking the struct's version.
 bool resize_option(const mf_segment_options* opts) {
   if (opts == nullptr) return true;
@@ -231,10 +285,8 @@ MF_API mf_status mf_set_host_cache_limit(int64_t bytes) {
   });
 }
 
-MF_API void mf_host_cache_stats_init(mf_host_cache_stats* stats) {
-  if (stats == nullptr) return;
-  std::memset(stats, 0, sizeof(*stats));
-  stats->struct_size = sizeof(*stats);
+MF_API mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats* stats, uint32_t size) {
+  return guard([&] { init_sized(stats, size, zeroed<mf_host_cache_stats>(), "mf_host_cache_stats"); });
 }
 
 MF_API mf_status mf_host_cache_stats_get(mf_host_cache_stats* out) {
@@ -277,12 +329,8 @@ MF_API void mf_host_free(void* ptr) {
   });
 }
 
-MF_API void mf_load_options_init(mf_load_options* opts) {
-  if (opts == nullptr) return;
-  std::memset(opts, 0, sizeof(*opts));
-  opts->struct_size = sizeof(*opts);
-  opts->device = MF_DEVICE_CPU;
-  opts->precision = MF_PRECISION_FP32;
+MF_API mf_status mf_load_options_init_sized(mf_load_options* opts, uint32_t size) {
+  return guard([&] { init_sized(opts, size, default_load_options(), "mf_load_options"); });
 }
 
 MF_API mf_status mf_model_load(const char* path, const mf_load_options* opts, mf_model** out_model) {
@@ -320,10 +368,8 @@ MF_API void mf_model_free(mf_model* model) {
   });
 }
 
-MF_API void mf_model_info_init(mf_model_info* info) {
-  if (info == nullptr) return;
-  std::memset(info, 0, sizeof(*info));
-  info->struct_size = sizeof(*info);
+MF_API mf_status mf_model_info_init_sized(mf_model_info* info, uint32_t size) {
+  return guard([&] { init_sized(info, size, zeroed<mf_model_info>(), "mf_model_info"); });
 }
 
 MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
@@ -400,11 +446,8 @@ MF_API mf_status mf_model_input_size(const mf_model* model, int32_t width, int32
   });
 }
 
-MF_API void mf_segment_options_init(mf_segment_options* opts) {
-  if (opts == nullptr) return;
-  std::memset(opts, 0, sizeof(*opts));
-  opts->struct_size = sizeof(*opts);
-  opts->resize = 1;
+MF_API mf_status mf_segment_options_init_sized(mf_segment_options* opts, uint32_t size) {
+  return guard([&] { init_sized(opts, size, default_segment_options(), "mf_segment_options"); });
 }
 
 MF_API mf_status mf_model_segment(mf_model* model, const mf_image* images, const mf_output* outputs,
@@ -574,26 +617,16 @@ ExtraView check_extra(mf_output_ext* e, const ImageView& img, int index) {
 
 extern "C" {
 
-MF_API void mf_inference_options_init(mf_inference_options* opts) {
-  if (opts == nullptr) return;
-  std::memset(opts, 0, sizeof(*opts));
-  opts->struct_size = sizeof(*opts);
-  opts->semantic_rule = MF_SEMANTIC_PROBABILISTIC;
-  opts->iterative_overlap = 0.8;
-  opts->object_threshold = 0.8;
-  opts->overlap_threshold = 0.8;
+MF_API mf_status mf_inference_options_init_sized(mf_inference_options* opts, uint32_t size) {
+  return guard([&] { init_sized(opts, size, default_inference_options(), "mf_inference_options"); });
 }
 
 static_assert(offsetof(mf_segment_info, y1) + sizeof(int32_t) == MF_SEGMENT_INFO_MIN_SIZE,
               "MF_SEGMENT_INFO_MIN_SIZE is the size of the first mf_segment_info layout");
 static_assert(sizeof(mf_segment_info) >= MF_SEGMENT_INFO_MIN_SIZE, "mf_segment_info only grows");
 
-MF_API void mf_output_ext_init(mf_output_ext* ext) {
-  if (ext == nullptr) return;
-  std::memset(ext, 0, sizeof(*ext));
-  ext->struct_size = sizeof(*ext);
-  ext->confidence_type = MF_CONFIDENCE_U8;
-  ext->segment_info_size = sizeof(mf_segment_info);
+MF_API mf_status mf_output_ext_init_sized(mf_output_ext* ext, uint32_t size) {
+  return guard([&] { init_sized(ext, size, default_output_ext(), "mf_output_ext"); });
 }
 
 MF_API mf_status mf_model_segment_ext(mf_model* model, const mf_image* images, const mf_output* outputs,
@@ -626,4 +659,24 @@ MF_API mf_status mf_model_segment_ext(mf_model* model, const mf_image* images, c
   });
 }
 
+}  // extern "C"
+
+// ---- the first init entry points, kept for binaries built against the headers before the
+// sized inits. They write this library's sizeof, which is what such callers were compiled with
+// as long as the structs have not grown since. The header no longer declares them: its
+// mf_X_init(p) macros pass the caller's sizeof to mf_X_init_sized. ----------------------------
+extern "C" {
+MF_API void(mf_host_cache_stats_init)(mf_host_cache_stats* p);
+MF_API void(mf_load_options_init)(mf_load_options* p);
+MF_API void(mf_model_info_init)(mf_model_info* p);
+MF_API void(mf_segment_options_init)(mf_segment_options* p);
+MF_API void(mf_inference_options_init)(mf_inference_options* p);
+MF_API void(mf_output_ext_init)(mf_output_ext* p);
+
+MF_API void(mf_host_cache_stats_init)(mf_host_cache_stats* p) { mf_host_cache_stats_init_sized(p, sizeof(*p)); }
+MF_API void(mf_load_options_init)(mf_load_options* p) { mf_load_options_init_sized(p, sizeof(*p)); }
+MF_API void(mf_model_info_init)(mf_model_info* p) { mf_model_info_init_sized(p, sizeof(*p)); }
+MF_API void(mf_segment_options_init)(mf_segment_options* p) { mf_segment_options_init_sized(p, sizeof(*p)); }
+MF_API void(mf_inference_options_init)(mf_inference_options* p) { mf_inference_options_init_sized(p, sizeof(*p)); }
+MF_API void(mf_output_ext_init)(mf_output_ext* p) { mf_output_ext_init_sized(p, sizeof(*p)); }
 }  // extern "C"

@@ -34,6 +34,80 @@ static size_t major_minor_length(const char *version) {
   return second != NULL ? (size_t)(second - version) : strlen(version);
 }
 
+/* the first init entry point, no longer declared by the header but still exported */
+void(mf_load_options_init)(mf_load_options *opts);
+
+/* Each *_init_sized writes exactly `size` bytes: a caller compiled against an older, smaller
+   struct is not overrun, a newer, larger one gets its extra bytes zeroed. */
+#define INIT_SIZED_CHECKS(type, fn)                                                            \
+  do {                                                                                         \
+    unsigned char buf[sizeof(type) + 64];                                                      \
+    const uint32_t sizes[3] = {4, 8, (uint32_t)sizeof(type) + 16};                             \
+    for (int k = 0; k < 3; ++k) {                                                              \
+      memset(buf, 0xAB, sizeof buf);                                                           \
+      CHECK(fn((type *)(void *)buf, sizes[k]) == MF_OK);                                       \
+      uint32_t written;                                                                        \
+      memcpy(&written, buf, 4);                                                                \
+      CHECK(written == sizes[k]);                                                              \
+      int intact = 1, zero = 1;                                                                \
+      for (size_t b = sizes[k]; b < sizeof buf; ++b) intact &= buf[b] == 0xAB;                 \
+      for (size_t b = sizeof(type); b < sizes[k]; ++b) zero &= buf[b] == 0;                    \
+      CHECK(intact && zero);                                                                   \
+    }                                                                                          \
+    const uint32_t bad[3] = {0, 3, 65537};                                                     \
+    for (int k = 0; k < 3; ++k) {                                                              \
+      memset(buf, 0xAB, sizeof buf);                                                           \
+      CHECK(fn((type *)(void *)buf, bad[k]) == MF_ERR_INVALID_ARGUMENT);                       \
+      int intact = 1;                                                                          \
+      for (size_t b = 0; b < sizeof buf; ++b) intact &= buf[b] == 0xAB;                        \
+      CHECK(intact);                                                                           \
+    }                                                                                          \
+    CHECK(fn(NULL, (uint32_t)sizeof(type)) == MF_ERR_INVALID_ARGUMENT);                        \
+  } while (0)
+
+static void init_checks(void) {
+  INIT_SIZED_CHECKS(mf_host_cache_stats, mf_host_cache_stats_init_sized);
+  INIT_SIZED_CHECKS(mf_load_options, mf_load_options_init_sized);
+  INIT_SIZED_CHECKS(mf_model_info, mf_model_info_init_sized);
+  INIT_SIZED_CHECKS(mf_segment_options, mf_segment_options_init_sized);
+  INIT_SIZED_CHECKS(mf_inference_options, mf_inference_options_init_sized);
+  INIT_SIZED_CHECKS(mf_output_ext, mf_output_ext_init_sized);
+
+  /* the macro passes the caller's sizeof and fills the defaults */
+  mf_load_options opts;
+  memset(&opts, 0xAB, sizeof opts);
+  mf_load_options_init(&opts);
+  CHECK(opts.struct_size == sizeof opts && opts.device == MF_DEVICE_CPU && opts.precision == MF_PRECISION_FP32 &&
+        opts.intra_op_threads == 0 && opts.allow_native_code == 0);
+  mf_segment_options seg;
+  mf_segment_options_init(&seg);
+  CHECK(seg.struct_size == sizeof seg && seg.resize == 1);
+  mf_inference_options rules;
+  mf_inference_options_init(&rules);
+  CHECK(rules.struct_size == sizeof rules && rules.object_threshold == 0.8 && rules.overlap_threshold == 0.8 &&
+        rules.iterative_overlap == 0.8 && rules.semantic_rule == MF_SEMANTIC_PROBABILISTIC);
+  mf_output_ext ext;
+  mf_output_ext_init(&ext);
+  CHECK(ext.struct_size == sizeof ext && ext.confidence_type == MF_CONFIDENCE_U8 &&
+        ext.segment_info_size == sizeof(mf_segment_info) && ext.segments == NULL);
+
+  /* a struct that a larger caller initialised is accepted; an older, shorter one is refused by
+     the call that reads it, by name, instead of being read past its end */
+  unsigned char big[sizeof(mf_load_options) + 16];
+  CHECK(mf_load_options_init_sized((mf_load_options *)(void *)big, sizeof big) == MF_OK);
+  mf_model *model = NULL;
+  CHECK(mf_model_load("/nonexistent/model.pt", (mf_load_options *)(void *)big, &model) == MF_ERR_IO);
+  mf_host_cache_stats stats;
+  CHECK(mf_host_cache_stats_init_sized(&stats, 8) == MF_OK);
+  CHECK(mf_host_cache_stats_get(&stats) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "struct_size") != NULL);
+
+  /* the exported ABI-1 entry point still works for binaries built before */
+  memset(&opts, 0xAB, sizeof opts);
+  (mf_load_options_init)(&opts);
+  CHECK(opts.struct_size == sizeof opts && opts.device == MF_DEVICE_CPU && opts.allow_native_code == 0);
+}
+
 static void library_checks(void) {
   CHECK(mf_abi_version() == MF_ABI_VERSION);
   CHECK(mf_version() != NULL && strlen(mf_version()) > 0);
@@ -266,6 +340,7 @@ static void model_checks(const char *path) {
 
 int main(int argc, char **argv) {
   library_checks();
+  init_checks();
   if (argc > 1 && argv[1][0] != '\0') {
     model_checks(argv[1]);
   } else {

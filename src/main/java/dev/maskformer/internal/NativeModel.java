@@ -94,7 +94,8 @@ public final class NativeModel implements AutoCloseable {
     }
     try (Arena call = Arena.ofConfined()) {
       MemorySegment opts = mf_load_options.allocate(call);
-      maskformer_h.mf_load_options_init(opts);
+      NativeStatus.check(maskformer_h.mf_load_options_init_sized(opts, (int) mf_load_options.sizeof()),
+          "mf_load_options_init", null);
       mf_load_options.device(opts, device);
       mf_load_options.precision(opts, precision);
       mf_load_options.intra_op_threads(opts, intraOpThreads);
@@ -147,7 +148,8 @@ public final class NativeModel implements AutoCloseable {
   private Facts readFacts() {
     try (Arena call = Arena.ofConfined()) {
       MemorySegment info = mf_model_info.allocate(call);
-      maskformer_h.mf_model_info_init(info);
+      NativeStatus.check(maskformer_h.mf_model_info_init_sized(info, (int) mf_model_info.sizeof()),
+          "mf_model_info_init", name);
       NativeStatus.check(maskformer_h.mf_model_get_info(handle, info), "model info", name);
       int k = mf_model_info.num_classes(info);
       double[] mean = new double[3];
@@ -298,7 +300,8 @@ public final class NativeModel implements AutoCloseable {
         }
       }
       MemorySegment opts = mf_segment_options.allocate(call);
-      maskformer_h.mf_segment_options_init(opts);
+      NativeStatus.check(maskformer_h.mf_segment_options_init_sized(opts, (int) mf_segment_options.sizeof()),
+          "mf_segment_options_init", name);
       mf_segment_options.resize(opts, resize ? 1 : 0);
       if (rules == null) {
         Object[] args = keep.toArray();
@@ -307,7 +310,8 @@ public final class NativeModel implements AutoCloseable {
         return Collections.nCopies(n, List.of());
       }
       MemorySegment ruleStruct = mf_inference_options.allocate(call);
-      maskformer_h.mf_inference_options_init(ruleStruct);
+      NativeStatus.check(maskformer_h.mf_inference_options_init_sized(ruleStruct, (int) mf_inference_options.sizeof()),
+          "mf_inference_options_init", name);
       mf_inference_options.semantic_rule(ruleStruct, rules.semanticRule());
       mf_inference_options.iterative_overlap(ruleStruct, rules.iterativeOverlap());
       mf_inference_options.object_threshold(ruleStruct, rules.objectThreshold());
@@ -320,7 +324,8 @@ public final class NativeModel implements AutoCloseable {
       for (int i = 0; i < n; i++) {
         Output o = outputs.get(i);
         MemorySegment e = mf_output_ext.allocate(call);
-        maskformer_h.mf_output_ext_init(e);
+        NativeStatus.check(maskformer_h.mf_output_ext_init_sized(e, (int) mf_output_ext.sizeof()),
+            "mf_output_ext_init", name);
         if (rules.segments()) {
           lists[i] = mf_segment_info.allocateArray(capacity, call);
           mf_output_ext.segments(e, lists[i]);

@@ -119,7 +119,8 @@ public final class NativeRuntime {
     NativeLibrary.ensureLoaded();
     try (Arena call = Arena.ofConfined()) {
       MemorySegment s = mf_host_cache_stats.allocate(call);
-      maskformer_h.mf_host_cache_stats_init(s);
+      NativeStatus.check(maskformer_h.mf_host_cache_stats_init_sized(s, (int) mf_host_cache_stats.sizeof()),
+          "mf_host_cache_stats_init", null);
       NativeStatus.check(maskformer_h.mf_host_cache_stats_get(s), "host cache stats", null);
       return new HostCacheStats(
           mf_host_cache_stats.automatic(s) != 0,

@@ -1150,12 +1150,14 @@ public class maskformer_h extends maskformer_h$shared {
         }
     }
 
-    private static class mf_host_cache_stats_init {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
-            maskformer_h.C_POINTER
+    private static class mf_host_cache_stats_init_sized {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_INT
         );
 
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_host_cache_stats_init");
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_host_cache_stats_init_sized");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
@@ -1163,45 +1165,45 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * void mf_host_cache_stats_init(mf_host_cache_stats *stats)
+     * mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size)
      * }
      */
-    public static FunctionDescriptor mf_host_cache_stats_init$descriptor() {
-        return mf_host_cache_stats_init.DESC;
+    public static FunctionDescriptor mf_host_cache_stats_init_sized$descriptor() {
+        return mf_host_cache_stats_init_sized.DESC;
     }
 
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * void mf_host_cache_stats_init(mf_host_cache_stats *stats)
+     * mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size)
      * }
      */
-    public static MethodHandle mf_host_cache_stats_init$handle() {
-        return mf_host_cache_stats_init.HANDLE;
+    public static MethodHandle mf_host_cache_stats_init_sized$handle() {
+        return mf_host_cache_stats_init_sized.HANDLE;
     }
 
     /**
      * Address for:
      * {@snippet lang=c :
-     * void mf_host_cache_stats_init(mf_host_cache_stats *stats)
+     * mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size)
      * }
      */
-    public static MemorySegment mf_host_cache_stats_init$address() {
-        return mf_host_cache_stats_init.ADDR;
+    public static MemorySegment mf_host_cache_stats_init_sized$address() {
+        return mf_host_cache_stats_init_sized.ADDR;
     }
 
     /**
      * {@snippet lang=c :
-     * void mf_host_cache_stats_init(mf_host_cache_stats *stats)
+     * mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size)
      * }
      */
-    public static void mf_host_cache_stats_init(MemorySegment stats) {
-        var mh$ = mf_host_cache_stats_init.HANDLE;
+    public static int mf_host_cache_stats_init_sized(MemorySegment stats, int size) {
+        var mh$ = mf_host_cache_stats_init_sized.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_host_cache_stats_init", stats);
+                traceDowncall("mf_host_cache_stats_init_sized", stats, size);
             }
-            mh$.invokeExact(stats);
+            return (int)mh$.invokeExact(stats, size);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -1454,12 +1456,14 @@ public class maskformer_h extends maskformer_h$shared {
      */
     public static final OfInt mf_precision = maskformer_h.C_INT;
 
-    private static class mf_load_options_init {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
-            maskformer_h.C_POINTER
+    private static class mf_load_options_init_sized {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_INT
         );
 
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_load_options_init");
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_load_options_init_sized");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
@@ -1467,45 +1471,45 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * void mf_load_options_init(mf_load_options *opts)
+     * mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size)
      * }
      */
-    public static FunctionDescriptor mf_load_options_init$descriptor() {
-        return mf_load_options_init.DESC;
+    public static FunctionDescriptor mf_load_options_init_sized$descriptor() {
+        return mf_load_options_init_sized.DESC;
     }
 
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * void mf_load_options_init(mf_load_options *opts)
+     * mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size)
      * }
      */
-    public static MethodHandle mf_load_options_init$handle() {
-        return mf_load_options_init.HANDLE;
+    public static MethodHandle mf_load_options_init_sized$handle() {
+        return mf_load_options_init_sized.HANDLE;
     }
 
     /**
      * Address for:
      * {@snippet lang=c :
-     * void mf_load_options_init(mf_load_options *opts)
+     * mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size)
      * }
      */
-    public static MemorySegment mf_load_options_init$address() {
-        return mf_load_options_init.ADDR;
+    public static MemorySegment mf_load_options_init_sized$address() {
+        return mf_load_options_init_sized.ADDR;
     }
 
     /**
      * {@snippet lang=c :
-     * void mf_load_options_init(mf_load_options *opts)
+     * mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size)
      * }
      */
-    public static void mf_load_options_init(MemorySegment opts) {
-        var mh$ = mf_load_options_init.HANDLE;
+    public static int mf_load_options_init_sized(MemorySegment opts, int size) {
+        var mh$ = mf_load_options_init_sized.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_load_options_init", opts);
+                traceDowncall("mf_load_options_init_sized", opts, size);
             }
-            mh$.invokeExact(opts);
+            return (int)mh$.invokeExact(opts, size);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -1634,12 +1638,14 @@ public class maskformer_h extends maskformer_h$shared {
         }
     }
 
-    private static class mf_model_info_init {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
-            maskformer_h.C_POINTER
+    private static class mf_model_info_init_sized {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_INT
         );
 
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_info_init");
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_info_init_sized");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
@@ -1647,45 +1653,45 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * void mf_model_info_init(mf_model_info *info)
+     * mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size)
      * }
      */
-    public static FunctionDescriptor mf_model_info_init$descriptor() {
-        return mf_model_info_init.DESC;
+    public static FunctionDescriptor mf_model_info_init_sized$descriptor() {
+        return mf_model_info_init_sized.DESC;
     }
 
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * void mf_model_info_init(mf_model_info *info)
+     * mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size)
      * }
      */
-    public static MethodHandle mf_model_info_init$handle() {
-        return mf_model_info_init.HANDLE;
+    public static MethodHandle mf_model_info_init_sized$handle() {
+        return mf_model_info_init_sized.HANDLE;
     }
 
     /**
      * Address for:
      * {@snippet lang=c :
-     * void mf_model_info_init(mf_model_info *info)
+     * mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size)
      * }
      */
-    public static MemorySegment mf_model_info_init$address() {
-        return mf_model_info_init.ADDR;
+    public static MemorySegment mf_model_info_init_sized$address() {
+        return mf_model_info_init_sized.ADDR;
     }
 
     /**
      * {@snippet lang=c :
-     * void mf_model_info_init(mf_model_info *info)
+     * mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size)
      * }
      */
-    public static void mf_model_info_init(MemorySegment info) {
-        var mh$ = mf_model_info_init.HANDLE;
+    public static int mf_model_info_init_sized(MemorySegment info, int size) {
+        var mh$ = mf_model_info_init_sized.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_model_info_init", info);
+                traceDowncall("mf_model_info_init_sized", info, size);
             }
-            mh$.invokeExact(info);
+            return (int)mh$.invokeExact(info, size);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -2077,12 +2083,14 @@ public class maskformer_h extends maskformer_h$shared {
      */
     public static final OfInt mf_label_type = maskformer_h.C_INT;
 
-    private static class mf_segment_options_init {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
-            maskformer_h.C_POINTER
+    private static class mf_segment_options_init_sized {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_INT
         );
 
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_segment_options_init");
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_segment_options_init_sized");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
@@ -2090,45 +2098,45 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * void mf_segment_options_init(mf_segment_options *opts)
+     * mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size)
      * }
      */
-    public static FunctionDescriptor mf_segment_options_init$descriptor() {
-        return mf_segment_options_init.DESC;
+    public static FunctionDescriptor mf_segment_options_init_sized$descriptor() {
+        return mf_segment_options_init_sized.DESC;
     }
 
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * void mf_segment_options_init(mf_segment_options *opts)
+     * mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size)
      * }
      */
-    public static MethodHandle mf_segment_options_init$handle() {
-        return mf_segment_options_init.HANDLE;
+    public static MethodHandle mf_segment_options_init_sized$handle() {
+        return mf_segment_options_init_sized.HANDLE;
     }
 
     /**
      * Address for:
      * {@snippet lang=c :
-     * void mf_segment_options_init(mf_segment_options *opts)
+     * mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size)
      * }
      */
-    public static MemorySegment mf_segment_options_init$address() {
-        return mf_segment_options_init.ADDR;
+    public static MemorySegment mf_segment_options_init_sized$address() {
+        return mf_segment_options_init_sized.ADDR;
     }
 
     /**
      * {@snippet lang=c :
-     * void mf_segment_options_init(mf_segment_options *opts)
+     * mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size)
      * }
      */
-    public static void mf_segment_options_init(MemorySegment opts) {
-        var mh$ = mf_segment_options_init.HANDLE;
+    public static int mf_segment_options_init_sized(MemorySegment opts, int size) {
+        var mh$ = mf_segment_options_init_sized.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_segment_options_init", opts);
+                traceDowncall("mf_segment_options_init_sized", opts, size);
             }
-            mh$.invokeExact(opts);
+            return (int)mh$.invokeExact(opts, size);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -2351,12 +2359,14 @@ public class maskformer_h extends maskformer_h$shared {
      */
     public static final OfInt mf_confidence_type = maskformer_h.C_INT;
 
-    private static class mf_inference_options_init {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
-            maskformer_h.C_POINTER
+    private static class mf_inference_options_init_sized {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_INT
         );
 
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_inference_options_init");
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_inference_options_init_sized");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
@@ -2364,45 +2374,45 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * void mf_inference_options_init(mf_inference_options *opts)
+     * mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size)
      * }
      */
-    public static FunctionDescriptor mf_inference_options_init$descriptor() {
-        return mf_inference_options_init.DESC;
+    public static FunctionDescriptor mf_inference_options_init_sized$descriptor() {
+        return mf_inference_options_init_sized.DESC;
     }
 
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * void mf_inference_options_init(mf_inference_options *opts)
+     * mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size)
      * }
      */
-    public static MethodHandle mf_inference_options_init$handle() {
-        return mf_inference_options_init.HANDLE;
+    public static MethodHandle mf_inference_options_init_sized$handle() {
+        return mf_inference_options_init_sized.HANDLE;
     }
 
     /**
      * Address for:
      * {@snippet lang=c :
-     * void mf_inference_options_init(mf_inference_options *opts)
+     * mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size)
      * }
      */
-    public static MemorySegment mf_inference_options_init$address() {
-        return mf_inference_options_init.ADDR;
+    public static MemorySegment mf_inference_options_init_sized$address() {
+        return mf_inference_options_init_sized.ADDR;
     }
 
     /**
      * {@snippet lang=c :
-     * void mf_inference_options_init(mf_inference_options *opts)
+     * mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size)
      * }
      */
-    public static void mf_inference_options_init(MemorySegment opts) {
-        var mh$ = mf_inference_options_init.HANDLE;
+    public static int mf_inference_options_init_sized(MemorySegment opts, int size) {
+        var mh$ = mf_inference_options_init_sized.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_inference_options_init", opts);
+                traceDowncall("mf_inference_options_init_sized", opts, size);
             }
-            mh$.invokeExact(opts);
+            return (int)mh$.invokeExact(opts, size);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -2410,12 +2420,14 @@ public class maskformer_h extends maskformer_h$shared {
         }
     }
 
-    private static class mf_output_ext_init {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
-            maskformer_h.C_POINTER
+    private static class mf_output_ext_init_sized {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_INT
         );
 
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_output_ext_init");
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_output_ext_init_sized");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
@@ -2423,45 +2435,45 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * void mf_output_ext_init(mf_output_ext *ext)
+     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size)
      * }
      */
-    public static FunctionDescriptor mf_output_ext_init$descriptor() {
-        return mf_output_ext_init.DESC;
+    public static FunctionDescriptor mf_output_ext_init_sized$descriptor() {
+        return mf_output_ext_init_sized.DESC;
     }
 
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * void mf_output_ext_init(mf_output_ext *ext)
+     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size)
      * }
      */
-    public static MethodHandle mf_output_ext_init$handle() {
-        return mf_output_ext_init.HANDLE;
+    public static MethodHandle mf_output_ext_init_sized$handle() {
+        return mf_output_ext_init_sized.HANDLE;
     }
 
     /**
      * Address for:
      * {@snippet lang=c :
-     * void mf_output_ext_init(mf_output_ext *ext)
+     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size)
      * }
      */
-    public static MemorySegment mf_output_ext_init$address() {
-        return mf_output_ext_init.ADDR;
+    public static MemorySegment mf_output_ext_init_sized$address() {
+        return mf_output_ext_init_sized.ADDR;
     }
 
     /**
      * {@snippet lang=c :
-     * void mf_output_ext_init(mf_output_ext *ext)
+     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size)
      * }
      */
-    public static void mf_output_ext_init(MemorySegment ext) {
-        var mh$ = mf_output_ext_init.HANDLE;
+    public static int mf_output_ext_init_sized(MemorySegment ext, int size) {
+        var mh$ = mf_output_ext_init_sized.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_output_ext_init", ext);
+                traceDowncall("mf_output_ext_init_sized", ext, size);
             }
-            mh$.invokeExact(ext);
+            return (int)mh$.invokeExact(ext, size);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
