@@ -14,8 +14,8 @@
  *  - Objects are opaque handles. Each mf_*_load / mf_*_alloc has exactly one matching free, which
  *    accepts NULL and cannot fail.
  *  - Option structs start with `struct_size` and are filled by their *_init() function first.
- *    Initialising option structs: mf_X_init(p) is a macro for mf_X_init_sized(p, sizeof *p), so
- *    the library learns the size of the struct as the caller was compiled. It writes exactly
+ *    Initialising option structs: mf_X_init(p) is a macro for mf_X_init_sized(p, sizeof(mf_X))
+ *    (ABI 2), so the library learns the size of the struct as the caller was compiled. It writes exactly
  *    `size` bytes: the first `size` bytes of the library's defaults with struct_size = size, and
  *    zero past the library's struct (a newer caller's own fields). So a caller built against an
  *    older, smaller header is never written past its struct; calls that read the struct then
@@ -42,8 +42,10 @@ extern "C" {
 #define MF_API
 #endif
 
-/** Version of this ABI. Bumped on any incompatible change; the Java side refuses a mismatch. */
-#define MF_ABI_VERSION 1
+/** Version of this ABI. Bumped on any incompatible change; the Java side refuses a mismatch.
+ *  2: the sized inits (mf_X_init_sized; mf_X_init became macros). Binaries built against ABI 1
+ *  still link and run: its mf_X_init functions stay exported and write the ABI 1 sizes. */
+#define MF_ABI_VERSION 2
 
 /* ============================================================================================= */
 /* Status codes                                                                                  */
@@ -166,9 +168,10 @@ typedef struct mf_host_cache_stats {
   int64_t largest_call;   /**< The largest working set of one segment call so far. */
 } mf_host_cache_stats;
 
-/** Sets struct_size and zeroes the rest (see "Initialising option structs" below). */
+/** Sets struct_size and zeroes the rest (see "Initialising option structs" at the top). */
 MF_API mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size);
-#define mf_host_cache_stats_init(stats) mf_host_cache_stats_init_sized((stats), (uint32_t)sizeof(*(stats)))
+#define mf_host_cache_stats_init(stats) \
+  mf_host_cache_stats_init_sized((stats), (uint32_t)sizeof(mf_host_cache_stats))
 
 /** Fills *stats (initialised by mf_host_cache_stats_init). Thread-safe. */
 MF_API mf_status mf_host_cache_stats_get(mf_host_cache_stats *stats);
@@ -223,9 +226,10 @@ typedef struct mf_load_options {
 } mf_load_options;
 
 /** Fills the first `size` bytes of *opts with the defaults (CPU, fp32, threads unchanged, no JIT
- *  profiling, no .pt2); see "Initialising option structs" below. */
+ *  profiling, no .pt2); see "Initialising option structs" at the top. */
 MF_API mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size);
-#define mf_load_options_init(opts) mf_load_options_init_sized((opts), (uint32_t)sizeof(*(opts)))
+#define mf_load_options_init(opts) \
+  mf_load_options_init_sized((opts), (uint32_t)sizeof(mf_load_options))
 
 /** Loads a TorchScript export or, with opts->allow_native_code, an AOTInductor package (.pt2;
  *  told apart by content, not by name) with its maskformer.json metadata, and checks it with a
@@ -262,7 +266,8 @@ typedef struct mf_model_info {
 
 /** Sets info->struct_size and zeroes the rest. */
 MF_API mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size);
-#define mf_model_info_init(info) mf_model_info_init_sized((info), (uint32_t)sizeof(*(info)))
+#define mf_model_info_init(info) \
+  mf_model_info_init_sized((info), (uint32_t)sizeof(mf_model_info))
 
 /** Copies the model's facts into *out. Fails with INVALID_ARGUMENT. Thread-safe. */
 MF_API mf_status mf_model_get_info(const mf_model *model, mf_model_info *out);
@@ -339,7 +344,8 @@ typedef struct mf_segment_options {
 
 /** Fills *opts with the defaults (the model's resize). */
 MF_API mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size);
-#define mf_segment_options_init(opts) mf_segment_options_init_sized((opts), (uint32_t)sizeof(*(opts)))
+#define mf_segment_options_init(opts) \
+  mf_segment_options_init_sized((opts), (uint32_t)sizeof(mf_segment_options))
 
 /** Segments `count` images; image i's results go to outputs[i].
  *  Images whose network input sizes are equal run as one batched forward pass; others run in
@@ -406,7 +412,8 @@ typedef struct mf_inference_options {
 
 /** Fills *opts with the defaults (probabilistic rule, thresholds 0.8, no merging). */
 MF_API mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size);
-#define mf_inference_options_init(opts) mf_inference_options_init_sized((opts), (uint32_t)sizeof(*(opts)))
+#define mf_inference_options_init(opts) \
+  mf_inference_options_init_sized((opts), (uint32_t)sizeof(mf_inference_options))
 
 /** One segment of a frame. Segments are computed at the frame size: mask probabilities are the
  *  mask logits upsampled to the network input, sigmoid, resized bilinearly to the frame. */
@@ -451,9 +458,12 @@ typedef struct mf_output_ext {
  *  mf_output_ext.segment_info_size accepted. */
 #define MF_SEGMENT_INFO_MIN_SIZE 40
 
-/** Fills *ext with no further results (all NULL, uint8 confidence). */
-MF_API mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size);
-#define mf_output_ext_init(ext) mf_output_ext_init_sized((ext), (uint32_t)sizeof(*(ext)))
+/** Fills *ext with no further results (all NULL, uint8 confidence) and sets segment_info_size
+ *  to `segment_info_size`, the caller's sizeof(mf_segment_info) (MF_SEGMENT_INFO_MIN_SIZE..4096,
+ *  a multiple of 8; INVALID_ARGUMENT otherwise, writing nothing). */
+MF_API mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size);
+#define mf_output_ext_init(ext) \
+  mf_output_ext_init_sized((ext), (uint32_t)sizeof(mf_output_ext), (uint32_t)sizeof(mf_segment_info))
 
 /** mf_model_segment with an inference rule and further results: image i's labels (and scores)
  *  go to outputs[i], its segments and confidence to *extras[i]. [in] extras: NULL, or `count`

@@ -151,6 +151,15 @@ OutputView check_output(const mf_output& out, const ImageView& img, int index, i
   return v;
 }
 
+// mf_output_ext.segment_info_size: the caller's sizeof(mf_segment_info), in
+// MF_SEGMENT_INFO_MIN_SIZE..4096 and a multiple of its alignment.
+void check_segment_info_size(uint32_t size, const std::string& where) {
+  require(size >= MF_SEGMENT_INFO_MIN_SIZE && size <= 4096 && size % alignof(mf_segment_info) == 0,
+          where + "segment_info_size must be " + std::to_string(MF_SEGMENT_INFO_MIN_SIZE) + "..4096 and a multiple of " +
+              std::to_string(alignof(mf_segment_info)) + " (sizeof(mf_segment_info)), got " + std::to_string(size) +
+              ": call mf_output_ext_init first");
+}
+
 // A struct of the ABI with every byte zero, padding included.
 template <class T>
 T zeroed() {
@@ -184,7 +193,7 @@ mf_inference_options default_inference_options() {
 mf_output_ext default_output_ext() {
   auto o = zeroed<mf_output_ext>();
   o.confidence_type = MF_CONFIDENCE_U8;
-  o.segment_info_size = sizeof(mf_segment_info);
+  o.segment_info_size = sizeof(mf_segment_info);  // replaced by the caller's size in the sized init
   return o;
 }
 
@@ -584,11 +593,7 @@ ExtraView check_extra(mf_output_ext* e, const ImageView& img, int index) {
   if (e->segments != nullptr) {
     require(reinterpret_cast<uintptr_t>(e->segments) % alignof(mf_segment_info) == 0,
             where + "segments must be " + std::to_string(alignof(mf_segment_info)) + "-byte aligned");
-    require(e->segment_info_size >= MF_SEGMENT_INFO_MIN_SIZE && e->segment_info_size <= 4096 &&
-                e->segment_info_size % alignof(mf_segment_info) == 0,
-            where + "segment_info_size must be " + std::to_string(MF_SEGMENT_INFO_MIN_SIZE) +
-                "..4096 and a multiple of " + std::to_string(alignof(mf_segment_info)) + " (sizeof(mf_segment_info)), got " +
-                std::to_string(e->segment_info_size) + ": call mf_output_ext_init first");
+    check_segment_info_size(e->segment_info_size, where);
   }
   if (e->confidence != nullptr) {
     require(e->confidence_type == MF_CONFIDENCE_U8 || e->confidence_type == MF_CONFIDENCE_F32,
@@ -625,8 +630,13 @@ static_assert(offsetof(mf_segment_info, y1) + sizeof(int32_t) == MF_SEGMENT_INFO
               "MF_SEGMENT_INFO_MIN_SIZE is the size of the first mf_segment_info layout");
 static_assert(sizeof(mf_segment_info) >= MF_SEGMENT_INFO_MIN_SIZE, "mf_segment_info only grows");
 
-MF_API mf_status mf_output_ext_init_sized(mf_output_ext* ext, uint32_t size) {
-  return guard([&] { init_sized(ext, size, default_output_ext(), "mf_output_ext"); });
+MF_API mf_status mf_output_ext_init_sized(mf_output_ext* ext, uint32_t size, uint32_t segment_info_size) {
+  return guard([&] {
+    check_segment_info_size(segment_info_size, "mf_output_ext_init_sized: ");
+    mf_output_ext defaults = default_output_ext();
+    defaults.segment_info_size = segment_info_size;
+    init_sized(ext, size, defaults, "mf_output_ext");
+  });
 }
 
 MF_API mf_status mf_model_segment_ext(mf_model* model, const mf_image* images, const mf_output* outputs,
@@ -661,10 +671,21 @@ MF_API mf_status mf_model_segment_ext(mf_model* model, const mf_image* images, c
 
 }  // extern "C"
 
-// ---- the first init entry points, kept for binaries built against the headers before the
-// sized inits. They write this library's sizeof, which is what such callers were compiled with
-// as long as the structs have not grown since. The header no longer declares them: its
-// mf_X_init(p) macros pass the caller's sizeof to mf_X_init_sized. ----------------------------
+// ---- the ABI 1 init entry points, kept for binaries built against the ABI 1 header (where
+// mf_X_init were functions). They write the ABI 1 sizes, frozen here, so a later struct that
+// grows cannot overrun such a caller's. The header no longer declares them: its mf_X_init(p)
+// macros pass the caller's sizeof to mf_X_init_sized. ------------------------------------------
+namespace {
+constexpr uint32_t kAbi1HostCacheStats = 88, kAbi1LoadOptions = 24, kAbi1ModelInfo = 88,
+                   kAbi1SegmentOptions = 8, kAbi1InferenceOptions = 40, kAbi1OutputExt = 64,
+                   kAbi1SegmentInfo = 40;
+static_assert(sizeof(mf_host_cache_stats) == kAbi1HostCacheStats && sizeof(mf_load_options) == kAbi1LoadOptions &&
+                  sizeof(mf_model_info) == kAbi1ModelInfo && sizeof(mf_segment_options) == kAbi1SegmentOptions &&
+                  sizeof(mf_inference_options) == kAbi1InferenceOptions && sizeof(mf_output_ext) == kAbi1OutputExt &&
+                  sizeof(mf_segment_info) == kAbi1SegmentInfo,
+              "a struct grew: keep the kAbi1 sizes as they are (ABI 1 callers have them) and relax this check");
+}  // namespace
+
 extern "C" {
 MF_API void(mf_host_cache_stats_init)(mf_host_cache_stats* p);
 MF_API void(mf_load_options_init)(mf_load_options* p);
@@ -673,10 +694,12 @@ MF_API void(mf_segment_options_init)(mf_segment_options* p);
 MF_API void(mf_inference_options_init)(mf_inference_options* p);
 MF_API void(mf_output_ext_init)(mf_output_ext* p);
 
-MF_API void(mf_host_cache_stats_init)(mf_host_cache_stats* p) { mf_host_cache_stats_init_sized(p, sizeof(*p)); }
-MF_API void(mf_load_options_init)(mf_load_options* p) { mf_load_options_init_sized(p, sizeof(*p)); }
-MF_API void(mf_model_info_init)(mf_model_info* p) { mf_model_info_init_sized(p, sizeof(*p)); }
-MF_API void(mf_segment_options_init)(mf_segment_options* p) { mf_segment_options_init_sized(p, sizeof(*p)); }
-MF_API void(mf_inference_options_init)(mf_inference_options* p) { mf_inference_options_init_sized(p, sizeof(*p)); }
-MF_API void(mf_output_ext_init)(mf_output_ext* p) { mf_output_ext_init_sized(p, sizeof(*p)); }
+MF_API void(mf_host_cache_stats_init)(mf_host_cache_stats* p) { mf_host_cache_stats_init_sized(p, kAbi1HostCacheStats); }
+MF_API void(mf_load_options_init)(mf_load_options* p) { mf_load_options_init_sized(p, kAbi1LoadOptions); }
+MF_API void(mf_model_info_init)(mf_model_info* p) { mf_model_info_init_sized(p, kAbi1ModelInfo); }
+MF_API void(mf_segment_options_init)(mf_segment_options* p) { mf_segment_options_init_sized(p, kAbi1SegmentOptions); }
+MF_API void(mf_inference_options_init)(mf_inference_options* p) {
+  mf_inference_options_init_sized(p, kAbi1InferenceOptions);
+}
+MF_API void(mf_output_ext_init)(mf_output_ext* p) { mf_output_ext_init_sized(p, kAbi1OutputExt, kAbi1SegmentInfo); }
 }  // extern "C"

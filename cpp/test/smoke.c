@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "maskformer.h"
 
@@ -65,13 +66,18 @@ void(mf_load_options_init)(mf_load_options *opts);
     CHECK(fn(NULL, (uint32_t)sizeof(type)) == MF_ERR_INVALID_ARGUMENT);                        \
   } while (0)
 
+/* mf_output_ext_init_sized as a caller whose mf_segment_info is 48 bytes */
+static mf_status output_ext_init_48(mf_output_ext *ext, uint32_t size) {
+  return mf_output_ext_init_sized(ext, size, 48);
+}
+
 static void init_checks(void) {
   INIT_SIZED_CHECKS(mf_host_cache_stats, mf_host_cache_stats_init_sized);
   INIT_SIZED_CHECKS(mf_load_options, mf_load_options_init_sized);
   INIT_SIZED_CHECKS(mf_model_info, mf_model_info_init_sized);
   INIT_SIZED_CHECKS(mf_segment_options, mf_segment_options_init_sized);
   INIT_SIZED_CHECKS(mf_inference_options, mf_inference_options_init_sized);
-  INIT_SIZED_CHECKS(mf_output_ext, mf_output_ext_init_sized);
+  INIT_SIZED_CHECKS(mf_output_ext, output_ext_init_48);
 
   /* the macro passes the caller's sizeof and fills the defaults */
   mf_load_options opts;
@@ -90,6 +96,15 @@ static void init_checks(void) {
   mf_output_ext_init(&ext);
   CHECK(ext.struct_size == sizeof ext && ext.confidence_type == MF_CONFIDENCE_U8 &&
         ext.segment_info_size == sizeof(mf_segment_info) && ext.segments == NULL);
+  /* the segment entry size is the caller's too; sizes the segment call would refuse are refused
+     here, writing nothing */
+  CHECK(output_ext_init_48(&ext, sizeof ext) == MF_OK && ext.segment_info_size == 48);
+  const uint32_t bad_entry[4] = {0, 32, 44, 4104};
+  for (int k = 0; k < 4; ++k) {
+    memset(&ext, 0xAB, sizeof ext);
+    CHECK(mf_output_ext_init_sized(&ext, sizeof ext, bad_entry[k]) == MF_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(mf_last_error(), "segment_info_size") != NULL && ext.struct_size == 0xABABABABu);
+  }
 
   /* a struct that a larger caller initialised is accepted; an older, shorter one is refused by
      the call that reads it, by name, instead of being read past its end */
@@ -276,13 +291,16 @@ static void model_checks(const char *path) {
   }
 
   /* warm-up of a large frame touches little memory: the frame is zero pages that are only read,
-     the labels the narrowest type (it once filled a frame and an int32 map: 7 bytes a pixel) */
+     the labels the narrowest type (it once filled a frame and an int32 map: 7 bytes a pixel).
+     Faults count touched pages, zero pages read included; tiny.pt resizes 4096x4096 to 512x512,
+     which reads only the source rows that the resize needs. */
   {
     const int32_t big[2] = {4096, 4096};
     CHECK(mf_model_warmup(model, big, 1) == MF_OK);
     const int64_t before = mf_debug_page_faults();
     CHECK(mf_model_warmup(model, big, 1) == MF_OK);
-    const double bytes_per_pixel = (double)(mf_debug_page_faults() - before) * 4096.0 / (4096.0 * 4096.0);
+    const double page = (double)sysconf(_SC_PAGESIZE);
+    const double bytes_per_pixel = (double)(mf_debug_page_faults() - before) * page / (4096.0 * 4096.0);
 #if !defined(__SANITIZE_ADDRESS__) && !MF_HAS_ASAN
     if (info.num_classes <= 256) CHECK(bytes_per_pixel < 3.0);
 #endif

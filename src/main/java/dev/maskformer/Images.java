@@ -86,10 +86,10 @@ public final class Images {
    *
    * <ul>
    *   <li>a missing file, a folder, or anything that is not a regular file (a FIFO, a device, a
-   *       socket). The file is opened once without blocking (opening a FIFO the usual way waits
-   *       for a writer), its type checked on that descriptor, and only then read, through the
-   *       descriptor: a FIFO renamed over the file after the check is never read (Linux; elsewhere
-   *       the type is checked by name before opening);
+   *       socket). These are never opened (opening a FIFO waits for a writer, or releases one).
+   *       A regular file is opened without blocking, its type checked again on that descriptor,
+   *       and read through it: a FIFO renamed over the file after the check is never read (Linux
+   *       with native access; elsewhere the check is by name only);
    *   <li>a header whose width or height exceeds {@link ImageLayout#MAX_SIDE}, whose pixel count
    *       exceeds {@code maxPixels} (a decompression-bomb guard, checked before decoding), or
    *       whose decoded size does not fit in a Java array;
@@ -112,8 +112,8 @@ public final class Images {
   }
 
   /**
-   * Opens {@code file} without blocking and checks on the open descriptor that it is a regular
-   * file, so that a FIFO or device swapped in under its name is never read.
+   * Opens {@code file} if it is a regular file, without blocking, and checks on the open
+   * descriptor that it still is, so that a FIFO or device swapped in under its name is never read.
    */
   private static OpenedFile openChecked(Path file) throws IOException {
     OpenedFile opened;

@@ -324,8 +324,8 @@ public final class NativeModel implements AutoCloseable {
       for (int i = 0; i < n; i++) {
         Output o = outputs.get(i);
         MemorySegment e = mf_output_ext.allocate(call);
-        NativeStatus.check(maskformer_h.mf_output_ext_init_sized(e, (int) mf_output_ext.sizeof()),
-            "mf_output_ext_init", name);
+        NativeStatus.check(maskformer_h.mf_output_ext_init_sized(e, (int) mf_output_ext.sizeof(),
+            (int) mf_segment_info.sizeof()), "mf_output_ext_init", name);
         if (rules.segments()) {
           lists[i] = mf_segment_info.allocateArray(capacity, call);
           mf_output_ext.segments(e, lists[i]);

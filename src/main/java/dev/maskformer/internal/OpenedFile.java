@@ -11,6 +11,8 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -22,11 +24,15 @@ import java.util.Objects;
  * contents are then read through {@code /proc/self/fd/N}: what is read is what was checked, even
  * if another process renames a FIFO or a device over the name in between.
  *
- * <p>Java cannot open a file without blocking: opening a FIFO for reading waits until a writer
- * comes. So the file is opened with POSIX {@code open(O_RDONLY | O_NONBLOCK | O_NOCTTY |
- * O_CLOEXEC)} through the Foreign Function API, which returns at once for any file type. Where
- * that or {@code /proc/self/fd} is not available (not Linux), {@link #open} falls back to checking
- * the attributes by name and reading by name, which leaves the window between the two open.
+ * <p>A name that is not a regular file by {@code stat} is not opened at all: opening a FIFO for
+ * reading would release a writer blocked on it (which then fails when we close), and opening some
+ * devices has side effects. A regular file is then opened with POSIX {@code open(O_RDONLY |
+ * O_NONBLOCK | O_NOCTTY | O_CLOEXEC)} through the Foreign Function API, which returns at once
+ * whatever the name has become meanwhile (Java's own open would block on a FIFO), and its type is
+ * checked again on the descriptor. Where that call or {@code /proc/self/fd} is not available (not
+ * Linux, or native access denied to this module), {@link #open} falls back to the check by name
+ * and reading by name, which leaves the window between the two open; {@link #descriptorChecked}
+ * says which.
  *
  * <p>Not thread-safe; one instance per read. Close it to release the descriptor.
  */
@@ -40,6 +46,7 @@ public final class OpenedFile implements AutoCloseable {
   private static final int ENXIO = 6; // open() of a socket
   private static final int EACCES = 13;
 
+  private static final Charset PATH_CHARSET = pathCharset();
   private static final MethodHandle OPEN;
   private static final MethodHandle CLOSE;
   private static final StructLayout CALL_STATE;
@@ -77,6 +84,14 @@ public final class OpenedFile implements AutoCloseable {
     ERRNO = errno;
   }
 
+  private static Charset pathCharset() {
+    try {
+      return Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
+    } catch (RuntimeException e) {
+      return StandardCharsets.UTF_8;
+    }
+  }
+
   private final Path name;
   private int fd;
   private final Path readPath;
@@ -95,31 +110,37 @@ public final class OpenedFile implements AutoCloseable {
   }
 
   /**
-   * Opens {@code file} without blocking and reads its attributes from the open descriptor
-   * (following symbolic links, as reading would).
+   * Stats {@code file} (following symbolic links, as reading would); if it is a regular file,
+   * opens it without blocking and reads its attributes again from the open descriptor. Callers
+   * read nothing unless {@link #attributes()} says it is a regular file.
    *
    * @throws NoSuchFileException when it does not exist
    * @throws IOException when it cannot be opened (permissions, a socket)
    */
   public static OpenedFile open(Path file) throws IOException {
     Objects.requireNonNull(file, "file");
-    if (OPEN == null) {
-      return new OpenedFile(file, -1, file, Files.readAttributes(file, BasicFileAttributes.class));
+    BasicFileAttributes byName = Files.readAttributes(file, BasicFileAttributes.class);
+    if (OPEN == null || !byName.isRegularFile()) {
+      return new OpenedFile(file, -1, file, byName); // not opened: nothing is read but a regular file
     }
     int fd;
     int errno;
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment state = arena.allocate(CALL_STATE);
-      MemorySegment path = arena.allocateFrom(file.toString());
+      // the bytes the JDK itself would pass for this name
+      MemorySegment path = arena.allocateFrom(file.toString(), PATH_CHARSET);
       fd = (int) OPEN.invokeExact(state, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
       errno = (int) ERRNO.get(state, 0L);
+    } catch (Error | RuntimeException e) {
+      throw e;
     } catch (Throwable t) {
       throw new IOException("cannot open " + file + ": " + t, t);
     }
     if (fd < 0) {
       switch (errno) {
         case ENOENT -> throw new NoSuchFileException(file.toString());
-        case ENXIO -> throw new IOException("not a regular file (a socket), not opened: " + file);
+        // a socket or a device without its driver renamed over the file since the stat
+        case ENXIO -> throw new IOException("not a regular file (a FIFO, device or socket), not read: " + file);
         case EACCES -> throw new IOException("permission denied: " + file);
         default -> throw new IOException("cannot open (errno " + errno + "): " + file);
       }

@@ -11,12 +11,15 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.maskformer.Images;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -58,19 +61,37 @@ class OpenedFileTest {
   }
 
   @Test
-  void aFifoIsOpenedWithoutBlockingAndRefused(@TempDir Path tmp) throws Exception {
+  void aFifoIsRefusedWithoutOpeningIt(@TempDir Path tmp) throws Exception {
     Path fifo = tmp.resolve("pipe.png");
     assumeTrue(mkfifo(fifo), "no mkfifo");
+    // a writer blocks in open() until a reader opens the FIFO: refusing the FIFO must leave it
+    // blocked (opening it, even without blocking, would release it into a closed pipe)
+    AtomicBoolean released = new AtomicBoolean();
+    Thread writer = new Thread(() -> {
+      try (OutputStream out = Files.newOutputStream(fifo)) {
+        released.set(true);
+        out.write(1);
+      } catch (IOException e) {
+        released.set(true);
+      }
+    });
+    writer.setDaemon(true);
+    writer.start();
     assertTimeoutPreemptively(LIMIT, () -> {
-      if (OpenedFile.descriptorChecked()) {
-        try (OpenedFile opened = OpenedFile.open(fifo)) {
-          assertTrue(opened.attributes().isOther());
-          assertFalse(opened.attributes().isRegularFile());
-        }
+      try (OpenedFile opened = OpenedFile.open(fifo)) {
+        assertTrue(opened.attributes().isOther());
+        assertFalse(opened.attributes().isRegularFile());
       }
       IOException e = assertThrows(IOException.class, () -> Images.readImage(fifo));
       assertTrue(e.getMessage().contains("not a regular file (a FIFO, device or socket), not read: " + fifo),
           e.getMessage());
+      Thread.sleep(300);
+      assertFalse(released.get(), "the blocked writer was released: the FIFO was opened");
+      try (InputStream in = Files.newInputStream(fifo)) { // now release it ourselves
+        assertEquals(1, in.read());
+      }
+      writer.join();
+      assertTrue(released.get());
     });
   }
 

@@ -23,10 +23,10 @@ public class maskformer_h extends maskformer_h$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int MF_ABI_VERSION = (int)1L;
+    private static final int MF_ABI_VERSION = (int)2L;
     /**
      * {@snippet lang=c :
-     * #define MF_ABI_VERSION 1
+     * #define MF_ABI_VERSION 2
      * }
      */
     public static int MF_ABI_VERSION() {
@@ -2424,6 +2424,7 @@ public class maskformer_h extends maskformer_h$shared {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             maskformer_h.C_INT,
             maskformer_h.C_POINTER,
+            maskformer_h.C_INT,
             maskformer_h.C_INT
         );
 
@@ -2435,7 +2436,7 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size)
+     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size)
      * }
      */
     public static FunctionDescriptor mf_output_ext_init_sized$descriptor() {
@@ -2445,7 +2446,7 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size)
+     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size)
      * }
      */
     public static MethodHandle mf_output_ext_init_sized$handle() {
@@ -2455,7 +2456,7 @@ public class maskformer_h extends maskformer_h$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size)
+     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size)
      * }
      */
     public static MemorySegment mf_output_ext_init_sized$address() {
@@ -2464,16 +2465,16 @@ public class maskformer_h extends maskformer_h$shared {
 
     /**
      * {@snippet lang=c :
-     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size)
+     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size)
      * }
      */
-    public static int mf_output_ext_init_sized(MemorySegment ext, int size) {
+    public static int mf_output_ext_init_sized(MemorySegment ext, int size, int segment_info_size) {
         var mh$ = mf_output_ext_init_sized.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_output_ext_init_sized", ext, size);
+                traceDowncall("mf_output_ext_init_sized", ext, size, segment_info_size);
             }
-            return (int)mh$.invokeExact(ext, size);
+            return (int)mh$.invokeExact(ext, size, segment_info_size);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
