@@ -9,17 +9,18 @@
 #   src/test/bench/bf16-agreement.sh [OUT_DIR]        (default: target/bf16-agreement)
 #
 # Needs a CPU with native bf16 (AVX512-BF16 or AMX). On this project's 2-core CPU the training
-# takes about 50 minutes (bf16 autocast, 2,000 iterations at 160 px crops) and 700 more
-# iterations from there about 15-25; each model's evaluation of 100 scenes at 683x512 about
-# 3 minutes, its margin bins about 4. MASKFORMER_AGREEMENT_ITERS, MASKFORMER_AGREEMENT_MORE (0:
-# no second model) and MASKFORMER_AGREEMENT_TRAIN change the iterations and training scenes.
-# Results of the run quoted in the README: src/test/results/cpu/bf16-agreement-swin-tiny.*
+# takes about 50 minutes (bf16 autocast, 2,000 iterations at 160 px crops), the further stages
+# of 700 and 1,500 iterations from there about 25 and 55; each model's evaluation of 100 scenes
+# at 683x512 about 3 minutes, its margin bins about 4. MASKFORMER_AGREEMENT_ITERS,
+# MASKFORMER_AGREEMENT_MORE (the further stages, e.g. "700 1500"; "0": none) and
+# MASKFORMER_AGREEMENT_TRAIN change the iterations and training scenes.
+# Results of the runs quoted in the README: src/test/results/cpu/bf16-agreement/
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 out=${1:-target/bf16-agreement}
 iters=${MASKFORMER_AGREEMENT_ITERS:-2000}
 train=${MASKFORMER_AGREEMENT_TRAIN:-2000}
-more=${MASKFORMER_AGREEMENT_MORE:-700}
+more=${MASKFORMER_AGREEMENT_MORE:-700 1500}
 mkdir -p "$out"
 ./maskformer setup >/dev/null   # the venv with torch 2.13, the jar and the shim
 py=${MASKFORMER_PYTHON:-.venv/bin/python}
@@ -34,16 +35,22 @@ if [[ ! -f "$out/swin-tiny-scenes-$iters.pt" ]]; then
     --iters "$iters" --crop 160 --train-short 512 --eval-every 500 --eval-images 20 --seed 1
 fi
 models=("$out/swin-tiny-scenes-$iters.pt")
-if [[ "$more" -gt 0 ]]; then
-  total=$((iters + more))
+# each further stage trains on from where the one before ended, at half the first run's peak
+# learning rate, with a seed of its own
+total=$iters
+seed=2
+for stage in $more; do
+  [[ "$stage" -gt 0 ]] || continue
+  from="$out/swin-tiny-scenes-$total.pt"
+  total=$((total + stage))
   if [[ ! -f "$out/swin-tiny-scenes-$total.pt" ]]; then
-    # trained on from where the first run ended, at half its peak learning rate
     "$py" models/train.py --data "$out/scenes" --out "$out/swin-tiny-scenes-$total.pt" --log "$out/train-$total.log" \
       --variant swin-tiny --amp bf16 --drop-path 0.1 --dropout 0.0 --lr 1e-4 --warmup 50 \
-      --iters "$more" --crop 160 --train-short 512 --eval-every 0 --seed 2 --init "$out/swin-tiny-scenes-$iters.pt"
+      --iters "$stage" --crop 160 --train-short 512 --eval-every 0 --seed "$seed" --init "$from"
   fi
   models+=("$out/swin-tiny-scenes-$total.pt")
-fi
+  seed=$((seed + 1))
+done
 for model in "${models[@]}"; do
   name=$(basename "$model" .pt)
   ./maskformer evaluate --model "$model" --data "$out/scenes" \
