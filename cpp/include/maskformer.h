@@ -15,13 +15,13 @@
  *    accepts NULL and cannot fail.
  *  - Option structs start with `struct_size` and are filled by their *_init() function first.
  *    Initialising option structs: mf_X_init(p) is a macro for mf_X_init_sized(p, sizeof(mf_X))
- *    (ABI 2), so the library learns the size of the struct as the caller was compiled. It writes exactly
- *    `size` bytes: the first `size` bytes of the library's defaults with struct_size = size, and
- *    zero past the library's struct (a newer caller's own fields). So a caller built against an
- *    older, smaller header is never written past its struct; calls that read the struct then
- *    say what is missing. Fails with INVALID_ARGUMENT for NULL or a size outside 4..65536,
- *    writing nothing.
- *    Callers without C macros (FFM, ctypes) call *_init_sized with their layout's size.
+ *    (ABI 2), so the library learns the size of the struct as the caller was compiled. It writes
+ *    exactly `size` bytes: the first `size` bytes of the library's defaults with struct_size =
+ *    size, and zero past the library's struct (a newer caller's own fields). So a caller built
+ *    against an older, smaller header is never written past its struct; calls that read the
+ *    struct then say what is missing. Fails with INVALID_ARGUMENT for NULL or a size outside
+ *    4..65536, writing nothing. Callers without C macros (FFM, ctypes) call *_init_sized with
+ *    their layout's size.
  *  - Enums are fixed-width integers; their values are append-only.
  *  - Strings returned through out-parameters are owned by the handle they came from and live as
  *    long as it does, unless stated otherwise.
@@ -461,9 +461,11 @@ typedef struct mf_output_ext {
 /** Fills *ext with no further results (all NULL, uint8 confidence) and sets segment_info_size
  *  to `segment_info_size`, the caller's sizeof(mf_segment_info) (MF_SEGMENT_INFO_MIN_SIZE..4096,
  *  a multiple of 8; INVALID_ARGUMENT otherwise, writing nothing). */
-MF_API mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size);
-#define mf_output_ext_init(ext) \
-  mf_output_ext_init_sized((ext), (uint32_t)sizeof(mf_output_ext), (uint32_t)sizeof(mf_segment_info))
+MF_API mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size,
+                                          uint32_t segment_info_size);
+#define mf_output_ext_init(ext)                                            \
+  mf_output_ext_init_sized((ext), (uint32_t)sizeof(mf_output_ext),         \
+                           (uint32_t)sizeof(mf_segment_info))
 
 /** mf_model_segment with an inference rule and further results: image i's labels (and scores)
  *  go to outputs[i], its segments and confidence to *extras[i]. [in] extras: NULL, or `count`

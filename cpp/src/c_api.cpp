@@ -153,11 +153,13 @@ OutputView check_output(const mf_output& out, const ImageView& img, int index, i
 
 // mf_output_ext.segment_info_size: the caller's sizeof(mf_segment_info), in
 // MF_SEGMENT_INFO_MIN_SIZE..4096 and a multiple of its alignment.
-void check_segment_info_size(uint32_t size, const std::string& where) {
-  require(size >= MF_SEGMENT_INFO_MIN_SIZE && size <= 4096 && size % alignof(mf_segment_info) == 0,
-          where + "segment_info_size must be " + std::to_string(MF_SEGMENT_INFO_MIN_SIZE) + "..4096 and a multiple of " +
-              std::to_string(alignof(mf_segment_info)) + " (sizeof(mf_segment_info)), got " + std::to_string(size) +
-              ": call mf_output_ext_init first");
+void check_segment_info_size(uint32_t size, const char* where) {
+  if (size >= MF_SEGMENT_INFO_MIN_SIZE && size <= 4096 && size % alignof(mf_segment_info) == 0) return;
+  // the message is made only for a failure: this runs on every segment call
+  fail(MF_ERR_INVALID_ARGUMENT, std::string(where) + "segment_info_size must be " +
+                                    std::to_string(MF_SEGMENT_INFO_MIN_SIZE) + "..4096 and a multiple of " +
+                                    std::to_string(alignof(mf_segment_info)) + " (sizeof(mf_segment_info)), got " +
+                                    std::to_string(size) + ": call mf_output_ext_init first");
 }
 
 // A struct of the ABI with every byte zero, padding included.
@@ -204,10 +206,12 @@ mf_output_ext default_output_ext() {
 constexpr uint32_t kMaxStructSize = 65536;
 template <class T>
 void init_sized(T* p, uint32_t size, T defaults, const char* name) {
-  require(p != nullptr, std::string(name) + " must not be NULL");
-  require(size >= sizeof(uint32_t) && size <= kMaxStructSize,
-          std::string(name) + " size must be 4.." + std::to_string(kMaxStructSize) + " (sizeof as the caller " +
-              "was compiled; this library's is " + std::to_string(sizeof(T)) + "), got " + std::to_string(size));
+  // the messages are made only for a failure: the inits run on every segment call
+  if (p == nullptr) fail(MF_ERR_INVALID_ARGUMENT, std::string(name) + " must not be NULL");
+  if (size < sizeof(uint32_t) || size > kMaxStructSize)
+    fail(MF_ERR_INVALID_ARGUMENT, std::string(name) + " size must be 4.." + std::to_string(kMaxStructSize) +
+                                      " (sizeof as the caller was compiled; this library's is " +
+                                      std::to_string(sizeof(T)) + "), got " + std::to_string(size));
   defaults.struct_size = size;
   auto* bytes = reinterpret_cast<unsigned char*>(p);
   std::memcpy(bytes, &defaults, std::min<size_t>(size, sizeof(T)));
@@ -593,7 +597,7 @@ ExtraView check_extra(mf_output_ext* e, const ImageView& img, int index) {
   if (e->segments != nullptr) {
     require(reinterpret_cast<uintptr_t>(e->segments) % alignof(mf_segment_info) == 0,
             where + "segments must be " + std::to_string(alignof(mf_segment_info)) + "-byte aligned");
-    check_segment_info_size(e->segment_info_size, where);
+    check_segment_info_size(e->segment_info_size, where.c_str());
   }
   if (e->confidence != nullptr) {
     require(e->confidence_type == MF_CONFIDENCE_U8 || e->confidence_type == MF_CONFIDENCE_F32,
