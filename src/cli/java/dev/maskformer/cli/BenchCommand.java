@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.maskformer.cli;
+
+import dev.maskformer.Frame;
+import dev.maskformer.ImageLayout;
+import dev.maskformer.LabelType;
+import dev.maskformer.MaskFormer;
+import dev.maskformer.Output;
+import dev.maskformer.PixelFormat;
+import dev.maskformer.RuntimeInfo;
+import dev.maskformer.SegmentOptions;
+import dev.maskformer.Size;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(header = "Times whole calls and prints JSON latency and throughput.", name = "bench", description = {
+    "Times the whole pipeline (frame in caller memory -> labels in caller memory) and prints JSON:",
+    "mean, p50, p90 ms per call, frames/s, page faults per call, device, LibTorch version."})
+final class BenchCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+  @Mixin ModelOptions modelOptions;
+
+  @Option(names = "--size", defaultValue = "512x512", description = "frame size WxH (default: ${DEFAULT-VALUE})")
+  Size frameSize;
+
+  @Option(names = "--batch", defaultValue = "1", description = "frames per call (default: ${DEFAULT-VALUE})")
+  int batch;
+
+  @Option(names = "--iters", defaultValue = "20", description = "timed calls (default: ${DEFAULT-VALUE})")
+  int iters;
+
+  @Option(names = "--warmup", defaultValue = "3", description = "untimed calls first (default: ${DEFAULT-VALUE})")
+  int warmup;
+
+  @Option(names = "--scores", description = "also write class scores")
+  boolean scores;
+
+  @Option(names = "--compare-python", description = {
+      "also time Python PyTorch running the same file and pipeline (models/bench_python.py),",
+      "interleaved with the Java runs, and print both with the Java/Python ratio"})
+  boolean comparePython;
+
+  @Option(names = "--rounds", defaultValue = "3", description = "interleaved rounds for --compare-python (default: ${DEFAULT-VALUE})")
+  int rounds;
+
+  @Option(names = "--python", defaultValue = "${sys:maskformer.python:-python3}", description = {
+      "Python with torch for --compare-python and the FLOP count (default: the project's",
+      "environment under ./maskformer, else python3: ${DEFAULT-VALUE})"})
+  String python;
+
+  @Option(names = "--forward", negatable = true, defaultValue = "true", fallbackValue = "true", description = {
+      "also time the forward pass alone and print its GFLOP/s against this LibTorch's measured",
+      "matmul peak (default: on; --no-forward skips it)"})
+  boolean forward;
+
+  @Option(names = "--gflop", description = {
+      "GFLOP of one forward pass at the network input size (default: counted by",
+      "models/flops.py with --python)"})
+  Double gflop;
+
+  @Override
+  public Integer call() {
+    if (batch < 1 || iters < 1 || warmup < 0) {
+      throw new IllegalArgumentException("--batch and --iters must be >= 1, --warmup >= 0");
+    }
+    try (MaskFormer model = modelOptions.load(); Arena arena = Arena.ofShared()) {
+      ImageLayout layout = ImageLayout.packed(frameSize.width(), frameSize.height(), PixelFormat.RGB);
+      List<Frame> frames = new ArrayList<>();
+      List<Output> outputs = new ArrayList<>();
+      SplittableRandom random = new SplittableRandom(42);
+      LabelType type = LabelType.forClasses(model.numClasses());
+      for (int i = 0; i < batch; i++) {
+        MemorySegment pixels = MaskFormer.allocateHost(arena, layout.byteSize());
+        for (long j = 0; j < pixels.byteSize(); j += 8) {
+          pixels.set(ValueLayout.JAVA_LONG_UNALIGNED, Math.min(j, pixels.byteSize() - 8), random.nextLong());
+        }
+        frames.add(new Frame(pixels, layout));
+        Output out = Output.labels(MaskFormer.allocateHost(arena, layout.pixels() * type.bytes()), type);
+        if (scores) {
+          out = out.withScores(MaskFormer.allocateHost(arena, layout.pixels() * model.numClasses() * 4));
+        }
+        outputs.add(out);
+      }
+      for (int i = 0; i < warmup; i++) {
+        model.segment(frames, outputs, SegmentOptions.DEFAULTS);
+      }
+      Map<String, String> forwardStats = forward ? forwardStats(model) : Map.of();
+      if (!comparePython) {
+        Map<String, String> json = measure(model, frameSize, frames, outputs);
+        json.putAll(forwardStats);
+        spec.commandLine().getOut().println(Json.object(json, ""));
+        return 0;
+      }
+      List<Map<String, String>> javaRuns = new ArrayList<>();
+      List<String> pythonRuns = new ArrayList<>();
+      for (int round = 0; round < rounds; round++) {
+        javaRuns.add(measure(model, frameSize, frames, outputs));
+        pythonRuns.add(runPython(frameSize));
+      }
+      spec.commandLine().getOut().println(compare(javaRuns, pythonRuns, forwardStats));
+    }
+    return 0;
+  }
+
+  /**
+   * The forward pass alone at the network input size: its time, and its GFLOP/s against the best
+   * matmul throughput of the same LibTorch at the same threads and precision.
+   */
+  private Map<String, String> forwardStats(MaskFormer model) {
+    Size net = model.inputSize(frameSize.width(), frameSize.height());
+    double[] ms = model.benchmarkForward(net, batch, Math.max(3, Math.min(iters, 10)));
+    Arrays.sort(ms);
+    double p50 = percentile(ms, 0.5);
+    Map<String, String> json = new LinkedHashMap<>();
+    json.put("forward_p50_ms", Json.number(p50));
+    double peak = MaskFormer.matmulGflops(modelOptions.run.device, modelOptions.run.precision, 2048, 5);
+    json.put("matmul_peak_gflop_per_s", Json.number(peak));
+    Double count = gflop != null ? gflop : countFlops(net);
+    if (count != null) {
+      double perPass = count * batch;
+      json.put("forward_gflop", Json.number(perPass));
+      json.put("forward_gflop_per_s", Json.number(perPass / (p50 / 1000)));
+      json.put("forward_share_of_matmul_peak", Json.number(perPass / (p50 / 1000) / peak));
+    }
+    return json;
+  }
+
+  /** GFLOP of one forward pass at batch 1, from models/flops.py; null (with a note) if it fails. */
+  private Double countFlops(Size net) {
+    try {
+      Path script = DemoFiles.locate().resolve("models/flops.py");
+      String out = runProcess(List.of(python, script.toString(), "--model",
+          modelOptions.model.toString(), "--size", net.toString()));
+      return field(out.substring(out.indexOf('{')), "gflop");
+    } catch (IOException | IllegalStateException e) {
+      spec.commandLine().getErr().println("note: no FLOP count (" + e.getMessage().lines().findFirst().orElse("")
+          + "); pass --gflop to give one");
+      return null;
+    }
+  }
+
+  private Map<String, String> measure(MaskFormer model, Size frameSize, List<Frame> frames,
+      List<Output> outputs) {
+    double[] ms = new double[iters];
+    long faults0 = ProcessStats.minorFaults();
+    for (int i = 0; i < iters; i++) {
+      long t0 = System.nanoTime();
+      model.segment(frames, outputs, SegmentOptions.DEFAULTS);
+      ms[i] = (System.nanoTime() - t0) / 1e6;
+    }
+    long faults = ProcessStats.minorFaults() - faults0;
+    double[] sorted = ms.clone();
+    Arrays.sort(sorted);
+    double mean = Arrays.stream(ms).average().orElse(0);
+    RuntimeInfo r = MaskFormer.runtime();
+    Map<String, String> json = new LinkedHashMap<>();
+    json.put("runtime", Json.quote("java"));
+    json.put("model", Json.quote(model.info().path()));
+    json.put("variant", Json.quote(model.info().variant()));
+    json.put("format", Json.quote(model.format().name().toLowerCase(java.util.Locale.ROOT)));
+    json.put("device", Json.quote(model.info().device().toString()));
+    json.put("precision", Json.quote(model.info().precision().toString()));
+    json.put("libtorch", Json.quote(r.libtorchLoaded().isEmpty() ? r.libtorchVersion() : r.libtorchLoaded()));
+    json.put("threads", Integer.toString(r.intraOpThreads()));
+    json.put("cpu_features", Json.quote(r.cpuFeatures().toString()));
+    json.put("openmp", Json.quote(r.openMp()));
+    json.put("size", Json.quote(frameSize.toString()));
+    json.put("network_input", Json.quote(model.inputSize(frameSize.width(), frameSize.height()).toString()));
+    json.put("batch", Integer.toString(batch));
+    json.put("iters", Integer.toString(iters));
+    json.put("mean_ms", Json.number(mean));
+    json.put("p50_ms", Json.number(percentile(sorted, 0.5)));
+    json.put("p90_ms", Json.number(percentile(sorted, 0.9)));
+    json.put("min_ms", Json.number(sorted[0]));
+    json.put("frames_per_s", Json.number(batch * 1000.0 / mean));
+    json.put("page_faults_per_call", Json.number((double) faults / iters));
+    return json;
+  }
+
+  private String runPython(Size frameSize) {
+    Path script;
+    try {
+      script = DemoFiles.locate().resolve("models/bench_python.py");
+    } catch (IOException e) {
+      throw new IllegalStateException("--compare-python needs the repository's models/: " + e.getMessage());
+    }
+    List<String> cmd = List.of(python, script.toString(), "--model", modelOptions.model.toString(),
+        "--size", frameSize.toString(), "--batch", Integer.toString(batch), "--iters",
+        Integer.toString(iters), "--warmup", Integer.toString(warmup), "--threads",
+        Integer.toString(MaskFormer.runtime().intraOpThreads()), "--device",
+        modelOptions.run.device.toString(), "--precision", modelOptions.run.precision.toString());
+    String out = runProcess(scores ? append(cmd, "--scores") : cmd);
+    return out.substring(out.indexOf('{'));
+  }
+
+  /** Runs a Python helper with the OpenMP settings of this process; returns its output. */
+  private static String runProcess(List<String> cmd) {
+    try {
+      ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+      // the library set its OpenMP default in the native environment only: give Python the same
+      String openMp = MaskFormer.runtime().openMp();
+      if (openMp.startsWith("GOMP_SPINCOUNT=") && System.getenv("GOMP_SPINCOUNT") == null) {
+        pb.environment().put("GOMP_SPINCOUNT", openMp.substring("GOMP_SPINCOUNT=".length()));
+      }
+      Process p = pb.start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (p.waitFor() != 0) {
+        throw new IllegalStateException(cmd.get(1) + " failed:\n" + out);
+      }
+      return out;
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot run " + cmd.get(0) + ": " + e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted");
+    }
+  }
+
+  private static List<String> append(List<String> list, String item) {
+    List<String> out = new ArrayList<>(list);
+    out.add(item);
+    return out;
+  }
+
+  /** Medians over the rounds of each side's p50, mean and page faults; the full runs follow. */
+  private static String compare(List<Map<String, String>> java, List<String> python,
+      Map<String, String> forwardStats) {
+    double[] jp50 = java.stream().mapToDouble(m -> Double.parseDouble(m.get("p50_ms"))).sorted().toArray();
+    double[] pp50 = python.stream().mapToDouble(s -> field(s, "p50_ms")).sorted().toArray();
+    double[] jmean = java.stream().mapToDouble(m -> Double.parseDouble(m.get("mean_ms"))).sorted().toArray();
+    double[] pmean = python.stream().mapToDouble(s -> field(s, "mean_ms")).sorted().toArray();
+    double[] jpf = java.stream().mapToDouble(m -> Double.parseDouble(m.get("page_faults_per_call"))).sorted().toArray();
+    double[] ppf = python.stream().mapToDouble(s -> field(s, "page_faults_per_call")).sorted().toArray();
+    Map<String, String> summary = new LinkedHashMap<>();
+    summary.put("rounds", Integer.toString(java.size()));
+    summary.put("java_p50_ms", Json.number(median(jp50)));
+    summary.put("python_p50_ms", Json.number(median(pp50)));
+    summary.put("java_over_python_p50", Json.number(median(jp50) / median(pp50)));
+    summary.put("java_mean_ms", Json.number(median(jmean)));
+    summary.put("python_mean_ms", Json.number(median(pmean)));
+    summary.put("java_page_faults_per_call", Json.number(median(jpf)));
+    summary.put("python_page_faults_per_call", Json.number(median(ppf)));
+    summary.putAll(forwardStats);
+    StringBuilder runs = new StringBuilder("[\n");
+    for (int i = 0; i < java.size(); i++) {
+      runs.append("   ").append(Json.object(java.get(i), "   ")).append(",\n   ")
+          .append(python.get(i).trim().replace("\n", "\n   "));
+      runs.append(i + 1 < java.size() ? ",\n" : "\n");
+    }
+    summary.put("runs", runs.append("  ]").toString());
+    return Json.object(summary, "");
+  }
+
+  private static double median(double[] sorted) {
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+
+  private static double field(String json, String key) {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "\"" + key + "\"\\s*:\\s*([-0-9.eE]+)").matcher(json);
+    if (!m.find()) {
+      throw new IllegalStateException(key + " missing in python output: " + json);
+    }
+    return Double.parseDouble(m.group(1));
+  }
+
+  /** Nearest-rank percentile of sorted values. */
+  static double percentile(double[] sorted, double q) {
+    int rank = (int) Math.ceil(q * sorted.length);
+    return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
+  }
+}
