@@ -21,8 +21,6 @@ import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from torch._inductor.package import load_package
-from torch.export.pt2_archive._package import package_pt2
 
 from .network import MaskFormer
 
@@ -163,6 +161,10 @@ def export_aoti(model: MaskFormer, metadata: Dict[str, Any], out: str,
     meta = dict(metadata, exported_with=compiled_with, aoti={"device": device, "precision": precision,
                                 "batch": max(batch_kinds), "models": entries})
     text = json.dumps(meta, indent=1, ensure_ascii=False)
+    # imported here: torch older than 2.6 (Debian's 1.13) has neither, and must still import this
+    # module to export TorchScript
+    from torch.export.pt2_archive._package import package_pt2
+
     package_pt2(out, aoti_files=files, extra_files={METADATA_FILE: text})
     if check:
         worst = verify(model, out, sizes, dtype, device)
@@ -178,6 +180,8 @@ class Package:
         self.metadata = read_metadata(path)
         spec = self.metadata["aoti"]
         self.batch = spec["batch"]
+        from torch._inductor.package import load_package
+
         self.models = {(m["height"], m["width"]): load_package(path, m["name"])
                        for m in spec["models"]}
 
