@@ -239,8 +239,9 @@ public final class NativeLibrary {
         if (chosen.cuda() && (lib.matches("lib(c10|torch)_cuda\\.so.*") || e.getMessage().matches("(?s).*lib(cu|nv).*"))) {
           tried.add(chosen.describe() + " is a CUDA build, and its CUDA runtime libraries could not be loaded:"
               + " a pip torch gets them from the nvidia-* wheels it depends on (install torch without"
-              + " --no-deps); a LibTorch download needs the CUDA " + chosen.flavour().substring(4)
-              + " runtime (libcudart, cuBLAS, cuDNN) on LD_LIBRARY_PATH. Without a GPU, use a CPU build of torch.");
+              + " --no-deps); a LibTorch download needs the CUDA " + chosen.flavour().replace("cuda", "").strip()
+              + (chosen.flavour().equals("cuda") ? "" : " ") + "runtime (libcudart, cuBLAS, cuDNN) on"
+              + " LD_LIBRARY_PATH. Without a GPU, use a CPU build of torch.");
         }
         throw failed(tried, available, null);
       }

@@ -28,7 +28,7 @@ public final class SegmentSamples {
           List<String> names = new ArrayList<>();
           for (int label = 0; label < pixels.length; label++) {
             if (pixels[label] * 100 >= (long) s.width() * s.height()) {
-              names.add(s.classes().get(label).name());
+              names.add(s.classes().get(label).shortName());
             }
           }
           System.out.println(Path.of(file).getFileName() + " " + s.width() + "x" + s.height() + ": " + names);
