@@ -497,7 +497,7 @@ def main(argv=None) -> int:
     export_random("test-tiny", models["tiny"], seed=0)
     export_random("test-tiny", models["tiny-k300"], seed=1, num_classes=300)
     package = None
-    if aoti is not None:
+    if aoti is not None and aoti.available():
         package = os.path.join(out, "tiny.pt2")
         t0 = time.time()
         export_random_aoti("test-tiny", package, seed=0, sizes=[AOTI_SIZE])

@@ -218,6 +218,26 @@ void init_sized(T* p, uint32_t size, T defaults, const char* name) {
   if (size > sizeof(T)) std::memset(bytes + sizeof(T), 0, size - sizeof(T));
 }
 
+// The load options of a caller's struct (NULL: the defaults), after checking its version.
+LoadOptions load_options(const mf_load_options* opts) {
+  LoadOptions o;
+  if (opts != nullptr) {
+    // allow_native_code was appended: a struct from before it ends at jit_optimize
+    constexpr size_t before_native = offsetof(mf_load_options, allow_native_code);
+    require(opts->struct_size >= before_native,
+            "mf_load_options.struct_size is " + std::to_string(opts->struct_size) +
+                ": call mf_load_options_init first");
+    o.device = opts->device;
+    o.precision = opts->precision;
+    o.intra_op_threads = opts->intra_op_threads;
+    o.jit_optimize = opts->jit_optimize != 0;
+    o.allow_native_code = opts->struct_size >= offsetof(mf_load_options, allow_native_code) +
+                                                   sizeof(opts->allow_native_code) &&
+                          opts->allow_native_code != 0;
+  }
+  return o;
+}
+
 // The resize flag of segment options (default on), after checking the struct's version.
 bool resize_option(const mf_segment_options* opts) {
   if (opts == nullptr) return true;
@@ -346,28 +366,6 @@ MF_API mf_status mf_load_options_init_sized(mf_load_options* opts, uint32_t size
   return guard([&] { init_sized(opts, size, default_load_options(), "mf_load_options"); });
 }
 
-namespace {
-
-LoadOptions load_options(const mf_load_options* opts) {
-  LoadOptions o;
-  if (opts != nullptr) {
-    // allow_native_code was appended: a struct from before it ends at jit_optimize
-    constexpr size_t before_native = offsetof(mf_load_options, allow_native_code);
-    require(opts->struct_size >= before_native,
-            "mf_load_options.struct_size is " + std::to_string(opts->struct_size) +
-                ": call mf_load_options_init first");
-    o.device = opts->device;
-    o.precision = opts->precision;
-    o.intra_op_threads = opts->intra_op_threads;
-    o.jit_optimize = opts->jit_optimize != 0;
-    o.allow_native_code = opts->struct_size >= offsetof(mf_load_options, allow_native_code) +
-                                                   sizeof(opts->allow_native_code) &&
-                          opts->allow_native_code != 0;
-  }
-  return o;
-}
-
-}  // namespace
 
 MF_API mf_status mf_model_load(const char* path, const mf_load_options* opts, mf_model** out_model) {
   return guard([&] {

@@ -20,9 +20,16 @@ import time
 import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import importlib.util
+
 import torch
 
 from .network import MaskFormer
+
+
+def available() -> bool:
+    """Whether this torch can make packages (torch.export and Inductor: torch 2.6 or later)."""
+    return hasattr(torch, "export") and importlib.util.find_spec("torch._inductor") is not None
 
 METADATA_FILE = "maskformer.json"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -122,6 +129,9 @@ def export_aoti(model: MaskFormer, metadata: Dict[str, Any], out: str,
     """Compiles ``model`` once per (h, w) in ``sizes`` into the package ``out`` (.pt2)."""
     if not out.endswith(".pt2"):
         raise ExportError(f"an AOTInductor package must end in .pt2, got '{out}'")
+    if not available():
+        raise ExportError(f"AOTInductor packages need torch 2.6 or later (torch.export and Inductor); "
+                          f"this is torch {torch.__version__}: export TorchScript instead")
     if not sizes:
         raise ExportError("an AOTInductor export needs at least one size (--sizes 512x512): "
                           "torch.export cannot make the input height and width dynamic for the "
