@@ -180,6 +180,7 @@ class FlinkCheckpointIT {
     long completed = stats.getCounts().getNumberOfCompletedCheckpoints();
     long failed = stats.getCounts().getNumberOfFailedCheckpoints();
     long maxState = completed == 0 ? 0 : stats.getSummaryStats().getStateSizeStats().getMaximum();
+    long maxMs = completed == 0 ? 0 : stats.getSummaryStats().getEndToEndDurationStats().getMaximum();
     // checkpoints triggered before every task runs or while a subtask finishes (its last frames
     // drained in endInput, or after it is gone) are declined by Flink itself and do not count
     // against the job; any other failure is a failure here
@@ -198,8 +199,9 @@ class FlinkCheckpointIT {
       }
     }
     System.out.printf("FlinkCheckpointIT %dx%d: %d frames in %.1f s, %d checkpoints completed"
-            + " (largest %d bytes), %d declined by starting or finishing tasks, other failures: %s%n",
-        width, height, STREAMS * frames, seconds, completed, maxState, declined, failures);
+            + " (largest %d bytes, longest %d ms), %d declined by starting or finishing tasks, other"
+            + " failures: %s%n",
+        width, height, STREAMS * frames, seconds, completed, maxState, maxMs, declined, failures);
 
     assertEquals(Set.of(), failures, "failed checkpoints (of " + failed + ")");
     assertEquals(0, RESTARTS.get(), "restarts");

@@ -211,6 +211,50 @@ class FlinkSqlIT {
     assertTrue(SharedModels.loads() - loads <= 2, "one load per job: the subtasks share it");
   }
 
+  /** docs/flink.md's SQL, as it stands there (with the test model), on the test images and a bad row. */
+  @Test
+  void theDocumentedSqlRuns() throws Exception {
+    List<String> sql = FlinkDocsTest.blocks("sql");
+    assertEquals(1, sql.size());
+    String[] statements = sql.get(0).replace("/models/swin-tiny.pt", model.toString()).split(";");
+    Envs e = envs();
+    StreamTableEnvironment t = e.t();
+    Map<String, byte[]> rows = new LinkedHashMap<>(IMAGES);
+    byte[] png = IMAGES.get("scene_97x61.png");
+    rows.put("cut.png", Arrays.copyOf(png, png.length - 40));
+    frames(e, rows);
+    t.executeSql(statements[0]);
+    assertTrue(statements[2].isBlank());
+    Map<String, Row> results = new HashMap<>();
+    for (Row r : collect(t.sqlQuery(statements[1]))) {
+      results.put(r.getFieldAs("name"), r);
+    }
+    assertEquals(rows.keySet(), results.keySet());
+    try (MaskFormer m = MaskFormer.load(model)) {
+      for (String name : IMAGES.keySet()) {
+        Row r = results.get(name);
+        try (Segmentation s = m.segment(Images.readImage(IMAGES.get(name), Images.DEFAULT_MAX_PIXELS))) {
+          long[] h = s.histogram();
+          int main = 0;
+          for (int label = 1; label < h.length; label++) {
+            main = h[label] > h[main] ? label : main;
+          }
+          assertEquals(m.info().classes().get(main).name(), r.getField("main_class"), name);
+          assertEquals(h[main], r.<Long>getFieldAs("main_pixels"), name);
+          assertEquals((int) Arrays.stream(h).filter(c -> c > 0).count(), r.<Integer>getFieldAs("class_count"), name);
+          assertEquals(true, r.getField("has_labels"), name);
+          assertNull(r.getField("error"), name);
+        }
+      }
+    }
+    Row bad = results.get("cut.png");
+    assertNull(bad.getField("main_class"));
+    assertEquals(false, bad.getField("has_labels"));
+    assertTrue(bad.<String>getFieldAs("error").startsWith("truncated png (ends inside its 'IDAT' chunk"),
+        bad.toString());
+    System.out.println("FlinkSqlIT docs example, bad row: " + bad);
+  }
+
   @Test
   void tableApiWithRawPixelsEqualsDirectCalls() throws Exception {
     Envs e = envs();
