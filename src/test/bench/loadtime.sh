@@ -26,7 +26,7 @@ import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    if len(f) < 13: continue
+    if len(f) < 10: continue
     rows.setdefault(f[0], []).append([float(f[i]) for i in (2, 3, 5, 6, 8, 9)])
 print("medians (ms)  native: wall cpu  load: wall cpu  total: wall cpu")
 for k, v in rows.items():

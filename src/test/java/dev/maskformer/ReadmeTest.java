@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The README's "Use it in your project" is what the test command runs: its Java example is the
  * consumer project's code (src/test/consumer, built from the published artifacts and run by
- * ./maskformer test), its dependency snippet names artifacts and classifiers the consumer uses.
+ * ./maskformer test), its dependency snippet names artifacts and classifiers the consumer uses,
+ * its Flink SQL is the one FlinkSqlIT runs.
  */
 class ReadmeTest {
   private static final Path ROOT = Path.of(System.getProperty("maskformer.repoRoot", "."));
@@ -48,5 +49,16 @@ class ReadmeTest {
       assertTrue(readme.contains("`" + classifier + "`"), classifier + " not in the README's table");
       assertTrue(pom.contains("<classifier>" + classifier + "</classifier>"), classifier + " not used by the consumer");
     }
+  }
+
+  /** The README's Flink SQL is docs/flink.md's, which FlinkSqlIT runs as it stands there. */
+  @Test
+  void theFlinkSqlIsTheOneFlinkSqlItRuns() throws IOException {
+    String readme = Files.readString(ROOT.resolve("README.md"));
+    String docs = Files.readString(ROOT.resolve("docs/flink.md"));
+    int from = docs.indexOf("```sql\n");
+    assertTrue(from >= 0, "no SQL in docs/flink.md");
+    String sql = docs.substring(from, docs.indexOf("```", from + 6) + 3);
+    assertTrue(readme.contains(sql), "README's SQL differs from docs/flink.md's:\n" + sql);
   }
 }
