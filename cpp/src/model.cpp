@@ -650,7 +650,9 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive
   if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
   std::string report = "none";
   if (device.is_cpu()) module = cpu_optimized(module, scalar_type(options.precision), &report);
-  if (std::getenv("MASKFORMER_DEBUG") != nullptr) std::fprintf(stderr, "maskformer: %s\n", report.c_str());
+  // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
+  if (const char* verbose = std::getenv("MASKFORMER_VERBOSE"); verbose != nullptr && verbose[0] == '1')
+    std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", path.c_str(), report.c_str());
   return std::make_unique<ScriptBackend>(std::move(module), std::move(report));
 }
 
