@@ -6,10 +6,13 @@
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <cstdlib>
 #include <sstream>
 #include <vector>
+
+#include "error.hpp"
 
 namespace maskformer {
 
@@ -256,7 +259,8 @@ torch::jit::Module optimize_for_cpu(const torch::jit::Module& module, const CpuP
     }
   } catch (const std::exception& e) {
     // a module that mutates its attributes cannot be frozen: it runs as it is
-    if (report != nullptr) *report = std::string("not frozen: ") + e.what();
+    const std::string what = text_of(e);
+    if (report != nullptr) *report = "not frozen: " + what.substr(0, what.find('\n'));
     return module;
   }
   std::shared_ptr<Graph> graph = frozen.get_method("forward").graph();
@@ -274,6 +278,43 @@ torch::jit::Module optimize_for_cpu(const torch::jit::Module& module, const CpuP
     *report = out.str();
   }
   return frozen;
+}
+
+torch::jit::Module optimize_for_cpu_checked(const torch::jit::Module& plain, at::ScalarType dtype,
+                                            const CpuPasses& passes, std::string* report) {
+  std::string text = "none";
+  torch::jit::Module optimized = optimize_for_cpu(plain, passes, &text);
+  const auto done = [&](const torch::jit::Module& kept) {
+    if (report != nullptr) *report = text;
+    return kept;
+  };
+  if (!passes.freeze || text.rfind("not frozen", 0) == 0) return done(optimized);
+  try {
+    c10::InferenceMode inference;
+    // values only: no profiling run of the JIT executor on a size no call asked for
+    torch::jit::GraphOptimizerEnabledGuard no_profiling(false);
+    const at::Tensor x = at::randn({1, 3, 64, 96}, at::TensorOptions().dtype(at::kFloat)).to(dtype);
+    const c10::IValue a = const_cast<torch::jit::Module&>(plain).forward({x});
+    const c10::IValue b = optimized.forward({x});
+    const auto& ea = a.toTupleRef().elements();
+    const auto& eb = b.toTupleRef().elements();
+    bool same = ea.size() == eb.size();
+    const double tol = dtype == at::kFloat ? 1e-3 : 0.25;
+    for (size_t i = 0; same && i < ea.size(); ++i) {
+      const at::Tensor ta = ea[i].toTensor().to(at::kFloat), tb = eb[i].toTensor().to(at::kFloat);
+      same = ta.sizes() == tb.sizes() &&
+             (ta - tb).abs().max().item<double>() <= tol * (1.0 + ta.abs().max().item<double>());
+    }
+    if (same) return done(optimized);
+    text = "none (the rewritten module computed other values: " + text + ")";
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (is_out_of_memory(e)) throw;
+    const std::string what = summarise_error(text_of(e));
+    text = "none (the rewritten module failed: " + what.substr(0, what.find('\n')) + ")";
+  }
+  return done(plain);
 }
 
 }  // namespace maskformer

@@ -63,5 +63,8 @@ void rows_avx512(const SemanticProblem& p, int64_t y0, int64_t y1, float* scratc
 // The best of the three this CPU runs, and its name ("avx512", "avx2", "generic").
 RowsFn best_rows(const char** name = nullptr);
 
+// The kernel called `name` ("avx512", "avx2" or "generic") if this CPU runs it, else null.
+RowsFn rows_named(const char* name);
+
 }  // namespace kernels
 }  // namespace maskformer

@@ -547,38 +547,6 @@ void cast_floating(torch::jit::Module& module, at::ScalarType dtype) {
     if (b.value.is_floating_point()) b.value.set_data(b.value.to(dtype));
 }
 
-// The CPU rewrites of cpu_optimize.hpp, kept only when the rewritten module computes what the
-// plain one does on a small input (same shapes, values within rounding): a user's export that
-// some rewrite does not suit runs as it is instead of failing or computing something else.
-torch::jit::Module cpu_optimized(const torch::jit::Module& plain, at::ScalarType dtype, std::string* report) {
-  const CpuPasses passes = cpu_passes_from_env();
-  torch::jit::Module optimized = optimize_for_cpu(plain, passes, report);
-  if (!passes.freeze || report->rfind("not frozen", 0) == 0) return optimized;
-  try {
-    c10::InferenceMode inference;
-    const at::Tensor x = at::randn({1, 3, 64, 96}, at::TensorOptions().dtype(at::kFloat)).to(dtype);
-    const c10::IValue a = const_cast<torch::jit::Module&>(plain).forward({x});
-    const c10::IValue b = optimized.forward({x});
-    const auto& ea = a.toTupleRef().elements();
-    const auto& eb = b.toTupleRef().elements();
-    bool same = ea.size() == eb.size();
-    // bf16 rounds the folded batch norms differently: only gross differences count there
-    const double tol = dtype == at::kFloat ? 1e-3 : 0.25;
-    for (size_t i = 0; same && i < ea.size(); ++i) {
-      const at::Tensor ta = ea[i].toTensor().to(at::kFloat), tb = eb[i].toTensor().to(at::kFloat);
-      same = ta.sizes() == tb.sizes() &&
-             (ta - tb).abs().max().item<double>() <= tol * (1.0 + ta.abs().max().item<double>());
-    }
-    if (same) return optimized;
-    *report = "none (the rewritten module computed other values: " + *report + ")";
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {
-    *report = "none (the rewritten module failed: " + first_lines(e.what(), 1) + ")";
-  }
-  return plain;
-}
-
 class ScriptBackend : public Backend {
  public:
   ScriptBackend(torch::jit::Module module, std::string optimizations)
@@ -649,7 +617,8 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive
   if (!device.is_cpu()) module.to(device);
   if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
   std::string report = "none";
-  if (device.is_cpu()) module = cpu_optimized(module, scalar_type(options.precision), &report);
+  if (device.is_cpu())
+    module = optimize_for_cpu_checked(module, scalar_type(options.precision), cpu_passes_from_env(), &report);
   // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
   if (const char* verbose = std::getenv("MASKFORMER_VERBOSE"); verbose != nullptr && verbose[0] == '1')
     std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", path.c_str(), report.c_str());

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "device_tables.hpp"
+#include "error.hpp"
 #include "fused_kernels.hpp"
 #include "host_memory.hpp"
 
@@ -166,12 +168,21 @@ kernels::Taps1d taps_view(const LinearTaps& t) {
   return {t.first.data(), t.second.data(), t.w_first.data(), t.w_second.data()};
 }
 
-// The fused kernels, unless MASKFORMER_FUSED_SEMANTIC=0 asks for the tensor path (comparisons;
-// read at each call, so that one process can time both).
+// MASKFORMER_FUSED_SEMANTIC, read at each call so that one process can compare paths: unset or
+// "1", the best fused kernels this CPU runs; "0", the tensor path (null); "avx512", "avx2" or
+// "generic", that kernel (cpu_paths_test forces each code path this way); a kernel this CPU does
+// not run, or any other value, is an error rather than a silent fallback.
 kernels::RowsFn fused_rows() {
-  static const kernels::RowsFn fn = kernels::best_rows();
+  static const kernels::RowsFn best = kernels::best_rows();
   const char* env = std::getenv("MASKFORMER_FUSED_SEMANTIC");
-  return env != nullptr && env[0] == '0' ? nullptr : fn;
+  if (env == nullptr || env[0] == '\0' || std::strcmp(env, "1") == 0) return best;
+  if (std::strcmp(env, "0") == 0) return nullptr;
+  if (const kernels::RowsFn named = kernels::rows_named(env)) return named;
+  const char* best_name = nullptr;
+  kernels::best_rows(&best_name);
+  fail(MF_ERR_INVALID_ARGUMENT, std::string("MASKFORMER_FUSED_SEMANTIC=") + env +
+                                    ": expected 0, 1, generic, avx2 or avx512 (this CPU runs up to " + best_name +
+                                    ")");
 }
 
 // CPU labels (and confidence) of one image with the fused kernels (fused_kernels.hpp): rows of the
