@@ -6,7 +6,7 @@
 # it in Python), plus the plain fp32 path (MASKFORMER_CPU_PASSES=none MASKFORMER_FUSED_SEMANTIC=0)
 # for before/after. Writes one JSON line per configuration, with the load before and after it.
 #   src/test/bench/onnxruntime.sh OUT.jsonl [ROUNDS]
-# ONLY=REGEX runs the configurations whose label matches, e.g. ONLY='^swin-t.*(fp32|bf16) [12] thread'.
+# SWIN_ITERS, DEMO_ITERS: --iters (6, 20). ONLY=REGEX runs the configurations whose label matches, e.g. ONLY='^swin-t.*(fp32|bf16) [12] thread'.
 # Swin-T: MASKFORMER_SWIN (a TorchScript export), else the zoo's architecture with random weights
 # exported into target/bench-models (speed does not depend on the weights). The ONNX files are
 # exported once by bench into java.io.tmpdir/maskformer-onnx (Swin-T: a few minutes).
@@ -43,7 +43,7 @@ one() { # label, env assignments..., --, bench arguments
 }
 plain=(MASKFORMER_CPU_PASSES=none MASKFORMER_FUSED_SEMANTIC=0)
 swin_args=(--model "$swin" --size 512x512 --iters "${SWIN_ITERS:-6}" --warmup 2 --compare-onnxruntime --gflop 204)
-demo_args=(--model models/demo/demo.pt --iters 20 --warmup 3 --compare-onnxruntime)
+demo_args=(--model models/demo/demo.pt --iters "${DEMO_ITERS:-20}" --warmup 3 --compare-onnxruntime)
 one "swin-t 512x512 fp32 1 thread" -- "${swin_args[@]}" --threads 1
 one "swin-t 512x512 fp32 1 thread, plain path" "${plain[@]}" -- "${swin_args[@]}" --threads 1
 one "swin-t 512x512 fp32 2 threads" -- "${swin_args[@]}" --threads 2

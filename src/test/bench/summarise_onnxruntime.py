@@ -30,6 +30,9 @@ def main(paths) -> int:
                 continue
             e = json.loads(line)
             r = e["result"]
+            if "java_p50_ms" not in r:
+                print(f"| {e['label']} | failed: {r} |")
+                continue
             cpu = ""
             if "java_forward_cpu_over_onnxruntime_forward_cpu" in r:
                 cpu = (f"{r['java_forward_cpu_over_onnxruntime_forward_cpu']:.2f} / "
@@ -41,6 +44,8 @@ def main(paths) -> int:
                   f"| {fmt(r['onnxruntime_forward_p50_ms'])} ms | {fmt(r['onnxruntime_p50_ms'])} ms "
                   f"| {r['java_forward_over_onnxruntime_forward']:.2f} | {r['java_over_onnxruntime_forward']:.2f} "
                   f"| {cpu} | {fmt(r['java_page_faults_per_call'], 1)} / {fmt(r['onnxruntime_page_faults_per_call'])} |")
+    for h in header:
+        print(f"\nrun: {h}")
     return 0
 
 
