@@ -18,15 +18,14 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Enumeration;
-import java.util.HexFormat;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Properties;
+import java.util.zip.CRC32;
 
 /**
  * Finds LibTorch, loads it, then the native shim built for it, and checks both; once per class
@@ -37,7 +36,7 @@ import java.util.Properties;
  * path. The shim is chosen by what was found: the resource {@code
  * dev/maskformer/native/<platform>-torch<major.minor>-<flavour>/libmaskformer.so} from the class
  * path (a {@code maskformer-native} jar of that classifier, or the build's classes folder),
- * extracted to a per-user cache folder keyed by its hash; or the file named by the system property
+ * extracted to a per-user cache folder (reused while its bytes are the jar's); or the file named by the system property
  * {@code maskformer.library} / {@code MASKFORMER_LIBRARY}. The shim has no run path: its
  * libtorch/libc10 dependencies resolve to the libraries already loaded. Every failure is a {@link
  * NativeLibraryException} that lists each place tried, what was found there, and the shims on the
@@ -430,10 +429,14 @@ public final class NativeLibrary {
     }
     try (InputStream in = url.openStream()) {
       byte[] bytes = in.readAllBytes();
-      String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-      Path dir = cacheDirectory().resolve(hash.substring(0, 16));
+      // named by version, classifier and CRC-32 (cheap in a fresh JVM, unlike a MessageDigest's
+      // provider set-up); a copy is used only if its bytes are the jar's, else written again
+      CRC32 crc = new CRC32();
+      crc.update(bytes);
+      Path dir = cacheDirectory().resolve(NativeLibrary.version() + "-" + shim.classifier() + "-"
+          + String.format("%08x", crc.getValue()));
       Path file = dir.resolve(LIBRARY);
-      if (!Files.isRegularFile(file) || Files.size(file) != bytes.length) {
+      if (!sameBytes(file, bytes)) {
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "libmaskformer", ".tmp");
         Files.write(tmp, bytes);
@@ -444,9 +447,19 @@ public final class NativeLibrary {
         }
       }
       return file;
-    } catch (IOException | NoSuchAlgorithmException e) {
+    } catch (IOException | RuntimeException e) {
       tried.add("shim " + shim.source() + ": could not extract it to " + cacheDirectory() + ": " + e);
       throw failed(tried, available, e);
+    }
+  }
+
+  /** Whether {@code file} is a regular file holding exactly {@code bytes}. */
+  static boolean sameBytes(Path file, byte[] bytes) {
+    try {
+      return Files.isRegularFile(file) && Files.size(file) == bytes.length
+          && Arrays.equals(Files.readAllBytes(file), bytes);
+    } catch (IOException | RuntimeException e) {
+      return false;
     }
   }
 
