@@ -130,7 +130,7 @@ class ModelLoadIT {
   @Test
   void runtimeFacts() {
     RuntimeInfo r = MaskFormer.runtime();
-    assertEquals(2, r.abiVersion());
+    assertEquals(3, r.abiVersion());
     assertTrue(r.libtorchVersion().matches("\\d+\\.\\d+.*"), r.libtorchVersion());
     // ./maskformer test names the LibTorch each run must be on (2.x, then Debian's 1.13)
     String expected = System.getProperty("maskformer.expectLibtorch", "");

@@ -39,7 +39,7 @@ import java.util.Objects;
  */
 public final class NativeLibrary {
   /** The C ABI version these bindings were generated for. */
-  public static final int EXPECTED_ABI = 2;
+  public static final int EXPECTED_ABI = 3;
 
   private static final String LIBRARY = "libmaskformer.so";
 

@@ -23,10 +23,10 @@ public class maskformer_h extends maskformer_h$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int MF_ABI_VERSION = (int)2L;
+    private static final int MF_ABI_VERSION = (int)3L;
     /**
      * {@snippet lang=c :
-     * #define MF_ABI_VERSION 2
+     * #define MF_ABI_VERSION 3
      * }
      */
     public static int MF_ABI_VERSION() {
@@ -256,6 +256,78 @@ public class maskformer_h extends maskformer_h$shared {
      */
     public static int MF_PIXEL_BGRA() {
         return MF_PIXEL_BGRA;
+    }
+    private static final int MF_PIXEL_NV12 = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_NV12 4
+     * }
+     */
+    public static int MF_PIXEL_NV12() {
+        return MF_PIXEL_NV12;
+    }
+    private static final int MF_PIXEL_I420 = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_I420 5
+     * }
+     */
+    public static int MF_PIXEL_I420() {
+        return MF_PIXEL_I420;
+    }
+    private static final int MF_PIXEL_NV21 = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_NV21 6
+     * }
+     */
+    public static int MF_PIXEL_NV21() {
+        return MF_PIXEL_NV21;
+    }
+    private static final int MF_YUV_BT601 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT601 0
+     * }
+     */
+    public static int MF_YUV_BT601() {
+        return MF_YUV_BT601;
+    }
+    private static final int MF_YUV_BT709 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT709 1
+     * }
+     */
+    public static int MF_YUV_BT709() {
+        return MF_YUV_BT709;
+    }
+    private static final int MF_YUV_BT2020 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT2020 2
+     * }
+     */
+    public static int MF_YUV_BT2020() {
+        return MF_YUV_BT2020;
+    }
+    private static final int MF_YUV_LIMITED = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_LIMITED 0
+     * }
+     */
+    public static int MF_YUV_LIMITED() {
+        return MF_YUV_LIMITED;
+    }
+    private static final int MF_YUV_FULL = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_FULL 1
+     * }
+     */
+    public static int MF_YUV_FULL() {
+        return MF_YUV_FULL;
     }
     private static final int MF_LABEL_U8 = (int)0L;
     /**
@@ -2076,6 +2148,80 @@ public class maskformer_h extends maskformer_h$shared {
      * }
      */
     public static final OfInt mf_pixel_format = maskformer_h.C_INT;
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_yuv_matrix
+     * }
+     */
+    public static final OfInt mf_yuv_matrix = maskformer_h.C_INT;
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_yuv_range
+     * }
+     */
+    public static final OfInt mf_yuv_range = maskformer_h.C_INT;
+
+    private static class mf_image_to_rgb {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_image_to_rgb");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size)
+     * }
+     */
+    public static FunctionDescriptor mf_image_to_rgb$descriptor() {
+        return mf_image_to_rgb.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size)
+     * }
+     */
+    public static MethodHandle mf_image_to_rgb$handle() {
+        return mf_image_to_rgb.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size)
+     * }
+     */
+    public static MemorySegment mf_image_to_rgb$address() {
+        return mf_image_to_rgb.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size)
+     * }
+     */
+    public static int mf_image_to_rgb(MemorySegment image, MemorySegment out_rgb, long out_size) {
+        var mh$ = mf_image_to_rgb.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_image_to_rgb", image, out_rgb, out_size);
+            }
+            return (int)mh$.invokeExact(image, out_rgb, out_size);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     /**
      * {@snippet lang=c :
      * typedef int32_t mf_label_type
