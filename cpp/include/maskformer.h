@@ -365,9 +365,11 @@ typedef struct mf_image {
  *  when the width is odd), the same bytes as `ffmpeg -pix_fmt rgb24` for the same frame.
  *  Runs on the CPU, for overlays and checks; mf_model_segment does the same on the model's device.
  *  [in] image: as for mf_model_segment (validated the same way). [out] out_rgb: width*height*3
- *  bytes, rows of width*3, written during the call. Fails with INVALID_ARGUMENT or
- *  OUT_OF_MEMORY. Thread-safe. (ABI 3) */
-MF_API mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size);
+ *  bytes, rows of width*3, written during the call. The `keep_count` trailing arguments are not
+ *  read (as in mf_model_segment_keepalive: runtimes pass the image's buffers there to keep them
+ *  alive during the call). Fails with INVALID_ARGUMENT or OUT_OF_MEMORY. Thread-safe. (ABI 3) */
+MF_API mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size,
+                                 int32_t keep_count, ...);
 
 /** Element type of label maps. */
 typedef int32_t mf_label_type;

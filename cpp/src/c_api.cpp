@@ -562,7 +562,9 @@ MF_API mf_status mf_model_segment_keepalive(mf_model* model, const mf_image* ima
   return mf_model_segment(model, images, outputs, count, opts);
 }
 
-MF_API mf_status mf_image_to_rgb(const mf_image* image, uint8_t* out_rgb, int64_t out_size) {
+MF_API mf_status mf_image_to_rgb(const mf_image* image, uint8_t* out_rgb, int64_t out_size, int32_t keep_count,
+                                 ...) {
+  (void)keep_count;  // the variadic arguments exist only for the caller's memory management
   return guard([&] {
     require(image != nullptr, "image must not be NULL");
     const ImageView v = check_image(*image, 0);

@@ -260,8 +260,8 @@ static void yuv_checks(void) {
   for (int i = 0; i < 3; ++i) {
     yuv_frame f = make_yuv(w, h, formats[i]);
     rgb[i] = malloc((size_t)w * h * 3);
-    CHECK(mf_image_to_rgb(&f.image, rgb[i], (int64_t)w * h * 3) == MF_OK);
-    CHECK(mf_image_to_rgb(&f.image, rgb[i], (int64_t)w * h * 3 - 1) == MF_ERR_INVALID_ARGUMENT);
+    CHECK(mf_image_to_rgb(&f.image, rgb[i], (int64_t)w * h * 3, 0) == MF_OK);
+    CHECK(mf_image_to_rgb(&f.image, rgb[i], (int64_t)w * h * 3 - 1, 0) == MF_ERR_INVALID_ARGUMENT);
     free(f.buffer);
   }
   /* the three layouts of one picture convert to the same RGB */
@@ -275,47 +275,47 @@ static void yuv_checks(void) {
   packed.height = 2;
   packed.stride = 6;
   packed.format = MF_PIXEL_BGR;
-  CHECK(mf_image_to_rgb(&packed, out, sizeof out) == MF_OK && out[0] == 3 && out[2] == 1 && out[11] == 10);
+  CHECK(mf_image_to_rgb(&packed, out, sizeof out, 0) == MF_OK && out[0] == 3 && out[2] == 1 && out[11] == 10);
 
   /* every plane is checked like a packed image: NULL, stride, size (overflow-safe) */
   yuv_frame f = make_yuv(w, h, MF_PIXEL_I420);
   const int64_t cw = (w + 1) / 2, ch = (h + 1) / 2;
   mf_image bad = f.image;
   bad.chroma[1].data = NULL;
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mf_last_error(), "V plane") != NULL);
   bad = f.image;
   bad.chroma[0].size = (ch - 1) * bad.chroma[0].stride + cw - 1; /* last row lacks one byte */
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mf_last_error(), "U plane") != NULL);
   bad.chroma[0].size = f.image.chroma[0].size;
   bad.chroma[0].stride = cw - 1;
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   bad.chroma[0].stride = INT64_MAX / 2;
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mf_last_error(), "2^63") != NULL);
   bad = f.image;
   bad.data_size = (h - 1) * bad.stride + w - 1;
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mf_last_error(), "Y plane") != NULL);
   bad = f.image;
   bad.matrix = 3;
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   bad = f.image;
   bad.range = -1;
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   bad = f.image;
   bad.format = MF_PIXEL_NV12; /* I420 planes given as NV12: the interleaved plane is too short */
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   bad.chroma[0].stride = 2 * cw;
   bad.chroma[0].size = ch * 2 * cw;
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mf_last_error(), "chroma[1] must be NULL") != NULL);
   bad = f.image;
   bad.format = 7;
-  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
-  CHECK(mf_image_to_rgb(NULL, rgb[0], (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
-  CHECK(mf_image_to_rgb(&f.image, NULL, (int64_t)w * h * 3) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(NULL, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&f.image, NULL, (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
   free(f.buffer);
   for (int i = 0; i < 3; ++i) free(rgb[i]);
 }
@@ -334,7 +334,7 @@ static void yuv_model_checks(mf_model *model, int32_t num_classes) {
       f.image.matrix = (mf_yuv_matrix)(s % 3);
       f.image.range = (mf_yuv_range)(i % 2);
       uint8_t *rgb = malloc((size_t)w * h * 3);
-      CHECK(mf_image_to_rgb(&f.image, rgb, (int64_t)w * h * 3) == MF_OK);
+      CHECK(mf_image_to_rgb(&f.image, rgb, (int64_t)w * h * 3, 0) == MF_OK);
       mf_image packed = {0};
       packed.data = rgb;
       packed.data_size = (int64_t)w * h * 3;

@@ -2161,65 +2161,78 @@ public class maskformer_h extends maskformer_h$shared {
      */
     public static final OfInt mf_yuv_range = maskformer_h.C_INT;
 
-    private static class mf_image_to_rgb {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_LONG
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_image_to_rgb");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
     /**
-     * Function descriptor for:
+     * Variadic invoker class for:
      * {@snippet lang=c :
-     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size)
+     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size, int32_t keep_count, ...)
      * }
      */
-    public static FunctionDescriptor mf_image_to_rgb$descriptor() {
-        return mf_image_to_rgb.DESC;
-    }
+    public static class mf_image_to_rgb {
+        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
+                maskformer_h.C_INT,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_LONG,
+                maskformer_h.C_INT
+            );
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_image_to_rgb");
 
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size)
-     * }
-     */
-    public static MethodHandle mf_image_to_rgb$handle() {
-        return mf_image_to_rgb.HANDLE;
-    }
+        private final MethodHandle handle;
+        private final FunctionDescriptor descriptor;
+        private final MethodHandle spreader;
 
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size)
-     * }
-     */
-    public static MemorySegment mf_image_to_rgb$address() {
-        return mf_image_to_rgb.ADDR;
-    }
+        private mf_image_to_rgb(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+            this.handle = handle;
+            this.descriptor = descriptor;
+            this.spreader = spreader;
+        }
 
-    /**
-     * {@snippet lang=c :
-     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size)
-     * }
-     */
-    public static int mf_image_to_rgb(MemorySegment image, MemorySegment out_rgb, long out_size) {
-        var mh$ = mf_image_to_rgb.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_image_to_rgb", image, out_rgb, out_size);
+        /**
+         * Variadic invoker factory for:
+         * {@snippet lang=c :
+         * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size, int32_t keep_count, ...)
+         * }
+         */
+        public static mf_image_to_rgb makeInvoker(MemoryLayout... layouts) {
+            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
+            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
+            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
+            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
+            return new mf_image_to_rgb(mh$, desc$, spreader$);
+        }
+
+        /**
+         * {@return the address}
+         */
+        public static MemorySegment address() {
+            return ADDR;
+        }
+
+        /**
+         * {@return the specialized method handle}
+         */
+        public MethodHandle handle() {
+            return handle;
+        }
+
+        /**
+         * {@return the specialized descriptor}
+         */
+        public FunctionDescriptor descriptor() {
+            return descriptor;
+        }
+
+        public int apply(MemorySegment image, MemorySegment out_rgb, long out_size, int keep_count, Object... x4) {
+            try {
+                if (TRACE_DOWNCALLS) {
+                    traceDowncall("mf_image_to_rgb", image, out_rgb, out_size, keep_count, x4);
+                }
+                return (int) spreader.invokeExact(image, out_rgb, out_size, keep_count, x4);
+            } catch(IllegalArgumentException | ClassCastException ex$)  {
+                throw ex$; // rethrow IAE from passing wrong number/type of args
+            } catch (Throwable ex$) {
+               throw new AssertionError("should not reach here", ex$);
             }
-            return (int)mh$.invokeExact(image, out_rgb, out_size);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
         }
     }
     /**
