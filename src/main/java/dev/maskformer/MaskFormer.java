@@ -115,6 +115,11 @@ public final class MaskFormer implements AutoCloseable {
     }
   }
 
+  /** Threads serving the asynchronous calls (LoadOptions.asyncThreads, or its default). */
+  int asyncThreads() {
+    return asyncThreads;
+  }
+
   /** Classes, normalisation, resize rule, device and the full metadata of this model. */
   public ModelInfo info() {
     return info;
