@@ -145,6 +145,7 @@ public final class StreamSegmenter implements AutoCloseable {
   private final List<Thread> workers = new ArrayList<>();
   private boolean closed;
   private int alive; // workers still running
+  private int running; // frames being segmented
   private long submitted;
   private long dropped;
   private long completed;
@@ -335,6 +336,9 @@ public final class StreamSegmenter implements AutoCloseable {
           changed.awaitUninterruptibly();
         }
         p = waiting.poll();
+        if (p != null) {
+          running++;
+        }
         if (p == null) { // closed and nothing left: the last worker out frees the buffers
           if (--alive == 0) {
             arena.close();
@@ -344,22 +348,32 @@ public final class StreamSegmenter implements AutoCloseable {
       } finally {
         lock.unlock();
       }
-      if (p.future.isDone()) { // cancelled by the caller while it waited
-        release(p.buffer);
-        continue;
-      }
-      long started = System.nanoTime();
       try {
-        Segmentation s = model.segment(new Frame(p.buffer, layout), options);
-        Result r = new Result(this, p, s, started, System.nanoTime());
-        count(true);
-        if (!p.future.complete(r)) {
-          r.close(); // cancelled meanwhile: free what was made
+        if (p.future.isDone()) { // cancelled by the caller while it waited
+          release(p.buffer);
+          continue;
         }
-      } catch (Throwable t) {
-        release(p.buffer);
-        count(false);
-        p.future.completeExceptionally(t);
+        long started = System.nanoTime();
+        try {
+          Segmentation s = model.segment(new Frame(p.buffer, layout), options);
+          Result r = new Result(this, p, s, started, System.nanoTime());
+          count(true);
+          if (!p.future.complete(r)) {
+            r.close(); // cancelled meanwhile: free what was made
+          }
+        } catch (Throwable t) {
+          release(p.buffer);
+          count(false);
+          p.future.completeExceptionally(t);
+        }
+      } finally {
+        lock.lock();
+        try {
+          running--;
+          changed.signalAll();
+        } finally {
+          lock.unlock();
+        }
       }
     }
   }
@@ -410,6 +424,22 @@ public final class StreamSegmenter implements AutoCloseable {
     }
     for (int r = 0; r < rows; r++) {
       MemorySegment.copy(from, fromOffset + r * fromStride, to, toOffset + r * toStride, rowBytes);
+    }
+  }
+
+  /**
+   * Waits until no frame is waiting or being segmented: every frame submitted so far is segmented,
+   * dropped or failed (its future done). For the end of a stream, before {@link #close()}, which
+   * would cancel a frame still waiting.
+   */
+  public void flush() throws InterruptedException {
+    lock.lock();
+    try {
+      while (!waiting.isEmpty() || running > 0) {
+        changed.await();
+      }
+    } finally {
+      lock.unlock();
     }
   }
 
