@@ -129,6 +129,12 @@ class CliIT {
         "page_faults_per_call")) {
       assertTrue(r.out().contains("\"" + key + "\""), r.out());
     }
+    // YUV frames (odd size: the general conversion route), and a usage error for a bad format
+    Result yuv = run("bench", "--model", MODELS.resolve("tiny.pt").toString(), "--size", "161x121", "--iters", "2",
+        "--warmup", "1", "--no-forward", "--format", "nv12");
+    assertEquals(0, yuv.code(), yuv.err());
+    assertTrue(yuv.out().contains("\"pixel_format\": \"nv12\""), yuv.out());
+    assertEquals(2, run("bench", "--model", MODELS.resolve("tiny.pt").toString(), "--format", "yuv444").code());
   }
 
   @Test
