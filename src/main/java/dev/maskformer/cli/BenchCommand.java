@@ -120,6 +120,18 @@ final class BenchCommand implements Callable<Integer> {
       Map<String, String> forwardStats = forward ? forwardStats(model) : Map.of();
       if (!comparePython) {
         Map<String, String> json = measure(model, frameSize, frames, outputs);
+        if (format.isYuv()) { // the conversion alone, all rows on the CPU (segment converts only the rows it resizes from)
+          MemorySegment rgb = arena.allocate(layout.pixels() * 3);
+          double[] ms = new double[iters];
+          for (int i = 0; i < iters; i++) {
+            long t0 = System.nanoTime();
+            MaskFormer.toRgb(frames.get(0), rgb);
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+          }
+          Arrays.sort(ms);
+          json.put("to_rgb_p50_ms", Json.number(percentile(ms, 0.5)));
+          json.put("to_rgb_min_ms", Json.number(ms[0]));
+        }
         json.putAll(forwardStats);
         spec.commandLine().getOut().println(Json.object(json, ""));
         return 0;
