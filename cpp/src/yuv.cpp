@@ -14,7 +14,6 @@
 #include <string>
 
 #include "device_tables.hpp"
-#include "error.hpp"
 #include "maskformer.h"
 
 namespace maskformer {
