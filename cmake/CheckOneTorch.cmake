@@ -1,9 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
 # Run after linking the shim (cmake -DSHIM=<file> -DTORCH_DIRS=<dirs> -P CheckOneTorch.cmake):
-# fails the build when the dynamic loader would resolve libtorch*/libc10 from more than one folder,
-# or from another folder than the LibTorch the shim was compiled against.
+# fails the build when the shim records a run path (RPATH/RUNPATH: the shim must never point into
+# a build folder; the Java loader loads LibTorch first), or when, with the LibTorch it was
+# compiled against on the search path (as the loader provides it), the dynamic loader would
+# resolve libtorch*/libc10 from more than one folder or from another one.
 cmake_minimum_required(VERSION 3.18)
-execute_process(COMMAND ldd "${SHIM}" OUTPUT_VARIABLE _ldd RESULT_VARIABLE _rc ERROR_QUIET)
+execute_process(COMMAND readelf -d "${SHIM}" OUTPUT_VARIABLE _dyn RESULT_VARIABLE _rc ERROR_QUIET)
+if(_rc EQUAL 0 AND _dyn MATCHES "\\((RPATH|RUNPATH)\\)[^\n]*")
+  message(FATAL_ERROR "${SHIM} records a run path (${CMAKE_MATCH_0}): the shim must carry none")
+endif()
+string(REPLACE ";" ":" _path "${TORCH_DIRS}")
+execute_process(COMMAND "${CMAKE_COMMAND}" -E env "LD_LIBRARY_PATH=${_path}" ldd "${SHIM}"
+                OUTPUT_VARIABLE _ldd RESULT_VARIABLE _rc ERROR_QUIET)
 if(NOT _rc EQUAL 0)
   return()  # no ldd here: nothing to check
 endif()

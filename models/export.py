@@ -10,7 +10,7 @@
 
 --format aoti writes an AOTInductor package (.pt2): kernels compiled ahead of time for one
 device, one precision and the listed network input sizes (WIDTHxHEIGHT). A .pt2 holds a compiled
-shared library: loading it runs native code from the file (see README, "AOTInductor packages").
+shared library: loading it runs native code from the file (see docs/models.md, "AOTInductor packages").
 """
 import argparse
 import os

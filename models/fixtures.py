@@ -430,6 +430,12 @@ def broken_models(out: str, good: str, package: str) -> dict:
     data = open(good, "rb").read()
     open(add("truncated.pt", "first half of a valid export"), "wb").write(data[: len(data) // 2])
     open(add("text.pt", "a text file"), "w").write("this is not a model\n")
+    # weights from training, as the zoo publishes them ({'model': state_dict}), in torch.save's zip
+    # format and its legacy (pre-1.6) one: not exports, and the loader must say so
+    weights = {"model": MaskFormer(VARIANTS["test-tiny"]).state_dict()}
+    torch.save(weights, add("checkpoint.pth", "a training checkpoint (torch.save zip)"))
+    torch.save(weights, add("checkpoint-legacy.pth", "a training checkpoint (torch.save legacy format)"),
+               _use_new_zipfile_serialization=False)
     scripted = torch.jit.script(MaskFormer(VARIANTS["test-tiny"]).eval())
     torch.jit.save(scripted, add("no-metadata.pt", "TorchScript without maskformer.json"))
     torch.jit.save(scripted, add("bad-json.pt", "maskformer.json is not JSON"),
@@ -491,7 +497,7 @@ def main(argv=None) -> int:
     export_random("test-tiny", models["tiny"], seed=0)
     export_random("test-tiny", models["tiny-k300"], seed=1, num_classes=300)
     package = None
-    if aoti is not None:
+    if aoti is not None and aoti.available():
         package = os.path.join(out, "tiny.pt2")
         t0 = time.time()
         export_random_aoti("test-tiny", package, seed=0, sizes=[AOTI_SIZE])

@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     opt = torch.optim.AdamW(training.param_groups(model, args.weight_decay), lr=args.lr)
     # scales relative to a 320 px short side: views from 0.5x to 1.2x of it, which validated
     # better for thin objects than centring on 1x; the demo variant is then tested at 288 px,
-    # the scale chosen on the validation split after training (README, "The demo model")
+    # the scale chosen on the validation split after training (docs/models.md, "The demo model")
     freq = training.class_frequencies(data)
     aug = training.Augmenter(args.crop, 4 * args.train_short, args.train_short, (0.5, 1.2),
                              frequencies=freq, rare_share=args.rare_crops)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Fuzz target: mf_model_load on arbitrary file contents (mutations of real exports: truncated,
-// flipped, spliced zip archives). Whatever the bytes, the load returns a status with a text, and
-// a model it accepts answers its getters and segments an image.
+// Fuzz target: mf_model_load and mf_model_load_memory on arbitrary file contents (mutations of real
+// exports: truncated, flipped, spliced zip archives). Whatever the bytes, both loads return the
+// same status with a text, and a model they accept answers its getters and segments an image.
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -19,9 +19,21 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = mf_fuzz::scratch_file();
   mf_fuzz::write_file(path, data, size);
+  // the same bytes from memory first: whatever they hold, the same verdict as from the file
+  mf_status from_memory = MF_ERR_MODEL_FORMAT;
+  if (size > 0) {
+    mf_model* in_memory = reinterpret_cast<mf_model*>(1);
+    from_memory = mf_model_load_memory(data, int64_t(size), "fuzz", nullptr, &in_memory);
+    check_status(from_memory, "mf_model_load_memory");
+    if ((from_memory == MF_OK) != (in_memory != nullptr))
+      contract("mf_model_load_memory", "*out_model does not match the status");
+    mf_model_free(from_memory == MF_OK ? in_memory : nullptr);
+  }
   mf_model* model = reinterpret_cast<mf_model*>(1);
   const mf_status status = mf_model_load(path.c_str(), nullptr, &model);
   check_status(status, "mf_model_load");
+  if (status != from_memory && !(status == MF_ERR_OUT_OF_MEMORY || from_memory == MF_ERR_OUT_OF_MEMORY))
+    contract("mf_model_load_memory", "a verdict other than mf_model_load's on the same bytes");
   if (status != MF_OK) {
     if (model != nullptr) contract("mf_model_load", "failed but set *out_model");
     if (status != MF_ERR_MODEL_FORMAT && status != MF_ERR_OUT_OF_MEMORY)

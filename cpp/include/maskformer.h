@@ -45,7 +45,8 @@ extern "C" {
 /** Version of this ABI. Bumped on any incompatible change; the Java side refuses a mismatch.
  *  2: the sized inits (mf_X_init_sized; mf_X_init became macros). Binaries built against ABI 1
  *  still link and run: its mf_X_init functions stay exported and write the ABI 1 sizes.
- *  3: YUV 4:2:0 frames (MF_PIXEL_NV12, _I420, _NV21): mf_image grew (matrix, range, chroma
+ *  3: mf_model_load_memory; the shim carries no run path (the caller loads LibTorch first);
+ *  YUV 4:2:0 frames (MF_PIXEL_NV12, _I420, _NV21): mf_image grew (matrix, range, chroma
  *  planes), so arrays of mf_image from an older header no longer match; mf_image_to_rgb. */
 #define MF_ABI_VERSION 3
 
@@ -242,10 +243,21 @@ MF_API mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size
  *  [in] path: file name (UTF-8). [in] opts: options, or NULL for the defaults.
  *  [out] *out_model: the model on MF_OK, NULL otherwise; release with mf_model_free.
  *  Fails with INVALID_ARGUMENT, IO (missing/unreadable file), MODEL_FORMAT (not TorchScript,
- *  truncated, no or bad metadata, outputs not of the MaskFormer contract), UNSUPPORTED (no such
+ *  truncated, no or bad metadata, outputs not of the MaskFormer contract; a training checkpoint
+ *  written by torch.save is named as such, with models/export.py to convert it), UNSUPPORTED (no such
  *  CUDA device, precision not available on the device), OUT_OF_MEMORY or CUDA. Thread-safe. */
 MF_API mf_status mf_model_load(const char *path, const mf_load_options *opts,
                                mf_model **out_model);
+
+/** Loads a TorchScript export held in memory, with the checks and the test forward pass of
+ *  mf_model_load. The bytes are read during the call only (no copy is kept): the caller may free
+ *  them when it returns. AOTInductor packages load from files only (MODEL_FORMAT here).
+ *  [in] data, size: the file's bytes (size > 0). [in] name: what messages call the model (e.g.
+ *  a resource name; NULL or "" gives "<memory>"). [in] opts: options, or NULL for the defaults.
+ *  [out] *out_model: the model on MF_OK, NULL otherwise; release with mf_model_free.
+ *  Fails like mf_model_load, without IO. Thread-safe. */
+MF_API mf_status mf_model_load_memory(const void *data, int64_t size, const char *name,
+                                      const mf_load_options *opts, mf_model **out_model);
 
 /** Releases a model; NULL is ignored. The caller must ensure no other call uses the model. */
 MF_API void mf_model_free(mf_model *model);

@@ -32,15 +32,26 @@ std::string record(caffe2::serialize::PyTorchStreamReader& reader, const std::st
 
 }  // namespace
 
-bool is_aoti_package(const std::string& path) {
+namespace {
+
+template <class Source>
+bool is_pt2(const Source& source) {
   try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
+    caffe2::serialize::PyTorchStreamReader reader(source);
     std::string format = record(reader, "archive_format");
     format.erase(format.find_last_not_of(" \n\r\t") + 1);
     return format == "pt2";
   } catch (const std::exception&) {
     return false;
   }
+}
+
+}  // namespace
+
+bool is_aoti_package(const std::string& path) { return is_pt2(path); }
+
+bool is_aoti_package(const std::shared_ptr<caffe2::serialize::ReadAdapterInterface>& archive) {
+  return is_pt2(archive);
 }
 
 #ifndef MF_WITH_AOTI

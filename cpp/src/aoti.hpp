@@ -3,6 +3,8 @@
 // run through LibTorch's AOTIModelPackageLoader (LibTorch 2.6 and later).
 #pragma once
 
+#include <caffe2/serialize/read_adapter_interface.h>
+
 #include <memory>
 #include <string>
 
@@ -15,6 +17,7 @@ namespace maskformer {
 // Whether `path` is a PT2 archive. Reads the zip's records only, never its code; false for
 // TorchScript archives and for anything that is no zip.
 bool is_aoti_package(const std::string& path);
+bool is_aoti_package(const std::shared_ptr<caffe2::serialize::ReadAdapterInterface>& archive);
 
 // Loads the package at `path` for `device` and `options.precision`, after checking, without
 // running any of its code, that it was made for this device, precision, CPU and LibTorch.

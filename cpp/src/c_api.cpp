@@ -289,6 +289,26 @@ void init_sized(T* p, uint32_t size, T defaults, const char* name) {
   if (size > sizeof(T)) std::memset(bytes + sizeof(T), 0, size - sizeof(T));
 }
 
+// The load options of a caller's struct (NULL: the defaults), after checking its version.
+LoadOptions load_options(const mf_load_options* opts) {
+  LoadOptions o;
+  if (opts != nullptr) {
+    // allow_native_code was appended: a struct from before it ends at jit_optimize
+    constexpr size_t before_native = offsetof(mf_load_options, allow_native_code);
+    require(opts->struct_size >= before_native,
+            "mf_load_options.struct_size is " + std::to_string(opts->struct_size) +
+                ": call mf_load_options_init first");
+    o.device = opts->device;
+    o.precision = opts->precision;
+    o.intra_op_threads = opts->intra_op_threads;
+    o.jit_optimize = opts->jit_optimize != 0;
+    o.allow_native_code = opts->struct_size >= offsetof(mf_load_options, allow_native_code) +
+                                                   sizeof(opts->allow_native_code) &&
+                          opts->allow_native_code != 0;
+  }
+  return o;
+}
+
 // The resize flag of segment options (default on), after checking the struct's version.
 bool resize_option(const mf_segment_options* opts) {
   if (opts == nullptr) return true;
@@ -417,28 +437,31 @@ MF_API mf_status mf_load_options_init_sized(mf_load_options* opts, uint32_t size
   return guard([&] { init_sized(opts, size, default_load_options(), "mf_load_options"); });
 }
 
+
 MF_API mf_status mf_model_load(const char* path, const mf_load_options* opts, mf_model** out_model) {
   return guard([&] {
     require(out_model != nullptr, "out_model must not be NULL");
     *out_model = nullptr;
     require(path != nullptr && path[0] != '\0', "path must be a non-empty string");
-    LoadOptions o;
-    if (opts != nullptr) {
-      // allow_native_code was appended: a struct from before it ends at jit_optimize
-      constexpr size_t before_native = offsetof(mf_load_options, allow_native_code);
-      require(opts->struct_size >= before_native,
-              "mf_load_options.struct_size is " + std::to_string(opts->struct_size) +
-                  ": call mf_load_options_init first");
-      o.device = opts->device;
-      o.precision = opts->precision;
-      o.intra_op_threads = opts->intra_op_threads;
-      o.jit_optimize = opts->jit_optimize != 0;
-      o.allow_native_code = opts->struct_size >= offsetof(mf_load_options, allow_native_code) +
-                                                     sizeof(opts->allow_native_code) &&
-                            opts->allow_native_code != 0;
-    }
+    const LoadOptions o = load_options(opts);
     auto model = std::make_unique<mf_model>();
     model->impl = Model::load(path, o);
+    *out_model = model.release();
+    ++live_handles;
+  });
+}
+
+MF_API mf_status mf_model_load_memory(const void* data, int64_t size, const char* name,
+                                      const mf_load_options* opts, mf_model** out_model) {
+  return guard([&] {
+    require(out_model != nullptr, "out_model must not be NULL");
+    *out_model = nullptr;
+    require(data != nullptr, "data must not be NULL");
+    require(size > 0, "size must be > 0, got " + std::to_string(size));
+    const LoadOptions o = load_options(opts);
+    auto model = std::make_unique<mf_model>();
+    model->impl = Model::load_memory(data, static_cast<size_t>(size),
+                                     name != nullptr && name[0] != '\0' ? name : "<memory>", o);
     *out_model = model.release();
     ++live_handles;
   });

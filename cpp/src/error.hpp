@@ -38,6 +38,10 @@ inline void require(bool condition, const std::string& message) {
 // line with where in the model's code it happened; any other text unchanged.
 inline std::string summarise_error(const std::string& text) {
   static const std::string header = "The following operation failed in the TorchScript interpreter";
+  // the zip reader's own advice ("... your checkpoint file is corrupted ...") is about training
+  // checkpoints and misleads for a file that is no archive at all: its reason is kept, not that
+  static const std::string miniz = " This is an internal miniz error.";
+  if (const size_t at = text.find(miniz); at != std::string::npos) return text.substr(0, at);
   if (text.compare(0, header.size(), header) != 0) return text;
   size_t end = text.find_last_not_of("\n ");
   if (end == std::string::npos) return text;

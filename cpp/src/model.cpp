@@ -3,7 +3,9 @@
 
 #include <ATen/Parallel.h>
 #include <c10/core/StreamGuard.h>
+#include <caffe2/serialize/file_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -148,6 +150,46 @@ class ModelFile {
   std::string source_;
 };
 
+using Archive = std::shared_ptr<caffe2::serialize::ReadAdapterInterface>;
+
+// A model held in the caller's memory (mf_model_load_memory), read in place: bounded reads, no
+// copy. A read past the end returns what is there; the zip reader then reports a short archive.
+class BytesAdapter final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  BytesAdapter(const void* data, size_t size) : data_(static_cast<const unsigned char*>(data)), size_(size) {}
+  size_t size() const override { return size_; }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= size_) return 0;
+    const size_t count = static_cast<size_t>(std::min<uint64_t>(n, size_ - pos));
+    std::memcpy(buf, data_ + pos, count);
+    return count;
+  }
+
+ private:
+  const unsigned char* data_;
+  size_t size_;
+};
+
+// The first bytes of a file in torch.save's legacy (pre-1.6, not zip) format: a pickled magic number.
+constexpr unsigned char kLegacySaveMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+
+bool starts_like_legacy_save(const Archive& archive) {
+  unsigned char head[sizeof kLegacySaveMagic] = {};
+  try {
+    return archive->size() >= sizeof head && archive->read(0, head, sizeof head, "magic") == sizeof head &&
+           std::memcmp(head, kLegacySaveMagic, sizeof head) == 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// What to say about a training checkpoint (torch.save of weights) given where an export belongs.
+std::string checkpoint_message(const std::string& path, const char* kind) {
+  return "'" + path + "' is a PyTorch training checkpoint (" + kind +
+         "), not a MaskFormer export: convert it once with models/export.py --checkpoint FILE "
+         "--variant swin-tiny|swin-small|swin-base --out model.pt, and load the .pt it writes";
+}
+
 // A forward pass cannot be interrupted once it runs, so a model whose code can loop without end
 // is refused before it runs. Every loop in forward (all calls inlined) must have a trip count
 // with a known upper bound, and the bounds of nested loops multiplied must stay within
@@ -280,9 +322,9 @@ void check_terminates(const torch::jit::Module& module, const std::string& path)
 
 // The metadata record of an archive read without loading the code: when TorchScript cannot load
 // the file, it still tells which torch exported it. "" when there is none or the file is no zip.
-std::string read_metadata_record(const std::string& path) {
+std::string read_metadata_record(const Archive& archive) {
   try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
+    caffe2::serialize::PyTorchStreamReader reader(archive);
     const std::string name = std::string("extra/") + kMetadataFile;
     if (!reader.hasRecord(name)) return "";
     auto record = reader.getRecord(name);
@@ -400,13 +442,24 @@ struct ArchiveScan {
   // "record: reason" for the first record that claims more bytes than the file has, or pickle
   // record (.pkl, .debug_pkl) that pickle_problem refuses
   std::string bad_record;
+  // a zip of torch.save (data.pkl and tensors) without TorchScript's code and constants: weights
+  // from training, not an export
+  bool checkpoint = false;
 };
 
-ArchiveScan scan_archive(const std::string& source, int64_t file_size) {
+ArchiveScan scan_archive(const Archive& archive, int64_t file_size) {
   ArchiveScan scan;
   try {
-    caffe2::serialize::PyTorchStreamReader reader(source);
-    for (const std::string& name : reader.getAllRecords()) {
+    caffe2::serialize::PyTorchStreamReader reader(archive);
+    const std::vector<std::string> records = reader.getAllRecords();
+    bool code = false, constants = false, data = false;
+    for (const std::string& name : records) {
+      code = code || name.rfind("code/", 0) == 0;
+      constants = constants || name == "constants.pkl";
+      data = data || name == "data.pkl";
+    }
+    scan.checkpoint = data && !code && !constants;
+    for (const std::string& name : records) {
       const auto ends_with = [&](const char* tail) {
         const size_t n = std::strlen(tail);
         return name.size() >= n && name.compare(name.size() - n, n, tail) == 0;
@@ -512,10 +565,11 @@ class ScriptBackend : public Backend {
 // A TorchScript export on `device` in `precision`, with its metadata in *meta.
 // `path` names the file in messages; `source` is what is read (ModelFile::source()), `file_size`
 // its size from the checked descriptor.
-std::unique_ptr<Backend> load_torchscript(const std::string& path, const std::string& source,
+std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive& archive,
                                           int64_t file_size, const LoadOptions& options,
                                           const at::Device& device, Metadata* meta) {
-  const ArchiveScan scan = scan_archive(source, file_size);
+  const ArchiveScan scan = scan_archive(archive, file_size);
+  if (scan.checkpoint) fail(MF_ERR_MODEL_FORMAT, checkpoint_message(path, "a zip written by torch.save"));
   if (!scan.setstate.empty())
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + scan.setstate +
                                   "), code that TorchScript would run while loading, before any check: "
@@ -526,14 +580,16 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const std::st
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   torch::jit::Module module;
   try {
-    module = torch::jit::load(source, at::Device(at::kCPU), extra);
+    module = torch::jit::load(archive, at::Device(at::kCPU), extra);
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception& e) {
     // c10::Error for bad archives; the TorchScript frontend's ErrorReport (a std::exception, with
     // a long source excerpt) for code this LibTorch cannot compile, e.g. unknown operators
     const std::string text = summarise_error(text_of(e));
-    const std::string exporter = exporter_torch(read_metadata_record(source));
+    if (starts_like_legacy_save(archive))
+      fail(MF_ERR_MODEL_FORMAT, checkpoint_message(path, "torch.save's legacy format"));
+    const std::string exporter = exporter_torch(read_metadata_record(archive));
     if (!exporter.empty() && newer(exporter, TORCH_VERSION))
       fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was exported with torch " + exporter +
                                     ", newer than this LibTorch " + TORCH_VERSION +
@@ -571,7 +627,7 @@ Model::Model(std::unique_ptr<Backend> backend, Metadata meta, at::Device device,
       dtype_(scalar_type(precision)),
       jit_optimize_(jit_optimize) {}
 
-std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+at::Device Model::prepare(const LoadOptions& options) {
   require_compiled_libtorch();
   install_host_allocator();
   require(options.precision >= MF_PRECISION_FP32 && options.precision <= MF_PRECISION_BF16,
@@ -600,15 +656,39 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     set_threads(options.intra_op_threads);
   else
     apply_default_threads();
+  return device;
+}
 
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  const at::Device device = prepare(options);
   const ModelFile file(path);
   Metadata meta;
   // the format is read from the file's records, not its name; a package's code runs only after
   // every check that needs none of it, and only with allow_native_code
-  std::unique_ptr<Backend> backend = is_aoti_package(file.source())
-                                         ? load_aoti(path, file.source(), options, device, &meta)
-                                         : load_torchscript(path, file.source(), file.size(), options, device, &meta);
+  std::unique_ptr<Backend> backend =
+      is_aoti_package(file.source())
+          ? load_aoti(path, file.source(), options, device, &meta)
+          : load_torchscript(path, std::make_shared<caffe2::serialize::FileAdapter>(file.source()), file.size(),
+                             options, device, &meta);
+  return finish(std::move(backend), std::move(meta), device, options, path);
+}
 
+std::unique_ptr<Model> Model::load_memory(const void* data, size_t size, const std::string& name,
+                                          const LoadOptions& options) {
+  const at::Device device = prepare(options);
+  if (size == 0) fail(MF_ERR_MODEL_FORMAT, "model '" + name + "' is empty (0 bytes)");
+  const Archive archive = std::make_shared<BytesAdapter>(data, size);
+  if (is_aoti_package(archive))
+    fail(MF_ERR_MODEL_FORMAT, "'" + name + "' is an AOTInductor package (.pt2), which loads from a file only "
+                             "(LibTorch unpacks its compiled library to disk): save it to a file and load that");
+  Metadata meta;
+  std::unique_ptr<Backend> backend =
+      load_torchscript(name, archive, static_cast<int64_t>(size), options, device, &meta);
+  return finish(std::move(backend), std::move(meta), device, options, name);
+}
+
+std::unique_ptr<Model> Model::finish(std::unique_ptr<Backend> backend, Metadata meta, const at::Device& device,
+                                     const LoadOptions& options, const std::string& path) {
   std::unique_ptr<Model> model(
       new Model(std::move(backend), std::move(meta), device, options.precision, options.jit_optimize));
   // a small forward pass proves the file keeps the contract on this device and precision; a

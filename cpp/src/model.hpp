@@ -37,6 +37,10 @@ struct SegmentExtras;  // segments.hpp
 class Model {
  public:
   static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options);
+  // A TorchScript export held in memory (read in place during the call; the caller keeps it).
+  // `name` stands for the model in messages. AOTInductor packages load from files only.
+  static std::unique_ptr<Model> load_memory(const void* data, size_t size, const std::string& name,
+                                            const LoadOptions& options);
 
   const Metadata& metadata() const { return meta_; }
   const at::Device& device() const { return device_; }
@@ -62,6 +66,12 @@ class Model {
  private:
   Model(std::unique_ptr<Backend> backend, Metadata meta, at::Device device, mf_precision precision,
         bool jit_optimize);
+  // Checks the options and the device, and applies the thread count: the part of a load that
+  // reads no file.
+  static at::Device prepare(const LoadOptions& options);
+  // The model around a loaded backend, after a small test forward pass on its device.
+  static std::unique_ptr<Model> finish(std::unique_ptr<Backend> backend, Metadata meta, const at::Device& device,
+                                       const LoadOptions& options, const std::string& path);
 
   // Throws Error(MF_ERR_INVALID_ARGUMENT) when a package of fixed sizes lacks this network size.
   void require_size(int net_h, int net_w, int image_h, int image_w) const;

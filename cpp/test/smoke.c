@@ -174,6 +174,18 @@ static void library_checks(void) {
   CHECK(mf_model_load("/etc/hostname", &opts, &model) == MF_ERR_INVALID_ARGUMENT);
   mf_model_free(NULL);
 
+  /* from memory: the same argument checks and refusals */
+  static const char not_a_zip[] = "this is not a model";
+  model = (mf_model *)1;
+  CHECK(mf_model_load_memory(NULL, 10, "x", NULL, &model) == MF_ERR_INVALID_ARGUMENT && model == NULL);
+  CHECK(mf_model_load_memory(not_a_zip, 0, "x", NULL, &model) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_load_memory(not_a_zip, -1, "x", NULL, &model) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_load_memory(not_a_zip, sizeof not_a_zip, "x", NULL, NULL) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_load_memory(not_a_zip, sizeof not_a_zip, "bytes of a test", NULL, &model) == MF_ERR_MODEL_FORMAT);
+  CHECK(strstr(mf_last_error(), "'bytes of a test'") != NULL && model == NULL);
+  CHECK(mf_model_load_memory(not_a_zip, sizeof not_a_zip, NULL, NULL, &model) == MF_ERR_MODEL_FORMAT);
+  CHECK(strstr(mf_last_error(), "<memory>") != NULL);
+
   void *buffer = NULL;
   int32_t pinned = -1;
   CHECK(mf_host_alloc(0, &buffer, &pinned) == MF_ERR_INVALID_ARGUMENT);
@@ -523,6 +535,27 @@ static void model_checks(const char *path) {
   opts.precision = MF_PRECISION_FP32;
   opts.intra_op_threads = mf_max_threads() + 1;
   CHECK(mf_model_load(path, &opts, &bf16) == MF_ERR_INVALID_ARGUMENT && bf16 == NULL);
+
+  /* the same file from memory: loads, reports the same facts; the bytes may go right after */
+  FILE *f = fopen(path, "rb");
+  CHECK(f != NULL);
+  if (f != NULL) {
+    fseek(f, 0, SEEK_END);
+    const long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc((size_t)size);
+    CHECK(bytes != NULL && fread(bytes, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    mf_model *in_memory = NULL;
+    CHECK(mf_model_load_memory(bytes, size, "smoke", NULL, &in_memory) == MF_OK && in_memory != NULL);
+    memset(bytes, 0, (size_t)size);
+    free(bytes);
+    mf_model_info again;
+    mf_model_info_init(&again);
+    CHECK(mf_model_get_info(in_memory, &again) == MF_OK && again.num_classes == info.num_classes);
+    CHECK(mf_debug_live_handles() == 2);
+    mf_model_free(in_memory);
+  }
 
   yuv_model_checks(model, info.num_classes);
 

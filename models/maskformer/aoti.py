@@ -20,11 +20,16 @@ import time
 import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import importlib.util
+
 import torch
-from torch._inductor.package import load_package
-from torch.export.pt2_archive._package import package_pt2
 
 from .network import MaskFormer
+
+
+def available() -> bool:
+    """Whether this torch can make packages (torch.export and Inductor: torch 2.6 or later)."""
+    return hasattr(torch, "export") and importlib.util.find_spec("torch._inductor") is not None
 
 METADATA_FILE = "maskformer.json"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -124,6 +129,9 @@ def export_aoti(model: MaskFormer, metadata: Dict[str, Any], out: str,
     """Compiles ``model`` once per (h, w) in ``sizes`` into the package ``out`` (.pt2)."""
     if not out.endswith(".pt2"):
         raise ExportError(f"an AOTInductor package must end in .pt2, got '{out}'")
+    if not available():
+        raise ExportError(f"AOTInductor packages need torch 2.6 or later (torch.export and Inductor); "
+                          f"this is torch {torch.__version__}: export TorchScript instead")
     if not sizes:
         raise ExportError("an AOTInductor export needs at least one size (--sizes 512x512): "
                           "torch.export cannot make the input height and width dynamic for the "
@@ -163,6 +171,10 @@ def export_aoti(model: MaskFormer, metadata: Dict[str, Any], out: str,
     meta = dict(metadata, exported_with=compiled_with, aoti={"device": device, "precision": precision,
                                 "batch": max(batch_kinds), "models": entries})
     text = json.dumps(meta, indent=1, ensure_ascii=False)
+    # imported here: torch older than 2.6 (Debian's 1.13) has neither, and must still import this
+    # module to export TorchScript
+    from torch.export.pt2_archive._package import package_pt2
+
     package_pt2(out, aoti_files=files, extra_files={METADATA_FILE: text})
     if check:
         worst = verify(model, out, sizes, dtype, device)
@@ -178,6 +190,8 @@ class Package:
         self.metadata = read_metadata(path)
         spec = self.metadata["aoti"]
         self.batch = spec["batch"]
+        from torch._inductor.package import load_package
+
         self.models = {(m["height"], m["width"]): load_package(path, m["name"])
                        for m in spec["models"]}
 

@@ -65,7 +65,7 @@ VARIANTS: Dict[str, MaskFormerConfig] = {
                                   hidden_dim=32, num_queries=12, nheads=4, dim_feedforward=64,
                                   dec_layers=2, resize_long=512, resize_short=128),
     # the bundled demo model trained by models/train.py on generated scenes; its test size (short
-    # side 288) was chosen on the validation split after training (README, "The demo model")
+    # side 288) was chosen on the validation split after training (docs/models.md, "The demo model")
     "demo": MaskFormerConfig(embed_dim=32, depths=(2, 2, 4, 2), num_heads=(1, 2, 4, 8),
                              window_size=7, drop_path_rate=0.05, dropout=0.0, feats_channels=96,
                              mask_feats_channels=64, hidden_dim=96, num_queries=24, nheads=4,

@@ -2,7 +2,7 @@
 """Per-query segments, MaskFormer's "iterative" semantic rule and confidence maps, in Python.
 
 The yardstick for the shim's segment outputs (cpp/src/segments.cpp); the Java tests compare with
-goldens that models/fixtures.py writes from these functions. Definitions (the README explains
+goldens that models/fixtures.py writes from these functions. Definitions (docs/api.md explains
 them for users):
 
 Mask probabilities at the frame size. ``mask_probs`` = the mask logits upsampled bilinearly

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# TorchScript against AOTInductor (README "AOTInductor packages"): the same weights as a .pt and
+# TorchScript against AOTInductor (docs/models.md "AOTInductor packages"): the same weights as a .pt and
 # as a .pt2 compiled for the frame's network size, in fp32 and bf16, timed by `bench` in
 # interleaved rounds (pt, pt2, pt, pt2, ...) in one run. Writes JSON lines to OUT.
 #   [THREADS=N] src/test/bench/aoti.sh OUT.jsonl [ROUNDS]
 # THREADS: LibTorch intra-op threads for both formats (default: the library's default). On a
 # machine shared with other work use 1: AOTInductor's kernels open an OpenMP parallel region each
 # (about 220 in the tiny model), and every one of them waits for a descheduled thread when the
-# cores are oversubscribed (README, "AOTInductor packages").
-# Compiling the packages takes minutes per model and precision (Swin-T: see the README); they
+# cores are oversubscribed (docs/models.md, "AOTInductor packages").
+# Compiling the packages takes minutes per model and precision (Swin-T: see docs/models.md); they
 # are kept in target/bench-models and made again only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."

@@ -14,7 +14,7 @@
 # at 683x512 about 3 minutes, its margin bins about 4. MASKFORMER_AGREEMENT_ITERS,
 # MASKFORMER_AGREEMENT_MORE (the further stages, e.g. "700 1500"; "0": none) and
 # MASKFORMER_AGREEMENT_TRAIN change the iterations and training scenes.
-# Results of the runs quoted in the README: src/test/results/cpu/bf16-agreement/
+# Results of the runs quoted in docs/performance.md: src/test/results/cpu/bf16-agreement/
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 out=${1:-target/bf16-agreement}

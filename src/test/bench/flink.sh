@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Throughput of the Flink operator (MiniCluster in this JVM) against the library's own batched
-# calls, interleaved, on the demo model at 512x384 (the six sample scenes, 8 times each, as BMP
-# files), then parallelism 2 and 4 over one or two TaskManagers. Needs the jar built
-# (./maskformer setup); prints numbers, writes nothing else.
+# calls on the demo model at 512x384 (the six sample scenes, 8 times each, as BMP files): in each
+# round, every setup (parallelism 1, parallelism 1 with a checkpoint every second, parallelism 2
+# and 4 over one or two TaskManagers) runs right after a library run; medians over the rounds at
+# the end. Needs the jar built (./maskformer setup); prints numbers, writes nothing else.
 #   src/test/bench/flink.sh [ROUNDS] [FRAMES]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-rounds=${1:-3}
+rounds=${1:-5}
 count=${2:-48}
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
 work=$(mktemp -d)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The CPU numbers of the README's Performance section, in interleaved rounds on one machine:
+# The CPU numbers of docs/performance.md, in interleaved rounds on one machine:
 # per model and frame size, Java on the default LibTorch (2.13) against Python on the same torch
 # and the same file (bench --compare-python), the same Java pipeline on Debian's LibTorch 1.13
 # (the compatibility shim of ./maskformer test), and bf16 against fp32. Every bench also times the

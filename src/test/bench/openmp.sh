@@ -3,7 +3,7 @@
 # How the OpenMP settings behave on an idle machine and with one core held by another process:
 # p50 of whole calls (./maskformer bench) for the demo model at 512x384 and a Swin-T export at
 # 512x512, per setting, in interleaved rounds. The library's default (GOMP_SPINCOUNT=1000) was
-# chosen from these numbers (README, Threads).
+# chosen from these numbers (docs/performance.md, Threads).
 #   src/test/bench/openmp.sh SWIN_T.pt [ROUNDS]     (make SWIN_T.pt with
 #   ./maskformer python models/export.py --random-init --variant swin-tiny --out swin-tiny.pt)
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Medians over the rounds of src/test/bench/libtorch.sh's JSON lines, as the README's tables.
+"""Medians over the rounds of src/test/bench/libtorch.sh's JSON lines, as docs/performance.md's tables.
 
     python3 src/test/bench/summarise.py src/test/results/cpu/libtorch-2.13-vs-1.13.jsonl
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Medians over the rounds of src/test/bench/aoti.sh's JSON lines, as the README's table:
+"""Medians over the rounds of src/test/bench/aoti.sh's JSON lines, as docs/models.md's table:
 whole-call p50 and forward-alone p50 per format, and the per-round TorchScript/AOTI ratio.
 
     python3 src/test/bench/summarise_aoti.py src/test/results/cpu/aoti-vs-torchscript.jsonl

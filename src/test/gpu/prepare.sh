@@ -3,7 +3,8 @@
 # Prepares .gpu/ (ignored by git) for a run on the GPU machine, which has CUDA, cmake, ninja and
 # PyTorch with CUDA but no Java and no network (see session.sh):
 #   .gpu/jre                  a jlink'd Java 25 runtime
-#   .gpu/*.jar                the library, picocli, the test classes, JUnit's console launcher
+#   .gpu/*.jar                the library, the command line, picocli, the test classes, JUnit's
+#                             console launcher (the shim is built there, against its LibTorch)
 #   .gpu/tiny-113.pt          a test export made here with torch 1.13 (loaded there by LibTorch 2.x)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -16,6 +17,7 @@ rm -rf .gpu && mkdir -p .gpu
 "$JAVA_HOME/bin/jlink" --add-modules java.base,java.desktop,java.logging,java.management,jdk.unsupported \
   --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output .gpu/jre
 cp target/maskformer-java-0.1.0.jar .gpu/maskformer-java.jar
+cp target/maskformer-java-0.1.0-cli.jar .gpu/maskformer-cli.jar
 cp target/lib/picocli-*.jar .gpu/picocli.jar
 "$JAVA_HOME/bin/jar" --create --file .gpu/test-classes.jar -C target/test-classes .
 junit=org/junit/platform/junit-platform-console-standalone/1.13.4/junit-platform-console-standalone-1.13.4.jar

@@ -34,8 +34,9 @@ step fixtures
 $PY models/fixtures.py --out /tmp/test-models || exit 1
 cp .gpu/tiny-113.pt /tmp/test-models/tiny-113.pt
 
-CP=.gpu/maskformer-java.jar:.gpu/picocli.jar:.gpu/test-classes.jar
-JOPTS=(--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true -Dmaskformer.library=$LIB
+CP=.gpu/maskformer-java.jar:.gpu/maskformer-cli.jar:.gpu/picocli.jar:.gpu/test-classes.jar
+# the shim has no run path: the loader loads this python's LibTorch first (-Dmaskformer.python)
+JOPTS=(--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true -Dmaskformer.library=$LIB -Dmaskformer.python=$(command -v $PY)
        -Dmaskformer.home=$ROOT -Dmaskformer.repoRoot=$ROOT -Dmaskformer.testModels=/tmp/test-models)
 
 step "tests: CUDA, parity, bad input, concurrency, loading (requireGpu)"

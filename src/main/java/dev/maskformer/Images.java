@@ -14,6 +14,7 @@ import java.awt.image.DataBufferUShort;
 import java.awt.image.Raster;
 import java.awt.image.SinglePixelPackedSampleModel;
 import java.io.BufferedInputStream;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -39,6 +40,7 @@ import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
 import javax.imageio.stream.FileImageInputStream;
 import javax.imageio.stream.ImageInputStream;
+import javax.imageio.stream.MemoryCacheImageInputStream;
 
 /**
  * Bridges between {@link BufferedImage}s and off-heap frames, and renders results.
@@ -107,8 +109,34 @@ public final class Images {
       throw new IllegalArgumentException("maxPixels must be 1.." + MAX_PIXELS_LIMIT + ", got " + maxPixels);
     }
     try (OpenedFile opened = openChecked(file)) {
-      return decode(opened.readPath(), file, maxPixels);
+      Path source = opened.readPath();
+      try (ImageInputStream in = new FileImageInputStream(source.toFile())) {
+        return decode(in, () -> Files.newInputStream(source), file.toString(), maxPixels);
+      }
     }
+  }
+
+  /**
+   * Decodes an image held in memory (PNG, JPEG, BMP, GIF), with the checks of {@link
+   * #readImage(Path, long)}: header size limits before decoding, PNG chunk CRCs and end, decoder
+   * warnings. Every failure is an {@link IOException} whose message ends with the data's length.
+   *
+   * @param maxPixels the largest width * height accepted, 1..{@link #MAX_PIXELS_LIMIT}
+   * @throws IllegalArgumentException for {@code maxPixels} outside that range
+   */
+  public static BufferedImage readImage(byte[] data, long maxPixels) throws IOException {
+    Objects.requireNonNull(data, "data");
+    if (maxPixels < 1 || maxPixels > MAX_PIXELS_LIMIT) {
+      throw new IllegalArgumentException("maxPixels must be 1.." + MAX_PIXELS_LIMIT + ", got " + maxPixels);
+    }
+    try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(data))) {
+      return decode(in, () -> new ByteArrayInputStream(data), data.length + " bytes in memory", maxPixels);
+    }
+  }
+
+  /** Opens the encoded bytes again from the start (the PNG chunk check reads them a second time). */
+  private interface Reopen {
+    InputStream open() throws IOException;
   }
 
   /**
@@ -132,51 +160,50 @@ public final class Images {
     return opened;
   }
 
-  /** Decodes the checked file at {@code source}; messages name {@code file}. */
-  private static BufferedImage decode(Path source, Path file, long maxPixels) throws IOException {
-    try (ImageInputStream in = new FileImageInputStream(source.toFile())) {
-      Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
-      if (!readers.hasNext()) {
-        throw new IOException("not a readable image (PNG, JPEG, BMP, GIF): " + file);
-      }
-      ImageReader reader = readers.next();
+  /** Decodes the image of {@code in}; messages end with {@code file}. */
+  private static BufferedImage decode(ImageInputStream in, Reopen again, String file, long maxPixels)
+      throws IOException {
+    Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+    if (!readers.hasNext()) {
+      throw new IOException("not a readable image (PNG, JPEG, BMP, GIF): " + file);
+    }
+    ImageReader reader = readers.next();
+    try {
+      reader.setInput(in, true, true);
+      String format = reader.getFormatName().toLowerCase(Locale.ROOT);
+      int w;
+      int h;
       try {
-        reader.setInput(in, true, true);
-        String format = reader.getFormatName().toLowerCase(Locale.ROOT);
-        int w;
-        int h;
-        try {
-          w = reader.getWidth(0);
-          h = reader.getHeight(0);
-        } catch (IOException | RuntimeException e) {
-          throw new IOException("cannot read the " + format + " header (" + describe(e) + "): " + file, e);
-        }
-        checkSize(w, h, maxPixels, format, file);
-        if (format.equals("png")) {
-          checkPngChunks(source, file);
-        }
-        List<String> warnings = new ArrayList<>();
-        reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
-        BufferedImage image;
-        try {
-          image = reader.read(0);
-        } catch (IOException | RuntimeException e) {
-          throw new IOException("cannot decode the " + format + " data (" + describe(e) + "): " + file, e);
-        } catch (OutOfMemoryError e) {
-          throw new IOException("not enough Java heap to decode " + w + "x" + h + " " + format
-              + " (raise -Xmx): " + file, e);
-        }
-        if (!warnings.isEmpty()) {
-          throw new IOException("damaged " + format + " (" + String.join("; ", warnings) + "): " + file);
-        }
-        return image;
-      } finally {
-        reader.dispose();
+        w = reader.getWidth(0);
+        h = reader.getHeight(0);
+      } catch (IOException | RuntimeException e) {
+        throw new IOException("cannot read the " + format + " header (" + describe(e) + "): " + file, e);
       }
+      checkSize(w, h, maxPixels, format, file);
+      if (format.equals("png")) {
+        checkPngChunks(again, file);
+      }
+      List<String> warnings = new ArrayList<>();
+      reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
+      BufferedImage image;
+      try {
+        image = reader.read(0);
+      } catch (IOException | RuntimeException e) {
+        throw new IOException("cannot decode the " + format + " data (" + describe(e) + "): " + file, e);
+      } catch (OutOfMemoryError e) {
+        throw new IOException("not enough Java heap to decode " + w + "x" + h + " " + format
+            + " (raise -Xmx): " + file, e);
+      }
+      if (!warnings.isEmpty()) {
+        throw new IOException("damaged " + format + " (" + String.join("; ", warnings) + "): " + file);
+      }
+      return image;
+    } finally {
+      reader.dispose();
     }
   }
 
-  private static void checkSize(int w, int h, long maxPixels, String format, Path file) throws IOException {
+  private static void checkSize(int w, int h, long maxPixels, String format, String file) throws IOException {
     if (w < 1 || h < 1) {
       throw new IOException("the " + format + " header gives an empty size " + w + "x" + h + ": " + file);
     }
@@ -200,8 +227,8 @@ public final class Images {
    * Checks every chunk CRC of a PNG and that the file reaches its IEND chunk: the JDK's decoder
    * checks neither, so a flipped bit in the pixel data or a cut file would decode as garbage.
    */
-  private static void checkPngChunks(Path source, Path file) throws IOException {
-    try (InputStream in = new BufferedInputStream(Files.newInputStream(source), 1 << 16)) {
+  private static void checkPngChunks(Reopen source, String file) throws IOException {
+    try (InputStream in = new BufferedInputStream(source.open(), 1 << 16)) {
       byte[] signature = in.readNBytes(8);
       if (signature.length < 8) {
         throw new IOException("truncated png (no signature): " + file);

@@ -5,8 +5,13 @@ import dev.maskformer.internal.NativeModel;
 import dev.maskformer.internal.NativeRuntime;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.net.URLConnection;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -53,7 +58,7 @@ public final class MaskFormer implements AutoCloseable {
   private final int asyncThreads;
   private volatile ThreadPoolExecutor executor;
 
-  private MaskFormer(NativeModel model, Path path, int asyncThreads) {
+  private MaskFormer(NativeModel model, String name, int asyncThreads) {
     this.model = model;
     NativeModel.Facts f = model.facts();
     List<ClassInfo> classes = new ArrayList<>(f.numClasses());
@@ -61,7 +66,7 @@ public final class MaskFormer implements AutoCloseable {
       classes.add(new ClassInfo(i, f.classNames().get(i), f.palette()[i]));
     }
     this.info = new ModelInfo(
-        path.toString(),
+        name,
         f.variant(),
         List.copyOf(classes),
         f.numQueries(),
@@ -105,10 +110,131 @@ public final class MaskFormer implements AutoCloseable {
   public static MaskFormer load(Path path, LoadOptions options) {
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(options, "options");
-    NativeModel m = NativeModel.load(path, options.device().index(), options.precision().code(),
-        options.intraOpThreads(), options.jitOptimize(), options.trustedNativeCode());
+    return wrap(NativeModel.load(path, nativeOptions(options)), path.toString(), options);
+  }
+
+  /** The largest model {@link #load(InputStream, String, LoadOptions)} reads: 4 GiB. */
+  public static final long MAX_STREAM_BYTES = 1L << 32;
+
+  /**
+   * Loads a TorchScript export from a URL: a class-path resource ({@code
+   * MyApp.class.getResource("/models/swin-tiny.pt")}, also inside a jar), a {@code file:} URL (read
+   * as a file, so a {@code .pt2} package loads too) or any other URL Java can open. The checks are
+   * those of {@link #load(Path, LoadOptions)}.
+   *
+   * @throws ModelLoadException the URL cannot be read, or its content is not a usable export
+   */
+  public static MaskFormer load(URL url, LoadOptions options) {
+    Objects.requireNonNull(url, "url (a class-path resource that does not exist is null)");
+    Objects.requireNonNull(options, "options");
+    if ("file".equals(url.getProtocol())) {
+      try {
+        return load(Path.of(url.toURI()), options);
+      } catch (URISyntaxException | IllegalArgumentException e) {
+        // not a plain file path: read it as a stream
+      }
+    }
     try {
-      return new MaskFormer(m, path, options.asyncThreads());
+      URLConnection connection = url.openConnection();
+      long length = connection.getContentLengthLong();
+      try (InputStream in = connection.getInputStream()) {
+        return load(in, url.toString(), length, options);
+      }
+    } catch (IOException e) {
+      throw new ModelLoadException(Status.IO, "load failed: IO: cannot read model '" + url + "': " + e, e);
+    }
+  }
+
+  /**
+   * Loads a TorchScript export from a stream, read to its end (it is not closed) into off-heap
+   * memory that is freed when the load returns; {@code name} stands for the model in messages and
+   * in {@link ModelInfo#path()}. AOTInductor packages ({@code .pt2}) load from files only. The
+   * checks are those of {@link #load(Path, LoadOptions)}; a stream of more than {@link
+   * #MAX_STREAM_BYTES} is refused.
+   *
+   * @throws ModelLoadException the stream fails, is empty or too long, or is not a usable export
+   */
+  public static MaskFormer load(InputStream in, String name, LoadOptions options) {
+    Objects.requireNonNull(in, "in");
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(options, "options");
+    try {
+      return load(in, name, -1, options);
+    } catch (IOException e) {
+      throw new ModelLoadException(Status.IO, "load failed: IO: cannot read model '" + name + "': " + e, e);
+    }
+  }
+
+  /**
+   * Loads a TorchScript export held in memory (on or off the heap; heap memory is copied off the
+   * heap once for the call). {@code name} stands for the model in messages.
+   *
+   * @throws ModelLoadException the bytes are not a usable export
+   */
+  public static MaskFormer load(MemorySegment bytes, String name, LoadOptions options) {
+    Objects.requireNonNull(bytes, "bytes");
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(options, "options");
+    if (bytes.byteSize() == 0) {
+      throw new ModelLoadException(Status.MODEL_FORMAT, "load failed: MODEL_FORMAT: model '" + name + "' is empty (0 bytes)", null);
+    }
+    if (bytes.isNative()) {
+      return wrap(NativeModel.load(bytes, name, nativeOptions(options)), name, options);
+    }
+    try (Arena copy = Arena.ofConfined()) {
+      MemorySegment offHeap = copy.allocate(bytes.byteSize(), 64);
+      offHeap.copyFrom(bytes);
+      return wrap(NativeModel.load(offHeap, name, nativeOptions(options)), name, options);
+    }
+  }
+
+  /** Reads {@code in} into off-heap memory ({@code length} bytes when known, else growing) and loads it. */
+  private static MaskFormer load(InputStream in, String name, long length, LoadOptions options) throws IOException {
+    long capacity = length > 0 && length <= MAX_STREAM_BYTES ? length + 1 : 1 << 20;
+    byte[] chunk = new byte[1 << 16];
+    Arena arena = Arena.ofConfined();
+    try {
+      MemorySegment buffer = arena.allocate(capacity, 64);
+      long size = 0;
+      for (int n; (n = in.read(chunk)) > 0; ) {
+        if (size + n > MAX_STREAM_BYTES) {
+          throw new ModelLoadException(Status.MODEL_FORMAT, "load failed: MODEL_FORMAT: model '" + name
+              + "' is longer than " + MAX_STREAM_BYTES + " bytes (MaskFormer.MAX_STREAM_BYTES)", null);
+        }
+        if (size + n > buffer.byteSize()) { // grow: a new arena, the old one freed at once
+          Arena bigger = Arena.ofConfined();
+          MemorySegment grown;
+          try {
+            grown = bigger.allocate(Math.min(MAX_STREAM_BYTES, Math.max(buffer.byteSize() * 2, size + n)), 64);
+          } catch (RuntimeException | OutOfMemoryError e) {
+            bigger.close();
+            throw e;
+          }
+          grown.copyFrom(buffer.asSlice(0, size));
+          arena.close();
+          arena = bigger;
+          buffer = grown;
+        }
+        MemorySegment.copy(chunk, 0, buffer, ValueLayout.JAVA_BYTE, size, n);
+        size += n;
+      }
+      if (size == 0) {
+        throw new ModelLoadException(Status.MODEL_FORMAT, "load failed: MODEL_FORMAT: model '" + name + "' is empty (0 bytes)", null);
+      }
+      return wrap(NativeModel.load(buffer.asSlice(0, size), name, nativeOptions(options)), name, options);
+    } finally {
+      arena.close();
+    }
+  }
+
+  private static NativeModel.Options nativeOptions(LoadOptions o) {
+    return new NativeModel.Options(o.device().index(), o.precision().code(), o.intraOpThreads(), o.jitOptimize(),
+        o.trustedNativeCode());
+  }
+
+  private static MaskFormer wrap(NativeModel m, String name, LoadOptions options) {
+    try {
+      return new MaskFormer(m, name, options.asyncThreads());
     } catch (RuntimeException e) {
       m.close();
       throw e;

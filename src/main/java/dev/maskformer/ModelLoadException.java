@@ -11,4 +11,8 @@ public class ModelLoadException extends MaskFormerException {
   public ModelLoadException(Status status, String message) {
     super(status, message);
   }
+
+  public ModelLoadException(Status status, String message, Throwable cause) {
+    super(status, message, cause);
+  }
 }

@@ -26,6 +26,9 @@ import java.util.Set;
  *     default, set before LibTorch loads unless {@code OMP_WAIT_POLICY} or {@code GOMP_SPINCOUNT}
  *     were set by the user)
  * @param hostCacheBytes bytes of freed CPU tensor memory kept for reuse
+ * @param loadedFrom which LibTorch and which shim were loaded, and how they were found (README
+ *     "Which LibTorch"), e.g. {@code LibTorch 2.13.0+cpu (cpu) in /opt/venv/.../torch/lib, found
+ *     through MASKFORMER_PYTHON=...; shim linux-x86_64-torch2.13-cpu from maskformer-native-...jar}
  */
 public record RuntimeInfo(
     String shimVersion,
@@ -40,7 +43,8 @@ public record RuntimeInfo(
     int maxThreads,
     Set<CpuFeature> cpuFeatures,
     String openMp,
-    long hostCacheBytes) {
+    long hostCacheBytes,
+    String loadedFrom) {
   public RuntimeInfo {
     cpuFeatures = cpuFeatures.isEmpty() ? Set.of()
         : Collections.unmodifiableSet(EnumSet.copyOf(cpuFeatures)); // in declaration order

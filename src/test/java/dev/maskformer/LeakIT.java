@@ -26,8 +26,8 @@ import org.junit.jupiter.api.Test;
  * Many calls at one frame size, after a warm-up, leave the native heap where it was and fault in no
  * new pages; load/close cycles leak no handles. A round is -Dmaskformer.leakCalls / 3 calls
  * (default 1500 / 3 = 500): one baseline round, then rounds until four are judged (at most 15 in
- * all). Leaks of a few bytes per call need a long run (SoakBench, "Memory on the CPU" in the
- * README).
+ * all). Leaks of a few bytes per call need a long run (SoakBench, "Memory on the CPU" in
+ * docs/performance.md).
  *
  * <p>The native heap is glibc's own count of bytes in use (mallinfo2: small blocks plus mmapped
  * ones), which the Java heap does not move; the resident set and the page faults (from /proc/self)

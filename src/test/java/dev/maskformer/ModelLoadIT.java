@@ -130,7 +130,7 @@ class ModelLoadIT {
   @Test
   void runtimeFacts() {
     RuntimeInfo r = MaskFormer.runtime();
-    assertEquals(3, r.abiVersion());
+    assertEquals(dev.maskformer.internal.NativeLibrary.EXPECTED_ABI, r.abiVersion());
     assertTrue(r.libtorchVersion().matches("\\d+\\.\\d+.*"), r.libtorchVersion());
     // ./maskformer test names the LibTorch each run must be on (2.x, then Debian's 1.13)
     String expected = System.getProperty("maskformer.expectLibtorch", "");
@@ -140,5 +140,6 @@ class ModelLoadIT {
     }
     assertTrue(r.cudaDevices() >= 0);
     assertInstanceOf(String.class, r.shimVersion());
+    assertTrue(r.loadedFrom().contains(", found through ") && r.loadedFrom().contains("; shim "), r.loadedFrom());
   }
 }

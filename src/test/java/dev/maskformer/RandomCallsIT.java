@@ -31,7 +31,7 @@ import org.junit.jupiter.api.Test;
  * short, long, read-only, heap, closed and misaligned buffers, batch mismatches, closed models,
  * absurd options, interleaved with valid calls. Every call must either succeed with the result a
  * plain reference call gives, or throw exactly the documented exception for what is wrong with it
- * (README, Errors); nothing else. Every output buffer sits between guard bytes that must never
+ * (docs/errors.md); nothing else. Every output buffer sits between guard bytes that must never
  * change, and a failed call leaves its outputs as they were.
  *
  * <p>{@code -Dmaskformer.randomSeed=N} repeats a run (the seed is printed),
@@ -44,7 +44,7 @@ class RandomCallsIT {
   private static final int MAX = ImageLayout.MAX_SIDE;
   /** Frame sizes of the valid calls: tiny to keep 10,000 calls quick; odd and extreme shapes. */
   private static final int[][] SIZES = {{1, 1}, {2, 3}, {7, 5}, {16, 16}, {24, 17}, {33, 9}, {5, 40}, {1, 30}, {30, 1}};
-  /** The documented exception types (README, Errors); anything else is a failure. */
+  /** The documented exception types (docs/errors.md); anything else is a failure. */
   private static final List<Class<? extends Throwable>> DOCUMENTED = List.of(IllegalArgumentException.class,
       IllegalStateException.class, NullPointerException.class, IndexOutOfBoundsException.class,
       WrongThreadException.class, UnsupportedDeviceException.class, NativeOutOfMemoryException.class);
@@ -148,7 +148,7 @@ class RandomCallsIT {
   /**
    * A batch whose second size group fails natively (out of memory inside the forward pass): the
    * guards around every output stay untouched. The outputs themselves are unspecified after a
-   * native failure (README, Errors): size groups run one after another, so the first group's labels
+   * native failure (docs/errors.md): size groups run one after another, so the first group's labels
    * are already written here.
    */
   @Test

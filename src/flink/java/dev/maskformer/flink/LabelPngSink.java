@@ -134,7 +134,7 @@ public final class LabelPngSink implements Sink<SegmentedFrame> {
     Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
-  private static BufferedImage labelImage(SegmentedFrame s) {
+  static BufferedImage labelImage(SegmentedFrame s) {
     int n = s.width() * s.height();
     int[] labels = s.toIntArray();
     if (s.labelType() == LabelType.U8) {

@@ -2,8 +2,6 @@
 package dev.maskformer.flink;
 
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
-import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 
@@ -17,10 +15,11 @@ import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
  * labels.sinkTo(LabelPngSink.labels(Path.of("/out")));
  * }</pre>
  *
- * <p>The operator is Flink's async I/O operator over {@link SegmentFunction}: at most {@code
- * capacity} frames per subtask are in flight (a full operator back-pressures its input), a frame
- * not done within {@code timeout} fails the task, and in-flight frames are part of each checkpoint
- * (they are segmented again after a restore), so the operator itself loses and duplicates no frame.
+ * <p>At most {@code capacity} frames per subtask are in flight (a full operator back-pressures its
+ * input), a frame not done within {@code timeout} fails the task, and every frame in flight is
+ * finished and emitted before a checkpoint barrier passes the operator, so checkpoints hold no
+ * frames (their size does not grow with the frames) and the operator itself loses and duplicates
+ * no frame. See {@link SegmentOperator}.
  */
 public final class MaskFormerFlink {
   private MaskFormerFlink() {}
@@ -30,11 +29,7 @@ public final class MaskFormerFlink {
       SegmentConfig config) {
     Objects.requireNonNull(frames, "frames");
     Objects.requireNonNull(config, "config");
-    SegmentFunction f = new SegmentFunction(config);
-    long timeout = config.timeout().toMillis();
-    SingleOutputStreamOperator<SegmentedFrame> out = config.ordered()
-        ? AsyncDataStream.orderedWait(frames, f, timeout, TimeUnit.MILLISECONDS, config.capacity())
-        : AsyncDataStream.unorderedWait(frames, f, timeout, TimeUnit.MILLISECONDS, config.capacity());
-    return out.name("maskformer-segment").returns(FrameSerializers.FrameTypeInfo.segmentedFrames());
+    return frames.transform("maskformer-segment", FrameSerializers.FrameTypeInfo.segmentedFrames(),
+        new SegmentOperator.Factory(config));
   }
 }

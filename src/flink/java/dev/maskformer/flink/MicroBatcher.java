@@ -5,6 +5,7 @@ import dev.maskformer.Frame;
 import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
+import dev.maskformer.Segment;
 import dev.maskformer.SegmentOptions;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -26,7 +27,8 @@ import java.util.concurrent.TimeUnit;
 final class MicroBatcher implements AutoCloseable {
   /** Where one frame's outcome goes: exactly one of the two is called, once. */
   interface Callback {
-    void done(SegmentedFrame result);
+    /** {@code segments}: the frame's segments when the batcher was made with segments, else null. */
+    void done(SegmentedFrame result, List<Segment> segments);
 
     void failed(Throwable error);
   }
@@ -50,17 +52,21 @@ final class MicroBatcher implements AutoCloseable {
   private final Observer observer;
   private final LabelType labelType;
   private final SegmentOptions options;
+  private final boolean segments;
   private final LinkedBlockingDeque<Pending> queue = new LinkedBlockingDeque<>();
   private final Object forming = new Object(); // one worker forms a batch at a time
   private final List<Thread> workers = new ArrayList<>();
   private volatile boolean closed;
 
-  MicroBatcher(MaskFormer model, SegmentConfig config, Observer observer, String name) {
+  /** {@code segments}: whether each result comes with its segments (MaskFormer's default rule). */
+  MicroBatcher(MaskFormer model, SegmentConfig config, boolean segments, Observer observer,
+      String name) {
     this.model = model;
     this.config = config;
     this.observer = observer;
     this.labelType = LabelType.forClasses(model.numClasses());
-    this.options = SegmentOptions.DEFAULTS.withResize(config.resize());
+    this.segments = segments;
+    this.options = SegmentOptions.DEFAULTS.withResize(config.resize()).withSegments(segments);
     for (int i = 0; i < config.workers(); i++) {
       Thread t = new Thread(this::work, name + "-" + i);
       t.setDaemon(true);
@@ -129,6 +135,7 @@ final class MicroBatcher implements AutoCloseable {
   private void run(List<Pending> batch, Buffers buffers) {
     long t0 = System.nanoTime();
     List<SegmentedFrame> results = new ArrayList<>(batch.size());
+    List<List<Segment>> found;
     try {
       VideoFrame shape = batch.get(0).frame();
       long frameBytes = shape.pixels().length;
@@ -143,7 +150,7 @@ final class MicroBatcher implements AutoCloseable {
         frames.add(new Frame(px, f.layout()));
         outputs.add(Output.labels(buffers.labels.get(i).asSlice(0, labelBytes), labelType));
       }
-      model.segment(frames, outputs, options);
+      found = model.segment(frames, outputs, options);
       for (int i = 0; i < batch.size(); i++) {
         VideoFrame f = batch.get(i).frame();
         byte[] labels = outputs.get(i).labels().toArray(ValueLayout.JAVA_BYTE);
@@ -159,7 +166,7 @@ final class MicroBatcher implements AutoCloseable {
     observer.batch(batch.size(), t1 - t0);
     for (int i = 0; i < batch.size(); i++) {
       Pending p = batch.get(i);
-      p.callback().done(results.get(i));
+      p.callback().done(results.get(i), segments ? found.get(i) : null);
       observer.frameDone(t1 - p.arrived());
     }
   }

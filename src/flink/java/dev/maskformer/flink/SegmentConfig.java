@@ -8,8 +8,8 @@ import java.time.Duration;
 import java.util.Objects;
 
 /**
- * What {@link MaskFormerFlink#segment} does: which model, how frames are batched, how the async
- * stage behaves. Serializable: it travels with the job graph.
+ * What {@link MaskFormerFlink#segment} does: which model, how frames are batched, how the operator
+ * behaves. Serializable: it travels with the job graph.
  *
  * @param modelPath a TorchScript export, readable on every TaskManager
  * @param precision the network's precision
@@ -21,8 +21,8 @@ import java.util.Objects;
  * @param maxDelay longest a frame waits for others to fill its batch
  * @param ordered {@code true}: results leave in the order frames came in (per subtask);
  *     {@code false}: as soon as they are done
- * @param capacity most frames in flight per subtask (the async operator's capacity); a full
- *     operator back-pressures its input
+ * @param capacity most frames in flight per subtask; a full operator back-pressures its input, and
+ *     a checkpoint barrier waits for at most this many frames to finish (checkpoints hold none)
  * @param timeout a frame not done in this time fails the task (and Flink restarts it)
  * @param workers threads per subtask that call the model (batches in parallel)
  * @param histogram whether results carry pixels per class

@@ -15,7 +15,7 @@ import java.util.concurrent.CompletionException;
  * (a loaded model is thread-safe) and closed when the last of them lets go.
  *
  * <p>"Per JVM" holds for the classes' loader: with the library in Flink's {@code lib/} folder
- * (which it must be, see the README), all jobs of a TaskManager share the models.
+ * (which it must be, see docs/flink.md), all jobs of a TaskManager share the models.
  *
  * <p>Thread-safety: all methods are thread-safe. Ownership: each {@link #acquire} returns a lease
  * that its caller closes once.

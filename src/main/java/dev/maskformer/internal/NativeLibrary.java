@@ -21,19 +21,27 @@ import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Enumeration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.Properties;
 
 /**
- * Finds, loads and checks the native shim, once per class loader.
+ * Finds LibTorch, loads it, then the native shim built for it, and checks both; once per class
+ * loader.
  *
- * <p>Search order: the system property {@code maskformer.library} (a file), the environment
- * variable {@code MASKFORMER_LIBRARY} (a file), then the shim packed in the jar under {@code
- * /native/<os>-<arch>/libmaskformer.so}, extracted to a per-user cache directory keyed by its
- * hash. LibTorch itself is found by the shim's run path (set at build time) or the system's
- * library path. Any failure becomes a {@link NativeLibraryException} listing every place tried.
+ * <p>LibTorch is found at run time (see {@link LibTorch} for the order: {@code maskformer.libtorch}
+ * / {@code LIBTORCH_HOME}, a Python's torch, the system) and its libraries are loaded by absolute
+ * path. The shim is chosen by what was found: the resource {@code
+ * dev/maskformer/native/<platform>-torch<major.minor>-<flavour>/libmaskformer.so} from the class
+ * path (a {@code maskformer-native} jar of that classifier, or the build's classes folder),
+ * extracted to a per-user cache folder keyed by its hash; or the file named by the system property
+ * {@code maskformer.library} / {@code MASKFORMER_LIBRARY}. The shim has no run path: its
+ * libtorch/libc10 dependencies resolve to the libraries already loaded. Every failure is a {@link
+ * NativeLibraryException} that lists each place tried, what was found there, and the shims on the
+ * class path; never an {@link UnsatisfiedLinkError}.
  *
  * <p>Thread-safety: all methods are thread-safe.
  */
@@ -42,15 +50,19 @@ public final class NativeLibrary {
   public static final int EXPECTED_ABI = 3;
 
   private static final String LIBRARY = "libmaskformer.so";
+  private static final String PROPERTIES = "libmaskformer.properties";
+  /** In every native jar (and a build's classes folder): what its shim was built for. */
+  static final String INDEX = "META-INF/maskformer-native.properties";
 
-  /** Written by the CMake build beside the shim: the folders of the LibTorch it linked. */
-  static final String TORCH_DIRS = "libmaskformer.torch";
   private static volatile boolean loaded;
   private static NativeLibraryException failure;
+  private static volatile String description = "";
+  private static volatile Path shimFile;
+  private static volatile String shimClassifier;
 
   private NativeLibrary() {}
 
-  /** Loads the shim if needed; throws the same exception on every call after a failure. */
+  /** Loads LibTorch and the shim if needed; throws the same exception on every call after a failure. */
   public static void ensureLoaded() {
     if (loaded) {
       return;
@@ -72,9 +84,37 @@ public final class NativeLibrary {
     }
   }
 
-  /** Where a native file of this platform lies in the jar. */
-  private static String resource(String name) {
-    return "/native/" + platform() + "/" + name;
+  /** Which LibTorch and which shim this process loaded, and how they were found ("" before). */
+  public static String description() {
+    return description;
+  }
+
+  /** The shim file loaded (null before). */
+  static Path shimFile() {
+    return shimFile;
+  }
+
+  /** The classifier of the shim loaded from the class path (null before, or for maskformer.library). */
+  static String shimClassifier() {
+    return shimClassifier;
+  }
+
+  /** The version of this jar (pom.xml's), which the shim's must equal. */
+  public static String version() {
+    try (InputStream in = NativeLibrary.class.getResourceAsStream("version.properties")) {
+      Properties p = new Properties();
+      if (in != null) {
+        p.load(in);
+      }
+      return p.getProperty("version", "unknown");
+    } catch (IOException e) {
+      return "unknown";
+    }
+  }
+
+  /** Where a shim for a classifier lies on the class path. */
+  static String resource(String classifier, String name) {
+    return "dev/maskformer/native/" + classifier + "/" + name;
   }
 
   /** The {@code <os>-<arch>} folder name of this platform's shim in the jar. */
@@ -102,7 +142,7 @@ public final class NativeLibrary {
    * OMP_WAIT_POLICY=PASSIVE}) costs small models 40% on an idle machine. Measured on 2 cores with
    * the demo model (512x384) and Swin-T (512x512), p50 of the whole call: default 63 / 736 ms
    * idle, 190 / 1826 ms with one core busy; passive 88 / 766 and 96 / 1269 ms; 1000 spins 63 /
-   * (about idle) and 124 / 1367 ms (README, Threads). Nothing is changed when the user set {@code
+   * (about idle) and 124 / 1367 ms (docs/performance.md, Threads). Nothing is changed when the user set {@code
    * OMP_WAIT_POLICY} or {@code GOMP_SPINCOUNT}; the system property {@code
    * maskformer.ompSpinCount} picks another count (empty: leave libgomp's default).
    */
@@ -138,39 +178,226 @@ public final class NativeLibrary {
   private static void load() {
     setOpenMpDefaults();
     List<String> tried = new ArrayList<>();
-    String property = System.getProperty("maskformer.library");
-    String env = System.getenv("MASKFORMER_LIBRARY");
-    if (property != null && !property.isBlank()) {
-      tryLoad(Path.of(property), "system property maskformer.library", tried);
-    } else if (env != null && !env.isBlank()) {
-      tryLoad(Path.of(env), "environment variable MASKFORMER_LIBRARY", tried);
-    } else {
-      tried.add("system property maskformer.library: not set");
-      tried.add("environment variable MASKFORMER_LIBRARY: not set");
-      String resource = resource(LIBRARY);
-      URL url = NativeLibrary.class.getResource(resource);
-      if (url == null) {
-        tried.add("jar resource " + resource + ": absent (no shim was built for " + platform() + ")");
-        throw failed(tried, null);
+    String platform = platform();
+    List<Shim> available = availableShims();
+    Shim override = overrideShim(tried);
+
+    LibTorch chosen = null;
+    Shim shim = null;
+    for (LibTorch.Probe probe : LibTorch.search(LibTorch.SYSTEM)) {
+      if (probe.found().isEmpty()) {
+        tried.add(probe.line());
+        continue;
       }
-      tryLoad(materialise(url, resource, tried), "jar resource " + resource, tried);
+      LibTorch torch = probe.found().get();
+      if (torch.line().isEmpty()) {
+        tried.add(probe.line() + "; its version is unknown (no version.py, build-version or versioned soname),"
+            + " so no shim can be chosen for it");
+        continue;
+      }
+      String classifier = torch.classifier(platform);
+      if (override != null) {
+        if (override.classifier() != null && !override.classifier().equals(classifier)) {
+          tried.add(probe.line() + "; but " + override.source() + " is built for " + override.classifier()
+              + ", not " + classifier);
+          continue;
+        }
+        shim = override;
+      } else {
+        URL url = NativeLibrary.class.getClassLoader() == null ? null
+            : NativeLibrary.class.getClassLoader().getResource(resource(classifier, LIBRARY));
+        if (url == null) {
+          tried.add(probe.line() + "; but no shim for it on the class path (add the maskformer-native jar of"
+              + " classifier " + classifier + ")");
+          continue;
+        }
+        shim = shimAt(url, classifier, tried);
+      }
+      tried.add(probe.line());
+      chosen = torch;
+      break;
     }
-    checkAbi(tried);
+    if (chosen == null) {
+      throw failed(tried, available, null);
+    }
+    String checked = checkShimVersion(shim);
+    if (checked != null) {
+      tried.add(checked);
+      throw failed(tried, available, null);
+    }
+    String already = alreadyLoaded(chosen);
+    if (already != null) {
+      tried.add(already);
+      throw failed(tried, available, null);
+    }
+    for (Path library : chosen.libraries()) {
+      try {
+        Dl.open(library, Dl.RTLD_LAZY);
+      } catch (Dl.LoadError e) {
+        tried.add("loading " + library + ": " + withoutPath(e.getMessage(), library));
+        String lib = library.getFileName().toString();
+        if (chosen.cuda() && (lib.matches("lib(c10|torch)_cuda\\.so.*") || e.getMessage().matches("(?s).*lib(cu|nv).*"))) {
+          tried.add(chosen.describe() + " is a CUDA build, and its CUDA runtime libraries could not be loaded:"
+              + " a pip torch gets them from the nvidia-* wheels it depends on (install torch without"
+              + " --no-deps); a LibTorch download needs the CUDA " + chosen.flavour().replace("cuda", "").strip()
+              + (chosen.flavour().equals("cuda") ? "" : " ") + "runtime (libcudart, cuBLAS, cuDNN) on"
+              + " LD_LIBRARY_PATH. Without a GPU, use a CPU build of torch.");
+        }
+        throw failed(tried, available, null);
+      }
+    }
+    Path file = materialise(shim, tried, available);
+    try {
+      Dl.open(file, Dl.RTLD_NOW);   // every symbol bound now: a mismatch is this exception, not a crash later
+      System.load(file.toAbsolutePath().toString());
+    } catch (Dl.LoadError | UnsatisfiedLinkError e) {
+      tried.add("loading the shim " + shim.source() + " (" + file + "): " + withoutPath(e.getMessage(), file));
+      throw failed(tried, available, e);
+    }
+    checkAbi(tried, available);
+    description = chosen.describe() + ", found through " + chosen.foundBy() + "; shim " + shim.source();
+    shimFile = file;
+    shimClassifier = shim.url() != null ? shim.classifier() : null;
   }
 
-  private static void tryLoad(Path file, String source, List<String> tried) {
+  /** A shim: where it comes from, and what it was built for (null fields: not said). */
+  record Shim(String source, URL url, Path file, String classifier, String version, String abi) {}
+
+  /** The shim named by maskformer.library / MASKFORMER_LIBRARY, or null. */
+  private static Shim overrideShim(List<String> tried) {
+    String property = System.getProperty("maskformer.library");
+    String env = System.getenv("MASKFORMER_LIBRARY");
+    String name = property != null && !property.isBlank() ? "system property maskformer.library"
+        : env != null && !env.isBlank() ? "MASKFORMER_LIBRARY" : null;
+    if (name == null) {
+      return null;
+    }
+    Path file = Path.of(name.startsWith("system") ? property : env);
     if (!Files.isRegularFile(file)) {
-      tried.add(source + ": " + file + " does not exist");
-      throw failed(tried, null);
+      tried.add(name + "=" + file + ": does not exist");
+      throw failed(tried, availableShims(), null);
+    }
+    Properties p = readProperties(file.resolveSibling(PROPERTIES));
+    return new Shim(name + "=" + file, null, file, p.getProperty("classifier"), p.getProperty("version"),
+        p.getProperty("abi"));
+  }
+
+  private static Shim shimAt(URL url, String classifier, List<String> tried) {
+    Properties p = new Properties();
+    String props = resource(classifier, PROPERTIES);
+    try (InputStream in = NativeLibrary.class.getClassLoader().getResourceAsStream(props)) {
+      if (in != null) {
+        p.load(in);
+      }
+    } catch (IOException e) {
+      tried.add("  " + props + ": unreadable (" + e.getMessage() + ")");
+    }
+    return new Shim(classifier + " from " + where(url), url, null, classifier, p.getProperty("version"),
+        p.getProperty("abi"));
+  }
+
+  /** The jar (or folder) a resource comes from, for messages. */
+  static String where(URL url) {
+    String s = url.toString();
+    int bang = s.indexOf("!/");
+    if (s.startsWith("jar:") && bang > 0) {
+      return s.substring(4, bang).replaceFirst("^file:", "");
+    }
+    return s.replaceFirst("^file:", "");
+  }
+
+  /** Why the shim's version or ABI (as its properties say) does not fit this jar, or null. */
+  static String checkShimVersion(Shim shim) {
+    String mine = version();
+    if (shim.version() != null && !shim.version().equals(mine)) {
+      return "the shim " + shim.source() + " is of maskformer-java " + shim.version() + ", this jar is "
+          + mine + ": use the maskformer-native jar of the same version";
+    }
+    if (shim.abi() != null && !shim.abi().equals(Integer.toString(EXPECTED_ABI))) {
+      return "the shim " + shim.source() + " has C ABI " + shim.abi() + ", this jar needs " + EXPECTED_ABI;
+    }
+    return null;
+  }
+
+  /** The shims on the class path, as their native jars' index entries say. */
+  static List<Shim> availableShims() {
+    List<Shim> shims = new ArrayList<>();
+    ClassLoader loader = NativeLibrary.class.getClassLoader();
+    if (loader == null) {
+      return shims;
     }
     try {
-      System.load(file.toAbsolutePath().toString());
-      tried.add(source + ": " + file + " loaded");
-    } catch (UnsatisfiedLinkError e) {
-      tried.add(source + ": " + file + ": " + withoutPath(e.getMessage(), file));
-      tried.addAll(libtorchDiagnosis(e.getMessage(), builtAgainst(file), System.getenv("LD_LIBRARY_PATH")));
-      throw failed(tried, e);
+      Enumeration<URL> urls = loader.getResources(INDEX);
+      while (urls.hasMoreElements()) {
+        URL url = urls.nextElement();
+        Properties p = new Properties();
+        try (InputStream in = url.openStream()) {
+          p.load(in);
+        }
+        // a native jar names its one shim; a jar of several (the runnable CLI) lists them
+        if (p.getProperty("classifiers") != null) {
+          for (String c : p.getProperty("classifiers").split(",")) {
+            Properties one = new Properties();
+            try (InputStream in = loader.getResourceAsStream(resource(c.strip(), PROPERTIES))) {
+              if (in != null) {
+                one.load(in);
+              }
+            }
+            shims.add(new Shim(where(url), url, null, c.strip(), one.getProperty("version", "?"),
+                one.getProperty("abi", "?")));
+          }
+          continue;
+        }
+        shims.add(new Shim(where(url), url, null, p.getProperty("classifier", "?"), p.getProperty("version", "?"),
+            p.getProperty("abi", "?")));
+      }
+    } catch (IOException e) {
+      // listed as none
     }
+    return shims;
+  }
+
+  private static Properties readProperties(Path file) {
+    Properties p = new Properties();
+    if (Files.isRegularFile(file)) {
+      try (InputStream in = Files.newInputStream(file)) {
+        p.load(in);
+      } catch (IOException e) {
+        // no sidecar: the shim is checked after loading
+      }
+    }
+    return p;
+  }
+
+  /**
+   * Why {@code torch} cannot be loaded because another LibTorch already is (by other code in this
+   * process: its libraries would take the place of ours by soname), or null.
+   */
+  static String alreadyLoaded(LibTorch torch) {
+    Path maps = Path.of("/proc/self/maps");
+    if (!Files.isReadable(maps)) {
+      return null;
+    }
+    Path ours = LibTorch.realOrSelf(torch.libDir());
+    try {
+      for (String line : Files.readAllLines(maps)) {
+        int slash = line.indexOf('/');
+        if (slash < 0) {
+          continue;
+        }
+        Path mapped = Path.of(line.substring(slash).strip());
+        String name = mapped.getFileName().toString();
+        if (name.matches("lib(torch_cpu|c10)\\.so.*") && !LibTorch.realOrSelf(mapped.getParent()).equals(ours)
+            && !mapped.getParent().equals(torch.libDir())) {
+          return "another LibTorch is already loaded in this process (" + mapped + "), by other code (another"
+              + " library of this JVM?); the shim must run on the same one: point LIBTORCH_HOME at "
+              + mapped.getParent();
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+    return null;
   }
 
   /** dlerror() text names the file (often twice); the line already does. */
@@ -187,63 +414,18 @@ public final class NativeLibrary {
     return m;
   }
 
-  /**
-   * What to tell about LibTorch when loading the shim failed with {@code error}: the folders the
-   * shim was built against (its run path), whether they still hold LibTorch, and LD_LIBRARY_PATH.
-   * Empty when the error is not about a missing library.
-   */
-  static List<String> libtorchDiagnosis(String error, List<String> builtAgainst, String ldLibraryPath) {
-    List<String> lines = new ArrayList<>();
-    if (error == null || !error.contains("cannot open shared object file")) {
-      return lines;
+  /** A file for the shim: itself when the classes are a directory, else a cached copy. */
+  private static Path materialise(Shim shim, List<String> tried, List<Shim> available) {
+    if (shim.file() != null) {
+      return shim.file();
     }
-    for (String dir : builtAgainst) {
-      Path d = Path.of(dir);
-      String state =
-          !Files.isDirectory(d) ? "does not exist"
-              : Files.exists(d.resolve("libtorch_cpu.so")) || Files.exists(d.resolve("libtorch.so"))
-                  ? "holds LibTorch" : "exists but holds no libtorch_cpu.so";
-      lines.add("LibTorch folder the shim was built against (its run path): " + dir + ": " + state);
-    }
-    if (builtAgainst.isEmpty()) {
-      lines.add("LibTorch folder the shim was built against: unknown (no libmaskformer.torch beside it)");
-    }
-    lines.add("LD_LIBRARY_PATH: " + (ldLibraryPath == null || ldLibraryPath.isBlank() ? "not set" : ldLibraryPath));
-    lines.add("system library folders (/etc/ld.so.cache, /lib, /usr/lib): searched by the dynamic loader");
-    return lines;
-  }
-
-  /** The LibTorch folders recorded by the build beside the shim, or in the jar. */
-  private static List<String> builtAgainst(Path shim) {
-    try {
-      Path beside = shim.resolveSibling(TORCH_DIRS);
-      String text = null;
-      if (Files.isRegularFile(beside)) {
-        text = Files.readString(beside);
-      } else {
-        try (InputStream in = NativeLibrary.class.getResourceAsStream(resource(TORCH_DIRS))) {
-          if (in != null) {
-            text = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-          }
-        }
-      }
-      if (text == null) {
-        return List.of();
-      }
-      return java.util.Arrays.stream(text.strip().split("[;\n]")).filter(s -> !s.isBlank()).toList();
-    } catch (IOException | RuntimeException e) {
-      return List.of();
-    }
-  }
-
-  /** A file for the resource: itself when the classes are a directory, else a cached copy. */
-  private static Path materialise(URL url, String resource, List<String> tried) {
+    URL url = shim.url();
     if ("file".equals(url.getProtocol())) {
       try {
         return Path.of(url.toURI());
       } catch (URISyntaxException e) {
-        tried.add("jar resource " + resource + ": bad URL " + url);
-        throw failed(tried, e);
+        tried.add("shim " + shim.source() + ": bad URL " + url);
+        throw failed(tried, available, e);
       }
     }
     try (InputStream in = url.openStream()) {
@@ -263,8 +445,8 @@ public final class NativeLibrary {
       }
       return file;
     } catch (IOException | NoSuchAlgorithmException e) {
-      tried.add("jar resource " + resource + ": could not extract: " + e);
-      throw failed(tried, e);
+      tried.add("shim " + shim.source() + ": could not extract it to " + cacheDirectory() + ": " + e);
+      throw failed(tried, available, e);
     }
   }
 
@@ -280,25 +462,31 @@ public final class NativeLibrary {
     return base.resolve("maskformer-java");
   }
 
-  private static void checkAbi(List<String> tried) {
+  private static void checkAbi(List<String> tried, List<Shim> available) {
     int abi;
     try {
       abi = maskformer_h.mf_abi_version();
     } catch (Throwable e) { // a shim without the symbol: not ours, or far too old
       tried.add("mf_abi_version(): " + e);
-      throw failed(tried, e);
+      throw failed(tried, available, e);
     }
     if (abi != EXPECTED_ABI || maskformer_h.MF_ABI_VERSION() != EXPECTED_ABI) {
       tried.add("ABI version: shim " + abi + ", bindings " + maskformer_h.MF_ABI_VERSION()
           + ", library expects " + EXPECTED_ABI);
-      throw failed(tried, null);
+      throw failed(tried, available, null);
+    }
+    String shimVersion = maskformer_h.mf_version().reinterpret(256).getString(0);
+    if (!shimVersion.equals(version())) {
+      tried.add("version: the shim is of maskformer-java " + shimVersion + ", this jar is " + version()
+          + ": use the maskformer-native jar of the same version");
+      throw failed(tried, available, null);
     }
     String compiled = maskformer_h.mf_libtorch_version().reinterpret(256).getString(0);
     String[] running = NativeRuntime.loadedLibtorch();
     String mismatch = libtorchMismatch(compiled, running[0], running[1]);
     if (mismatch != null) {
       tried.add(mismatch);
-      throw failed(tried, null);
+      throw failed(tried, available, null);
     }
   }
 
@@ -321,16 +509,25 @@ public final class NativeLibrary {
     return m.find() ? m.group(1) : version;
   }
 
-  private static NativeLibraryException failed(List<String> tried, Throwable cause) {
+  private static NativeLibraryException failed(List<String> tried, List<Shim> available, Throwable cause) {
     StringBuilder b = new StringBuilder("could not load the maskformer native library; tried:");
     for (String t : tried) {
       b.append("\n  - ").append(t);
     }
-    b.append("\nThe shim needs the LibTorch it was built against at run time (./maskformer setup builds")
-        .append(" it against the torch in the project's .venv); for a LibTorch download add its lib/")
-        .append(" folder to LD_LIBRARY_PATH.")
-        .append(" Build the shim with `mvn package` (or ./maskformer, which builds on first use),")
-        .append(" or point -Dmaskformer.library / MASKFORMER_LIBRARY at a built libmaskformer.so.");
+    b.append("\nShims on the class path (maskformer-native jars):");
+    if (available.isEmpty()) {
+      b.append(" none");
+    }
+    for (Shim s : available) {
+      b.append("\n  - ").append(s.classifier()).append(" (version ").append(s.version()).append(", ABI ")
+          .append(s.abi()).append(", ").append(s.source()).append(")");
+    }
+    b.append("\nThis jar is maskformer-java ").append(version()).append(" for ").append(platform())
+        .append(". It needs a LibTorch and the maskformer-native jar built for its version and flavour:")
+        .append(" pip install torch (found through python3 on the PATH or MASKFORMER_PYTHON),")
+        .append(" LIBTORCH_HOME=<an unpacked LibTorch> (or -Dmaskformer.libtorch),")
+        .append(" or Debian's apt-get install libtorch-dev (1.13).")
+        .append(" README \"Which LibTorch\" lists the search order and the native classifiers.");
     return new NativeLibraryException(b.toString(), cause);
   }
 }

@@ -83,34 +83,53 @@ public final class NativeModel implements AutoCloseable {
     this.facts = readFacts();
   }
 
-  /** Loads a model; {@code device} is -1 for the CPU, {@code precision} an mf_precision. */
-  public static NativeModel load(
-      Path path,
-      int device,
-      int precision,
-      int intraOpThreads,
-      boolean jitOptimize,
-      boolean allowNativeCode) {
+  /** What mf_load_options carries; {@code device} is -1 for the CPU, {@code precision} an mf_precision. */
+  public record Options(int device, int precision, int intraOpThreads, boolean jitOptimize, boolean allowNativeCode) {}
+
+  /** Loads a model file. */
+  public static NativeModel load(Path path, Options options) {
+    String file = path.toString();
+    return load(options, file, (call, opts, out) -> maskformer_h.mf_model_load(call.allocateFrom(file), opts, out));
+  }
+
+  /**
+   * Loads a TorchScript export from off-heap bytes, read during the call only. {@code name}
+   * stands for the model in messages.
+   */
+  public static NativeModel load(MemorySegment bytes, String name, Options options) {
+    if (!bytes.isNative()) {
+      throw new IllegalArgumentException("model bytes must be off-heap (native) memory: " + bytes);
+    }
+    if (bytes.byteSize() == 0) {
+      throw new IllegalArgumentException("model '" + name + "' is empty (0 bytes)");
+    }
+    return load(options, name, (call, opts, out) ->
+        maskformer_h.mf_model_load_memory(bytes, bytes.byteSize(), call.allocateFrom(name), opts, out));
+  }
+
+  private interface Loader {
+    int call(Arena call, MemorySegment opts, MemorySegment out);
+  }
+
+  private static NativeModel load(Options o, String name, Loader loader) {
     NativeLibrary.ensureLoaded();
-    if (intraOpThreads != 0) {
-      NativeRuntime.checkThreads(intraOpThreads, "intraOpThreads");
+    if (o.intraOpThreads() != 0) {
+      NativeRuntime.checkThreads(o.intraOpThreads(), "intraOpThreads");
     }
     try (Arena call = Arena.ofConfined()) {
       MemorySegment opts = mf_load_options.allocate(call);
       NativeStatus.check(maskformer_h.mf_load_options_init_sized(opts, (int) mf_load_options.sizeof()),
           "mf_load_options_init", null);
-      mf_load_options.device(opts, device);
-      mf_load_options.precision(opts, precision);
-      mf_load_options.intra_op_threads(opts, intraOpThreads);
-      mf_load_options.jit_optimize(opts, jitOptimize ? 1 : 0);
-      mf_load_options.allow_native_code(opts, allowNativeCode ? 1 : 0);
+      mf_load_options.device(opts, o.device());
+      mf_load_options.precision(opts, o.precision());
+      mf_load_options.intra_op_threads(opts, o.intraOpThreads());
+      mf_load_options.jit_optimize(opts, o.jitOptimize() ? 1 : 0);
+      mf_load_options.allow_native_code(opts, o.allowNativeCode() ? 1 : 0);
       MemorySegment out = call.allocate(ADDRESS);
-      String file = path.toString();
-      int status = maskformer_h.mf_model_load(call.allocateFrom(file), opts, out);
-      NativeStatus.check(status, "load", file);
+      NativeStatus.check(loader.call(call, opts, out), "load", name);
       MemorySegment raw = out.get(ADDRESS, 0);
       try {
-        return new NativeModel(raw, file);
+        return new NativeModel(raw, name);
       } catch (RuntimeException e) {
         maskformer_h.mf_model_free(raw);
         throw e;

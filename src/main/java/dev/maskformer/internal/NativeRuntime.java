@@ -47,7 +47,8 @@ public final class NativeRuntime {
         maskformer_h.mf_max_threads(),
         CpuFeature.of(maskformer_h.mf_cpu_features()),
         NativeLibrary.openMpSettings(),
-        maskformer_h.mf_host_cache_bytes());
+        maskformer_h.mf_host_cache_bytes(),
+        NativeLibrary.description());
   }
 
   /** {version, file} of the LibTorch loaded in this process ("" when unknown). */

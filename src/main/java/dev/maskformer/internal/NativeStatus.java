@@ -31,7 +31,7 @@ public final class NativeStatus {
     throw exceptionFor(s, message);
   }
 
-  /** The exception type a status maps to, as in the README's error table. */
+  /** The exception type a status maps to, as in the error table of docs/errors.md. */
   public static RuntimeException exceptionFor(Status status, String message) {
     return switch (status) {
       case IO, MODEL_FORMAT -> new ModelLoadException(status, message);

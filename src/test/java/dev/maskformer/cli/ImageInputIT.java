@@ -2,18 +2,23 @@
 package dev.maskformer.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.maskformer.Images;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Random;
 import java.util.zip.CRC32;
 import java.util.zip.Deflater;
@@ -108,6 +113,44 @@ class ImageInputIT {
         huge.toString());
     assertEquals(1, r.code(), r.err());
     expect(r.err(), "huge.png", "30000x30000: too large to decode into a Java image");
+  }
+
+  /**
+   * {@code Images.readImage(byte[], maxPixels)} (the Flink SQL provider's decoder) makes the checks
+   * of the file reader: the same damaged and oversized inputs are each refused with the same reason,
+   * and a good image decodes to the same pixels as its file.
+   */
+  @Test
+  void imagesInMemoryAreCheckedAsFilesAre() throws Exception {
+    Path file = MODELS.resolve("images/scene_97x61.png");
+    byte[] png = Files.readAllBytes(file);
+    BufferedImage fromFile = Images.readImage(file);
+    BufferedImage fromBytes = Images.readImage(png, Images.DEFAULT_MAX_PIXELS);
+    assertEquals(fromFile.getWidth(), fromBytes.getWidth());
+    assertTrue(Arrays.equals(fromFile.getRGB(0, 0, 97, 61, null, 0, 97),
+        fromBytes.getRGB(0, 0, 97, 61, null, 0, 97)));
+    byte[] jpeg = encode(noise(97, 61), "jpg");
+    byte[] badCrc = png.clone();
+    int idat = indexOf(badCrc, "IDAT");
+    badCrc[idat + 4 + ByteBuffer.wrap(badCrc, idat - 4, 4).getInt()] ^= 0x01;
+    Map<String, byte[]> bad = new LinkedHashMap<>();
+    bad.put("damaged jpeg (", Arrays.copyOf(jpeg, jpeg.length / 2));
+    bad.put("damaged png (CRC mismatch in its 'IDAT' chunk", badCrc);
+    bad.put("truncated png (ends inside its 'IDAT' chunk", Arrays.copyOf(png, png.length - 40));
+    bad.put("30000x30000 = 900000000 pixels, more than the limit of 67108864", pngHeaderOnly(30000, 30000));
+    bad.put("40000x10, larger than 32768 pixels on a side", pngHeaderOnly(40000, 10));
+    bad.put("12000x12000 = 144000000 pixels, more than the limit", bilevelPng(12000, 12000));
+    bad.put("not a readable image (PNG, JPEG, BMP, GIF)", new byte[] {1, 2, 3});
+    bad.put("not a readable image", new byte[0]);
+    for (var e : bad.entrySet()) {
+      IOException x = assertThrows(IOException.class,
+          () -> Images.readImage(e.getValue(), Images.DEFAULT_MAX_PIXELS), e.getKey());
+      assertTrue(x.getMessage().contains(e.getKey()), x.getMessage());
+      assertTrue(x.getMessage().endsWith(": " + e.getValue().length + " bytes in memory"), x.getMessage());
+    }
+    IOException low = assertThrows(IOException.class,
+        () -> Images.readImage(png, 5916));
+    assertTrue(low.getMessage().contains("97x61 = 5917 pixels, more than the limit of 5916"), low.getMessage());
   }
 
   /** A grey PNG's overlay at opacity 0 is the image itself: grey g stays (g, g, g). */

@@ -40,7 +40,9 @@ import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.util.Collector;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -168,6 +170,61 @@ class FlinkIT {
       assertArrayEquals(directHistograms.get(s.key()), s.histogram(), s.key());
     }
     assertEquals(24, all.stream().map(SegmentedFrame::key).distinct().count());
+  }
+
+  /** Results before and after each watermark, as a downstream operator sees them. */
+  static final ConcurrentLinkedQueue<String> LATE = new ConcurrentLinkedQueue<>();
+  static final AtomicInteger UNDER_WATERMARK = new AtomicInteger();
+
+  /** Notes every record whose timestamp a watermark before it has already passed. */
+  static final class LateCheck extends ProcessFunction<SegmentedFrame, SegmentedFrame> {
+    @Override
+    public void processElement(SegmentedFrame s, Context ctx, Collector<SegmentedFrame> out) {
+      long watermark = ctx.timerService().currentWatermark();
+      if (watermark > Long.MIN_VALUE) {
+        UNDER_WATERMARK.incrementAndGet();
+      }
+      if (ctx.timestamp() <= watermark) {
+        LATE.add(s.key() + " at " + ctx.timestamp() + " after watermark " + watermark);
+      }
+      out.collect(s);
+    }
+  }
+
+  /**
+   * Unordered mode reorders results (two workers, frames of two sizes alternating, so batches
+   * finish out of order) but never lets a watermark overtake a result it holds back: no record
+   * arrives downstream behind a watermark that passed its timestamp. Ordered mode likewise.
+   */
+  @Test
+  void resultsNeverFallBehindAWatermark() throws Exception {
+    List<VideoFrame> frames = new ArrayList<>();
+    try (Arena arena = Arena.ofConfined()) {
+      for (int i = 0; i < 6; i++) {
+        for (Path dir : streams) { // cam0 96x64, cam1 64x48, ...: sizes alternate
+          Frame f = Images.read(list(dir).get(i), arena);
+          frames.add(VideoFrame.of(dir.getFileName().toString(), i, 10L * frames.size(), f));
+        }
+      }
+    }
+    for (boolean ordered : new boolean[] {false, true}) {
+      LATE.clear();
+      UNDER_WATERMARK.set(0);
+      COLLECTED.clear();
+      StreamExecutionEnvironment env = env(1);
+      env.getConfig().setAutoWatermarkInterval(5);
+      DataStream<VideoFrame> in = env.fromData(frames, FrameSerializers.FrameTypeInfo.videoFrames())
+          .assignTimestampsAndWatermarks(WatermarkStrategy.<VideoFrame>forMonotonousTimestamps()
+              .withTimestampAssigner((f, t) -> f.timestamp()));
+      SegmentConfig config = SegmentConfig.of(model.toString()).withOrdered(ordered).withWorkers(2)
+          .withBatching(2, Duration.ofMillis(5)).withCapacity(4);
+      MaskFormerFlink.segment(in, config).process(new LateCheck())
+          .returns(FrameSerializers.FrameTypeInfo.segmentedFrames()).sinkTo(new CollectSink());
+      env.execute("watermarks");
+      assertEquals(24, COLLECTED.size());
+      assertEquals(List.of(), new ArrayList<>(LATE), "ordered " + ordered);
+      assertTrue(UNDER_WATERMARK.get() > 0, "watermarks reached the results (ordered " + ordered + ")");
+    }
   }
 
   /**

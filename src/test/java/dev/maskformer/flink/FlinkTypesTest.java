@@ -96,7 +96,7 @@ class FlinkTypesTest {
     SegmentConfig config = SegmentConfig.of("/m.pt").withDevice(Device.cuda(1)).withHistogram(true);
     assertEquals(config, org.apache.flink.util.InstantiationUtil.clone(config));
     assertEquals("cuda:1", config.device());
-    org.apache.flink.util.InstantiationUtil.clone(new SegmentFunction(config));
+    org.apache.flink.util.InstantiationUtil.clone(new SegmentOperator.Factory(config));
     org.apache.flink.util.InstantiationUtil.clone(LabelPngSink.labels(java.nio.file.Path.of("/out"))
         .withPalette(new int[] {0xFF0000}).withColour(true).withOverlay(0.5));
     FrameSource source = FrameSource.builder().input("cam", java.nio.file.Path.of("/")).build();

@@ -4,45 +4,11 @@ package dev.maskformer.internal;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-/** The message for a shim whose LibTorch cannot be found, without loading anything. */
+/** The loader's checks and messages, without loading anything. */
 class NativeLibraryTest {
-  private static final String DLERROR =
-      "/x/libmaskformer.so: libtorch_cpu.so: cannot open shared object file: No such file or directory";
-
-  @Test
-  void missingLibtorchNamesEveryPlaceSearched(@TempDir Path tmp) throws Exception {
-    Path gone = tmp.resolve("removed/lib");
-    Path empty = Files.createDirectories(tmp.resolve("empty"));
-    Path full = Files.createDirectories(tmp.resolve("full"));
-    Files.writeString(full.resolve("libtorch_cpu.so"), "");
-    List<String> lines = NativeLibrary.libtorchDiagnosis(DLERROR,
-        List.of(gone.toString(), empty.toString(), full.toString()), "/opt/a:/opt/b");
-    String text = String.join("\n", lines);
-    assertTrue(text.contains(gone + ": does not exist"), text);
-    assertTrue(text.contains(empty + ": exists but holds no libtorch_cpu.so"), text);
-    assertTrue(text.contains(full + ": holds LibTorch"), text);
-    assertTrue(text.contains("LD_LIBRARY_PATH: /opt/a:/opt/b"), text);
-    assertTrue(text.contains("/etc/ld.so.cache"), text);
-  }
-
-  @Test
-  void unknownBuildAndNoLdPathAreSaid() {
-    String text = String.join("\n", NativeLibrary.libtorchDiagnosis(DLERROR, List.of(), null));
-    assertTrue(text.contains("built against: unknown"), text);
-    assertTrue(text.contains("LD_LIBRARY_PATH: not set"), text);
-  }
-
-  @Test
-  void otherLoadErrorsGetNoLibtorchLines() {
-    assertEquals(List.of(), NativeLibrary.libtorchDiagnosis("invalid ELF header", List.of("/usr/lib"), null));
-  }
-
   @Test
   void aLibtorchOfAnotherMinorVersionIsAMismatch() {
     String text = NativeLibrary.libtorchMismatch("2.13.0", "1.13.0", "/usr/lib/x86_64-linux-gnu/libtorch_cpu.so");
@@ -53,6 +19,28 @@ class NativeLibraryTest {
     assertEquals(null, NativeLibrary.libtorchMismatch("2.13.0", "2.13.0a0+git", "x"));
     assertEquals(null, NativeLibrary.libtorchMismatch("2.13.0", "", "x")); // does not say
     assertTrue(NativeLibrary.libtorchMismatch("2.1.0", "2.13.0", "x") != null); // 2.1 is not 2.13
+  }
+
+  @Test
+  void aShimOfAnotherVersionOrAbiIsRefusedBeforeLoading() {
+    String v = NativeLibrary.version();
+    assertTrue(v.matches("\\d+\\.\\d+\\.\\d+.*"), "version.properties is filtered by Maven: " + v);
+    var same = new NativeLibrary.Shim("s", null, null, "c", v, Integer.toString(NativeLibrary.EXPECTED_ABI));
+    assertEquals(null, NativeLibrary.checkShimVersion(same));
+    var older = new NativeLibrary.Shim("s", null, null, "c", "0.0.1", Integer.toString(NativeLibrary.EXPECTED_ABI));
+    assertTrue(NativeLibrary.checkShimVersion(older).contains("is of maskformer-java 0.0.1, this jar is " + v),
+        NativeLibrary.checkShimVersion(older));
+    var abi = new NativeLibrary.Shim("s", null, null, "c", v, "1");
+    assertTrue(NativeLibrary.checkShimVersion(abi).contains("has C ABI 1, this jar needs " + NativeLibrary.EXPECTED_ABI));
+    // properties that do not say are checked after loading, through mf_version and mf_abi_version
+    assertEquals(null, NativeLibrary.checkShimVersion(new NativeLibrary.Shim("s", null, null, null, null, null)));
+  }
+
+  @Test
+  void aResourceIsNamedByItsJar() throws Exception {
+    assertEquals("/r/maskformer-native-0.1.0-x.jar", NativeLibrary.where(
+        java.net.URI.create("jar:file:/r/maskformer-native-0.1.0-x.jar!/dev/maskformer/native/x/libmaskformer.so").toURL()));
+    assertEquals("/work/target/classes/dev/x", NativeLibrary.where(java.net.URI.create("file:/work/target/classes/dev/x").toURL()));
   }
 
   @Test

@@ -1651,6 +1651,70 @@ public class maskformer_h extends maskformer_h$shared {
         }
     }
 
+    private static class mf_model_load_memory {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_LONG,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_POINTER,
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_load_memory");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_model_load_memory(const void *data, int64_t size, const char *name, const mf_load_options *opts, mf_model **out_model)
+     * }
+     */
+    public static FunctionDescriptor mf_model_load_memory$descriptor() {
+        return mf_model_load_memory.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_model_load_memory(const void *data, int64_t size, const char *name, const mf_load_options *opts, mf_model **out_model)
+     * }
+     */
+    public static MethodHandle mf_model_load_memory$handle() {
+        return mf_model_load_memory.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_model_load_memory(const void *data, int64_t size, const char *name, const mf_load_options *opts, mf_model **out_model)
+     * }
+     */
+    public static MemorySegment mf_model_load_memory$address() {
+        return mf_model_load_memory.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_model_load_memory(const void *data, int64_t size, const char *name, const mf_load_options *opts, mf_model **out_model)
+     * }
+     */
+    public static int mf_model_load_memory(MemorySegment data, long size, MemorySegment name, MemorySegment opts, MemorySegment out_model) {
+        var mh$ = mf_model_load_memory.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_model_load_memory", data, size, name, opts, out_model);
+            }
+            return (int)mh$.invokeExact(data, size, name, opts, out_model);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class mf_model_free {
         public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
             maskformer_h.C_POINTER

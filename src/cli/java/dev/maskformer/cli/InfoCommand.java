@@ -65,6 +65,7 @@ final class InfoCommand implements Callable<Integer> {
     out.printf("LibTorch        %s (%s), loaded %s from %s%n", r.libtorchVersion(),
         r.cudaCompiled() ? "CUDA" : "CPU only", r.libtorchLoaded().isEmpty() ? "(version not reported)"
             : r.libtorchLoaded(), r.libtorchFile().isEmpty() ? "(unknown)" : r.libtorchFile());
+    out.printf("loaded from     %s%n", r.loadedFrom());
     out.printf("CUDA devices    %d%n", r.cudaDevices());
     out.printf("CPU             %d cores; %s; bf16 %s%n", Runtime.getRuntime().availableProcessors(),
         r.cpuFeatures().isEmpty() ? "no AVX2/AVX-512" : r.cpuFeatures().stream().map(Enum::name)

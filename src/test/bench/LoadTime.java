@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+import dev.maskformer.MaskFormer;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+
+/**
+ * Time from the first call to a ready model, in a fresh JVM (src/test/bench/loadtime.sh): finding
+ * and loading LibTorch and the shim (MaskFormer.runtime()), then MaskFormer.load(model) with its
+ * test forward pass. Prints wall and main-thread CPU milliseconds of each part as one line.
+ */
+public class LoadTime {
+  public static void main(String[] args) throws Exception {
+    var mx = ManagementFactory.getThreadMXBean();
+    long t0 = System.nanoTime(), c0 = mx.getCurrentThreadCpuTime();
+    MaskFormer.runtime();                     // finds and loads LibTorch and the shim
+    long t1 = System.nanoTime(), c1 = mx.getCurrentThreadCpuTime();
+    try (MaskFormer m = MaskFormer.load(Path.of(args[0]))) {
+      long t2 = System.nanoTime(), c2 = mx.getCurrentThreadCpuTime();
+      System.out.printf("native %.1f %.1f load %.1f %.1f total %.1f %.1f%n", (t1 - t0) / 1e6, (c1 - c0) / 1e6,
+          (t2 - t1) / 1e6, (c2 - c1) / 1e6, (t2 - t0) / 1e6, (c2 - c0) / 1e6);
+    }
+  }
+}
