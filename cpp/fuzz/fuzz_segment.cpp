@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fuzz target: everything a caller passes to a loaded model. The input picks one call (segment,
 // segment_keepalive, segment_ext with its further outputs and inference rules, warmup, input_size, the getters, benchmark_forward, or model loading with
-// its option struct) and its arguments: image sizes, strides, pixel formats, byte counts, batch
-// counts, label types, output sizes, alignment, option structs, NULL pointers.
+// its option struct; image_to_rgb) and its arguments: image sizes, strides, pixel formats (YUV
+// with each chroma plane's pointer, size and stride, matrix and range), byte counts, batch
+// counts, label types, output sizes, alignment, option structs, NULL pointers. For YUV images
+// that mf_image_to_rgb converts, the tensor conversion that GPUs run must give the same bytes.
 //
 // Every pointer passed points at exactly as many bytes as the size next to it claims (the
 // buffers are allocated at that size), so a check in the shim that lets a too-small buffer through
@@ -19,7 +21,11 @@
 #include <memory>
 #include <vector>
 
+#include <torch/script.h>
+
 #include "fuzz_common.hpp"
+#include "image.hpp"
+#include "yuv.hpp"
 
 using mf_fuzz::check_status;
 using mf_fuzz::contract;
@@ -88,39 +94,76 @@ int64_t saturating_mul(int64_t a, int64_t b) {
 }
 
 struct ImageCase {
-  std::unique_ptr<Buffer> pixels, labels, scores;
+  std::unique_ptr<Buffer> pixels, chroma[2], labels, scores;
   mf_image image{};
   mf_output output{};
 };
 
+// A stride for rows of `row` bytes: exact, a little short or long, anything, or extreme.
+int64_t stride_for(FuzzedDataProvider& in, int64_t row) {
+  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    case 0: return row > INT64_MIN + 4 ? row - in.ConsumeIntegralInRange<int64_t>(1, 4) : row;
+    case 1: return in.ConsumeIntegral<int64_t>();
+    case 2: return in.PickValueInArray<int64_t>({0, -1, INT64_MIN, INT64_MAX, INT64_MAX / 2});
+    case 3: return row < INT64_MAX - 100 ? row + in.ConsumeIntegralInRange<int64_t>(1, 100) : row;
+    default: return row;
+  }
+}
+
+// Bytes that `rows` rows of `row` bytes, `stride` apart, span (INT64_MAX when that overflows).
+int64_t span_of(int64_t rows, int64_t stride, int64_t row) {
+  int64_t need = 0;
+  if (__builtin_mul_overflow(rows - 1, stride, &need) || __builtin_add_overflow(need, row, &need)) return INT64_MAX;
+  return need;
+}
+
+// A buffer of exactly the claimed size, filled from the input (or a fixed pattern).
+std::unique_ptr<Buffer> filled(FuzzedDataProvider& in, int64_t& size) {
+  auto b = allocate(size, in.ConsumeIntegralInRange<int>(0, 3));
+  if (size > 0) {
+    const std::vector<uint8_t> fill = in.ConsumeBytes<uint8_t>(64);
+    for (int64_t i = 0; i < size; ++i) b->data()[i] = fill.empty() ? uint8_t(i * 131) : fill[size_t(i) % fill.size()];
+  }
+  return b;
+}
+
+bool is_yuv(int32_t format) { return format == MF_PIXEL_NV12 || format == MF_PIXEL_I420 || format == MF_PIXEL_NV21; }
+
 void make_image(FuzzedDataProvider& in, int32_t k, ImageCase& c) {
   mf_image& img = c.image;
   img.format = in.ConsumeIntegralInRange<int>(0, 9) == 0 ? in.ConsumeIntegral<int32_t>()
-                                                         : in.ConsumeIntegralInRange<int32_t>(0, 3);
+                                                         : in.ConsumeIntegralInRange<int32_t>(0, 6);
   img.width = side(in);
   img.height = side(in);
-  const int64_t channels = img.format == MF_PIXEL_RGBA || img.format == MF_PIXEL_BGRA ? 4 : 3;
+  const bool yuv = is_yuv(img.format);
+  const int64_t channels = yuv ? 1 : img.format == MF_PIXEL_RGBA || img.format == MF_PIXEL_BGRA ? 4 : 3;
   const int64_t row = saturating_mul(img.width, channels);
-  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
-    case 0: img.stride = row > INT64_MIN + 4 ? row - in.ConsumeIntegralInRange<int64_t>(1, 4) : row; break;
-    case 1: img.stride = in.ConsumeIntegral<int64_t>(); break;
-    case 2: img.stride = in.PickValueInArray<int64_t>({0, -1, INT64_MIN, INT64_MAX, INT64_MAX / 2}); break;
-    case 3: img.stride = row < INT64_MAX - 100 ? row + in.ConsumeIntegralInRange<int64_t>(1, 100) : row; break;
-    default: img.stride = row;
-  }
-  int64_t need = 0;
-  if (__builtin_mul_overflow(int64_t(img.height) - 1, img.stride, &need) ||
-      __builtin_add_overflow(need, row, &need))
-    need = INT64_MAX;
-  img.data_size = claim(in, need);
-  c.pixels = allocate(img.data_size, in.ConsumeIntegralInRange<int>(0, 3));
+  img.stride = stride_for(in, row);
+  img.data_size = claim(in, span_of(img.height, img.stride, row));
+  c.pixels = filled(in, img.data_size);
   img.data = c.pixels->data();
-  if (img.data_size > 0) {
-    const std::vector<uint8_t> fill = in.ConsumeBytes<uint8_t>(64);
-    for (int64_t i = 0; i < img.data_size; ++i)
-      c.pixels->data()[i] = fill.empty() ? uint8_t(i * 131) : fill[size_t(i) % fill.size()];
-  }
   if (in.ConsumeIntegralInRange<int>(0, 31) == 0) img.data = nullptr;
+  if (yuv) {
+    // the chroma planes: ceil(w/2) x ceil(h/2) samples, interleaved pairs for NV12/NV21, each
+    // plane in its own exactly sized buffer so that any read past a claim is an ASan error
+    img.matrix = in.ConsumeIntegralInRange<int>(0, 15) == 0 ? in.ConsumeIntegral<int32_t>()
+                                                             : in.ConsumeIntegralInRange<int32_t>(0, 2);
+    img.range = in.ConsumeIntegralInRange<int>(0, 15) == 0 ? in.ConsumeIntegral<int32_t>()
+                                                            : in.ConsumeIntegralInRange<int32_t>(0, 1);
+    const int64_t cw = img.width >= 0 ? (int64_t(img.width) + 1) / 2 : int64_t(img.width) / 2;
+    const int64_t ch = img.height >= 0 ? (int64_t(img.height) + 1) / 2 : int64_t(img.height) / 2;
+    const int64_t crow = img.format == MF_PIXEL_I420 ? cw : saturating_mul(cw, 2);
+    int planes = img.format == MF_PIXEL_I420 ? 2 : 1;
+    if (in.ConsumeIntegralInRange<int>(0, 15) == 0) planes = 3 - planes;  // one too few or too many
+    for (int i = 0; i < planes; ++i) {
+      mf_plane& p = img.chroma[i];
+      p.stride = stride_for(in, crow);
+      p.size = claim(in, span_of(ch, p.stride, crow));
+      c.chroma[i] = filled(in, p.size);
+      p.data = c.chroma[i]->data();
+      if (in.ConsumeIntegralInRange<int>(0, 31) == 0) p.data = nullptr;
+    }
+  }
 
   mf_output& out = c.output;
   out.label_type = in.ConsumeIntegralInRange<int>(0, 15) == 0 ? in.ConsumeIntegral<int32_t>()
@@ -316,6 +359,48 @@ void segment(FuzzedDataProvider& in, mf_model* model, int32_t k, bool keepalive)
     for (int32_t i = 0; i < count; ++i) check_labels(cases[size_t(i)], k);
 }
 
+// mf_image_to_rgb on a fuzzed image; for a YUV image it converted, the tensor version (the one GPUs
+// run) must give the same bytes on the CPU, from the same planes.
+void to_rgb(FuzzedDataProvider& in) {
+  ImageCase c;
+  make_image(in, 150, c);
+  const mf_image& img = c.image;
+  int64_t size = claim(in, saturating_mul(saturating_mul(img.width, img.height), 3));
+  auto out = allocate(size, 0);
+  const mf_status st = mf_image_to_rgb(&img, in.ConsumeIntegralInRange<int>(0, 31) == 0 ? nullptr : out->data(), size, 0);
+  check_status(st, "mf_image_to_rgb");
+  if (st != MF_OK || !is_yuv(img.format)) return;
+  maskformer::ImageView v;
+  v.data = img.data;
+  v.data_size = img.data_size;
+  v.width = img.width;
+  v.height = img.height;
+  v.stride = img.stride;
+  v.channels = 1;
+  v.yuv = true;
+  v.matrix = img.matrix;
+  v.full_range = img.range == MF_YUV_FULL;
+  const bool i420 = img.format == MF_PIXEL_I420;
+  v.chroma_buffers = i420 ? 2 : 1;
+  for (int i = 0; i < v.chroma_buffers; ++i) {
+    v.chroma_data[i] = img.chroma[i].data;
+    v.chroma_span[i] = span_of((img.height + 1) / 2, img.chroma[i].stride,
+                               (i420 ? 1 : 2) * ((int64_t(img.width) + 1) / 2));
+  }
+  v.u = i420 ? img.chroma[0].data : img.chroma[0].data + (img.format == MF_PIXEL_NV12 ? 0 : 1);
+  v.v = i420 ? img.chroma[1].data : img.chroma[0].data + (img.format == MF_PIXEL_NV12 ? 1 : 0);
+  v.u_stride = img.chroma[0].stride;
+  v.v_stride = i420 ? img.chroma[1].stride : img.chroma[0].stride;
+  v.chroma_step = i420 ? 1 : 2;
+  c10::InferenceMode inference;
+  const std::vector<at::Tensor> planes = maskformer::yuv_planes_to_device(v, at::Device(at::kCPU));
+  const at::Tensor rgb =
+      maskformer::yuv_to_rgb_tensor(planes[0], planes[1], planes[2], v.matrix, v.full_range).contiguous();
+  if (rgb.numel() != int64_t(img.width) * img.height * 3 ||
+      std::memcmp(rgb.data_ptr<uint8_t>(), out->data(), size_t(rgb.numel())) != 0)
+    contract("yuv_to_rgb_tensor", "differs from mf_image_to_rgb (the CPU kernel) on the same planes");
+}
+
 void other_calls(FuzzedDataProvider& in, mf_model* model, int32_t k, int which) {
   switch (which) {
     case 0: {  // input_size
@@ -430,8 +515,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mf_model* model = m < 0 ? nullptr : models[m];
   const int32_t k = m < 0 ? 150 : num_classes[m];
   const int32_t queries = m < 0 ? 12 : num_queries[m];
-  const int call = in.ConsumeIntegralInRange<int>(0, 14);
+  const int call = in.ConsumeIntegralInRange<int>(0, 16);
   if (call < 6) segment(in, model, k, call == 5);
+  else if (call >= 15) to_rgb(in);
   else if (call >= 12) segment_ext(in, model, k, queries);
   else other_calls(in, model, k, call - 6);
   return 0;

@@ -45,7 +45,9 @@ extern "C" {
 /** Version of this ABI. Bumped on any incompatible change; the Java side refuses a mismatch.
  *  2: the sized inits (mf_X_init_sized; mf_X_init became macros). Binaries built against ABI 1
  *  still link and run: its mf_X_init functions stay exported and write the ABI 1 sizes.
- *  3: mf_model_load_memory; the shim carries no run path (the caller loads LibTorch first). */
+ *  3: mf_model_load_memory; the shim carries no run path (the caller loads LibTorch first);
+ *  YUV 4:2:0 frames (MF_PIXEL_NV12, _I420, _NV21): mf_image grew (matrix, range, chroma
+ *  planes), so arrays of mf_image from an older header no longer match; mf_image_to_rgb. */
 #define MF_ABI_VERSION 3
 
 /* ============================================================================================= */
@@ -313,23 +315,73 @@ MF_API mf_status mf_model_input_size(const mf_model *model, int32_t width, int32
 /* Inference                                                                                     */
 /* ============================================================================================= */
 
-/** Byte order of one pixel in caller memory. */
+/** Layout of the pixels in caller memory. Packed formats: one plane of 3 or 4 bytes per pixel
+ *  (alpha is ignored). YUV formats (ABI 3): 8-bit 4:2:0 as video decoders produce it, a luma
+ *  plane of width x height bytes and chroma planes of ceil(width/2) x ceil(height/2) samples
+ *  (odd sizes round up, as in ffmpeg), each plane with its own row stride. */
 typedef int32_t mf_pixel_format;
 #define MF_PIXEL_RGB 0
 #define MF_PIXEL_BGR 1
 #define MF_PIXEL_RGBA 2
 #define MF_PIXEL_BGRA 3
+#define MF_PIXEL_NV12 4 /**< Y plane, then one plane of interleaved U,V byte pairs (chroma[0]). */
+#define MF_PIXEL_I420 5 /**< Y plane, U plane (chroma[0]), V plane (chroma[1]); ffmpeg's yuv420p. */
+#define MF_PIXEL_NV21 6 /**< As NV12 with V,U pairs (Android's camera format). */
 
-/** One input image in caller memory: 8 bits per channel, rows of `stride` bytes. Borrowed for the
- *  duration of the call only. */
+/** The colour matrix of a YUV frame (ignored for packed formats). The default, BT.601, is what
+ *  ffmpeg assumes for a frame that does not say (and what SD video and JPEG use); HD video is
+ *  usually BT.709: take it from the stream (ffprobe's color_space). */
+typedef int32_t mf_yuv_matrix;
+#define MF_YUV_BT601 0  /**< ITU-R BT.601 (ffmpeg's bt470bg, smpte170m, and unspecified). */
+#define MF_YUV_BT709 1  /**< ITU-R BT.709. */
+#define MF_YUV_BT2020 2 /**< ITU-R BT.2020 non-constant luminance (8-bit samples). */
+
+/** The value range of a YUV frame (ignored for packed formats). */
+typedef int32_t mf_yuv_range;
+#define MF_YUV_LIMITED 0 /**< Y 16..235, U and V 16..240 ("tv", MPEG): the default, as in ffmpeg. */
+#define MF_YUV_FULL 1    /**< 0..255 ("pc", JPEG; ffmpeg's yuvj420p). */
+
+/** One chroma plane of a YUV image, in caller memory. */
+typedef struct mf_plane {
+    const uint8_t *data;  /**< First sample of the plane's first row. */
+    int64_t size;         /**< Bytes readable from data: >= (rows-1)*stride + row bytes. */
+    int64_t stride;       /**< Bytes from one row to the next, >= the row's bytes: ceil(width/2)
+                               for I420, 2*ceil(width/2) for NV12/NV21. */
+} mf_plane;
+
+/** One input image in caller memory: 8 bits per sample, rows of `stride` bytes. Borrowed for the
+ *  duration of the call only; never written. Initialise unused fields to zero (`= {0}`): a
+ *  packed image leaves matrix, range and chroma zero (they are not read), and a YUV image with
+ *  matrix and range zero is BT.601, limited range. */
 typedef struct mf_image {
-    const uint8_t *data;     /**< First pixel of the first row. */
-    int64_t data_size;       /**< Bytes readable from data: >= (height-1)*stride + width*channels. */
+    const uint8_t *data;     /**< First pixel of the first row (YUV: of the Y plane). */
+    int64_t data_size;       /**< Bytes readable from data: >= (height-1)*stride + width*channels
+                                  (YUV: >= (height-1)*stride + width). */
     int32_t width;           /**< 1..MF_MAX_IMAGE_SIDE. */
     int32_t height;          /**< 1..MF_MAX_IMAGE_SIDE. */
-    int64_t stride;          /**< Bytes from one row to the next, >= width*channels. */
-    mf_pixel_format format;  /**< Channel order (3 or 4 channels; alpha is ignored). */
+    int64_t stride;          /**< Bytes from one row to the next, >= width*channels (YUV: of the
+                                  Y plane, >= width). */
+    mf_pixel_format format;  /**< One of MF_PIXEL_*. */
+    mf_yuv_matrix matrix;    /**< YUV: MF_YUV_BT601 (0, default), _BT709 or _BT2020. (ABI 3) */
+    mf_yuv_range range;      /**< YUV: MF_YUV_LIMITED (0, default) or MF_YUV_FULL. (ABI 3) */
+    mf_plane chroma[2];      /**< YUV: NV12/NV21 chroma[0] (chroma[1].data NULL); I420 U in
+                                  chroma[0], V in chroma[1]. Planes may lie anywhere, in the
+                                  same buffer as the Y plane or not. (ABI 3) */
 } mf_image;
+
+/** The packed RGB that the model's pre-processing starts from for `image` (before the resize):
+ *  for packed formats the channels reordered; for YUV formats ffmpeg's own conversion to rgb24
+ *  (swscale as ffmpeg 5.1 runs it on x86 with its default flags: for even heights each chroma
+ *  sample covers its 2x2 block, in swscale's 16-bit fixed point; for odd heights ffmpeg's general
+ *  scaler, whose default bicubic filter interpolates chroma vertically, and horizontally too
+ *  when the width is odd), the same bytes as `ffmpeg -pix_fmt rgb24` for the same frame.
+ *  Runs on the CPU, for overlays and checks; mf_model_segment does the same on the model's device.
+ *  [in] image: as for mf_model_segment (validated the same way). [out] out_rgb: width*height*3
+ *  bytes, rows of width*3, written during the call. The `keep_count` trailing arguments are not
+ *  read (as in mf_model_segment_keepalive: runtimes pass the image's buffers there to keep them
+ *  alive during the call). Fails with INVALID_ARGUMENT or OUT_OF_MEMORY. Thread-safe. (ABI 3) */
+MF_API mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size,
+                                 int32_t keep_count, ...);
 
 /** Element type of label maps. */
 typedef int32_t mf_label_type;

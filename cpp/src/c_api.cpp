@@ -19,6 +19,7 @@
 #include "model.hpp"
 #include "runtime.hpp"
 #include "segments.hpp"
+#include "yuv.hpp"
 
 struct mf_model {
   std::unique_ptr<maskformer::Model> impl;
@@ -83,6 +84,65 @@ void check_size(int64_t width, int64_t height, const std::string& what) {
 
 int channels_of(mf_pixel_format f) { return f == MF_PIXEL_RGBA || f == MF_PIXEL_BGRA ? 4 : 3; }
 
+bool is_yuv(mf_pixel_format f) { return f == MF_PIXEL_NV12 || f == MF_PIXEL_I420 || f == MF_PIXEL_NV21; }
+
+// rows of `row_bytes` bytes, `stride` apart, in a buffer of `size` bytes: stride >= row_bytes and
+// (rows - 1) * stride + row_bytes <= size, overflow-checked; returns that span
+int64_t check_plane(const uint8_t* data, int64_t size, int64_t stride, int64_t rows, int64_t row_bytes,
+                    const std::string& what, int width, int height) {
+  require(data != nullptr, what + " is NULL");
+  require(stride >= row_bytes, what + " stride " + std::to_string(stride) + " < its row's " +
+                                   std::to_string(row_bytes) + " bytes");
+  int64_t need = 0;
+  const bool overflow = __builtin_mul_overflow(rows - 1, stride, &need) || __builtin_add_overflow(need, row_bytes, &need);
+  require(!overflow, what + " stride " + std::to_string(stride) + " for " + std::to_string(rows) +
+                         " rows spans more than 2^63 bytes");
+  require(size >= need, what + " needs " + std::to_string(need) + " bytes (" + std::to_string(rows) + " rows of " +
+                            std::to_string(row_bytes) + ", stride " + std::to_string(stride) + ", for " +
+                            std::to_string(width) + "x" + std::to_string(height) + "), got " + std::to_string(size));
+  return need;
+}
+
+// The chroma planes, matrix and range of a YUV image (its Y plane is checked by the caller).
+void check_yuv(const mf_image& img, const std::string& where, ImageView& v) {
+  require(img.matrix == MF_YUV_BT601 || img.matrix == MF_YUV_BT709 || img.matrix == MF_YUV_BT2020,
+          where + "unknown YUV matrix " + std::to_string(img.matrix));
+  require(img.range == MF_YUV_LIMITED || img.range == MF_YUV_FULL,
+          where + "unknown YUV range " + std::to_string(img.range));
+  const int64_t cw = (int64_t(img.width) + 1) / 2, ch = (int64_t(img.height) + 1) / 2;
+  v.yuv = true;
+  v.channels = 1;
+  v.matrix = img.matrix;
+  v.full_range = img.range == MF_YUV_FULL;
+  if (img.format == MF_PIXEL_I420) {
+    const char* names[2] = {"U plane (chroma[0])", "V plane (chroma[1])"};
+    for (int i = 0; i < 2; ++i) {
+      const mf_plane& p = img.chroma[i];
+      v.chroma_span[i] = check_plane(p.data, p.size, p.stride, ch, cw, where + names[i], img.width, img.height);
+      v.chroma_data[i] = p.data;
+    }
+    v.chroma_buffers = 2;
+    v.u = img.chroma[0].data;
+    v.v = img.chroma[1].data;
+    v.u_stride = img.chroma[0].stride;
+    v.v_stride = img.chroma[1].stride;
+    v.chroma_step = 1;
+    return;
+  }
+  const mf_plane& p = img.chroma[0];
+  const char* name = img.format == MF_PIXEL_NV12 ? "UV plane (chroma[0])" : "VU plane (chroma[0])";
+  v.chroma_span[0] = check_plane(p.data, p.size, p.stride, ch, 2 * cw, where + name, img.width, img.height);
+  require(img.chroma[1].data == nullptr, where + "chroma[1] must be NULL for NV12 and NV21 (one interleaved chroma "
+                                                 "plane, in chroma[0]); I420 has two");
+  v.chroma_data[0] = p.data;
+  v.chroma_buffers = 1;
+  const bool nv12 = img.format == MF_PIXEL_NV12;
+  v.u = p.data + (nv12 ? 0 : 1);
+  v.v = p.data + (nv12 ? 1 : 0);
+  v.u_stride = v.v_stride = p.stride;
+  v.chroma_step = 2;
+}
+
 const Model& model_of(const mf_model* m) {
   require(m != nullptr && m->impl != nullptr, "model must not be NULL");
   return *m->impl;
@@ -91,9 +151,20 @@ const Model& model_of(const mf_model* m) {
 ImageView check_image(const mf_image& img, int index) {
   const std::string where = "image " + std::to_string(index) + ": ";
   require(img.data != nullptr, where + "data is NULL");
-  require(img.format >= MF_PIXEL_RGB && img.format <= MF_PIXEL_BGRA,
+  require(img.format >= MF_PIXEL_RGB && img.format <= MF_PIXEL_NV21,
           where + "unknown pixel format " + std::to_string(img.format));
   check_size(img.width, img.height, where + "size");
+  if (is_yuv(img.format)) {
+    ImageView v;
+    v.data = img.data;
+    v.data_size = img.data_size;
+    v.width = img.width;
+    v.height = img.height;
+    v.stride = img.stride;
+    check_plane(img.data, img.data_size, img.stride, img.height, img.width, where + "Y plane", img.width, img.height);
+    check_yuv(img, where, v);
+    return v;
+  }
   const int c = channels_of(img.format);
   require(img.stride >= int64_t(img.width) * c,
           where + "stride " + std::to_string(img.stride) + " < width*channels = " +
@@ -512,6 +583,36 @@ MF_API mf_status mf_model_segment_keepalive(mf_model* model, const mf_image* ima
                                             const mf_segment_options* opts, int32_t keep_count, ...) {
   (void)keep_count;  // the variadic arguments exist only for the caller's memory management
   return mf_model_segment(model, images, outputs, count, opts);
+}
+
+MF_API mf_status mf_image_to_rgb(const mf_image* image, uint8_t* out_rgb, int64_t out_size, int32_t keep_count,
+                                 ...) {
+  (void)keep_count;  // the variadic arguments exist only for the caller's memory management
+  return guard([&] {
+    require(image != nullptr, "image must not be NULL");
+    const ImageView v = check_image(*image, 0);
+    const int64_t need = int64_t(v.width) * v.height * 3;
+    require(out_rgb != nullptr, "out_rgb must not be NULL");
+    require(out_size >= need, "out_rgb needs " + std::to_string(need) + " bytes (" + std::to_string(v.width) + "x" +
+                                  std::to_string(v.height) + "x3), got " + std::to_string(out_size));
+    c10::InferenceMode inference;
+    if (v.yuv) {
+      yuv_to_rgb_rows(v, nullptr, v.height, out_rgb);
+      return;
+    }
+    // packed: the channels in RGB order, row by row
+    const int c = v.channels;
+    const int r = v.bgr ? 2 : 0, b = v.bgr ? 0 : 2;
+    for (int64_t y = 0; y < v.height; ++y) {
+      const uint8_t* src = v.data + y * v.stride;
+      uint8_t* dst = out_rgb + y * int64_t(v.width) * 3;
+      for (int64_t x = 0; x < v.width; ++x) {
+        dst[3 * x] = src[c * x + r];
+        dst[3 * x + 1] = src[c * x + 1];
+        dst[3 * x + 2] = src[c * x + b];
+      }
+    }
+  });
 }
 
 MF_API mf_status mf_model_warmup(mf_model* model, const int32_t* sizes, int32_t count) {

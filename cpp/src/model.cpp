@@ -32,6 +32,7 @@
 #include "runtime.hpp"
 #include "segments.hpp"
 #include "semantic.hpp"
+#include "yuv.hpp"
 
 namespace maskformer {
 
@@ -814,11 +815,14 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     at::Tensor batch = at::empty({static_cast<int64_t>(members.size()), 3, net_h, net_w}, float_opts);
     for (size_t j = 0; j < members.size(); ++j) {
       const ImageView& image = images[members[j]];
-      const int64_t span = (image.height - 1) * image.stride + int64_t(image.width) * image.channels;
-      at::Tensor hwc = image_to_device(image, device_, host_buffer_is_pinned(image.data, span));
-      at::Tensor sized = (net_h == image.height && net_w == image.width)
-                             ? hwc
-                             : resize_linear_u8(hwc, net_h, net_w);
+      const bool same_size = net_h == image.height && net_w == image.width;
+      at::Tensor sized;
+      if (image.yuv) {
+        sized = yuv_to_network_size(image, net_h, net_w);
+      } else {
+        at::Tensor hwc = image_to_device(image, device_, host_buffer_is_pinned(image.data, image.span()));
+        sized = same_size ? hwc : resize_linear_u8(hwc, net_h, net_w);
+      }
       normalise_into(sized, image.bgr, meta_.input_bgr, meta_.mean, meta_.std, batch[j]);
     }
     auto result = forward(dtype_ == at::kFloat ? batch : batch.to(dtype_));
@@ -834,6 +838,26 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     }
   }
   scope.synchronize();
+}
+
+at::Tensor Model::yuv_to_network_size(const ImageView& image, int net_h, int net_w) const {
+  const bool same_size = net_h == image.height && net_w == image.width;
+  if (!device_.is_cpu()) {  // the planes go up (1.5 bytes a pixel); RGB is made on the device
+    const std::vector<at::Tensor> planes = yuv_planes_to_device(image, device_);
+    at::Tensor rgb = yuv_to_rgb_tensor(planes[0], planes[1], planes[2], image.matrix, image.full_range);
+    return same_size ? rgb : resize_linear_u8(rgb, net_h, net_w);
+  }
+  // on the CPU only the rows that the resize reads are converted
+  const auto bytes = at::TensorOptions().dtype(at::kByte);
+  if (same_size) {
+    at::Tensor rgb = at::empty({image.height, image.width, 3}, bytes);
+    yuv_to_rgb_rows(image, nullptr, image.height, rgb.data_ptr<uint8_t>());
+    return rgb;
+  }
+  const std::vector<int64_t> rows = resize_source_rows(image.height, net_h);
+  at::Tensor rgb = at::empty({static_cast<int64_t>(rows.size()), image.width, 3}, bytes);
+  yuv_to_rgb_rows(image, rows.data(), static_cast<int64_t>(rows.size()), rgb.data_ptr<uint8_t>());
+  return resize_linear_u8(rgb, net_h, net_w, image.height);
 }
 
 std::vector<double> Model::benchmark_forward(int height, int width, int batch, int iters) const {

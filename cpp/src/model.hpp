@@ -76,6 +76,10 @@ class Model {
   // Throws Error(MF_ERR_INVALID_ARGUMENT) when a package of fixed sizes lacks this network size.
   void require_size(int net_h, int net_w, int image_h, int image_w) const;
 
+  // A YUV frame converted to RGB as ffmpeg does and resized to the network size, (h, w, 3) on the
+  // model's device.
+  at::Tensor yuv_to_network_size(const ImageView& image, int net_h, int net_w) const;
+
   // (pred_logits [B,Q,K+1], pred_masks [B,Q,h',w']) in float32, checked against the contract
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& batch) const;
 

@@ -212,6 +212,180 @@ static void library_checks(void) {
   CHECK(mf_host_cache_stats_get(NULL) == MF_ERR_INVALID_ARGUMENT);
 }
 
+/* A YUV 4:2:0 frame of w x h in one buffer with padded rows: Y plane, then chroma (I420: U, V;
+   NV12/NV21: interleaved pairs), every sample from the same pseudo-random Y, U, V values, so the
+   three layouts hold the same picture. */
+typedef struct yuv_frame {
+  uint8_t *buffer;
+  mf_image image;
+} yuv_frame;
+
+static yuv_frame make_yuv(int w, int h, mf_pixel_format format) {
+  const int cw = (w + 1) / 2, ch = (h + 1) / 2;
+  const int64_t y_stride = w + 7;
+  const int nv = format != MF_PIXEL_I420;
+  const int64_t c_stride = nv ? 2 * cw + 3 : cw + 5;
+  const int64_t y_size = y_stride * h, c_size = c_stride * ch;
+  yuv_frame f;
+  f.buffer = malloc((size_t)(y_size + 2 * c_size));
+  memset(f.buffer, 0xEE, (size_t)(y_size + 2 * c_size));
+  for (int r = 0; r < h; ++r)
+    for (int x = 0; x < w; ++x) f.buffer[r * y_stride + x] = (uint8_t)(((r * w + x) * 2654435761u) >> 24);
+  uint8_t *c0 = f.buffer + y_size, *c1 = c0 + c_size;
+  for (int r = 0; r < ch; ++r)
+    for (int x = 0; x < cw; ++x) {
+      const uint8_t u = (uint8_t)(96 + ((r * 7 + x * 3) & 63)), v = (uint8_t)(160 - ((r * 5 + x * 11) & 63));
+      if (!nv) {
+        c0[r * c_stride + x] = u;
+        c1[r * c_stride + x] = v;
+      } else {
+        c0[r * c_stride + 2 * x] = format == MF_PIXEL_NV12 ? u : v;
+        c0[r * c_stride + 2 * x + 1] = format == MF_PIXEL_NV12 ? v : u;
+      }
+    }
+  mf_image image = {0};
+  image.data = f.buffer;
+  image.data_size = y_size;
+  image.width = w;
+  image.height = h;
+  image.stride = y_stride;
+  image.format = format;
+  image.matrix = MF_YUV_BT709;
+  image.range = MF_YUV_LIMITED;
+  image.chroma[0].data = c0;
+  image.chroma[0].size = c_size;
+  image.chroma[0].stride = c_stride;
+  if (!nv) {
+    image.chroma[1].data = c1;
+    image.chroma[1].size = c_size;
+    image.chroma[1].stride = c_stride;
+  }
+  f.image = image;
+  return f;
+}
+
+/* mf_image_to_rgb and its checks, without a model */
+static void yuv_checks(void) {
+  const int w = 33, h = 17;
+  uint8_t *rgb[3];
+  const mf_pixel_format formats[3] = {MF_PIXEL_I420, MF_PIXEL_NV12, MF_PIXEL_NV21};
+  for (int i = 0; i < 3; ++i) {
+    yuv_frame f = make_yuv(w, h, formats[i]);
+    rgb[i] = malloc((size_t)w * h * 3);
+    CHECK(mf_image_to_rgb(&f.image, rgb[i], (int64_t)w * h * 3, 0) == MF_OK);
+    CHECK(mf_image_to_rgb(&f.image, rgb[i], (int64_t)w * h * 3 - 1, 0) == MF_ERR_INVALID_ARGUMENT);
+    free(f.buffer);
+  }
+  /* the three layouts of one picture convert to the same RGB */
+  CHECK(memcmp(rgb[0], rgb[1], (size_t)w * h * 3) == 0 && memcmp(rgb[0], rgb[2], (size_t)w * h * 3) == 0);
+  /* a packed frame comes back in RGB order */
+  uint8_t bgr[3 * 4] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, out[3 * 4];
+  mf_image packed = {0};
+  packed.data = bgr;
+  packed.data_size = sizeof bgr;
+  packed.width = 2;
+  packed.height = 2;
+  packed.stride = 6;
+  packed.format = MF_PIXEL_BGR;
+  CHECK(mf_image_to_rgb(&packed, out, sizeof out, 0) == MF_OK && out[0] == 3 && out[2] == 1 && out[11] == 10);
+
+  /* every plane is checked like a packed image: NULL, stride, size (overflow-safe) */
+  yuv_frame f = make_yuv(w, h, MF_PIXEL_I420);
+  const int64_t cw = (w + 1) / 2, ch = (h + 1) / 2;
+  mf_image bad = f.image;
+  bad.chroma[1].data = NULL;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "V plane") != NULL);
+  bad = f.image;
+  bad.chroma[0].size = (ch - 1) * bad.chroma[0].stride + cw - 1; /* last row lacks one byte */
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "U plane") != NULL);
+  bad.chroma[0].size = f.image.chroma[0].size;
+  bad.chroma[0].stride = cw - 1;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  bad.chroma[0].stride = INT64_MAX / 2;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "2^63") != NULL);
+  bad = f.image;
+  bad.data_size = (h - 1) * bad.stride + w - 1;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "Y plane") != NULL);
+  bad = f.image;
+  bad.matrix = 3;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  bad = f.image;
+  bad.range = -1;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  bad = f.image;
+  bad.format = MF_PIXEL_NV12; /* I420 planes given as NV12: the interleaved plane is too short */
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  bad.chroma[0].stride = 2 * cw;
+  bad.chroma[0].size = ch * 2 * cw;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "chroma[1] must be NULL") != NULL);
+  bad = f.image;
+  bad.format = 7;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(NULL, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&f.image, NULL, (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  free(f.buffer);
+  for (int i = 0; i < 3; ++i) free(rgb[i]);
+}
+
+/* A YUV frame segments to the same labels as the RGB that mf_image_to_rgb makes of it (the
+   model converts the same way, on its device), for odd and even sizes and each layout. */
+static void yuv_model_checks(mf_model *model, int32_t num_classes) {
+  const int sizes[3][2] = {{97, 61}, {64, 48}, {31, 2}};
+  const mf_pixel_format formats[3] = {MF_PIXEL_I420, MF_PIXEL_NV12, MF_PIXEL_NV21};
+  mf_segment_options seg;
+  mf_segment_options_init(&seg);
+  for (int s = 0; s < 3; ++s)
+    for (int i = 0; i < 3; ++i) {
+      const int w = sizes[s][0], h = sizes[s][1];
+      yuv_frame f = make_yuv(w, h, formats[i]);
+      f.image.matrix = (mf_yuv_matrix)(s % 3);
+      f.image.range = (mf_yuv_range)(i % 2);
+      uint8_t *rgb = malloc((size_t)w * h * 3);
+      CHECK(mf_image_to_rgb(&f.image, rgb, (int64_t)w * h * 3, 0) == MF_OK);
+      mf_image packed = {0};
+      packed.data = rgb;
+      packed.data_size = (int64_t)w * h * 3;
+      packed.width = w;
+      packed.height = h;
+      packed.stride = (int64_t)w * 3;
+      packed.format = MF_PIXEL_RGB;
+      int32_t *a = malloc((size_t)w * h * 4), *b = malloc((size_t)w * h * 4);
+      mf_output oa = {0}, ob = {0};
+      oa.labels = a;
+      ob.labels = b;
+      oa.labels_size = ob.labels_size = (int64_t)w * h * 4;
+      oa.label_type = ob.label_type = MF_LABEL_I32;
+      for (int resize = 0; resize < 2; ++resize) {
+        seg.resize = resize;
+        CHECK(mf_model_segment(model, &f.image, &oa, 1, &seg) == MF_OK);
+        CHECK(mf_model_segment(model, &packed, &ob, 1, &seg) == MF_OK);
+        int same = 1;
+        for (int p = 0; p < w * h; ++p) same &= a[p] == b[p] && a[p] >= 0 && a[p] < num_classes;
+        CHECK(same);
+      }
+      /* in a batch with a packed frame of the same size: one forward pass, the same labels */
+      mf_image both[2] = {f.image, packed};
+      mf_output outs[2] = {oa, ob};
+      seg.resize = 1;
+      CHECK(mf_model_segment(model, both, outs, 2, &seg) == MF_OK);
+      CHECK(memcmp(a, b, (size_t)w * h * 4) == 0);
+      mf_image short_chroma = f.image;
+      const int64_t row_bytes = formats[i] == MF_PIXEL_I420 ? (w + 1) / 2 : 2 * ((w + 1) / 2);
+      short_chroma.chroma[0].size = ((h + 1) / 2 - 1) * short_chroma.chroma[0].stride + row_bytes - 1;
+      CHECK(mf_model_segment(model, &short_chroma, &oa, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+      CHECK(strstr(mf_last_error(), "image 0") != NULL);
+      free(a);
+      free(b);
+      free(rgb);
+      free(f.buffer);
+    }
+}
+
 static void model_checks(const char *path) {
   mf_model *model = NULL;
   mf_load_options opts;
@@ -243,7 +417,8 @@ static void model_checks(const char *path) {
   for (int64_t i = 0; i < stride * h; ++i) pixels[i] = (uint8_t)((i * 2654435761u) >> 24);
   int32_t *labels = malloc((size_t)w * h * sizeof(int32_t));
   float *scores = malloc((size_t)w * h * info.num_classes * sizeof(float));
-  mf_image image = {pixels, stride * h, w, h, stride, MF_PIXEL_BGRA};
+  mf_image image = {.data = pixels, .data_size = stride * h, .width = w, .height = h, .stride = stride,
+                    .format = MF_PIXEL_BGRA};
   mf_output out = {labels, (int64_t)w * h * 4, MF_LABEL_I32, scores,
                     (int64_t)w * h * info.num_classes * 4};
   mf_segment_options seg;
@@ -382,6 +557,8 @@ static void model_checks(const char *path) {
     mf_model_free(in_memory);
   }
 
+  yuv_model_checks(model, info.num_classes);
+
   free(pixels);
   free(labels);
   free(scores);
@@ -392,6 +569,7 @@ static void model_checks(const char *path) {
 int main(int argc, char **argv) {
   library_checks();
   init_checks();
+  yuv_checks();
   if (argc > 1 && argv[1][0] != '\0') {
     model_checks(argv[1]);
   } else {

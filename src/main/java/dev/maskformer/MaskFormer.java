@@ -241,6 +241,11 @@ public final class MaskFormer implements AutoCloseable {
     }
   }
 
+  /** Threads serving the asynchronous calls (LoadOptions.asyncThreads, or its default). */
+  int asyncThreads() {
+    return asyncThreads;
+  }
+
   /** Classes, normalisation, resize rule, device and the full metadata of this model. */
   public ModelInfo info() {
     return info;
@@ -318,6 +323,9 @@ public final class MaskFormer implements AutoCloseable {
       Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
       Output o = Objects.requireNonNull(outputs.get(i), "output " + i);
       Checks.nativeSegment(f.pixels(), "frame " + i + " pixels");
+      for (MemorySegment chroma : f.chromaSegments()) {
+        Checks.nativeSegment(chroma, "frame " + i + " chroma plane");
+      }
       Checks.nativeSegment(o.labels(), "output " + i + " labels");
       Checks.writable(o.labels(), "output " + i + " labels");
       if (o.scores() != null) {
@@ -661,6 +669,32 @@ public final class MaskFormer implements AutoCloseable {
    */
   public static MemorySegment allocateHost(Arena arena, long bytes) {
     return NativeRuntime.allocateHost(arena, bytes);
+  }
+
+  /**
+   * The frame as packed RGB, {@code width * height * 3} bytes in rows of {@code width * 3}, as a
+   * model's pre-processing sees it before the resize: packed formats reordered, YUV frames
+   * converted exactly as {@code ffmpeg -pix_fmt rgb24} converts the same frame (ffmpeg 5.1's
+   * swscale on x86: bit for bit, odd sizes included). Runs on the CPU; for overlays, checks, or
+   * saving what the model saw.
+   *
+   * @throws IllegalArgumentException {@code rgb} is a heap or read-only segment, or too small
+   */
+  public static void toRgb(Frame frame, MemorySegment rgb) {
+    Objects.requireNonNull(frame, "frame");
+    Objects.requireNonNull(rgb, "rgb");
+    Checks.nativeSegment(frame.pixels(), "frame pixels");
+    for (MemorySegment chroma : frame.chromaSegments()) {
+      Checks.nativeSegment(chroma, "frame chroma plane");
+    }
+    Checks.nativeSegment(rgb, "rgb");
+    Checks.writable(rgb, "rgb");
+    long need = frame.layout().pixels() * 3;
+    if (rgb.byteSize() < need) {
+      throw new IllegalArgumentException("rgb holds " + rgb.byteSize() + " bytes, " + frame.layout()
+          + " needs " + need);
+    }
+    NativeRuntime.toRgb(frame, rgb);
   }
 
   /** Live native handles (models and host buffers) of the process; for leak checks. */

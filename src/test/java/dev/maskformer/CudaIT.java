@@ -83,6 +83,51 @@ class CudaIT {
     }
   }
 
+  /**
+   * YUV frames on CUDA: the planes go up and the tensor version of the conversion runs on the GPU;
+   * its RGB is the CPU's bit for bit (the fuzz target checks that on the CPU), so the labels agree
+   * with the CPU model's as for RGB frames; even and odd sizes (the two conversion routes), I420
+   * from pinned memory, NV12 in separate plane segments from ordinary memory.
+   */
+  @Test
+  void yuvFramesOnCudaMatchTheCpu() {
+    try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32));
+        MaskFormer cpu = MaskFormer.load(TestModels.tiny());
+        Arena arena = Arena.ofShared()) {
+      for (int[] size : new int[][] {{640, 480}, {97, 61}}) {
+        int w = size[0];
+        int h = size[1];
+        ImageLayout i420 = new ImageLayout(w, h, w, PixelFormat.I420).withColor(ColorMatrix.BT709, ColorRange.LIMITED);
+        MemorySegment pixels = MaskFormer.allocateHost(arena, i420.byteSize());
+        for (long i = 0; i < i420.byteSize(); i++) {
+          pixels.set(ValueLayout.JAVA_BYTE, i, (byte) (i < (long) w * h ? (i * 7 + i / w) : 100 + (i % 53)));
+        }
+        int cw = (w + 1) / 2;
+        int ch = (h + 1) / 2;
+        MemorySegment luma = arena.allocate((long) w * h);
+        MemorySegment uv = arena.allocate(2L * cw * ch);
+        MemorySegment.copy(pixels, 0, luma, 0, (long) w * h);
+        for (long j = 0; j < (long) cw * ch; j++) {
+          uv.set(ValueLayout.JAVA_BYTE, 2 * j, pixels.get(ValueLayout.JAVA_BYTE, (long) w * h + j));
+          uv.set(ValueLayout.JAVA_BYTE, 2 * j + 1, pixels.get(ValueLayout.JAVA_BYTE, (long) w * h + (long) cw * ch + j));
+        }
+        Frame nv12 = Frame.ofPlanes(ImageLayout.yuv(PixelFormat.NV12, w, h, w, new Plane(0, 2L * cw))
+            .withColor(ColorMatrix.BT709, ColorRange.LIMITED), luma, uv);
+        for (Frame frame : List.of(new Frame(pixels, i420), nv12)) {
+          try (Segmentation onGpu = gpu.segment(frame); Segmentation onCpu = cpu.segment(frame)) {
+            int[] a = onGpu.toIntArray();
+            int[] b = onCpu.toIntArray();
+            long same = 0;
+            for (int i = 0; i < a.length; i++) {
+              same += a[i] == b[i] ? 1 : 0;
+            }
+            assertTrue(same >= 0.999 * a.length, w + "x" + h + " " + frame.layout().format() + ": " + same + "/" + a.length);
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void halfPrecisionsAgreeWithFp32() throws Exception {
     for (Precision p : new Precision[] {Precision.FP16, Precision.BF16}) {

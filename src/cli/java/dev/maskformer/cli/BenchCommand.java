@@ -39,6 +39,20 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--size", defaultValue = "512x512", description = "frame size WxH (default: ${DEFAULT-VALUE})")
   Size frameSize;
 
+  PixelFormat format = PixelFormat.RGB;
+
+  @Option(names = "--format", defaultValue = "rgb", paramLabel = "F", description = {
+      "pixel format of the frames: rgb, bgr, rgba, bgra, or the YUV 4:2:0 formats nv12, i420, nv21",
+      "(converted in the library as ffmpeg does; default: ${DEFAULT-VALUE})"})
+  void format(String f) {
+    try {
+      format = PixelFormat.valueOf(f.toUpperCase(java.util.Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--format must be one of rgb, bgr, rgba, bgra,"
+          + " nv12, i420, nv21, got " + f);
+    }
+  }
+
   @Option(names = "--batch", defaultValue = "1", description = "frames per call (default: ${DEFAULT-VALUE})")
   int batch;
 
@@ -79,8 +93,11 @@ final class BenchCommand implements Callable<Integer> {
     if (batch < 1 || iters < 1 || warmup < 0) {
       throw new IllegalArgumentException("--batch and --iters must be >= 1, --warmup >= 0");
     }
+    if (comparePython && format != PixelFormat.RGB) {
+      throw new IllegalArgumentException("--compare-python compares RGB frames: drop --format");
+    }
     try (MaskFormer model = modelOptions.load(); Arena arena = Arena.ofShared()) {
-      ImageLayout layout = ImageLayout.packed(frameSize.width(), frameSize.height(), PixelFormat.RGB);
+      ImageLayout layout = ImageLayout.packed(frameSize.width(), frameSize.height(), format);
       List<Frame> frames = new ArrayList<>();
       List<Output> outputs = new ArrayList<>();
       SplittableRandom random = new SplittableRandom(42);
@@ -103,6 +120,18 @@ final class BenchCommand implements Callable<Integer> {
       Map<String, String> forwardStats = forward ? forwardStats(model) : Map.of();
       if (!comparePython) {
         Map<String, String> json = measure(model, frameSize, frames, outputs);
+        if (format.isYuv()) { // the conversion alone, all rows on the CPU (segment converts only the rows it resizes from)
+          MemorySegment rgb = arena.allocate(layout.pixels() * 3);
+          double[] ms = new double[iters];
+          for (int i = 0; i < iters; i++) {
+            long t0 = System.nanoTime();
+            MaskFormer.toRgb(frames.get(0), rgb);
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+          }
+          Arrays.sort(ms);
+          json.put("to_rgb_p50_ms", Json.number(percentile(ms, 0.5)));
+          json.put("to_rgb_min_ms", Json.number(ms[0]));
+        }
         json.putAll(forwardStats);
         spec.commandLine().getOut().println(Json.object(json, ""));
         return 0;
@@ -181,6 +210,7 @@ final class BenchCommand implements Callable<Integer> {
     json.put("cpu_features", Json.quote(r.cpuFeatures().toString()));
     json.put("openmp", Json.quote(r.openMp()));
     json.put("size", Json.quote(frameSize.toString()));
+    json.put("pixel_format", Json.quote(format.name().toLowerCase(java.util.Locale.ROOT)));
     json.put("network_input", Json.quote(model.inputSize(frameSize.width(), frameSize.height()).toString()));
     json.put("batch", Integer.toString(batch));
     json.put("iters", Integer.toString(iters));

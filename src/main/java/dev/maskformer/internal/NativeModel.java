@@ -7,7 +7,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.maskformer.Frame;
+import dev.maskformer.ImageLayout;
 import dev.maskformer.Output;
+import dev.maskformer.Plane;
 import dev.maskformer.Segment;
 import dev.maskformer.internal.ffi.maskformer_h;
 import dev.maskformer.internal.ffi.mf_image;
@@ -16,6 +18,7 @@ import dev.maskformer.internal.ffi.mf_load_options;
 import dev.maskformer.internal.ffi.mf_model_info;
 import dev.maskformer.internal.ffi.mf_output;
 import dev.maskformer.internal.ffi.mf_output_ext;
+import dev.maskformer.internal.ffi.mf_plane;
 import dev.maskformer.internal.ffi.mf_segment_info;
 import dev.maskformer.internal.ffi.mf_segment_options;
 import java.lang.foreign.Arena;
@@ -250,7 +253,7 @@ public final class NativeModel implements AutoCloseable {
     try {
       // a downcall takes at most 255 arguments: batches with more buffers go in several calls,
       // each as large as the limit allows (frames sharing one buffer count it once)
-      if (5 * frames.size() <= MAX_KEPT_BUFFERS) { // the usual case: one call, nothing to count
+      if (7 * frames.size() <= MAX_KEPT_BUFFERS) { // the usual case: one call, nothing to count
         return segmentChunk(frames, outputs, resize, rules);
       }
       List<List<Segment>> all = new ArrayList<>(frames.size());
@@ -259,7 +262,9 @@ public final class NativeModel implements AutoCloseable {
         Set<MemorySegment> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
         int to = from;
         while (to < frames.size()) {
-          buffers.add(frames.get(to).pixels());
+          Frame frame = frames.get(to);
+          buffers.add(frame.pixels());
+          buffers.addAll(frame.chromaSegments());
           Output o = outputs.get(to);
           for (MemorySegment m : new MemorySegment[] {o.labels(), o.scores(), o.segmentIds(), o.confidence()}) {
             if (m != null) {
@@ -298,14 +303,7 @@ public final class NativeModel implements AutoCloseable {
       Set<MemorySegment> keep = Collections.newSetFromMap(new IdentityHashMap<>());
       for (int i = 0; i < n; i++) {
         Frame f = frames.get(i);
-        MemorySegment img = mf_image.asSlice(images, i);
-        mf_image.data(img, f.pixels());
-        mf_image.data_size(img, f.pixels().byteSize());
-        mf_image.width(img, f.layout().width());
-        mf_image.height(img, f.layout().height());
-        mf_image.stride(img, f.layout().stride());
-        mf_image.format(img, f.layout().format().code());
-        keep.add(f.pixels());
+        describe(f, mf_image.asSlice(images, i), keep);
         Output o = outputs.get(i);
         MemorySegment out = mf_output.asSlice(outs, i);
         mf_output.labels(out, o.labels());
@@ -391,6 +389,36 @@ public final class NativeModel implements AutoCloseable {
         result.add(List.copyOf(segments));
       }
       return result;
+    }
+  }
+
+  /**
+   * Writes a frame into an mf_image (allocated zeroed) and adds its segments to {@code keep}: for a
+   * YUV frame each chroma plane's address, the bytes from there to its segment's end, and stride.
+   */
+  static void describe(Frame f, MemorySegment img, Set<MemorySegment> keep) {
+    ImageLayout layout = f.layout();
+    mf_image.data(img, f.pixels());
+    mf_image.data_size(img, f.pixels().byteSize());
+    mf_image.width(img, layout.width());
+    mf_image.height(img, layout.height());
+    mf_image.stride(img, layout.stride());
+    mf_image.format(img, layout.format().code());
+    keep.add(f.pixels());
+    if (!layout.format().isYuv()) {
+      return;
+    }
+    mf_image.matrix(img, layout.matrix().code());
+    mf_image.range(img, layout.range().code());
+    MemorySegment planes = mf_image.chroma(img);
+    for (int c = 0; c < layout.chroma().size(); c++) {
+      Plane p = layout.chroma().get(c);
+      MemorySegment segment = f.chromaSegment(c);
+      MemorySegment plane = mf_plane.asSlice(planes, c);
+      mf_plane.data(plane, segment.asSlice(p.offset()));
+      mf_plane.size(plane, segment.byteSize() - p.offset());
+      mf_plane.stride(plane, p.stride());
+      keep.add(segment);
     }
   }
 

@@ -7,13 +7,21 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.maskformer.CpuFeature;
+import dev.maskformer.Frame;
 import dev.maskformer.HostCacheStats;
 import dev.maskformer.RuntimeInfo;
 import dev.maskformer.internal.ffi.maskformer_h;
 import dev.maskformer.internal.ffi.mf_host_cache_stats;
+import dev.maskformer.internal.ffi.mf_image;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Process-wide native facilities: versions, threads, the host memory cache and host buffers.
@@ -53,6 +61,40 @@ public final class NativeRuntime {
         version.get(ADDRESS, 0).reinterpret(4096).getString(0),
         file.get(ADDRESS, 0).reinterpret(4096).getString(0)
       };
+    }
+  }
+
+  private static final ConcurrentHashMap<Integer, maskformer_h.mf_image_to_rgb> TO_RGB =
+      new ConcurrentHashMap<>();
+
+  /**
+   * mf_image_to_rgb: the frame as packed RGB into {@code rgb} (checked by the caller: native,
+   * writable, large enough). The frame's segments and {@code rgb} are downcall arguments, so no
+   * arena can free them during the conversion.
+   */
+  public static void toRgb(Frame frame, MemorySegment rgb) {
+    NativeLibrary.ensureLoaded();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment image = mf_image.allocate(call);
+      Set<MemorySegment> keep = Collections.newSetFromMap(new IdentityHashMap<>());
+      NativeModel.describe(frame, image, keep);
+      keep.add(rgb);
+      Object[] args = keep.toArray();
+      maskformer_h.mf_image_to_rgb invoker = TO_RGB.computeIfAbsent(args.length, n -> {
+        MemoryLayout[] layouts = new MemoryLayout[n];
+        Arrays.fill(layouts, ADDRESS);
+        return maskformer_h.mf_image_to_rgb.makeInvoker(layouts);
+      });
+      int status;
+      try {
+        status = invoker.apply(image, rgb, rgb.byteSize(), args.length, args);
+      } catch (AssertionError e) { // jextract wraps the linker's own exceptions (a closed arena)
+        if (e.getCause() instanceof RuntimeException cause) {
+          throw cause;
+        }
+        throw e;
+      }
+      NativeStatus.check(status, "toRgb", frame.layout().toString());
     }
   }
 

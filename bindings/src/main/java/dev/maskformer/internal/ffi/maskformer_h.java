@@ -257,6 +257,78 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_PIXEL_BGRA() {
         return MF_PIXEL_BGRA;
     }
+    private static final int MF_PIXEL_NV12 = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_NV12 4
+     * }
+     */
+    public static int MF_PIXEL_NV12() {
+        return MF_PIXEL_NV12;
+    }
+    private static final int MF_PIXEL_I420 = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_I420 5
+     * }
+     */
+    public static int MF_PIXEL_I420() {
+        return MF_PIXEL_I420;
+    }
+    private static final int MF_PIXEL_NV21 = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_NV21 6
+     * }
+     */
+    public static int MF_PIXEL_NV21() {
+        return MF_PIXEL_NV21;
+    }
+    private static final int MF_YUV_BT601 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT601 0
+     * }
+     */
+    public static int MF_YUV_BT601() {
+        return MF_YUV_BT601;
+    }
+    private static final int MF_YUV_BT709 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT709 1
+     * }
+     */
+    public static int MF_YUV_BT709() {
+        return MF_YUV_BT709;
+    }
+    private static final int MF_YUV_BT2020 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT2020 2
+     * }
+     */
+    public static int MF_YUV_BT2020() {
+        return MF_YUV_BT2020;
+    }
+    private static final int MF_YUV_LIMITED = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_LIMITED 0
+     * }
+     */
+    public static int MF_YUV_LIMITED() {
+        return MF_YUV_LIMITED;
+    }
+    private static final int MF_YUV_FULL = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_FULL 1
+     * }
+     */
+    public static int MF_YUV_FULL() {
+        return MF_YUV_FULL;
+    }
     private static final int MF_LABEL_U8 = (int)0L;
     /**
      * {@snippet lang=c :
@@ -2140,6 +2212,93 @@ public class maskformer_h extends maskformer_h$shared {
      * }
      */
     public static final OfInt mf_pixel_format = maskformer_h.C_INT;
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_yuv_matrix
+     * }
+     */
+    public static final OfInt mf_yuv_matrix = maskformer_h.C_INT;
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_yuv_range
+     * }
+     */
+    public static final OfInt mf_yuv_range = maskformer_h.C_INT;
+
+    /**
+     * Variadic invoker class for:
+     * {@snippet lang=c :
+     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size, int32_t keep_count, ...)
+     * }
+     */
+    public static class mf_image_to_rgb {
+        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
+                maskformer_h.C_INT,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_LONG,
+                maskformer_h.C_INT
+            );
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_image_to_rgb");
+
+        private final MethodHandle handle;
+        private final FunctionDescriptor descriptor;
+        private final MethodHandle spreader;
+
+        private mf_image_to_rgb(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+            this.handle = handle;
+            this.descriptor = descriptor;
+            this.spreader = spreader;
+        }
+
+        /**
+         * Variadic invoker factory for:
+         * {@snippet lang=c :
+         * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size, int32_t keep_count, ...)
+         * }
+         */
+        public static mf_image_to_rgb makeInvoker(MemoryLayout... layouts) {
+            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
+            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
+            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
+            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
+            return new mf_image_to_rgb(mh$, desc$, spreader$);
+        }
+
+        /**
+         * {@return the address}
+         */
+        public static MemorySegment address() {
+            return ADDR;
+        }
+
+        /**
+         * {@return the specialized method handle}
+         */
+        public MethodHandle handle() {
+            return handle;
+        }
+
+        /**
+         * {@return the specialized descriptor}
+         */
+        public FunctionDescriptor descriptor() {
+            return descriptor;
+        }
+
+        public int apply(MemorySegment image, MemorySegment out_rgb, long out_size, int keep_count, Object... x4) {
+            try {
+                if (TRACE_DOWNCALLS) {
+                    traceDowncall("mf_image_to_rgb", image, out_rgb, out_size, keep_count, x4);
+                }
+                return (int) spreader.invokeExact(image, out_rgb, out_size, keep_count, x4);
+            } catch(IllegalArgumentException | ClassCastException ex$)  {
+                throw ex$; // rethrow IAE from passing wrong number/type of args
+            } catch (Throwable ex$) {
+               throw new AssertionError("should not reach here", ex$);
+            }
+        }
+    }
     /**
      * {@snippet lang=c :
      * typedef int32_t mf_label_type

@@ -21,6 +21,9 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     int32_t height;
  *     int64_t stride;
  *     mf_pixel_format format;
+ *     mf_yuv_matrix matrix;
+ *     mf_yuv_range range;
+ *     mf_plane chroma[2];
  * }
  * }
  */
@@ -37,7 +40,10 @@ public class mf_image {
         maskformer_h.C_INT.withName("height"),
         maskformer_h.C_LONG.withName("stride"),
         maskformer_h.C_INT.withName("format"),
-        MemoryLayout.paddingLayout(4)
+        maskformer_h.C_INT.withName("matrix"),
+        maskformer_h.C_INT.withName("range"),
+        MemoryLayout.paddingLayout(4),
+        MemoryLayout.sequenceLayout(2, mf_plane.layout()).withName("chroma")
     ).withName("mf_image");
 
     /**
@@ -309,6 +315,177 @@ public class mf_image {
      */
     public static void format(MemorySegment struct, int fieldValue) {
         struct.set(format$LAYOUT, format$OFFSET, fieldValue);
+    }
+
+    private static final OfInt matrix$LAYOUT = (OfInt)$LAYOUT.select(groupElement("matrix"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_yuv_matrix matrix
+     * }
+     */
+    public static final OfInt matrix$layout() {
+        return matrix$LAYOUT;
+    }
+
+    private static final long matrix$OFFSET = $LAYOUT.byteOffset(groupElement("matrix"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_yuv_matrix matrix
+     * }
+     */
+    public static final long matrix$offset() {
+        return matrix$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_yuv_matrix matrix
+     * }
+     */
+    public static int matrix(MemorySegment struct) {
+        return struct.get(matrix$LAYOUT, matrix$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_yuv_matrix matrix
+     * }
+     */
+    public static void matrix(MemorySegment struct, int fieldValue) {
+        struct.set(matrix$LAYOUT, matrix$OFFSET, fieldValue);
+    }
+
+    private static final OfInt range$LAYOUT = (OfInt)$LAYOUT.select(groupElement("range"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_yuv_range range
+     * }
+     */
+    public static final OfInt range$layout() {
+        return range$LAYOUT;
+    }
+
+    private static final long range$OFFSET = $LAYOUT.byteOffset(groupElement("range"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_yuv_range range
+     * }
+     */
+    public static final long range$offset() {
+        return range$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_yuv_range range
+     * }
+     */
+    public static int range(MemorySegment struct) {
+        return struct.get(range$LAYOUT, range$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_yuv_range range
+     * }
+     */
+    public static void range(MemorySegment struct, int fieldValue) {
+        struct.set(range$LAYOUT, range$OFFSET, fieldValue);
+    }
+
+    private static final SequenceLayout chroma$LAYOUT = (SequenceLayout)$LAYOUT.select(groupElement("chroma"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static final SequenceLayout chroma$layout() {
+        return chroma$LAYOUT;
+    }
+
+    private static final long chroma$OFFSET = $LAYOUT.byteOffset(groupElement("chroma"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static final long chroma$offset() {
+        return chroma$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static MemorySegment chroma(MemorySegment struct) {
+        return struct.asSlice(chroma$OFFSET, chroma$LAYOUT.byteSize());
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static void chroma(MemorySegment struct, MemorySegment fieldValue) {
+        MemorySegment.copy(fieldValue, 0L, struct, chroma$OFFSET, chroma$LAYOUT.byteSize());
+    }
+
+    private static long[] chroma$DIMS = { 2 };
+
+    /**
+     * Dimensions for array field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static long[] chroma$dimensions() {
+        return chroma$DIMS;
+    }
+    private static final MethodHandle chroma$ELEM_HANDLE = chroma$LAYOUT.sliceHandle(sequenceElement());
+
+    /**
+     * Indexed getter for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static MemorySegment chroma(MemorySegment struct, long index0) {
+        try {
+            return (MemorySegment)chroma$ELEM_HANDLE.invokeExact(struct, chroma$OFFSET, index0);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    /**
+     * Indexed setter for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static void chroma(MemorySegment struct, long index0, MemorySegment fieldValue) {
+        MemorySegment.copy(fieldValue, 0L, chroma(struct, index0), 0L, mf_plane.layout().byteSize());
     }
 
     /**
