@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""The Python side of `./maskformer bench --compare-python`: the same TorchScript file, the same
+"""The Python side of `./maskformer bench --compare-python` and `--compare-onnxruntime`: the same
+TorchScript file (or, with --onnx, an ONNX file of the same weights run by ONNX Runtime), the same
 pipeline (keep-ratio resize with OpenCV, normalisation, forward, semantic inference, resize back,
-argmax into a uint8/int32 label map), timed the same way, printed as the same JSON keys.
+argmax into a uint8/int32 label map), timed the same way, printed as the same JSON keys; then the
+forward pass alone at the network input size (forward_p50_ms).
 
     /usr/bin/python3 models/bench_python.py --model F.pt --size 512x512 --iters 20
+    /usr/bin/python3 models/bench_python.py --model F.pt --onnx F-512x512.onnx --size 512x512
 """
 import argparse
 import json
@@ -36,6 +39,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     p.add_argument("--scores", action="store_true", help="also keep the class scores on the host")
+    p.add_argument("--onnx", help="run the network with ONNX Runtime from this file (made by "
+                                   "models/export.py --format onnx from --model's weights, at "
+                                   "this frame's network size); --model gives the metadata")
     p.add_argument("--resize", choices=["cv2", "torch"],
                    help="cv2: OpenCV on the host, as sssegmentation (default on the CPU); torch: "
                         "bilinear interpolation on the device (default on CUDA)")
@@ -47,7 +53,16 @@ def main(argv=None) -> int:
     meta = aoti.read_metadata(args.model) if package else read_metadata(args.model)
     device = torch.device(args.device)
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
-    if package:
+    if args.onnx:
+        if args.device != "cpu" or args.precision != "fp32":
+            p.error("--onnx runs on the CPU in fp32")
+        from maskformer import onnx_export
+        session = onnx_export.session(args.onnx, args.threads)
+
+        def module(x):
+            logits, masks = session.run(None, {"images": x.contiguous().numpy()})
+            return torch.from_numpy(logits), torch.from_numpy(masks)
+    elif package:
         module = aoti.Package(args.model)  # compiled for one device and precision
     else:
         module = torch.jit.load(args.model, map_location=device).eval()
@@ -101,19 +116,36 @@ def main(argv=None) -> int:
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
     s = sorted(ms)
 
-    def pct(q):
-        rank = int(np.ceil(q * len(s)))
-        return s[max(0, min(len(s) - 1, rank - 1))]
+    def pct(q, values=s):
+        rank = int(np.ceil(q * len(values)))
+        return values[max(0, min(len(values) - 1, rank - 1))]
 
+    # the forward pass alone on zeros at the network input size, as the Java bench times it
+    x = torch.zeros(args.batch, 3, th, tw, device=device, dtype=dtype)
+    forward_ms = []
+    with torch.inference_mode():
+        module(x)
+        for _ in range(max(3, min(args.iters, 10))):
+            t0 = time.perf_counter()
+            module(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            forward_ms.append((time.perf_counter() - t0) * 1e3)
+    extra = {}
+    if args.onnx:
+        import onnxruntime
+        extra = {"onnxruntime": onnxruntime.__version__, "onnx_file": args.onnx}
     print(json.dumps({
-        "runtime": "python", "model": args.model, "variant": meta.get("variant", ""),
+        "runtime": "onnxruntime" if args.onnx else "python", "model": args.model,
+        "variant": meta.get("variant", ""),
         "device": str(device), "precision": args.precision, "torch": torch.__version__,
-        "resize": resize,
+        **extra, "resize": resize,
         "threads": torch.get_num_threads(), "size": f"{w}x{h}", "network_input": f"{tw}x{th}",
         "batch": args.batch, "iters": args.iters, "mean_ms": float(np.mean(ms)),
         "p50_ms": pct(0.5), "p90_ms": pct(0.9), "min_ms": s[0],
         "frames_per_s": args.batch * 1000.0 / float(np.mean(ms)),
         "page_faults_per_call": faults / args.iters,
+        "forward_p50_ms": pct(0.5, sorted(forward_ms)),
     }, indent=2))
     return 0
 

@@ -23,6 +23,11 @@ class Backend {
   virtual const std::vector<std::pair<int, int>>& sizes() const = 0;
   // "torchscript" or "aoti"
   virtual const char* format() const = 0;
+  // What was done to the network at load to make it faster ("none" when nothing was)
+  virtual const std::string& optimizations() const {
+    static const std::string none = "none";
+    return none;
+  }
 };
 
 }  // namespace maskformer

@@ -15,6 +15,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <type_traits>
 
@@ -32,9 +33,17 @@ constexpr size_t kDefaultCap = size_t(2) << 30;  // nor above this, unless set e
 
 // Freed blocks of at least kCacheMin bytes, for reuse. A request takes the smallest cached block
 // of its size class or up to two classes larger (at most ~28% slack); freeing into a full cache
-// evicts the least recently freed blocks first. The limit is automatic unless set: twice the
-// largest working set one segment call needed times the calls seen in flight at once (so
+// evicts the least recently freed blocks first. The limit is automatic unless set: the largest
+// footprint one segment call needs (see CallShadow) times the calls seen in flight at once (so
 // one call's worth of every concurrent caller is kept), between kAutoFloor and kDefaultCap.
+//
+// Why the footprint and not the working set: a call holds at most its working set at once (the
+// peak of live bytes), but blocks of one size class cannot serve requests two classes away, so
+// a call whose stages allocate different sizes (a Swin backbone's four resolutions, then the
+// decoder's) needs several working sets' worth of blocks: measured 2.5x the working set for the
+// demo model and 3.7x for Swin-T at 512x512. A limit of twice the working set evicted blocks
+// that the same call mapped again a moment later: 13,600 page faults per steady demo call,
+// 97,000 per Swin-T call.
 void release_block(void* data);
 
 struct Cache {
@@ -50,11 +59,14 @@ struct Cache {
   size_t auto_limit = kAutoFloor;
   uint64_t hits = 0, misses = 0, evictions = 0, returned = 0;
   std::atomic<int64_t> in_use{0}, peak_in_use{0};
-  size_t largest_call = 0;
+  size_t largest_call = 0, largest_footprint = 0;
   int concurrent_calls = 0, peak_concurrent_calls = 0;
 
   void update_auto_limit() {  // holds mu
-    const size_t want = 2 * largest_call * static_cast<size_t>(std::max(1, peak_concurrent_calls));
+    // a quarter more than the footprint: the real cache, warm, may pick other blocks than the
+    // shadow's cold run did; never less than twice the working set
+    const size_t one_call = std::max(2 * largest_call, largest_footprint + largest_footprint / 4);
+    const size_t want = one_call * static_cast<size_t>(std::max(1, peak_concurrent_calls));
     auto_limit = std::min(kDefaultCap, std::max(kAutoFloor, want));
   }
 
@@ -88,6 +100,43 @@ Cache& cache() {
 // Per-thread accounting of what one segment call holds (HostCallScope).
 thread_local int64_t tl_live = 0;
 thread_local int64_t tl_peak = 0;
+
+// The footprint of one segment call: the bytes of blocks it would map if it started from an empty
+// cache without a limit. The calling thread replays its own requests and frees of cacheable blocks
+// against a shadow cache that holds only sizes and applies the cache's own rule (the smallest
+// block of the size class or up to two classes larger), counting what the shadow had to map.
+// This is the limit under which a repeated call at the same sizes is served from the cache alone,
+// and it is measured the same whether or not the real cache was large enough this time. A few
+// hundred set operations per call; frees on other threads (intra-op workers) are not seen.
+struct CallShadow {
+  int depth = 0;  // HostCallScope nesting on this thread; the outermost one measures
+  bool valid = false;
+  std::multiset<size_t> free_sizes;
+  size_t mapped = 0;
+};
+thread_local CallShadow tl_shadow;
+
+bool fits(size_t block, size_t request) { return block <= request + request / 4 + kAlignment; }
+
+void shadow_take(size_t size) noexcept {
+  CallShadow& s = tl_shadow;
+  if (s.depth == 0 || !s.valid) return;
+  auto it = s.free_sizes.lower_bound(size);
+  if (it != s.free_sizes.end() && fits(*it, size))
+    s.free_sizes.erase(it);
+  else
+    s.mapped += size;
+}
+
+void shadow_free(size_t size) noexcept {
+  CallShadow& s = tl_shadow;
+  if (s.depth == 0 || !s.valid) return;
+  try {
+    s.free_sizes.insert(size);
+  } catch (...) {  // a deleter must not throw: this call's footprint is not known then
+    s.valid = false;
+  }
+}
 
 // Large sizes are rounded up to 1/8 of their power of two (at most 12.5% slack) so that blocks of
 // nearly equal size, common between calls with slightly different frames, are shared.
@@ -143,6 +192,7 @@ void free_block(void* data) {
   size_t size = block_size(data);
   account(-static_cast<int64_t>(size));
   if (size >= kCacheMin) {
+    shadow_free(size);
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
     if (size <= c.limit()) {
@@ -170,11 +220,12 @@ void free_block(void* data) {
 void* take_block(size_t n) {
   size_t size = round_size(n);
   if (size >= kCacheMin) {
+    shadow_take(size);
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
     auto it = c.by_size.lower_bound(size);
     // the next two size classes up: a step is 1/8 of the power of two, so ~2/8 more at most
-    if (it != c.by_size.end() && it->first <= size + size / 4 + kAlignment) {
+    if (it != c.by_size.end() && fits(it->first, size)) {
       const size_t got = it->first;
       void* data = it->second->data;
       c.lru.erase(it->second);
@@ -294,6 +345,11 @@ HostCallScope::HostCallScope() {
   saved_peak_ = tl_peak;
   tl_live = 0;
   tl_peak = 0;
+  if (tl_shadow.depth++ == 0) {
+    tl_shadow.free_sizes.clear();
+    tl_shadow.mapped = 0;
+    tl_shadow.valid = true;
+  }
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   if (++c.concurrent_calls > c.peak_concurrent_calls) {
@@ -307,13 +363,25 @@ HostCallScope::~HostCallScope() {
   // an enclosing scope sees this one's peak on top of what it held when this one began
   tl_peak = std::max(saved_peak_, saved_live_ + inner_peak);
   tl_live += saved_live_;
+  size_t footprint = 0;
+  if (--tl_shadow.depth == 0) {
+    if (tl_shadow.valid) footprint = tl_shadow.mapped;
+    tl_shadow.valid = false;
+    tl_shadow.free_sizes.clear();
+  }
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   --c.concurrent_calls;
+  bool grew = false;
   if (static_cast<size_t>(inner_peak) > c.largest_call) {
     c.largest_call = static_cast<size_t>(inner_peak);
-    c.update_auto_limit();
+    grew = true;
   }
+  if (footprint > c.largest_footprint) {
+    c.largest_footprint = footprint;
+    grew = true;
+  }
+  if (grew) c.update_auto_limit();
 }
 
 void* host_buffer_alloc(int64_t size, bool* pinned) {

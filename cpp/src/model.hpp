@@ -47,6 +47,8 @@ class Model {
   mf_precision precision() const { return precision_; }
   // "torchscript" or "aoti"
   const char* format() const { return backend_->format(); }
+  // the load-time rewrites in force (cpu_optimize.hpp), "none" when there are none
+  const std::string& optimizations() const { return backend_->optimizations(); }
   // network input sizes (height, width) the file accepts; empty: any size
   const std::vector<std::pair<int, int>>& fixed_sizes() const { return backend_->sizes(); }
 

@@ -5,9 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "device_tables.hpp"
+#include "error.hpp"
+#include "fused_kernels.hpp"
 #include "host_memory.hpp"
 
 namespace maskformer {
@@ -160,6 +164,67 @@ void argmax_classes(const at::Tensor& scores, Label* labels, const ConfidenceVie
   });
 }
 
+kernels::Taps1d taps_view(const LinearTaps& t) {
+  return {t.first.data(), t.second.data(), t.w_first.data(), t.w_second.data()};
+}
+
+// MASKFORMER_FUSED_SEMANTIC, read at each call so that one process can compare paths: unset or
+// "1", the best fused kernels this CPU runs; "0", the tensor path (null); "avx512", "avx2" or
+// "generic", that kernel (cpu_paths_test forces each code path this way); a kernel this CPU does
+// not run, or any other value, is an error rather than a silent fallback.
+kernels::RowsFn fused_rows() {
+  static const kernels::RowsFn best = kernels::best_rows();
+  const char* env = std::getenv("MASKFORMER_FUSED_SEMANTIC");
+  if (env == nullptr || env[0] == '\0' || std::strcmp(env, "1") == 0) return best;
+  if (std::strcmp(env, "0") == 0) return nullptr;
+  if (const kernels::RowsFn named = kernels::rows_named(env)) return named;
+  const char* best_name = nullptr;
+  kernels::best_rows(&best_name);
+  fail(MF_ERR_INVALID_ARGUMENT, std::string("MASKFORMER_FUSED_SEMANTIC=") + env +
+                                    ": expected 0, 1, generic, avx2 or avx512 (this CPU runs up to " + best_name +
+                                    ")");
+}
+
+// CPU labels (and confidence) of one image with the fused kernels (fused_kernels.hpp): rows of the
+// frame in one contiguous range per thread, each with its own scratch from the host cache.
+void fused_outputs(kernels::RowsFn rows, const at::Tensor& probs_kq, const at::Tensor& masks_w,
+                   const LinearTaps& up_y, const LinearTaps& down_y, const LinearTaps& down_x, int net_h,
+                   int net_w, int out_h, int out_w, const OutputView& out, const ConfidenceView* conf) {
+  const int64_t k = probs_kq.size(0), q = probs_kq.size(1);
+  kernels::SemanticProblem p;
+  p.k = k;
+  p.k_padded = (k + kernels::kClassBlock - 1) / kernels::kClassBlock * kernels::kClassBlock;
+  p.q = q;
+  const at::Tensor probs = at::zeros({p.k_padded, q}, probs_kq.options());
+  probs.narrow(0, 0, k).copy_(probs_kq);
+  p.probs = probs.data_ptr<float>();
+  p.masks_w = masks_w.data_ptr<float>();
+  p.mh = masks_w.size(1);
+  p.net_h = net_h;
+  p.net_w = net_w;
+  p.out_h = out_h;
+  p.out_w = out_w;
+  p.up_y = taps_view(up_y);
+  p.down_y = taps_view(down_y);
+  p.down_x = taps_view(down_x);
+  p.resized = net_h != out_h || net_w != out_w;
+  p.labels = out.labels;
+  p.labels_u8 = out.label_type == MF_LABEL_U8;
+  if (conf != nullptr) {
+    p.confidence = conf->data;
+    p.confidence_u8 = conf->u8;
+  }
+  const int64_t scratch = kernels::scratch_floats(p) + 16;
+  // a few rows per task at least: each range computes up to two network rows again at its start
+  const int64_t grain = std::max<int64_t>(8, out_h / (4 * std::max(1, at::get_num_threads())));
+  at::parallel_for(0, out_h, grain, [&](int64_t y0, int64_t y1) {
+    at::Tensor buffer = at::empty({scratch}, probs_kq.options());
+    auto* base = buffer.data_ptr<float>();
+    auto* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(base) + 63) / 64 * 64);
+    rows(p, y0, y1, aligned);
+  });
+}
+
 }  // namespace
 
 void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net_h, int net_w,
@@ -175,7 +240,15 @@ void semantic_outputs(const at::Tensor& logits, const at::Tensor& masks, int net
   const LinearTaps up_y = linear_taps(mh, net_h);
   const LinearTaps down_y = linear_taps(net_h, out_h);
   // the mask logits resized to the network width once; rows are resized per band
-  const at::Tensor masks_w = resize_width(masks.contiguous(), net_w);  // Q, h', net_w
+  const at::Tensor masks_w = resize_width(masks.contiguous(), net_w).contiguous();  // Q, h', net_w
+
+  if (on_cpu && out.scores == nullptr) {
+    if (const kernels::RowsFn rows = fused_rows()) {
+      fused_outputs(rows, probs, masks_w, up_y, down_y, linear_taps(net_w, out_w), net_h, net_w, out_h, out_w,
+                    out, conf);
+      return;
+    }
+  }
 
   const bool u8 = out.label_type == MF_LABEL_U8;
   const auto label_dtype = u8 ? at::kByte : at::kInt;

@@ -5,6 +5,7 @@ import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
 import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
+import dev.maskformer.ModelFormat;
 import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
 import dev.maskformer.RuntimeInfo;
@@ -15,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -70,7 +72,18 @@ final class BenchCommand implements Callable<Integer> {
       "interleaved with the Java runs, and print both with the Java/Python ratio"})
   boolean comparePython;
 
-  @Option(names = "--rounds", defaultValue = "3", description = "interleaved rounds for --compare-python (default: ${DEFAULT-VALUE})")
+  @Option(names = "--compare-onnxruntime", description = {
+      "also time ONNX Runtime running the same weights exported to ONNX by models/export.py",
+      "(fp32, CPU), the whole pipeline and the forward pass alone, interleaved with the Java runs,",
+      "and print the ratios (forward against forward, whole call against its forward)"})
+  boolean compareOnnxRuntime;
+
+  @Option(names = "--onnx", paramLabel = "FILE", description = {
+      "ONNX file of the model at this frame's network input size for --compare-onnxruntime",
+      "(default: exported once into a cache folder under java.io.tmpdir)"})
+  Path onnx;
+
+  @Option(names = "--rounds", defaultValue = "3", description = "interleaved rounds for --compare-python and --compare-onnxruntime (default: ${DEFAULT-VALUE})")
   int rounds;
 
   @Option(names = "--python", defaultValue = "${sys:maskformer.python:-python3}", description = {
@@ -89,7 +102,7 @@ final class BenchCommand implements Callable<Integer> {
   Double gflop;
 
   @Override
-  public Integer call() {
+  public Integer call() throws IOException {
     if (batch < 1 || iters < 1 || warmup < 0) {
       throw new IllegalArgumentException("--batch and --iters must be >= 1, --warmup >= 0");
     }
@@ -117,8 +130,9 @@ final class BenchCommand implements Callable<Integer> {
       for (int i = 0; i < warmup; i++) {
         model.segment(frames, outputs, SegmentOptions.DEFAULTS);
       }
+      Path onnxFile = compareOnnxRuntime ? onnxFile(model) : null;
       Map<String, String> forwardStats = forward ? forwardStats(model) : Map.of();
-      if (!comparePython) {
+      if (!comparePython && !compareOnnxRuntime) {
         Map<String, String> json = measure(model, frameSize, frames, outputs);
         if (format.isYuv()) { // the conversion alone, all rows on the CPU (segment converts only the rows it resizes from)
           MemorySegment rgb = arena.allocate(layout.pixels() * 3);
@@ -138,13 +152,77 @@ final class BenchCommand implements Callable<Integer> {
       }
       List<Map<String, String>> javaRuns = new ArrayList<>();
       List<String> pythonRuns = new ArrayList<>();
+      List<String> ortRuns = new ArrayList<>();
       for (int round = 0; round < rounds; round++) {
-        javaRuns.add(measure(model, frameSize, frames, outputs));
-        pythonRuns.add(runPython(frameSize));
+        Map<String, String> java = measure(model, frameSize, frames, outputs);
+        java.put("forward_p50_ms", Json.number(forwardP50(model)));
+        javaRuns.add(java);
+        if (comparePython) {
+          pythonRuns.add(runPython(frameSize, null));
+        }
+        if (compareOnnxRuntime) {
+          ortRuns.add(runPython(frameSize, onnxFile));
+        }
       }
-      spec.commandLine().getOut().println(compare(javaRuns, pythonRuns, forwardStats));
+      spec.commandLine().getOut().println(compare(javaRuns, pythonRuns, ortRuns, forwardStats));
     }
     return 0;
+  }
+
+  /** Median of a few timed forward passes alone at the network input size, in ms. */
+  private double forwardP50(MaskFormer model) {
+    Size net = model.inputSize(frameSize.width(), frameSize.height());
+    double[] ms = model.benchmarkForward(net, batch, Math.max(3, Math.min(iters, 10)));
+    Arrays.sort(ms);
+    return percentile(ms, 0.5);
+  }
+
+  /**
+   * The ONNX file for --compare-onnxruntime: --onnx when given and present, else one exported by
+   * models/export.py from the model's weights at this frame's network input size, kept in a
+   * cache folder (keyed by the model's path, size and time, and the network size).
+   */
+  private Path onnxFile(MaskFormer model) throws IOException {
+    if (batch != 1) {
+      throw new IllegalArgumentException("--compare-onnxruntime runs batch 1 (the ONNX export has a fixed shape)");
+    }
+    if (!"cpu".equals(modelOptions.run.device.toString())) {
+      throw new IllegalArgumentException("--compare-onnxruntime runs on the CPU");
+    }
+    if (onnx != null && Files.isRegularFile(onnx)) {
+      return onnx;
+    }
+    if (model.format() != ModelFormat.TORCHSCRIPT) {
+      throw new IllegalArgumentException("--compare-onnxruntime exports the ONNX file from a TorchScript "
+          + "export's weights: pass --onnx FILE for an AOTInductor package");
+    }
+    Size net = model.inputSize(frameSize.width(), frameSize.height());
+    Path target = onnx;
+    if (target == null) {
+      Path source = modelOptions.model.toAbsolutePath();
+      String key = source + "|" + Files.size(source) + "|" + Files.getLastModifiedTime(source).toMillis() + "|" + net;
+      String stem = source.getFileName().toString().replaceFirst("\\.[^.]*$", "");
+      target = Path.of(System.getProperty("java.io.tmpdir"), "maskformer-onnx",
+          stem + "-" + net + "-" + Integer.toHexString(key.hashCode()) + ".onnx");
+      if (Files.isRegularFile(target)) {
+        return target;
+      }
+    }
+    Path dir = target.toAbsolutePath().getParent();
+    Files.createDirectories(dir);
+    Path partial = Files.createTempFile(dir, ".export-", ".onnx");
+    spec.commandLine().getErr().println("note: exporting " + modelOptions.model + " at " + net
+        + " to ONNX for --compare-onnxruntime (once; Swin-T takes minutes) -> " + target);
+    try {
+      Path script = DemoFiles.locate().resolve("models/export.py");
+      runProcess(List.of(python, script.toString(), "--torchscript", modelOptions.model.toString(),
+          "--format", "onnx", "--sizes", net.toString(), "--out", partial.toString()));
+      Files.move(partial, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } finally {
+      Files.deleteIfExists(partial);
+    }
+    return target;
   }
 
   /**
@@ -223,18 +301,25 @@ final class BenchCommand implements Callable<Integer> {
     return json;
   }
 
-  private String runPython(Size frameSize) {
+  /** models/bench_python.py on the same frame: PyTorch, or ONNX Runtime with {@code onnxFile}. */
+  private String runPython(Size frameSize, Path onnxFile) {
     Path script;
     try {
       script = DemoFiles.locate().resolve("models/bench_python.py");
     } catch (IOException e) {
-      throw new IllegalStateException("--compare-python needs the repository's models/: " + e.getMessage());
+      throw new IllegalStateException("--compare-python and --compare-onnxruntime need the repository's models/: "
+          + e.getMessage());
     }
-    List<String> cmd = List.of(python, script.toString(), "--model", modelOptions.model.toString(),
+    List<String> cmd = new ArrayList<>(List.of(python, script.toString(), "--model", modelOptions.model.toString(),
         "--size", frameSize.toString(), "--batch", Integer.toString(batch), "--iters",
         Integer.toString(iters), "--warmup", Integer.toString(warmup), "--threads",
         Integer.toString(MaskFormer.runtime().intraOpThreads()), "--device",
-        modelOptions.run.device.toString(), "--precision", modelOptions.run.precision.toString());
+        modelOptions.run.device.toString()));
+    if (onnxFile != null) {
+      cmd.addAll(List.of("--precision", "fp32", "--onnx", onnxFile.toString()));
+    } else {
+      cmd.addAll(List.of("--precision", modelOptions.run.precision.toString()));
+    }
     String out = runProcess(scores ? append(cmd, "--scores") : cmd);
     return out.substring(out.indexOf('{'));
   }
@@ -268,33 +353,68 @@ final class BenchCommand implements Callable<Integer> {
     return out;
   }
 
-  /** Medians over the rounds of each side's p50, mean and page faults; the full runs follow. */
-  private static String compare(List<Map<String, String>> java, List<String> python,
+  /**
+   * Medians over the rounds of each side's p50, mean, page faults and forward pass, and their
+   * ratios; the full runs follow.
+   */
+  private static String compare(List<Map<String, String>> java, List<String> python, List<String> ort,
       Map<String, String> forwardStats) {
-    double[] jp50 = java.stream().mapToDouble(m -> Double.parseDouble(m.get("p50_ms"))).sorted().toArray();
-    double[] pp50 = python.stream().mapToDouble(s -> field(s, "p50_ms")).sorted().toArray();
-    double[] jmean = java.stream().mapToDouble(m -> Double.parseDouble(m.get("mean_ms"))).sorted().toArray();
-    double[] pmean = python.stream().mapToDouble(s -> field(s, "mean_ms")).sorted().toArray();
-    double[] jpf = java.stream().mapToDouble(m -> Double.parseDouble(m.get("page_faults_per_call"))).sorted().toArray();
-    double[] ppf = python.stream().mapToDouble(s -> field(s, "page_faults_per_call")).sorted().toArray();
+    double jp50 = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("p50_ms"))));
+    double jmean = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("mean_ms"))));
+    double jpf = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("page_faults_per_call"))));
+    double jfwd = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("forward_p50_ms"))));
     Map<String, String> summary = new LinkedHashMap<>();
     summary.put("rounds", Integer.toString(java.size()));
-    summary.put("java_p50_ms", Json.number(median(jp50)));
-    summary.put("python_p50_ms", Json.number(median(pp50)));
-    summary.put("java_over_python_p50", Json.number(median(jp50) / median(pp50)));
-    summary.put("java_mean_ms", Json.number(median(jmean)));
-    summary.put("python_mean_ms", Json.number(median(pmean)));
-    summary.put("java_page_faults_per_call", Json.number(median(jpf)));
-    summary.put("python_page_faults_per_call", Json.number(median(ppf)));
+    summary.put("java_p50_ms", Json.number(jp50));
+    summary.put("java_forward_p50_ms", Json.number(jfwd));
+    if (!python.isEmpty()) {
+      double pp50 = median(python.stream().mapToDouble(s -> field(s, "p50_ms")));
+      summary.put("python_p50_ms", Json.number(pp50));
+      summary.put("python_forward_p50_ms", Json.number(median(python.stream().mapToDouble(s -> field(s, "forward_p50_ms")))));
+      summary.put("java_over_python_p50", Json.number(jp50 / pp50));
+    }
+    if (!ort.isEmpty()) {
+      double op50 = median(ort.stream().mapToDouble(s -> field(s, "p50_ms")));
+      double ofwd = median(ort.stream().mapToDouble(s -> field(s, "forward_p50_ms")));
+      summary.put("onnxruntime_p50_ms", Json.number(op50));
+      summary.put("onnxruntime_forward_p50_ms", Json.number(ofwd));
+      summary.put("java_forward_over_onnxruntime_forward", Json.number(jfwd / ofwd));
+      summary.put("java_over_onnxruntime_forward", Json.number(jp50 / ofwd));
+      summary.put("java_over_onnxruntime_p50", Json.number(jp50 / op50));
+    }
+    summary.put("java_mean_ms", Json.number(jmean));
+    if (!python.isEmpty()) {
+      summary.put("python_mean_ms", Json.number(median(python.stream().mapToDouble(s -> field(s, "mean_ms")))));
+    }
+    if (!ort.isEmpty()) {
+      summary.put("onnxruntime_mean_ms", Json.number(median(ort.stream().mapToDouble(s -> field(s, "mean_ms")))));
+    }
+    summary.put("java_page_faults_per_call", Json.number(jpf));
+    if (!python.isEmpty()) {
+      summary.put("python_page_faults_per_call",
+          Json.number(median(python.stream().mapToDouble(s -> field(s, "page_faults_per_call")))));
+    }
+    if (!ort.isEmpty()) {
+      summary.put("onnxruntime_page_faults_per_call",
+          Json.number(median(ort.stream().mapToDouble(s -> field(s, "page_faults_per_call")))));
+    }
     summary.putAll(forwardStats);
     StringBuilder runs = new StringBuilder("[\n");
     for (int i = 0; i < java.size(); i++) {
-      runs.append("   ").append(Json.object(java.get(i), "   ")).append(",\n   ")
-          .append(python.get(i).trim().replace("\n", "\n   "));
+      runs.append("   ").append(Json.object(java.get(i), "   "));
+      for (List<String> other : List.of(python, ort)) {
+        if (!other.isEmpty()) {
+          runs.append(",\n   ").append(other.get(i).trim().replace("\n", "\n   "));
+        }
+      }
       runs.append(i + 1 < java.size() ? ",\n" : "\n");
     }
     summary.put("runs", runs.append("  ]").toString());
     return Json.object(summary, "");
+  }
+
+  private static double median(java.util.stream.DoubleStream values) {
+    return median(values.sorted().toArray());
   }
 
   private static double median(double[] sorted) {

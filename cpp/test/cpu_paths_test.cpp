@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+// The shim's CPU fast paths against the plain code they stand in for (C++, linked against the
+// shim's objects because both are internals that the C ABI does not expose separately):
+//
+// 1. The fused semantic kernels (fused_kernels.hpp): every kernel this CPU runs (avx512, avx2,
+//    generic, forced with MASKFORMER_FUSED_SEMANTIC) against the tensor path on random network
+//    outputs: frames of the network's size and resized up and down, widths that are no multiple
+//    of the vector width, class counts that are no multiple of the class block, uint8 and int32
+//    labels, float and uint8 confidence, 1 and 2 threads. Each label must be a class whose
+//    reference score is within 1e-5 of the best (so labels differ only at ties of rounding), and
+//    the winning score within 1e-5 of the reference's.
+// 2. The load-time rewrites (cpu_optimize.hpp): kept on the test export (argv[1], if given) and
+//    equal to the plain module there; the plain module kept, with the reason in the report, when
+//    the rewritten one fails, computes other values, or the module cannot be frozen.
+//
+// Exit status 0 when every check passes, 1 otherwise (each failure printed).
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cpu_optimize.hpp"
+#include "fused_kernels.hpp"
+#include "semantic.hpp"
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const std::string& what) {
+  if (!ok) {
+    ++failures;
+    std::fprintf(stderr, "FAIL: %s\n", what.c_str());
+  }
+}
+
+struct Case {
+  int q, k, mh, mw, net_h, net_w, out_h, out_w;
+  std::string name() const {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "q=%d k=%d masks %dx%d net %dx%d out %dx%d", q, k, mw, mh, net_w, net_h, out_w,
+                  out_h);
+    return buf;
+  }
+};
+
+struct Result {
+  std::vector<int32_t> labels;
+  std::vector<float> confidence;
+  std::vector<uint8_t> confidence_u8;
+};
+
+// One semantic_outputs call with the path `path` (MASKFORMER_FUSED_SEMANTIC) and, for the
+// reference, the class scores.
+Result run(const Case& c, const at::Tensor& logits, const at::Tensor& masks, const char* path, bool u8_labels,
+           bool u8_conf, std::vector<float>* scores) {
+  setenv("MASKFORMER_FUSED_SEMANTIC", path, 1);
+  const int64_t n = int64_t(c.out_h) * c.out_w;
+  std::vector<uint8_t> labels_u8(u8_labels ? n : 0);
+  std::vector<int32_t> labels_i32(u8_labels ? 0 : n);
+  Result r;
+  r.confidence.assign(u8_conf ? 0 : n, -1.f);
+  r.confidence_u8.assign(u8_conf ? n : 0, 0);
+  maskformer::OutputView out;
+  out.labels = u8_labels ? static_cast<void*>(labels_u8.data()) : static_cast<void*>(labels_i32.data());
+  out.labels_size = n * (u8_labels ? 1 : 4);
+  out.label_type = u8_labels ? MF_LABEL_U8 : MF_LABEL_I32;
+  if (scores != nullptr) {
+    scores->assign(size_t(c.k) * n, 0.f);
+    out.scores = scores->data();
+    out.scores_size = int64_t(scores->size()) * 4;
+  }
+  maskformer::ConfidenceView conf;
+  conf.u8 = u8_conf;
+  conf.data = u8_conf ? static_cast<void*>(r.confidence_u8.data()) : static_cast<void*>(r.confidence.data());
+  conf.size = n * (u8_conf ? 1 : 4);
+  maskformer::semantic_outputs(logits, masks, c.net_h, c.net_w, c.out_h, c.out_w, c.k, out, int64_t(1) << 20, &conf);
+  r.labels.resize(n);
+  for (int64_t i = 0; i < n; ++i) r.labels[i] = u8_labels ? labels_u8[i] : labels_i32[i];
+  return r;
+}
+
+void semantic_kernels() {
+  std::vector<const char*> paths = {"generic"};
+  for (const char* name : {"avx2", "avx512"})
+    if (maskformer::kernels::rows_named(name) != nullptr) paths.push_back(name);
+  const char* best = nullptr;
+  maskformer::kernels::best_rows(&best);
+  std::printf("fused semantic kernels this CPU runs:");
+  for (const char* p : paths) std::printf(" %s", p);
+  std::printf(" (default: %s)\n", best);
+
+  const std::vector<Case> cases = {
+      {5, 7, 6, 9, 24, 36, 24, 36},          // network size, k and widths off the blocks
+      {100, 150, 16, 16, 64, 64, 64, 64},    // Swin-T's query and class counts
+      {12, 21, 9, 13, 36, 52, 101, 75},      // resized up, odd sizes
+      {12, 21, 20, 30, 80, 120, 33, 47},     // resized down
+      {10, 300, 8, 8, 32, 32, 48, 40},       // k > 256: int32 labels
+      {3, 5, 2, 2, 8, 8, 1, 17},             // one output row
+      {7, 4, 5, 40, 20, 160, 20, 161},       // width resized by one
+  };
+  at::manual_seed(7);
+  for (int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    for (const Case& c : cases) {
+      // logits spread enough that classes compete; mask logits around the sigmoid's slope
+      const at::Tensor logits = at::randn({c.q, c.k + 1}) * 3;
+      const at::Tensor masks = at::randn({c.q, c.mh, c.mw}) * 4;
+      const bool u8 = c.k <= 256;
+      std::vector<float> scores;
+      const Result ref = run(c, logits, masks, "0", u8, false, &scores);
+      const int64_t n = int64_t(c.out_h) * c.out_w;
+      for (const char* path : paths) {
+        const std::string where = std::string(path) + ", " + std::to_string(threads) + " threads, " + c.name();
+        const Result got = run(c, logits, masks, path, u8, false, nullptr);
+        int64_t differing = 0, bad = 0;
+        double worst_conf = 0, worst_label = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const float best_ref = ref.confidence[i];
+          const int32_t label = got.labels[i];
+          if (label < 0 || label >= c.k) {
+            ++bad;
+            continue;
+          }
+          const float mine = scores[size_t(label) * n + i];
+          worst_label = std::max(worst_label, double(best_ref - mine));
+          if (best_ref - mine > 1e-5f) ++bad;
+          if (label != ref.labels[i]) ++differing;
+          worst_conf = std::max(worst_conf, double(std::fabs(got.confidence[i] - best_ref)));
+        }
+        check(bad == 0, where + ": " + std::to_string(bad) + " labels whose score is not the best");
+        check(worst_conf <= 1e-5, where + ": winning score off by " + std::to_string(worst_conf));
+        // with random scores, exact ties of rounding are rare: a few labels at most may differ
+        check(differing * 1000 <= n, where + ": " + std::to_string(differing) + " of " + std::to_string(n) +
+                                         " labels differ from the tensor path");
+        std::printf("  %-8s %d thread(s) %-44s labels differing %lld/%lld, max score gap %.2g, "
+                    "max confidence diff %.2g\n",
+                    path, threads, c.name().c_str(), static_cast<long long>(differing), static_cast<long long>(n),
+                    worst_label, worst_conf);
+        // uint8 confidence: the float one rounded, as put_confidence does; no confidence at all
+        const Result byte = run(c, logits, masks, path, u8, true, nullptr);
+        int64_t off = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double v = std::min(1.0, std::max(0.0, double(got.confidence[i])));
+          off += std::abs(int(byte.confidence_u8[i]) - int(std::floor(v * 255.0 + 0.5))) > 0;
+        }
+        check(off == 0, where + ": " + std::to_string(off) + " uint8 confidences differ from the float ones");
+        check(byte.labels == got.labels, where + ": labels change with the confidence type");
+      }
+    }
+  }
+  // a kernel name this CPU cannot run, or an unknown one, is refused rather than replaced
+  const Case c = cases[0];
+  const at::Tensor logits = at::randn({c.q, c.k + 1}), masks = at::randn({c.q, c.mh, c.mw});
+  bool refused = false;
+  try {
+    run(c, logits, masks, "avx1024", true, false, nullptr);
+  } catch (const std::exception& e) {
+    refused = std::string(e.what()).find("MASKFORMER_FUSED_SEMANTIC=avx1024") != std::string::npos;
+  }
+  check(refused, "MASKFORMER_FUSED_SEMANTIC=avx1024 was not refused");
+  unsetenv("MASKFORMER_FUSED_SEMANTIC");
+}
+
+bool has_op(const char* name) { return c10::Dispatcher::singleton().findSchema({name, ""}).has_value(); }
+
+double max_difference(const c10::IValue& a, const c10::IValue& b) {
+  double worst = 0;
+  const auto& ea = a.toTupleRef().elements();
+  const auto& eb = b.toTupleRef().elements();
+  for (size_t i = 0; i < ea.size(); ++i)
+    worst = std::max(
+        worst, (ea[i].toTensor().to(at::kFloat) - eb[i].toTensor().to(at::kFloat)).abs().max().item<double>());
+  return worst;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// A small module written in TorchScript here: a 3x3 convolution and ReLU, with `body` around it.
+torch::jit::Module conv_module(const std::string& body, bool eval) {
+  torch::jit::Module m("ConvProbe");
+  m.register_attribute("training", c10::BoolType::get(), !eval);
+  m.register_parameter("weight", at::randn({4, 3, 3, 3}), false);
+  m.register_parameter("bias", at::randn({4}), false);
+  m.define(body);
+  return m;
+}
+
+void cpu_rewrites(const char* model_path) {
+  const maskformer::CpuPasses defaults;
+  // the convolution alone: rewritten and kept
+  const std::string plain_conv = R"(
+def forward(self, x):
+    return (torch.relu(torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)),)
+)";
+  std::string report;
+  torch::jit::Module m = conv_module(plain_conv, true);
+  maskformer::optimize_for_cpu_checked(m, at::kFloat, defaults, &report);
+  std::printf("conv probe: %s\n", report.c_str());
+  if (has_op("mkldnn::_convolution_pointwise"))
+    check(report.find("1 conv (1 with ReLU)") != std::string::npos, "conv probe not rewritten: " + report);
+  else
+    check(report.find("0 conv") != std::string::npos, "conv probe on a LibTorch without oneDNN ops: " + report);
+
+  // the convolution on an unbatched (C, H, W) input: the rewritten module fails (oneDNN's pointwise
+  // convolution and the channels-last layout take batches only); the plain one runs
+  const std::string unbatched = R"(
+def forward(self, x):
+    return (torch.relu(torch.conv2d(x.squeeze(0), self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)).unsqueeze(0),)
+)";
+  m = conv_module(unbatched, true);
+  torch::jit::Module kept = maskformer::optimize_for_cpu_checked(m, at::kFloat, defaults, &report);
+  std::printf("unbatched conv: %s\n", report.c_str());
+  if (has_op("mkldnn::_convolution_pointwise"))
+    check(starts_with(report, "none (the rewritten module failed: "), "unbatched conv: " + report);
+  {
+    c10::InferenceMode guard;
+    const at::Tensor x = at::randn({1, 3, 20, 24});
+    check(max_difference(kept.forward({x}), m.forward({x})) == 0, "unbatched conv: kept module is not the plain one");
+  }
+
+  // a module that draws random numbers: the two runs of the probe differ, so the plain one stays
+  const std::string noisy = R"(
+def forward(self, x):
+    return (torch.relu(torch.conv2d(x + torch.rand_like(x), self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)),)
+)";
+  m = conv_module(noisy, true);
+  maskformer::optimize_for_cpu_checked(m, at::kFloat, defaults, &report);
+  std::printf("random module: %s\n", report.c_str());
+  check(starts_with(report, "none (the rewritten module computed other values: "), "random module: " + report);
+
+  // a module still in training mode cannot be frozen: it runs as it is
+  m = conv_module(plain_conv, false);
+  maskformer::optimize_for_cpu_checked(m, at::kFloat, defaults, &report);
+  std::printf("training-mode module: %s\n", report.c_str());
+  check(starts_with(report, "not frozen: "), "training-mode module: " + report);
+
+  // MASKFORMER_CPU_PASSES=none: nothing done
+  setenv("MASKFORMER_CPU_PASSES", "none", 1);
+  const maskformer::CpuPasses none = maskformer::cpu_passes_from_env();
+  unsetenv("MASKFORMER_CPU_PASSES");
+  m = conv_module(plain_conv, true);
+  maskformer::optimize_for_cpu_checked(m, at::kFloat, none, &report);
+  check(report == "none", "MASKFORMER_CPU_PASSES=none: " + report);
+
+  if (model_path == nullptr || model_path[0] == '\0') {
+    std::printf("no test export given: the rewrites of a real export were not checked\n");
+    return;
+  }
+  // the test export (Swin blocks, pixel decoder, transformer decoder in miniature)
+  torch::jit::Module plain = torch::jit::load(model_path);
+  plain.eval();
+  torch::jit::Module fast = maskformer::optimize_for_cpu_checked(plain, at::kFloat, defaults, &report);
+  std::printf("test export: %s\n", report.c_str());
+  if (has_op("mkldnn::_linear_pointwise")) {
+    check(starts_with(report, defaults.text() + ": ") && report.find(" 0 linear") == std::string::npos,
+          "test export: linear layers not rewritten: " + report);
+  }
+  c10::InferenceMode guard;
+  const at::Tensor x = at::randn({1, 3, 96, 128});
+  const c10::IValue a = plain.forward({x}), b = fast.forward({x});
+  const double diff = max_difference(a, b);
+  std::printf("test export at 128x96: largest output difference %.3g\n", diff);
+  check(diff < 1e-3, "test export: rewritten outputs differ by " + std::to_string(diff));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    semantic_kernels();
+    cpu_rewrites(argc > 1 ? argv[1] : nullptr);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "FAIL: %s\n", e.what());
+    return 1;
+  }
+  std::printf(failures == 0 ? "cpu_paths_test: all checks passed\n" : "cpu_paths_test: %d failure(s)\n", failures);
+  return failures == 0 ? 0 : 1;
+}
