@@ -802,7 +802,7 @@ std::pair<at::Tensor, at::Tensor> Model::forward(const at::Tensor& batch) const 
 }
 
 void Model::segment(const std::vector<ImageView>& images, const std::vector<OutputView>& outputs,
-                    bool resize, const SegmentExtras* extras) const {
+                    const SegmentOptions& options) const {
   HostCallScope host_call;  // this call's working set sizes the host cache
   c10::InferenceMode inference;
   torch::jit::GraphOptimizerEnabledGuard optimizer(jit_optimize_);
@@ -810,7 +810,7 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
 
   std::map<std::pair<int, int>, std::vector<size_t>> groups;  // network size -> images
   for (size_t i = 0; i < images.size(); ++i)
-    groups[input_size(images[i].height, images[i].width, resize)].push_back(i);
+    groups[input_size(images[i].height, images[i].width, options.resize)].push_back(i);
   for (const auto& group : groups)  // before any work: a missing size fails the whole call
     require_size(group.first.first, group.first.second, images[group.second[0]].height,
                  images[group.second[0]].width);
@@ -838,13 +838,8 @@ void Model::segment(const std::vector<ImageView>& images, const std::vector<Outp
     auto result = forward(dtype_ == at::kFloat ? batch : batch.to(dtype_));
     for (size_t j = 0; j < members.size(); ++j) {
       const ImageView& image = images[members[j]];
-      if (extras != nullptr)
-        extended_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
-                         meta_.num_classes, outputs[members[j]], extras->views[members[j]],
-                         extras->rules, band_bytes);
-      else
-        semantic_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
-                         meta_.num_classes, outputs[members[j]], band_bytes);
+      write_outputs(result.first[j], result.second[j], net_h, net_w, image.height, image.width,
+                    meta_.num_classes, outputs[members[j]], options, band_bytes);
     }
   }
   scope.synchronize();
@@ -915,7 +910,7 @@ void Model::warmup(const std::vector<std::pair<int, int>>& sizes_hw) const {
     out.labels = labels.get();
     out.labels_size = static_cast<int64_t>(label_bytes);
     out.label_type = u8 ? MF_LABEL_U8 : MF_LABEL_I32;
-    segment({image}, {out}, true);
+    segment({image}, {out}, SegmentOptions());
   }
 }
 
