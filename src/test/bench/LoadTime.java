@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
+import dev.maskformer.MaskFormerRuntime;
 import dev.maskformer.MaskFormer;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 
 /**
  * Time from the first call to a ready model, in a fresh JVM (src/test/bench/loadtime.sh): finding
- * and loading LibTorch and the shim (MaskFormer.runtime()), then MaskFormer.load(model) with its
+ * and loading LibTorch and the shim (MaskFormerRuntime.info()), then MaskFormer.load(model) with its
  * test forward pass. Prints wall and main-thread CPU milliseconds of each part as one line.
  */
 public class LoadTime {
   public static void main(String[] args) throws Exception {
     var mx = ManagementFactory.getThreadMXBean();
     long t0 = System.nanoTime(), c0 = mx.getCurrentThreadCpuTime();
-    MaskFormer.runtime();                     // finds and loads LibTorch and the shim
+    MaskFormerRuntime.info();                     // finds and loads LibTorch and the shim
     long t1 = System.nanoTime(), c1 = mx.getCurrentThreadCpuTime();
     try (MaskFormer m = MaskFormer.load(Path.of(args[0]))) {
       long t2 = System.nanoTime(), c2 = mx.getCurrentThreadCpuTime();

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.ImageLayout.Plane;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Objects;
@@ -94,5 +95,30 @@ public record Frame(MemorySegment pixels, ImageLayout layout, List<MemorySegment
   /** The segment that holds chroma plane {@code i} (at its layout offset): its own, or {@code pixels}. */
   public MemorySegment chromaSegment(int i) {
     return chromaSegments.isEmpty() ? pixels : chromaSegments.get(i);
+  }
+
+  /**
+   * Writes this frame as packed RGB, {@code width * height * 3} bytes in rows of {@code width * 3}, as a
+   * model's pre-processing sees it before the resize: packed formats reordered, YUV frames
+   * converted exactly as {@code ffmpeg -pix_fmt rgb24} converts the same frame (ffmpeg 5.1's
+   * swscale on x86: bit for bit, odd sizes included). Runs on the CPU; for overlays, checks, or
+   * saving what the model saw.
+   *
+   * @throws IllegalArgumentException {@code rgb} is a heap or read-only segment, or too small
+   */
+  public void toRgb(MemorySegment rgb) {
+    Objects.requireNonNull(rgb, "rgb");
+    Checks.nativeSegment(pixels, "frame pixels");
+    for (MemorySegment chroma : chromaSegments) {
+      Checks.nativeSegment(chroma, "frame chroma plane");
+    }
+    Checks.nativeSegment(rgb, "rgb");
+    Checks.writable(rgb, "rgb");
+    long need = layout.pixels() * 3;
+    if (rgb.byteSize() < need) {
+      throw new IllegalArgumentException("rgb holds " + rgb.byteSize() + " bytes, " + layout
+          + " needs " + need);
+    }
+    dev.maskformer.internal.NativeRuntime.toRgb(this, rgb);
   }
 }

@@ -184,4 +184,73 @@ public record ImageLayout(int width, int height, long stride, PixelFormat format
     }
     return List.of(new Plane(offset, chromaStride), new Plane(vOffset, chromaStride));
   }
+
+  /**
+   * Where a chroma plane of a YUV frame lies: {@code offset} bytes from the start of the memory that
+   * holds it (the frame's one segment, or the plane's own segment, see {@link Frame#ofPlanes}), rows
+   * {@code stride} bytes apart.
+   *
+   * @param offset bytes from the start of the segment to the plane's first row, {@code >= 0}
+   * @param stride bytes from one row to the next, at least the row's bytes ({@code ceil(width/2)}
+   *     for I420, {@code 2 * ceil(width/2)} for NV12 and NV21)
+   */
+  public record Plane(long offset, long stride) {
+    public Plane {
+      if (offset < 0) {
+        throw new IllegalArgumentException("plane offset " + offset + " < 0");
+      }
+      if (stride < 1) {
+        throw new IllegalArgumentException("plane stride " + stride + " < 1");
+      }
+    }
+  }
+
+  /**
+   * The colour matrix of a YUV frame (ignored for packed formats). {@link #BT601} is the default,
+   * as in ffmpeg for a frame that does not say: SD video and JPEG use it, HD video is usually
+   * {@link #BT709}. Take it from the stream (ffprobe's {@code color_space}: {@code bt709} is BT.709,
+   * {@code bt470bg}, {@code smpte170m} and unknown are BT.601, {@code bt2020nc} is BT.2020).
+   */
+  public enum ColorMatrix {
+    /** ITU-R BT.601 (ffmpeg's bt470bg, smpte170m, and its default). */
+    BT601(0),
+    /** ITU-R BT.709. */
+    BT709(1),
+    /** ITU-R BT.2020, non-constant luminance, 8-bit samples. */
+    BT2020(2);
+
+    private final int code;
+
+    ColorMatrix(int code) {
+      this.code = code;
+    }
+
+    /** The native {@code mf_yuv_matrix} value. */
+    public int code() {
+      return code;
+    }
+  }
+
+  /**
+   * The value range of a YUV frame (ignored for packed formats). {@link #LIMITED} is the default, as
+   * in ffmpeg: video is limited range unless the stream says otherwise (ffprobe's {@code
+   * color_range=pc}, or a {@code yuvj420p} pixel format, which is full range).
+   */
+  public enum ColorRange {
+    /** Y in 16..235, U and V in 16..240 ("tv", MPEG). */
+    LIMITED(0),
+    /** 0..255 ("pc", JPEG). */
+    FULL(1);
+
+    private final int code;
+
+    ColorRange(int code) {
+      this.code = code;
+    }
+
+    /** The native {@code mf_yuv_range} value. */
+    public int code() {
+      return code;
+    }
+  }
 }

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.ModelInfo.ModelFormat;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.SegmentOptions.RegionRule;
+import dev.maskformer.Segmentation.Region;
 import dev.maskformer.internal.NativeModel;
 import dev.maskformer.internal.NativeRuntime;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -52,6 +57,11 @@ import java.util.function.Supplier;
  * the duration of a call.
  */
 public final class MaskFormer implements AutoCloseable {
+  static {
+    // the benchmark hooks of the command line reach the native model through internal.Benchmarks
+    dev.maskformer.internal.Benchmarks.register(m -> ((MaskFormer) m).model);
+  }
+
   private final NativeModel model;
   private final ModelInfo info;
   private final ModelFormat format;
@@ -278,9 +288,9 @@ public final class MaskFormer implements AutoCloseable {
 
   /**
    * Segments one frame into caller memory with options; returns its segments when {@code options}
-   * asks for them (else an empty list), their ids going to {@link Output#segmentIds()} if given.
+   * asks for them (else an empty list), their ids going to {@link Output#regionIds()} if given.
    */
-  public List<Segment> segment(Frame frame, Output output, SegmentOptions options) {
+  public List<Region> segment(Frame frame, Output output, SegmentOptions options) {
     return segment(List.of(Objects.requireNonNull(frame, "frame")),
         List.of(Objects.requireNonNull(output, "output")), options).get(0);
   }
@@ -299,12 +309,12 @@ public final class MaskFormer implements AutoCloseable {
    * leaves the outputs unspecified: groups of other sizes may already hold their results. Nothing
    * outside the outputs is ever written.
    *
-   * @return per frame its segments by ascending id when {@link SegmentOptions#segments()} is set,
+   * @return per frame its segments by ascending id when {@link SegmentOptions#regions()} is set,
    *     else empty lists
    * @throws IllegalArgumentException an output has segment ids but the options ask for no
    *     segments; sizes or memory that do not fit
    */
-  public List<List<Segment>> segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
+  public List<List<Region>> segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
     Objects.requireNonNull(frames, "frames");
     Objects.requireNonNull(outputs, "outputs");
     Objects.requireNonNull(options, "options");
@@ -332,13 +342,13 @@ public final class MaskFormer implements AutoCloseable {
         Checks.nativeSegment(o.scores(), "output " + i + " scores");
         Checks.writable(o.scores(), "output " + i + " scores");
       }
-      if (o.segmentIds() != null) {
-        if (options.segments() == null) {
+      if (o.regionIds() != null) {
+        if (options.regions() == null) {
           throw new IllegalArgumentException("output " + i + " has segmentIds, but the options ask"
               + " for no segments: use SegmentOptions.withSegments");
         }
-        Checks.nativeSegment(o.segmentIds(), "output " + i + " segmentIds");
-        Checks.writable(o.segmentIds(), "output " + i + " segmentIds");
+        Checks.nativeSegment(o.regionIds(), "output " + i + " segmentIds");
+        Checks.writable(o.regionIds(), "output " + i + " segmentIds");
       }
       if (o.confidence() != null) {
         Checks.nativeSegment(o.confidence(), "output " + i + " confidence");
@@ -351,9 +361,9 @@ public final class MaskFormer implements AutoCloseable {
       model.segment(frames, outputs, options.resize());
       return java.util.Collections.nCopies(frames.size(), List.of());
     }
-    SegmentRule rule = options.segments() != null ? options.segments() : SegmentRule.DEFAULTS;
+    RegionRule rule = options.regions() != null ? options.regions() : RegionRule.DEFAULTS;
     return model.segment(frames, outputs, options.resize(), new NativeModel.Rules(
-        options.semanticRule().code(), options.iterativeOverlap(), options.segments() != null,
+        options.semanticRule().code(), options.iterativeOverlap(), options.regions() != null,
         rule.objectThreshold(), rule.overlapThreshold(), rule.mergeSameClass()));
   }
 
@@ -382,11 +392,11 @@ public final class MaskFormer implements AutoCloseable {
       for (int i = 0; i < frames.size(); i++) {
         Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
         Segmentation s = Segmentation.allocate(f.width(), f.height(), type, options.scores(),
-            options.segments() != null, options.confidence(), info.classes());
+            options.regions() != null, options.confidence(), info.classes());
         results.add(s);
         outputs.add(s.output());
       }
-      List<List<Segment>> segments = segment(frames, outputs, options);
+      List<List<Region>> segments = segment(frames, outputs, options);
       for (int i = 0; i < results.size(); i++) {
         results.get(i).setSegments(segments.get(i));
       }
@@ -394,34 +404,6 @@ public final class MaskFormer implements AutoCloseable {
     } catch (RuntimeException | Error e) {
       results.forEach(Segmentation::close);
       throw e;
-    }
-  }
-
-  /** Segments a Java image: its pixels are copied off-heap once ({@link Images#toFrame}). */
-  public Segmentation segment(BufferedImage image) {
-    return segment(image, SegmentOptions.DEFAULTS);
-  }
-
-  /** Segments a Java image with options. */
-  public Segmentation segment(BufferedImage image, SegmentOptions options) {
-    Objects.requireNonNull(image, "image");
-    Objects.requireNonNull(options, "options");
-    try (Arena arena = Arena.ofConfined()) {
-      return segment(Images.toFrame(image, arena), options);
-    }
-  }
-
-  /** Reads and segments an image file (PNG, JPEG, BMP, GIF). */
-  public Segmentation segment(Path imageFile) throws IOException {
-    return segment(imageFile, SegmentOptions.DEFAULTS);
-  }
-
-  /** Reads and segments an image file with options. */
-  public Segmentation segment(Path imageFile, SegmentOptions options) throws IOException {
-    Objects.requireNonNull(imageFile, "imageFile");
-    Objects.requireNonNull(options, "options");
-    try (Arena arena = Arena.ofConfined()) {
-      return segment(Images.read(imageFile, arena), options);
     }
   }
 
@@ -577,128 +559,35 @@ public final class MaskFormer implements AutoCloseable {
         + " classes, " + info.device() + ", " + info.precision() + "]";
   }
 
-  // ------------------------------------------------------------------------------------------
-  // process-wide native facilities
-
-  /** Versions and devices of the native side (loads it if needed). */
-  public static RuntimeInfo runtime() {
-    return NativeRuntime.info();
-  }
-
   /**
-   * Free and total memory of a CUDA device, e.g. to size batches or watch for growth.
+   * A width and a height in pixels.
    *
-   * @throws UnsupportedDeviceException for the CPU, a shim without CUDA, or no such device
+   * @param width 1..{@link ImageLayout#MAX_SIDE}
+   * @param height 1..{@link ImageLayout#MAX_SIDE}
    */
-  public static DeviceMemory deviceMemory(Device device) {
-    Objects.requireNonNull(device, "device");
-    if (device.isCpu()) {
-      throw new UnsupportedDeviceException("device memory is reported for CUDA devices, not the CPU");
+  public record Size(int width, int height) {
+    public Size {
+      if (width < 1 || width > ImageLayout.MAX_SIDE || height < 1 || height > ImageLayout.MAX_SIDE) {
+        throw new IllegalArgumentException("size " + width + "x" + height + " outside 1.." + ImageLayout.MAX_SIDE);
+      }
     }
-    long[] m = NativeRuntime.cudaMemory(device.index());
-    return new DeviceMemory(m[0], m[1]);
-  }
 
-  /** Number of usable CUDA devices (0 without CUDA). */
-  public static int cudaDeviceCount() {
-    return NativeRuntime.info().cudaDevices();
-  }
-
-  /**
-   * Sets LibTorch's intra-op threads for the whole process; call once at start-up. Without it,
-   * the first model load sets {@link RuntimeInfo#defaultThreads()} (the CPUs this process may
-   * use), unless {@code OMP_NUM_THREADS} is set.
-   *
-   * @throws IllegalArgumentException outside 1..{@link RuntimeInfo#maxThreads()}
-   */
-  public static void setIntraOpThreads(int threads) {
-    NativeRuntime.setThreads(threads);
-  }
-
-  /**
-   * Times the forward pass alone (no pre- or post-processing) at a network input size: one
-   * untimed pass, then {@code iters} timed ones. For benchmarks.
-   *
-   * @return milliseconds of each timed pass
-   */
-  public double[] benchmarkForward(Size networkInput, int batch, int iters) {
-    Objects.requireNonNull(networkInput, "networkInput");
-    if (batch < 1 || batch > 1024 || iters < 1 || iters > 100_000) {
-      throw new IllegalArgumentException("batch must be 1..1024 and iters 1..100000, got " + batch + ", " + iters);
+    /** Parses {@code WxH}, e.g. {@code 1920x1080}. */
+    public static Size parse(String text) {
+      String[] parts = text.trim().toLowerCase(java.util.Locale.ROOT).split("x");
+      if (parts.length != 2) {
+        throw new IllegalArgumentException("size must be WxH, e.g. 512x512, got '" + text + "'");
+      }
+      try {
+        return new Size(Integer.parseInt(parts[0]), Integer.parseInt(parts[1]));
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("size must be WxH, e.g. 512x512, got '" + text + "'");
+      }
     }
-    return model.benchmarkForward(networkInput.width(), networkInput.height(), batch, iters);
-  }
 
-  /**
-   * Best measured matrix-multiply throughput of the loaded LibTorch in GFLOP/s: {@code n x n}
-   * products on {@code device} in {@code precision} at the current thread count. The peak that
-   * {@code bench} compares the forward pass with.
-   */
-  public static double matmulGflops(Device device, Precision precision, int n, int iters) {
-    Objects.requireNonNull(device, "device");
-    Objects.requireNonNull(precision, "precision");
-    if (n < 64 || n > 8192 || iters < 1 || iters > 1000) {
-      throw new IllegalArgumentException("n must be 64..8192 and iters 1..1000, got " + n + ", " + iters);
+    @Override
+    public String toString() {
+      return width + "x" + height;
     }
-    return NativeRuntime.matmulGflops(device.index(), precision.code(), n, iters);
-  }
-
-  /** {@link #setHostCacheLimit(long)}'s automatic limit (the default). */
-  public static final long HOST_CACHE_AUTO = -1;
-
-  /**
-   * Bytes of freed CPU tensor memory the process keeps for reuse, so that calls in a steady state
-   * do not page-fault. The default, {@link #HOST_CACHE_AUTO}, follows the workload: twice the
-   * largest working set of one segment call times the most calls seen in flight at once, between
-   * 32 MiB and 2 GiB. 0 releases it all and disables the cache; a smaller limit evicts the least
-   * recently freed blocks first.
-   */
-  public static void setHostCacheLimit(long bytes) {
-    NativeRuntime.setHostCacheLimit(bytes);
-  }
-
-  /** The host cache's counters now. */
-  public static HostCacheStats hostCacheStats() {
-    return NativeRuntime.hostCacheStats();
-  }
-
-  /**
-   * Host memory for frames and outputs, owned by {@code arena} (freed when it closes). With CUDA
-   * the memory is page-locked, so frames reach the GPU, and results come back, in one
-   * asynchronous transfer each; without CUDA it is ordinary 64-byte aligned memory.
-   */
-  public static MemorySegment allocateHost(Arena arena, long bytes) {
-    return NativeRuntime.allocateHost(arena, bytes);
-  }
-
-  /**
-   * The frame as packed RGB, {@code width * height * 3} bytes in rows of {@code width * 3}, as a
-   * model's pre-processing sees it before the resize: packed formats reordered, YUV frames
-   * converted exactly as {@code ffmpeg -pix_fmt rgb24} converts the same frame (ffmpeg 5.1's
-   * swscale on x86: bit for bit, odd sizes included). Runs on the CPU; for overlays, checks, or
-   * saving what the model saw.
-   *
-   * @throws IllegalArgumentException {@code rgb} is a heap or read-only segment, or too small
-   */
-  public static void toRgb(Frame frame, MemorySegment rgb) {
-    Objects.requireNonNull(frame, "frame");
-    Objects.requireNonNull(rgb, "rgb");
-    Checks.nativeSegment(frame.pixels(), "frame pixels");
-    for (MemorySegment chroma : frame.chromaSegments()) {
-      Checks.nativeSegment(chroma, "frame chroma plane");
-    }
-    Checks.nativeSegment(rgb, "rgb");
-    Checks.writable(rgb, "rgb");
-    long need = frame.layout().pixels() * 3;
-    if (rgb.byteSize() < need) {
-      throw new IllegalArgumentException("rgb holds " + rgb.byteSize() + " bytes, " + frame.layout()
-          + " needs " + need);
-    }
-    NativeRuntime.toRgb(frame, rgb);
-  }
-
-  /** Live native handles (models and host buffers) of the process; for leak checks. */
-  public static long liveNativeHandles() {
-    return NativeRuntime.liveHandles();
   }
 }

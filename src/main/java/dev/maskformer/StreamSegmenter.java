@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.ImageLayout.Plane;
+import dev.maskformer.Segmentation.Region;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
@@ -163,7 +165,7 @@ public final class StreamSegmenter implements AutoCloseable {
         .withColor(frameLayout.matrix(), frameLayout.range());
     try {
       for (int i = 0; i < buffers; i++) {
-        free.add(MaskFormer.allocateHost(arena, layout.byteSize()));
+        free.add(MaskFormerRuntime.allocateHost(arena, layout.byteSize()));
       }
     } catch (RuntimeException | Error e) {
       arena.close();
@@ -520,6 +522,28 @@ public final class StreamSegmenter implements AutoCloseable {
     }
     if (interrupted) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * A frame given to a {@link StreamSegmenter} in {@link StreamSegmenter.Mode#LATEST_FRAME} mode was
+   * not segmented: a newer frame replaced it while it waited, or every buffer was busy. Its future
+   * is cancelled with this exception ({@code isCancelled()} is true), and {@link
+   * StreamSegmenter#dropped()} counts it.
+   */
+  public static final class FrameDroppedException extends CancellationException {
+    private static final long serialVersionUID = 1L;
+
+    private final long sequence;
+
+    FrameDroppedException(long sequence, String reason) {
+      super("frame " + sequence + " dropped: " + reason);
+      this.sequence = sequence;
+    }
+
+    /** The dropped frame's number in its stream (0 for the first frame submitted). */
+    public long sequence() {
+      return sequence;
     }
   }
 }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -35,12 +38,12 @@ class HostileModelIT {
 
   @BeforeAll
   static void baseline() {
-    handlesBefore = MaskFormer.liveNativeHandles();
+    handlesBefore = MaskFormerRuntime.liveNativeHandles();
   }
 
   @AfterAll
   static void noLeaks() {
-    assertEquals(handlesBefore, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(handlesBefore, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   /** Each of these misbehaves in the 64x64 load probe already, or is refused before it runs. */
@@ -102,7 +105,7 @@ class HostileModelIT {
         assertEquals((byte) 0x5A, labels.get(ValueLayout.JAVA_BYTE, i), "label byte " + i + " written");
       }
       // the model stays usable at sizes where it behaves
-      try (Segmentation s = m.segment(TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS.withResize(false))) {
+      try (Segmentation s = Images.segment(m, TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS.withResize(false))) {
         assertEquals(97 * 61, s.toIntArray().length);
       }
     }
@@ -143,11 +146,11 @@ class HostileModelIT {
   @Test
   void closeDuringALongCallIsBoundedAndLaterCallsFailFast() throws Exception {
     MaskFormer m = MaskFormer.load(TestModels.bad("slow-large.pt"));
-    long handlesWithModel = MaskFormer.liveNativeHandles();
+    long handlesWithModel = MaskFormerRuntime.liveNativeHandles();
     CountDownLatch started = new CountDownLatch(1);
     CompletableFuture<Integer> slow = CompletableFuture.supplyAsync(() -> {
       started.countDown();
-      try (Segmentation s = m.segment(TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS.withResize(false))) {
+      try (Segmentation s = Images.segment(m, TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS.withResize(false))) {
         return s.toIntArray().length;
       } catch (Exception e) {
         throw new RuntimeException(e);
@@ -159,15 +162,15 @@ class HostileModelIT {
     assumeTrue(!slow.isDone(), "the slow forward pass finished before close(): machine too fast");
     boolean freed = m.close(Duration.ofMillis(200));
     assertThrows(IllegalStateException.class, () -> m.inputSize(10, 10));
-    assertThrows(IllegalStateException.class, () -> m.segment(TestModels.image("scene_97x61")).close());
-    long handles = MaskFormer.liveNativeHandles();
+    assertThrows(IllegalStateException.class, () -> Images.segment(m, TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS).close());
+    long handles = MaskFormerRuntime.liveNativeHandles();
     // close and the refused calls returned while the forward pass still ran: none waited for it
     assumeTrue(!slow.isDone(), "the slow forward pass finished during close(): machine too fast");
     assertFalse(freed, "freed while a call was in flight");
     assertEquals(handlesWithModel, handles, "freed under a running call");
     // the running call completes normally, and then the model is freed
     assertEquals(320 * 256, slow.get(5, TimeUnit.MINUTES));
-    assertEquals(handlesWithModel - 1, MaskFormer.liveNativeHandles());
+    assertEquals(handlesWithModel - 1, MaskFormerRuntime.liveNativeHandles());
     assertTrue(m.close(Duration.ZERO), "a second close reports the model freed");
     assertTrue(m.close(ChronoUnit.FOREVER.getDuration()), "waits that overflow nanoseconds saturate");
   }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormerRuntime.HostCacheStats;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -25,16 +28,16 @@ class LeakIT {
       Frame frame = Images.read(TestModels.image("scene_97x61"), arena);
       Output out = Output.labels(arena.allocate(97 * 61), LabelType.U8)
           .withScores(arena.allocate(97L * 61 * 150 * 4, 4));
-      SegmentOptions segments = SegmentOptions.DEFAULTS.withSegments(true);
+      SegmentOptions segments = SegmentOptions.DEFAULTS.withRegions(true);
       for (int i = 0; i < 20; i++) { // the first calls fill LibTorch's own one-time caches
         round(model, frame, out, segments, 1);
       }
-      long handles = MaskFormer.liveNativeHandles();
-      HostCacheStats before = MaskFormer.hostCacheStats();
+      long handles = MaskFormerRuntime.liveNativeHandles();
+      HostCacheStats before = MaskFormerRuntime.hostCacheStats();
       round(model, frame, out, segments, calls);
-      HostCacheStats after = MaskFormer.hostCacheStats();
+      HostCacheStats after = MaskFormerRuntime.hostCacheStats();
       assertEquals(before.inUse(), after.inUse(), "bytes of CPU tensors alive after " + calls + " calls");
-      assertEquals(handles, MaskFormer.liveNativeHandles(), "native handles after " + calls + " calls");
+      assertEquals(handles, MaskFormerRuntime.liveNativeHandles(), "native handles after " + calls + " calls");
       assertTrue(after.cachedBytes() <= after.limit(), "the cache holds " + after.cachedBytes()
           + " B over its limit " + after.limit());
       // every call's memory came back: the cache served the steady calls (misses only while warming)
@@ -59,15 +62,15 @@ class LeakIT {
     try (MaskFormer warm = MaskFormer.load(TestModels.tiny())) {
       warm.warmup();
     }
-    long handles = MaskFormer.liveNativeHandles();
-    long inUse = MaskFormer.hostCacheStats().inUse();
+    long handles = MaskFormerRuntime.liveNativeHandles();
+    long inUse = MaskFormerRuntime.hostCacheStats().inUse();
     for (int i = 0; i < 20; i++) {
       try (MaskFormer model = MaskFormer.load(TestModels.tiny())) {
-        assertTrue(MaskFormer.hostCacheStats().inUse() > inUse, "a loaded model's weights are counted");
-        assertEquals(handles + 1, MaskFormer.liveNativeHandles(), "one handle per model");
+        assertTrue(MaskFormerRuntime.hostCacheStats().inUse() > inUse, "a loaded model's weights are counted");
+        assertEquals(handles + 1, MaskFormerRuntime.liveNativeHandles(), "one handle per model");
       }
-      assertEquals(inUse, MaskFormer.hostCacheStats().inUse(), "bytes of CPU tensors alive after close " + (i + 1));
-      assertEquals(handles, MaskFormer.liveNativeHandles(), "native handles after close " + (i + 1));
+      assertEquals(inUse, MaskFormerRuntime.hostCacheStats().inUse(), "bytes of CPU tensors alive after close " + (i + 1));
+      assertEquals(handles, MaskFormerRuntime.liveNativeHandles(), "native handles after close " + (i + 1));
     }
   }
 }

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
+import dev.maskformer.ImageLayout.Plane;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -128,7 +132,7 @@ class YuvIT {
 
         // RGB: within 2 levels on >= 99.9% of the pixels
         MemorySegment ours = arena.allocate(pixels * 3);
-        MaskFormer.toRgb(yuvFrame, ours);
+        yuvFrame.toRgb(ours);
         long within = 0;
         long exact = 0;
         int worst = 0;
@@ -149,9 +153,9 @@ class YuvIT {
         }
         assertTrue(within >= 0.999 * pixels, what + ": RGB within 2 levels on " + within + " of " + pixels);
         MemorySegment viaNv12 = arena.allocate(pixels * 3);
-        MaskFormer.toRgb(nv12, viaNv12);
+        nv12.toRgb(viaNv12);
         assertEquals(-1, ours.mismatch(viaNv12), what + ": NV12 and I420 of one picture convert alike");
-        MaskFormer.toRgb(nv21, viaNv12);
+        nv21.toRgb(viaNv12);
         assertEquals(-1, ours.mismatch(viaNv12), what + ": NV21 and I420 of one picture convert alike");
 
         // labels: >= 99.9% equal to segmenting ffmpeg's RGB, in every layout
@@ -292,12 +296,12 @@ class YuvIT {
       MemorySegment labels = arena.allocate(w * h);
       var closed = assertThrows(IllegalStateException.class, () -> model.segment(stale, Output.labels(labels, LabelType.U8)));
       assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
-      assertThrows(IllegalStateException.class, () -> MaskFormer.toRgb(stale, arena.allocate(w * h * 3)));
+      assertThrows(IllegalStateException.class, () -> stale.toRgb(arena.allocate(w * h * 3)));
       // toRgb's output: too small, read-only, heap
       Frame ok = new Frame(arena.allocate(layout.byteSize()), layout);
-      assertThrows(IllegalArgumentException.class, () -> MaskFormer.toRgb(ok, arena.allocate(w * h * 3 - 1)));
-      assertThrows(IllegalArgumentException.class, () -> MaskFormer.toRgb(ok, arena.allocate(w * h * 3).asReadOnly()));
-      assertThrows(IllegalArgumentException.class, () -> MaskFormer.toRgb(ok, MemorySegment.ofArray(new byte[w * h * 3])));
+      assertThrows(IllegalArgumentException.class, () -> ok.toRgb(arena.allocate(w * h * 3 - 1)));
+      assertThrows(IllegalArgumentException.class, () -> ok.toRgb(arena.allocate(w * h * 3).asReadOnly()));
+      assertThrows(IllegalArgumentException.class, () -> ok.toRgb(MemorySegment.ofArray(new byte[w * h * 3])));
       // a read-only view of a frame's memory is only read: accepted
       model.segment(new Frame(ok.pixels().asReadOnly(), layout), Output.labels(labels, LabelType.U8));
     }

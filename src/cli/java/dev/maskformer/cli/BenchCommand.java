@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.internal.Benchmarks;
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.MaskFormerRuntime.RuntimeInfo;
+import dev.maskformer.ModelInfo.ModelFormat;
+import dev.maskformer.Output.LabelType;
 import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
-import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
-import dev.maskformer.ModelFormat;
 import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
-import dev.maskformer.RuntimeInfo;
 import dev.maskformer.SegmentOptions;
-import dev.maskformer.Size;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -116,14 +118,14 @@ final class BenchCommand implements Callable<Integer> {
       SplittableRandom random = new SplittableRandom(42);
       LabelType type = LabelType.forClasses(model.numClasses());
       for (int i = 0; i < batch; i++) {
-        MemorySegment pixels = MaskFormer.allocateHost(arena, layout.byteSize());
+        MemorySegment pixels = MaskFormerRuntime.allocateHost(arena, layout.byteSize());
         for (long j = 0; j < pixels.byteSize(); j += 8) {
           pixels.set(ValueLayout.JAVA_LONG_UNALIGNED, Math.min(j, pixels.byteSize() - 8), random.nextLong());
         }
         frames.add(new Frame(pixels, layout));
-        Output out = Output.labels(MaskFormer.allocateHost(arena, layout.pixels() * type.bytes()), type);
+        Output out = Output.labels(MaskFormerRuntime.allocateHost(arena, layout.pixels() * type.bytes()), type);
         if (scores) {
-          out = out.withScores(MaskFormer.allocateHost(arena, layout.pixels() * model.numClasses() * 4));
+          out = out.withScores(MaskFormerRuntime.allocateHost(arena, layout.pixels() * model.numClasses() * 4));
         }
         outputs.add(out);
       }
@@ -139,7 +141,7 @@ final class BenchCommand implements Callable<Integer> {
           double[] ms = new double[iters];
           for (int i = 0; i < iters; i++) {
             long t0 = System.nanoTime();
-            MaskFormer.toRgb(frames.get(0), rgb);
+            frames.get(0).toRgb(rgb);
             ms[i] = (System.nanoTime() - t0) / 1e6;
           }
           Arrays.sort(ms);
@@ -172,7 +174,7 @@ final class BenchCommand implements Callable<Integer> {
   /** Median of a few timed forward passes alone at the network input size, in ms. */
   private double forwardP50(MaskFormer model) {
     Size net = model.inputSize(frameSize.width(), frameSize.height());
-    double[] ms = model.benchmarkForward(net, batch, Math.max(3, Math.min(iters, 10)));
+    double[] ms = Benchmarks.forward(model, net.width(), net.height(), batch, Math.max(3, Math.min(iters, 10)));
     Arrays.sort(ms);
     return percentile(ms, 0.5);
   }
@@ -231,12 +233,12 @@ final class BenchCommand implements Callable<Integer> {
    */
   private Map<String, String> forwardStats(MaskFormer model) {
     Size net = model.inputSize(frameSize.width(), frameSize.height());
-    double[] ms = model.benchmarkForward(net, batch, Math.max(3, Math.min(iters, 10)));
+    double[] ms = Benchmarks.forward(model, net.width(), net.height(), batch, Math.max(3, Math.min(iters, 10)));
     Arrays.sort(ms);
     double p50 = percentile(ms, 0.5);
     Map<String, String> json = new LinkedHashMap<>();
     json.put("forward_p50_ms", Json.number(p50));
-    double peak = MaskFormer.matmulGflops(modelOptions.run.device, modelOptions.run.precision, 2048, 5);
+    double peak = Benchmarks.matmulGflops(modelOptions.run.device.index(), modelOptions.run.precision.code(), 2048, 5);
     json.put("matmul_peak_gflop_per_s", Json.number(peak));
     Double count = gflop != null ? gflop : countFlops(net);
     if (count != null) {
@@ -275,7 +277,7 @@ final class BenchCommand implements Callable<Integer> {
     double[] sorted = ms.clone();
     Arrays.sort(sorted);
     double mean = Arrays.stream(ms).average().orElse(0);
-    RuntimeInfo r = MaskFormer.runtime();
+    RuntimeInfo r = MaskFormerRuntime.info();
     Map<String, String> json = new LinkedHashMap<>();
     json.put("runtime", Json.quote("java"));
     json.put("model", Json.quote(model.info().path()));
@@ -313,7 +315,7 @@ final class BenchCommand implements Callable<Integer> {
     List<String> cmd = new ArrayList<>(List.of(python, script.toString(), "--model", modelOptions.model.toString(),
         "--size", frameSize.toString(), "--batch", Integer.toString(batch), "--iters",
         Integer.toString(iters), "--warmup", Integer.toString(warmup), "--threads",
-        Integer.toString(MaskFormer.runtime().intraOpThreads()), "--device",
+        Integer.toString(MaskFormerRuntime.info().intraOpThreads()), "--device",
         modelOptions.run.device.toString()));
     if (onnxFile != null) {
       cmd.addAll(List.of("--precision", "fp32", "--onnx", onnxFile.toString()));
@@ -329,7 +331,7 @@ final class BenchCommand implements Callable<Integer> {
     try {
       ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
       // the library set its OpenMP default in the native environment only: give Python the same
-      String openMp = MaskFormer.runtime().openMp();
+      String openMp = MaskFormerRuntime.info().openMp();
       if (openMp.startsWith("GOMP_SPINCOUNT=") && System.getenv("GOMP_SPINCOUNT") == null) {
         pb.environment().put("GOMP_SPINCOUNT", openMp.substring("GOMP_SPINCOUNT=".length()));
       }

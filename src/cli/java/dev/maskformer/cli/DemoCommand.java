@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ClassInfo;
-import dev.maskformer.Images;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Segmentation;
 import java.awt.Color;

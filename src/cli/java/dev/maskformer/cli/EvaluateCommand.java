@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ClassInfo;
-import dev.maskformer.Images;
-import dev.maskformer.LabelType;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Precision;
 import dev.maskformer.SegmentOptions;

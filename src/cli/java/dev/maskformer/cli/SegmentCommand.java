@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ConfidenceType;
-import dev.maskformer.Images;
+import dev.maskformer.Output.ConfidenceType;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.MaskFormerException;
 import dev.maskformer.SegmentOptions;
@@ -117,10 +117,10 @@ final class SegmentCommand implements Callable<Integer> {
             Images.writePng(Images.labelImage(s), out.resolve(stem + ".labels.png"));
             BufferedImage overlay = Images.overlay(image, s, alpha);
             if (segments) {
-              int[] ids = s.segmentIdArray();
+              int[] ids = s.regionIdArray();
               Images.writePng(SegmentFiles.idImage(ids, s.width(), s.height()), out.resolve(stem + ".segments.png"));
               Files.writeString(out.resolve(stem + ".segments.json"), SegmentFiles.document(
-                  file.toString(), s.width(), s.height(), options.segments(), s.segments(), s.classes()));
+                  file.toString(), s.width(), s.height(), options.regions(), s.regions(), s.classes()));
               if (outline) {
                 SegmentFiles.outline(overlay, ids, s.width(), s.height(), 0xFFFFFF);
               }

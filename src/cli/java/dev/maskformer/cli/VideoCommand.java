@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ColorMatrix;
-import dev.maskformer.ColorRange;
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.Segmentation.Region;
 import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
-import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
-import dev.maskformer.Segment;
 import dev.maskformer.SegmentOptions;
-import dev.maskformer.Size;
 import dev.maskformer.StreamSegmenter;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -263,8 +264,8 @@ final class VideoCommand implements Callable<Integer> {
     List<Frame> frameBuffers = new ArrayList<>();
     List<Output> outputs = new ArrayList<>();
     for (int i = 0; i < frameBatch; i++) {
-      frameBuffers.add(new Frame(MaskFormer.allocateHost(arena, layout.byteSize()), layout));
-      outputs.add(Output.labels(MaskFormer.allocateHost(arena, layout.pixels() * type.bytes()), type));
+      frameBuffers.add(new Frame(MaskFormerRuntime.allocateHost(arena, layout.byteSize()), layout));
+      outputs.add(Output.labels(MaskFormerRuntime.allocateHost(arena, layout.pixels() * type.bytes()), type));
     }
     boolean more = true;
     while (more) {
@@ -278,7 +279,7 @@ final class VideoCommand implements Callable<Integer> {
         break;
       }
       long t1 = System.nanoTime();
-      List<List<Segment>> found = model.segment(frameBuffers.subList(0, n), outputs.subList(0, n), options);
+      List<List<Region>> found = model.segment(frameBuffers.subList(0, n), outputs.subList(0, n), options);
       double ms = (System.nanoTime() - t1) / 1e6;
       stats.segmentMs += ms;
       stats.latencies.add(ms);
@@ -308,7 +309,7 @@ final class VideoCommand implements Callable<Integer> {
     LabelType type = LabelType.forClasses(model.numClasses());
     SegmentOptions withType = options.withLabelType(type);
     try (StreamSegmenter stream = StreamSegmenter.open(model, layout, StreamSegmenter.Mode.LATEST_FRAME, withType)) {
-      MemorySegment readBuffer = MaskFormer.allocateHost(arena, layout.byteSize());
+      MemorySegment readBuffer = MaskFormerRuntime.allocateHost(arena, layout.byteSize());
       while (failure.get() == null && readFully(in, readBuffer)) {
         stats.frames++;
         stream.submit(readBuffer).whenComplete((r, t) -> {
@@ -326,7 +327,7 @@ final class VideoCommand implements Callable<Integer> {
               }
               lastWritten[0] = r.sequence();
               if (jsonl != null) {
-                jsonl.write(SegmentFiles.line(r.sequence(), r.segmentation().segments(), model.info().classes()));
+                jsonl.write(SegmentFiles.line(r.sequence(), r.segmentation().regions(), model.info().classes()));
               }
               sink.write(overlay.blend(r.frame(), r.segmentation().labels(), type));
             }

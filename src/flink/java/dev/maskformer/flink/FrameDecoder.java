@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.ImageLayout;
 import dev.maskformer.PixelFormat;
 import java.io.IOException;

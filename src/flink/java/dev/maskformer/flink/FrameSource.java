@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.images.Images;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;

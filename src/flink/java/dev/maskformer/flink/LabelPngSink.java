@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.ClassInfo;
-import dev.maskformer.Images;
-import dev.maskformer.LabelType;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.images.Images;
 import dev.maskformer.LoadOptions;
 import dev.maskformer.PixelFormat;
 import java.awt.image.BufferedImage;
@@ -134,23 +134,14 @@ public final class LabelPngSink implements Sink<SegmentedFrame> {
     Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
+  /**
+   * The label PNG's image, by the library's one rule ({@link Images#labelImage(int, int, int[],
+   * int)}: 8-bit grey up to 256 classes, 16-bit above); the class count is the histogram's length,
+   * else what the label type holds.
+   */
   static BufferedImage labelImage(SegmentedFrame s) {
-    int n = s.width() * s.height();
-    int[] labels = s.toIntArray();
-    if (s.labelType() == LabelType.U8) {
-      BufferedImage out = new BufferedImage(s.width(), s.height(), BufferedImage.TYPE_BYTE_GRAY);
-      byte[] data = ((DataBufferByte) out.getRaster().getDataBuffer()).getData();
-      for (int i = 0; i < n; i++) {
-        data[i] = (byte) labels[i];
-      }
-      return out;
-    }
-    BufferedImage out = new BufferedImage(s.width(), s.height(), BufferedImage.TYPE_USHORT_GRAY);
-    short[] data = ((DataBufferUShort) out.getRaster().getDataBuffer()).getData();
-    for (int i = 0; i < n; i++) {
-      data[i] = (short) labels[i];
-    }
-    return out;
+    int classes = s.histogram() != null ? s.histogram().length : s.labelType() == LabelType.U8 ? 256 : 65536;
+    return Images.labelImage(s.width(), s.height(), s.toIntArray(), classes);
   }
 
   private static BufferedImage paletteImage(SegmentedFrame s, VideoFrame base, double alpha,

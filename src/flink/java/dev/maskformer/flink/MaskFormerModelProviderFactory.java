@@ -2,7 +2,7 @@
 package dev.maskformer.flink;
 
 import dev.maskformer.Device;
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.Precision;
 import java.time.Duration;
 import java.util.Locale;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.Segmentation.Region;
 import dev.maskformer.Frame;
-import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
-import dev.maskformer.Segment;
 import dev.maskformer.SegmentOptions;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -28,7 +29,7 @@ final class MicroBatcher implements AutoCloseable {
   /** Where one frame's outcome goes: exactly one of the two is called, once. */
   interface Callback {
     /** {@code segments}: the frame's segments when the batcher was made with segments, else null. */
-    void done(SegmentedFrame result, List<Segment> segments);
+    void done(SegmentedFrame result, List<Region> segments);
 
     void failed(Throwable error);
   }
@@ -66,7 +67,7 @@ final class MicroBatcher implements AutoCloseable {
     this.observer = observer;
     this.labelType = LabelType.forClasses(model.numClasses());
     this.segments = segments;
-    this.options = SegmentOptions.DEFAULTS.withResize(config.resize()).withSegments(segments);
+    this.options = SegmentOptions.DEFAULTS.withResize(config.resize()).withRegions(segments);
     for (int i = 0; i < config.workers(); i++) {
       Thread t = new Thread(this::work, name + "-" + i);
       t.setDaemon(true);
@@ -135,7 +136,7 @@ final class MicroBatcher implements AutoCloseable {
   private void run(List<Pending> batch, Buffers buffers) {
     long t0 = System.nanoTime();
     List<SegmentedFrame> results = new ArrayList<>(batch.size());
-    List<List<Segment>> found;
+    List<List<Region>> found;
     try {
       VideoFrame shape = batch.get(0).frame();
       long frameBytes = shape.pixels().length;
@@ -188,7 +189,7 @@ final class MicroBatcher implements AutoCloseable {
 
   /**
    * Off-heap frame and label buffers of one worker, reused across batches (pinned with CUDA, via
-   * {@link MaskFormer#allocateHost}); reallocated, all at once, only when a batch needs more.
+   * {@link MaskFormerRuntime#allocateHost}); reallocated, all at once, only when a batch needs more.
    */
   private static final class Buffers implements AutoCloseable {
     private Arena arena;
@@ -209,8 +210,8 @@ final class MicroBatcher implements AutoCloseable {
       labels.clear();
       arena = Arena.ofConfined();
       for (int i = 0; i < count; i++) {
-        frames.add(MaskFormer.allocateHost(arena, frameBytes));
-        labels.add(MaskFormer.allocateHost(arena, labelBytes));
+        frames.add(MaskFormerRuntime.allocateHost(arena, frameBytes));
+        labels.add(MaskFormerRuntime.allocateHost(arena, labelBytes));
       }
     }
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.ClassInfo;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Segmentation.Region;
 import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.PixelFormat;
-import dev.maskformer.Segment;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -243,7 +243,7 @@ final class ModelSpec implements Serializable {
   }
 
   /** The result row of a segmented frame, columns in OUTPUT order. */
-  RowData row(SegmentedFrame s, List<Segment> segments, List<ClassInfo> classes) {
+  RowData row(SegmentedFrame s, List<Region> segments, List<ClassInfo> classes) {
     GenericRowData out = new GenericRowData(outputs.length);
     for (int i = 0; i < outputs.length; i++) {
       out.setField(i, switch (outputs[i]) {
@@ -298,10 +298,10 @@ final class ModelSpec implements Serializable {
     return new GenericArrayData(rows);
   }
 
-  private static GenericArrayData segments(List<Segment> segments, List<ClassInfo> classes) {
+  private static GenericArrayData segments(List<Region> segments, List<ClassInfo> classes) {
     Object[] rows = new Object[segments.size()];
     for (int i = 0; i < rows.length; i++) {
-      Segment g = segments.get(i);
+      Region g = segments.get(i);
       rows[i] = GenericRowData.of(g.id(), g.label(), name(classes, g.label()), g.score(), g.area(),
           g.x(), g.y(), g.width(), g.height());
     }

@@ -175,11 +175,13 @@ public final class NativeLibrary {
   }
 
   private static void load() {
+    Steps steps = new Steps();
     setOpenMpDefaults();
     List<String> tried = new ArrayList<>();
     String platform = platform();
     List<Shim> available = availableShims();
     Shim override = overrideShim(tried);
+    steps.done("shims on the class path");
 
     LibTorch chosen = null;
     Shim shim = null;
@@ -219,6 +221,7 @@ public final class NativeLibrary {
     if (chosen == null) {
       throw failed(tried, available, null);
     }
+    steps.done("LibTorch search");
     String checked = checkShimVersion(shim);
     if (checked != null) {
       tried.add(checked);
@@ -229,6 +232,7 @@ public final class NativeLibrary {
       tried.add(already);
       throw failed(tried, available, null);
     }
+    steps.done("checks");
     for (Path library : chosen.libraries()) {
       try {
         Dl.open(library, Dl.RTLD_LAZY);
@@ -245,7 +249,9 @@ public final class NativeLibrary {
         throw failed(tried, available, null);
       }
     }
+    steps.done("LibTorch libraries");
     Path file = materialise(shim, tried, available);
+    steps.done("shim file");
     try {
       Dl.open(file, Dl.RTLD_NOW);   // every symbol bound now: a mismatch is this exception, not a crash later
       System.load(file.toAbsolutePath().toString());
@@ -253,10 +259,39 @@ public final class NativeLibrary {
       tried.add("loading the shim " + shim.source() + " (" + file + "): " + withoutPath(e.getMessage(), file));
       throw failed(tried, available, e);
     }
+    steps.done("shim");
     checkAbi(tried, available);
+    steps.done("ABI");
     description = chosen.describe() + ", found through " + chosen.foundBy() + "; shim " + shim.source();
+    steps.report(description);
     shimFile = file;
     shimClassifier = shim.url() != null ? shim.classifier() : null;
+  }
+
+  /**
+   * Milliseconds of each loading step, printed to stderr with MASKFORMER_VERBOSE=1 (where a slow
+   * first call spends its time: docs/libtorch.md).
+   */
+  private static final class Steps {
+    private final boolean verbose = "1".equals(System.getenv("MASKFORMER_VERBOSE"));
+    private final StringBuilder text = new StringBuilder();
+    private final long start = System.nanoTime();
+    private long last = start;
+
+    void done(String step) {
+      if (verbose) {
+        long now = System.nanoTime();
+        text.append(text.isEmpty() ? "" : ", ").append(step).append(' ').append((now - last) / 1_000_000).append(" ms");
+        last = now;
+      }
+    }
+
+    void report(String what) {
+      if (verbose) {
+        System.err.println("maskformer: loaded " + what + " in " + (System.nanoTime() - start) / 1_000_000 + " ms ("
+            + text + ")");
+      }
+    }
   }
 
   /** A shim: where it comes from, and what it was built for (null fields: not said). */

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.internal;
 
+import dev.maskformer.ImageLayout.Plane;
+import dev.maskformer.Segmentation.Region;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -9,8 +11,6 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
 import dev.maskformer.Output;
-import dev.maskformer.Plane;
-import dev.maskformer.Segment;
 import dev.maskformer.internal.ffi.maskformer_h;
 import dev.maskformer.internal.ffi.mf_image;
 import dev.maskformer.internal.ffi.mf_inference_options;
@@ -247,7 +247,7 @@ public final class NativeModel implements AutoCloseable {
    * With {@code rules} (else {@code null}) the extended entry point runs: the result holds each
    * frame's segments (empty lists without segments).
    */
-  public List<List<Segment>> segment(List<Frame> frames, List<Output> outputs, boolean resize,
+  public List<List<Region>> segment(List<Frame> frames, List<Output> outputs, boolean resize,
       Rules rules) {
     enter();
     try {
@@ -256,7 +256,7 @@ public final class NativeModel implements AutoCloseable {
       if (7 * frames.size() <= MAX_KEPT_BUFFERS) { // the usual case: one call, nothing to count
         return segmentChunk(frames, outputs, resize, rules);
       }
-      List<List<Segment>> all = new ArrayList<>(frames.size());
+      List<List<Region>> all = new ArrayList<>(frames.size());
       int from = 0;
       while (from < frames.size()) {
         Set<MemorySegment> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -266,7 +266,7 @@ public final class NativeModel implements AutoCloseable {
           buffers.add(frame.pixels());
           buffers.addAll(frame.chromaSegments());
           Output o = outputs.get(to);
-          for (MemorySegment m : new MemorySegment[] {o.labels(), o.scores(), o.segmentIds(), o.confidence()}) {
+          for (MemorySegment m : new MemorySegment[] {o.labels(), o.scores(), o.regionIds(), o.confidence()}) {
             if (m != null) {
               buffers.add(m);
             }
@@ -294,7 +294,7 @@ public final class NativeModel implements AutoCloseable {
    * each segment takes two (measured: 120 buffers need 258). */
   static final int MAX_KEPT_BUFFERS = 100;
 
-  private List<List<Segment>> segmentChunk(List<Frame> frames, List<Output> outputs, boolean resize,
+  private List<List<Region>> segmentChunk(List<Frame> frames, List<Output> outputs, boolean resize,
       Rules rules) {
     int n = frames.size();
     try (Arena call = Arena.ofConfined()) {
@@ -347,10 +347,10 @@ public final class NativeModel implements AutoCloseable {
           lists[i] = mf_segment_info.allocateArray(capacity, call);
           mf_output_ext.segments(e, lists[i]);
           mf_output_ext.segments_capacity(e, capacity);
-          if (o.segmentIds() != null) {
-            mf_output_ext.segment_ids(e, o.segmentIds());
-            mf_output_ext.segment_ids_size(e, o.segmentIds().byteSize());
-            keep.add(o.segmentIds());
+          if (o.regionIds() != null) {
+            mf_output_ext.segment_ids(e, o.regionIds());
+            mf_output_ext.segment_ids_size(e, o.regionIds().byteSize());
+            keep.add(o.regionIds());
           }
         }
         if (o.confidence() != null) {
@@ -366,7 +366,7 @@ public final class NativeModel implements AutoCloseable {
       int status = call(() -> extendedInvoker(args.length)
           .apply(handle, images, outs, extras, n, opts, ruleStruct, args.length, args));
       NativeStatus.check(status, "segment", describe(frames));
-      List<List<Segment>> result = new ArrayList<>(n);
+      List<List<Region>> result = new ArrayList<>(n);
       for (int i = 0; i < n; i++) {
         if (lists[i] == null) {
           result.add(List.of());
@@ -377,12 +377,12 @@ public final class NativeModel implements AutoCloseable {
           throw new IllegalStateException("native side reports " + count + " segments for "
               + capacity + " queries");
         }
-        List<Segment> segments = new ArrayList<>(count);
+        List<Region> segments = new ArrayList<>(count);
         for (int j = 0; j < count; j++) {
           MemorySegment si = mf_segment_info.asSlice(lists[i], j);
           int x0 = mf_segment_info.x0(si);
           int y0 = mf_segment_info.y0(si);
-          segments.add(new Segment(mf_segment_info.id(si), mf_segment_info.class_index(si),
+          segments.add(new Region(mf_segment_info.id(si), mf_segment_info.class_index(si),
               mf_segment_info.score(si), mf_segment_info.area(si), x0, y0,
               mf_segment_info.x1(si) - x0, mf_segment_info.y1(si) - y0, mf_segment_info.query(si)));
         }

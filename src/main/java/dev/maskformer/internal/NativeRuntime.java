@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.internal;
 
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.MaskFormerRuntime.CpuFeature;
+import dev.maskformer.MaskFormerRuntime.HostCacheStats;
+import dev.maskformer.MaskFormerRuntime.RuntimeInfo;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import dev.maskformer.CpuFeature;
 import dev.maskformer.Frame;
-import dev.maskformer.HostCacheStats;
-import dev.maskformer.RuntimeInfo;
 import dev.maskformer.internal.ffi.maskformer_h;
 import dev.maskformer.internal.ffi.mf_host_cache_stats;
 import dev.maskformer.internal.ffi.mf_image;

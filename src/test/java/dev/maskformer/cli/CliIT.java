@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.MaskFormerRuntime;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -186,7 +187,7 @@ class CliIT {
     assertEquals(number(expected, "mIoU"), number(same.out(), "reference_mIoU"), 5e-5);
     Result bad = run("evaluate", "--model", demo.toString(), "--data", data, "--agreement-with", "fp64");
     assertEquals(2, bad.code(), bad.out());
-    assumeTrue(dev.maskformer.MaskFormer.runtime().cpuNativeBf16(), "no native bf16 on this CPU");
+    assumeTrue(dev.maskformer.MaskFormerRuntime.info().cpuNativeBf16(), "no native bf16 on this CPU");
     Result r = run("evaluate", "--model", demo.toString(), "--data", data, "--precision", "bf16",
         "--agreement-with", "fp32");
     assertEquals(0, r.code(), r.err());

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.MaskFormerRuntime.RuntimeInfo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -14,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import dev.maskformer.RuntimeInfo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -63,7 +64,7 @@ class LoaderIT {
     // LibTorch the search found, so the shim runs on that one, not on whatever the path offers
     Path debian = Path.of("/usr/lib/x86_64-linux-gnu");
     assumeTrue(Files.exists(debian.resolve("libtorch_cpu.so")), "no Debian LibTorch");
-    RuntimeInfo here = dev.maskformer.MaskFormer.runtime();
+    RuntimeInfo here = dev.maskformer.MaskFormerRuntime.info();
     assumeFalse(here.libtorchVersion().startsWith("1.13"), "the shim is the 1.13 build itself");
     String shim = System.getProperty("maskformer.library", "");
     Run r = info(shim.isBlank() ? List.of() : List.of("-Dmaskformer.library=" + shim),

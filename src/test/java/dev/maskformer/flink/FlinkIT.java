@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.MaskFormerRuntime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.maskformer.Frame;
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.PixelFormat;
 import dev.maskformer.Segmentation;
@@ -109,14 +110,14 @@ class FlinkIT {
   @BeforeEach
   void before() {
     COLLECTED.clear();
-    handlesBefore = MaskFormer.liveNativeHandles();
+    handlesBefore = MaskFormerRuntime.liveNativeHandles();
   }
 
   @AfterEach
   void everythingReleased() {
     assertEquals(0, SharedModels.openModels(), "models left open");
     assertEquals(0, SharedModels.leases(), "leases left");
-    assertEquals(handlesBefore, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(handlesBefore, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   static StreamExecutionEnvironment env(int parallelism) {

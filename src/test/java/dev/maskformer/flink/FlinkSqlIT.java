@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.Segmentation.Region;
 import static org.apache.flink.table.api.Expressions.$;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -10,10 +13,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.maskformer.Frame;
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.PixelFormat;
-import dev.maskformer.Segment;
 import dev.maskformer.SegmentOptions;
 import dev.maskformer.Segmentation;
 import java.awt.image.BufferedImage;
@@ -91,14 +93,14 @@ class FlinkSqlIT {
 
   @BeforeEach
   void before() {
-    handlesBefore = MaskFormer.liveNativeHandles();
+    handlesBefore = MaskFormerRuntime.liveNativeHandles();
   }
 
   @AfterEach
   void everythingReleased() {
     assertEquals(0, SharedModels.openModels(), "models left open");
     assertEquals(0, SharedModels.leases(), "leases left");
-    assertEquals(handlesBefore, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(handlesBefore, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   /** A stream environment (parallelism 2, no Kryo) and its table environment. */
@@ -147,7 +149,7 @@ class FlinkSqlIT {
 
   /** Checks a result row's outputs against the library's own call on the same image. */
   static void assertDirect(MaskFormer m, BufferedImage image, Row r, String what) throws IOException {
-    try (Segmentation s = m.segment(image, SegmentOptions.DEFAULTS.withSegments(true))) {
+    try (Segmentation s = Images.segment(m, image, SegmentOptions.DEFAULTS.withRegions(true))) {
       assertEquals(s.width(), r.<Integer>getFieldAs("width"), what);
       assertEquals(s.height(), r.<Integer>getFieldAs("height"), what);
       assertArrayEquals(s.toIntArray(), labels(r.getFieldAs("labels")), what + " labels");
@@ -168,10 +170,10 @@ class FlinkSqlIT {
       assertEquals(Arrays.stream(histogram).filter(h -> h > 0).count(), classes.length, what);
       if (r.getFieldNames(true).contains("segments")) {
         Row[] segments = r.getFieldAs("segments");
-        List<Segment> expected = s.segments();
+        List<Region> expected = s.regions();
         assertEquals(expected.size(), segments.length, what + " segments");
         for (int i = 0; i < segments.length; i++) {
-          Segment e = expected.get(i);
+          Region e = expected.get(i);
           Row g = segments[i];
           assertEquals(List.of(e.id(), e.label(), m.info().classes().get(e.label()).name(), e.score(),
               e.area(), e.x(), e.y(), e.width(), e.height()),
@@ -233,7 +235,7 @@ class FlinkSqlIT {
     try (MaskFormer m = MaskFormer.load(model)) {
       for (String name : IMAGES.keySet()) {
         Row r = results.get(name);
-        try (Segmentation s = m.segment(Images.readImage(IMAGES.get(name), Images.DEFAULT_MAX_PIXELS))) {
+        try (Segmentation s = Images.segment(m, Images.readImage(IMAGES.get(name), Images.DEFAULT_MAX_PIXELS), SegmentOptions.DEFAULTS)) {
           long[] h = s.histogram();
           int main = 0;
           for (int label = 1; label < h.length; label++) {
