@@ -351,11 +351,11 @@ public final class MaskFormer implements AutoCloseable {
       }
       if (o.regionIds() != null) {
         if (options.regions() == null) {
-          throw new IllegalArgumentException("output " + i + " has segmentIds, but the options ask"
-              + " for no segments: use SegmentOptions.withSegments");
+          throw new IllegalArgumentException("output " + i + " has regionIds, but the options ask"
+              + " for no regions: use SegmentOptions.withRegions");
         }
-        Checks.nativeSegment(o.regionIds(), "output " + i + " segmentIds");
-        Checks.writable(o.regionIds(), "output " + i + " segmentIds");
+        Checks.nativeSegment(o.regionIds(), "output " + i + " regionIds");
+        Checks.writable(o.regionIds(), "output " + i + " regionIds");
       }
       if (o.confidence() != null) {
         Checks.nativeSegment(o.confidence(), "output " + i + " confidence");

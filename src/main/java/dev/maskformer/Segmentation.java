@@ -149,7 +149,7 @@ public final class Segmentation implements AutoCloseable {
   public int regionId(int x, int y) {
     if (segmentIds == null) {
       throw new IllegalStateException("this segmentation was made without segments; "
-          + "use SegmentOptions.withSegments");
+          + "use SegmentOptions.withRegions");
     }
     Objects.checkIndex(x, width);
     Objects.checkIndex(y, height);
@@ -160,7 +160,7 @@ public final class Segmentation implements AutoCloseable {
   public int[] regionIdArray() {
     if (segmentIds == null) {
       throw new IllegalStateException("this segmentation was made without segments; "
-          + "use SegmentOptions.withSegments");
+          + "use SegmentOptions.withRegions");
     }
     int n = Math.toIntExact((long) width * height);
     int[] out = new int[n];

@@ -70,6 +70,10 @@ class RuntimeIT {
     if (!shim.isBlank()) {
       cmd.add("-Dmaskformer.library=" + shim);
     }
+    String libtorch = System.getProperty("maskformer.libtorch", "");
+    if (!libtorch.isBlank()) { // the test's LibTorch, whatever the PATH holds
+      cmd.add("-Dmaskformer.libtorch=" + libtorch);
+    }
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "info",
         "--model", TestModels.tiny().toString()));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();

@@ -278,11 +278,11 @@ class SegmentsIT {
       MemorySegment ids = arena.allocate(pixels * 4, 4);
       var e = assertThrows(IllegalArgumentException.class, () -> tiny.segment(frame,
           Output.labels(labels, LabelType.U8).withRegionIds(ids), SegmentOptions.DEFAULTS));
-      assertTrue(e.getMessage().contains("withSegments"), e.getMessage());
+      assertTrue(e.getMessage().contains("withRegions"), e.getMessage());
       e = assertThrows(IllegalArgumentException.class, () -> tiny.segment(frame,
           Output.labels(labels, LabelType.U8).withRegionIds(ids.asSlice(0, pixels * 4 - 4)),
           SegmentOptions.DEFAULTS.withRegions(true)));
-      assertTrue(e.getMessage().contains("segmentIds hold"), e.getMessage());
+      assertTrue(e.getMessage().contains("regionIds hold"), e.getMessage());
       e = assertThrows(IllegalArgumentException.class, () -> tiny.segment(frame,
           Output.labels(labels, LabelType.U8).withConfidence(ids.asSlice(0, pixels * 4 - 1),
               ConfidenceType.F32), SegmentOptions.DEFAULTS));

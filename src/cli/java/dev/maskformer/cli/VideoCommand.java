@@ -174,6 +174,7 @@ final class VideoCommand implements Callable<Integer> {
     Process decoder = null;
     Process encoder = null;
     Stats stats;
+    boolean completed = false;
     int frameBatch = 1;
     // the model is loaded and warm before the decoder starts: a live input (-re) is not kept waiting
     try (MaskFormer model = modelOptions.load(); Arena arena = Arena.ofShared()) {
@@ -190,11 +191,15 @@ final class VideoCommand implements Callable<Integer> {
         SegmentOptions options = inference.apply(SegmentOptions.DEFAULTS, segmentsJsonl != null);
         stats = live ? runLive(model, layout, options, in, arena, overlay, sink, jsonl)
             : runBatches(model, layout, options, frameBatch, in, arena, overlay, sink, jsonl);
+        completed = true;
       } finally {
         in.close();
       }
     } finally {
-      if (decoder != null) {
+      // after a complete read the decoder ends by itself (its output is at its end, or -frames:v
+      // was reached): let it, so that its exit status says whether the input decoded cleanly; a
+      // failed run stops it at once
+      if (decoder != null && (!completed || !decoder.waitFor(30, TimeUnit.SECONDS))) {
         decoder.destroy();
       }
       if (encoder != null) {
