@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -116,6 +117,13 @@ std::string major_minor(const std::string& version) {
   if (first == std::string::npos) return version;
   const size_t second = version.find_first_not_of("0123456789", first + 1);
   return version.substr(0, second);
+}
+
+bool newer(const std::string& a, const std::string& b) {
+  int a1 = 0, a2 = 0, b1 = 0, b2 = 0;
+  if (std::sscanf(a.c_str(), "%d.%d", &a1, &a2) < 1 || std::sscanf(b.c_str(), "%d.%d", &b1, &b2) < 1)
+    return false;
+  return a1 != b1 ? a1 > b1 : a2 > b2;
 }
 
 const std::string& loaded_libtorch_version() { return loaded().version; }

@@ -12,6 +12,8 @@ namespace maskformer {
 
 // "X.Y" of a version string ("2.13.0a0+git" -> "2.13").
 std::string major_minor(const std::string& version);
+// Whether version "X.Y" is newer than "A.B" (numerically; false when either is no version).
+bool newer(const std::string& a, const std::string& b);
 
 // TORCH_VERSION as the loaded libtorch_cpu reports it (at::show_config), and that library's file.
 const std::string& loaded_libtorch_version();
