@@ -372,8 +372,11 @@ class FlinkIT {
       FrameSource source = FrameSource.builder().input("fixture", fixture).input("odd", odd)
           .maxFrames(6).decode(mode).build();
       DataStream<VideoFrame> frames = env.fromSource(source, WatermarkStrategy.noWatermarks(), "frames");
-      MaskFormerFlink.segment(frames, SegmentConfig.of(model.toString()).withKeepSource(true)
-          .withBatching(3, Duration.ofMillis(5))).sinkTo(new CollectSink());
+      DataStream<SegmentedFrame> results = MaskFormerFlink.segment(frames,
+          SegmentConfig.of(model.toString()).withKeepSource(true).withBatching(3, Duration.ofMillis(5)));
+      results.sinkTo(new CollectSink());
+      results.sinkTo(LabelPngSink.labels(work.resolve(mode.name())).withPaletteOf(model.toString())
+          .withOverlay(0.5));
       env.execute("yuv vs bgr: " + mode);
       Map<String, SegmentedFrame> byKey = new HashMap<>();
       COLLECTED.forEach(f -> byKey.put(f.key(), f));
@@ -401,6 +404,25 @@ class FlinkIT {
     System.out.printf(java.util.Locale.ROOT, "FlinkIT: YUV and BGR paths give equal labels on %.4f%% of %d pixels%n",
         100.0 * same / total, total);
     assertTrue(same >= 0.999 * total, "labels equal on " + same + " of " + total + " pixels");
+    // overlays of YUV frames (the library's conversion) look as those of ffmpeg's BGR
+    for (String stream : List.of("fixture", "odd")) {
+      BufferedImage a = ImageIO.read(work.resolve("AUTO/" + stream + "/00000001.overlay.png").toFile());
+      BufferedImage b = ImageIO.read(work.resolve("BGR/" + stream + "/00000001.overlay.png").toFile());
+      assertEquals(b.getWidth(), a.getWidth());
+      long close = 0;
+      for (int y = 0; y < a.getHeight(); y++) {
+        for (int x = 0; x < a.getWidth(); x++) {
+          int ca = a.getRGB(x, y);
+          int cb = b.getRGB(x, y);
+          boolean near = true;
+          for (int shift = 0; shift < 24; shift += 8) {
+            near &= Math.abs(((ca >> shift) & 0xFF) - ((cb >> shift) & 0xFF)) <= 2;
+          }
+          close += near ? 1 : 0;
+        }
+      }
+      assertTrue(close >= 0.999 * a.getWidth() * a.getHeight(), stream + " overlay: " + close + " pixels within 2 levels");
+    }
   }
 
   /** Collects results in this JVM (the MiniCluster's TaskManagers run here). */
