@@ -23,16 +23,17 @@ if [[ ! -f $clip ]]; then # 4 s panning over a photo, H.264 yuv420p BT.601 limit
 fi
 ./maskformer info >/dev/null 2>&1 # builds the jar if needed
 java=$(sed -n 's/.*JAVA_HOME=\([^,]*\),.*/\1/p' <<<"$(./maskformer setup 2>&1 | tail -n1)")/bin/java
-run() { # label, jar, video arguments...
-  local label=$1 jar=$2; shift 2
+run() { # label, class path, video arguments...
+  local label=$1 cp=$2; shift 2
   local out
   out=$( { /usr/bin/time -f "cpu %U user %S sys" "$java" --enable-native-access=ALL-UNNAMED -Djava.awt.headless=true \
-      -Dmaskformer.home="$PWD" -Dmaskformer.python="$PWD/.venv/bin/python" -cp "$jar:$(dirname "$jar")/lib/*" \
+      -Dmaskformer.home="$PWD" -Dmaskformer.python="$PWD/.venv/bin/python" -cp "$cp" \
       dev.maskformer.cli.Main video --model models/demo/demo.pt --max-frames "$frames" "$@" "$clip" \
       "$work/out.mp4" | grep -v NNPACK; } 2>&1 | grep -v NNPACK)
   echo "$label: $(tr '\n' ' ' <<<"$out")"
 }
-jar=target/maskformer-java-0.1.0.jar
+# this checkout's classes (library, command line and shim), as ./maskformer runs them
+jar="target/classes:target/lib/*"
 for round in $(seq "$rounds"); do
   echo "round $round, $(uptime)"
   run "yuv batch 1" "$jar" --batch 1
@@ -40,8 +41,8 @@ for round in $(seq "$rounds"); do
   run "yuv batch 4" "$jar" --batch 4
   run "bgr batch 4" "$jar" --batch 4 --decode bgr
   if [[ -n $baseline ]]; then
-    run "before (baseline jar) batch 1" "$baseline" --batch 1
-    run "before (baseline jar) batch 4" "$baseline" --batch 4
+    run "before (baseline jar) batch 1" "$baseline:$(dirname "$baseline")/lib/*" --batch 1
+    run "before (baseline jar) batch 4" "$baseline:$(dirname "$baseline")/lib/*" --batch 4
   fi
 done
 echo "live, $(uptime)"

@@ -4,12 +4,17 @@ package dev.maskformer.flink;
 import dev.maskformer.ModelInfo.ClassInfo;
 import dev.maskformer.Output.LabelType;
 import dev.maskformer.images.Images;
+import dev.maskformer.Frame;
 import dev.maskformer.LoadOptions;
+import dev.maskformer.MaskFormer;
 import dev.maskformer.PixelFormat;
 import java.awt.image.BufferedImage;
 import java.awt.image.DataBufferByte;
 import java.awt.image.DataBufferUShort;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -148,6 +153,9 @@ public final class LabelPngSink implements Sink<SegmentedFrame> {
       int[] palette) {
     int w = s.width();
     int h = s.height();
+    if (base != null && base.format().isYuv()) {
+      base = rgbOf(base);
+    }
     int[] labels = s.toIntArray();
     int[] rgb = new int[labels.length];
     int a = (int) Math.round(alpha * 256);
@@ -168,7 +176,19 @@ public final class LabelPngSink implements Sink<SegmentedFrame> {
     return out;
   }
 
-  /** Pixel i of a frame as 0xRRGGBB. */
+  /** A YUV frame as RGB, converted by the library as the model saw it (and as ffmpeg would). */
+  private static VideoFrame rgbOf(VideoFrame yuv) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment planes = arena.allocate(yuv.pixels().length);
+      MemorySegment.copy(yuv.pixels(), 0, planes, ValueLayout.JAVA_BYTE, 0, yuv.pixels().length);
+      MemorySegment rgb = arena.allocate((long) yuv.width() * yuv.height() * 3);
+      new Frame(planes, yuv.layout()).toRgb(rgb);
+      return new VideoFrame(yuv.streamId(), yuv.frameIndex(), yuv.timestamp(), yuv.width(),
+          yuv.height(), PixelFormat.RGB, rgb.toArray(ValueLayout.JAVA_BYTE));
+    }
+  }
+
+  /** Pixel i of a packed frame as 0xRRGGBB. */
   private static int pixel(VideoFrame f, int i) {
     byte[] px = f.pixels();
     int j = i * f.format().channels();

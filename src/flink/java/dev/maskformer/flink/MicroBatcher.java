@@ -17,7 +17,7 @@ import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Collects frames of equal size into batches (at most {@code maxBatch}, waiting at most {@code
+ * Collects frames of equal size into batches (at most {@code config.batchFor(device)}, waiting at most {@code
  * maxDelay} after the first frame of a batch arrived) and segments each batch in one native call
  * on its worker threads.
  *
@@ -52,6 +52,7 @@ final class MicroBatcher implements AutoCloseable {
   private final SegmentConfig config;
   private final Observer observer;
   private final LabelType labelType;
+  private final int maxBatch;
   private final SegmentOptions options;
   private final boolean segments;
   private final LinkedBlockingDeque<Pending> queue = new LinkedBlockingDeque<>();
@@ -66,6 +67,7 @@ final class MicroBatcher implements AutoCloseable {
     this.config = config;
     this.observer = observer;
     this.labelType = LabelType.forClasses(model.numClasses());
+    this.maxBatch = config.batchFor(model.info().device());
     this.segments = segments;
     this.options = SegmentOptions.DEFAULTS.withResize(config.resize()).withRegions(segments);
     for (int i = 0; i < config.workers(); i++) {
@@ -118,7 +120,7 @@ final class MicroBatcher implements AutoCloseable {
     }
     batch.add(first);
     long deadline = first.arrived() + config.maxDelay().toNanos();
-    while (batch.size() < config.maxBatch()) {
+    while (batch.size() < maxBatch) {
       long wait = deadline - System.nanoTime();
       Pending next = wait > 0 ? queue.poll(wait, TimeUnit.NANOSECONDS) : queue.poll();
       if (next == null) {
