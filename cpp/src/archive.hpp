@@ -62,6 +62,9 @@ struct ArchiveScan {
   // a zip of torch.save (data.pkl and tensors) without TorchScript's code and constants: weights
   // from training, not an export
   bool checkpoint = false;
+  // "record NAME (why)" for a code or pickle record that cannot be read, or "list of records
+  // (why)": what could not be checked
+  std::string unreadable;
 };
 
 // One pass over the records of an archive of `file_size` bytes (the file's, or the buffer's).

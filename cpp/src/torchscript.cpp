@@ -54,6 +54,9 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + scan.setstate +
                                   "), code that TorchScript would run while loading, before any check: "
                                   "MaskFormer exports have none");
+  if (!scan.unreadable.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is corrupt: its " + scan.unreadable +
+                                  " cannot be read, so it cannot be checked before LibTorch reads it");
   if (!scan.bad_record.empty())
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is corrupt or hostile: " + scan.bad_record +
                                   " (LibTorch would allocate by that number before reading)");
