@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-import dev.maskformer.MaskFormerRuntime;
 import dev.maskformer.MaskFormer;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
@@ -10,10 +9,19 @@ import java.nio.file.Path;
  * test forward pass. Prints wall and main-thread CPU milliseconds of each part as one line.
  */
 public class LoadTime {
+  /** MaskFormerRuntime.info() (MaskFormer.runtime() in builds before the API had that type). */
+  static void loadNative() throws Exception {
+    try {
+      Class.forName("dev.maskformer.MaskFormerRuntime").getMethod("info").invoke(null);
+    } catch (ClassNotFoundException e) {
+      MaskFormer.class.getMethod("runtime").invoke(null);
+    }
+  }
+
   public static void main(String[] args) throws Exception {
     var mx = ManagementFactory.getThreadMXBean();
     long t0 = System.nanoTime(), c0 = mx.getCurrentThreadCpuTime();
-    MaskFormerRuntime.info();                     // finds and loads LibTorch and the shim
+    loadNative();                             // finds and loads LibTorch and the shim
     long t1 = System.nanoTime(), c1 = mx.getCurrentThreadCpuTime();
     try (MaskFormer m = MaskFormer.load(Path.of(args[0]))) {
       long t2 = System.nanoTime(), c2 = mx.getCurrentThreadCpuTime();

@@ -179,9 +179,12 @@ public final class NativeLibrary {
     setOpenMpDefaults();
     List<String> tried = new ArrayList<>();
     String platform = platform();
-    List<Shim> available = availableShims();
+    // the shims of the whole class path are listed only in a failure's message: finding them opens
+    // every jar (a quarter second with Flink's jars on the class path), the successful path needs
+    // only its own classifier's resource
+    List<Shim> available = null;
     Shim override = overrideShim(tried);
-    steps.done("shims on the class path");
+    steps.done("settings");
 
     LibTorch chosen = null;
     Shim shim = null;
@@ -557,7 +560,8 @@ public final class NativeLibrary {
     return m.find() ? m.group(1) : version;
   }
 
-  private static NativeException failed(List<String> tried, List<Shim> available, Throwable cause) {
+  private static NativeException failed(List<String> tried, List<Shim> listed, Throwable cause) {
+    List<Shim> available = listed != null ? listed : availableShims();
     StringBuilder b = new StringBuilder("could not load the maskformer native library; tried:");
     for (String t : tried) {
       b.append("\n  - ").append(t);
