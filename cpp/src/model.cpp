@@ -110,6 +110,7 @@ at::Device Model::prepare(const LoadOptions& options) {
     set_threads(options.intra_op_threads);
   else
     apply_default_threads();
+  quiet_unusable_nnpack();
   return device;
 }
 

@@ -30,6 +30,8 @@ int default_threads();
 void set_threads(int n);
 // Applies default_threads() once, unless a count was chosen (set_threads, OMP_NUM_THREADS).
 void apply_default_threads();
+// NNPACK switched off, without its warnings, where it cannot run on this CPU (once per process)
+void quiet_unusable_nnpack();
 
 // cudaMemGetInfo of a device (UNSUPPORTED in a shim built without CUDA).
 void cuda_memory(int device, int64_t* free_bytes, int64_t* total_bytes);
