@@ -46,9 +46,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int w = 5, h = 3;
   std::vector<uint8_t> pixels(size_t(w) * h * 3, 77);
   std::vector<int32_t> labels(size_t(w) * h, -1);
-  mf_image image = {pixels.data(), int64_t(pixels.size()), w, h, w * 3, MF_PIXEL_RGB};
-  mf_output out = {labels.data(), int64_t(labels.size() * 4), MF_LABEL_I32, nullptr, 0};
-  const mf_status segmented = mf_model_segment(model, &image, &out, 1, nullptr);
+  mf_image image;
+  mf_image_init(&image);
+  image.format = MF_PIXEL_RGB;
+  image.data = pixels.data();
+  image.data_size = int64_t(pixels.size());
+  image.width = w;
+  image.height = h;
+  image.stride = w * 3;
+  mf_output out;
+  mf_output_init(&out);
+  out.labels = labels.data();
+  out.labels_size = int64_t(labels.size() * 4);
+  out.label_type = MF_LABEL_I32;
+  const mf_status segmented = mf_model_segment(model, &image, &out, 1, nullptr, 0);
   check_status(segmented, "mf_model_segment");
   if (segmented == MF_OK)
     for (int32_t l : labels)

@@ -105,7 +105,7 @@ inline void check_status(mf_status status, const char* call) {
     if (text != nullptr) contract(call, "returned MF_OK but left an error text");
     return;
   }
-  if (status < MF_ERR_INVALID_ARGUMENT || status > MF_ERR_INTERNAL) contract(call, "returned an unknown status");
+  if (status < MF_ERR_INVALID_ARGUMENT || status > MF_ERR_NOT_FINITE) contract(call, "returned an unknown status");
   if (text == nullptr || text[0] == '\0') contract(call, "failed without an error text");
   if (std::strlen(text) >= MF_ERROR_TEXT_SIZE) contract(call, "error text longer than MF_ERROR_TEXT_SIZE");
 }

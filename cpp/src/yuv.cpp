@@ -371,7 +371,9 @@ void chroma15(const uint8_t* plane, int64_t stride, int step, int ch, int cw_in,
         const int32_t* taps = &hf.coef[size_t(x) * hf.size];
         const int64_t first = hf.pos[size_t(x)];
         int32_t sum = 0;
-        for (int j = 0; j < hf.size; ++j) sum += int32_t(src[(first + j) * step]) * taps[j];
+        // taps past the last sample have weight 0 but are not read (as the tensor path clamps):
+        // a 4-tap filter over a 3-sample row (width 5 or 6) would read past the plane
+        for (int j = 0; j < hf.size; ++j) sum += int32_t(src[std::min<int64_t>(first + j, cw_in - 1) * step]) * taps[j];
         dst[x] = std::min(sum >> 7, (1 << 15) - 1);
       }
     }

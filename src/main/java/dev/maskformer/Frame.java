@@ -119,6 +119,6 @@ public record Frame(MemorySegment pixels, ImageLayout layout, List<MemorySegment
       throw new IllegalArgumentException("rgb holds " + rgb.byteSize() + " bytes, " + layout
           + " needs " + need);
     }
-    dev.maskformer.internal.NativeRuntime.toRgb(this, rgb);
+    NativeCalls.run(() -> dev.maskformer.internal.NativeRuntime.toRgb(NativeCalls.image(this), rgb, layout.toString()));
   }
 }

@@ -58,8 +58,10 @@ import java.util.function.Supplier;
  */
 public final class MaskFormer implements AutoCloseable {
   static {
-    // the benchmark hooks of the command line reach the native model through internal.Benchmarks
-    dev.maskformer.internal.Benchmarks.register(m -> ((MaskFormer) m).model);
+    // the benchmark hooks of the command line reach the native model through internal.Benchmarks,
+    // with this package's exception types
+    dev.maskformer.internal.Benchmarks.register(
+        (m, work) -> NativeCalls.call(() -> work.apply(m == null ? null : ((MaskFormer) m).model)));
   }
 
   private final NativeModel model;
@@ -120,7 +122,7 @@ public final class MaskFormer implements AutoCloseable {
   public static MaskFormer load(Path path, LoadOptions options) {
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(options, "options");
-    return wrap(NativeModel.load(path, nativeOptions(options)), path.toString(), options);
+    return wrap(() -> NativeModel.load(path, nativeOptions(options)), path.toString(), options);
   }
 
   /** The largest model {@link #load(InputStream, String, LoadOptions)} reads: 4 GiB. */
@@ -189,12 +191,12 @@ public final class MaskFormer implements AutoCloseable {
       throw new ModelLoadException(Status.MODEL_FORMAT, "load failed: MODEL_FORMAT: model '" + name + "' is empty (0 bytes)", null);
     }
     if (bytes.isNative()) {
-      return wrap(NativeModel.load(bytes, name, nativeOptions(options)), name, options);
+      return wrap(() -> NativeModel.load(bytes, name, nativeOptions(options)), name, options);
     }
     try (Arena copy = Arena.ofConfined()) {
       MemorySegment offHeap = copy.allocate(bytes.byteSize(), 64);
       offHeap.copyFrom(bytes);
-      return wrap(NativeModel.load(offHeap, name, nativeOptions(options)), name, options);
+      return wrap(() -> NativeModel.load(offHeap, name, nativeOptions(options)), name, options);
     }
   }
 
@@ -231,7 +233,8 @@ public final class MaskFormer implements AutoCloseable {
       if (size == 0) {
         throw new ModelLoadException(Status.MODEL_FORMAT, "load failed: MODEL_FORMAT: model '" + name + "' is empty (0 bytes)", null);
       }
-      return wrap(NativeModel.load(buffer.asSlice(0, size), name, nativeOptions(options)), name, options);
+      MemorySegment bytes = buffer.asSlice(0, size);
+      return wrap(() -> NativeModel.load(bytes, name, nativeOptions(options)), name, options);
     } finally {
       arena.close();
     }
@@ -242,13 +245,16 @@ public final class MaskFormer implements AutoCloseable {
         o.trustedNativeCode());
   }
 
-  private static MaskFormer wrap(NativeModel m, String name, LoadOptions options) {
-    try {
-      return new MaskFormer(m, name, options.asyncThreads());
-    } catch (RuntimeException e) {
-      m.close();
-      throw e;
-    }
+  private static MaskFormer wrap(Supplier<NativeModel> loader, String name, LoadOptions options) {
+    return NativeCalls.load(() -> {
+      NativeModel m = loader.get();
+      try {
+        return new MaskFormer(m, name, options.asyncThreads());
+      } catch (RuntimeException e) {
+        m.close();
+        throw e;
+      }
+    });
   }
 
   /** Threads serving the asynchronous calls (LoadOptions.asyncThreads, or its default). */
@@ -273,7 +279,7 @@ public final class MaskFormer implements AutoCloseable {
 
   /** The network input size, after the test-time resize, for a frame of this size. */
   public Size inputSize(int width, int height) {
-    int[] wh = model.inputSize(width, height);
+    int[] wh = NativeCalls.call(() -> model.inputSize(width, height));
     return new Size(wh[0], wh[1]);
   }
 
@@ -328,7 +334,8 @@ public final class MaskFormer implements AutoCloseable {
       }
       return List.of();
     }
-    boolean extended = options.extended();
+    List<NativeModel.Image> images = new ArrayList<>(frames.size());
+    List<NativeModel.Out> outs = new ArrayList<>(frames.size());
     for (int i = 0; i < frames.size(); i++) {
       Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
       Output o = Objects.requireNonNull(outputs.get(i), "output " + i);
@@ -355,16 +362,26 @@ public final class MaskFormer implements AutoCloseable {
         Checks.writable(o.confidence(), "output " + i + " confidence");
       }
       o.checkFits(f.layout(), info.numClasses(), i);
-      extended |= o.extended();
-    }
-    if (!extended) {
-      model.segment(frames, outputs, options.resize());
-      return java.util.Collections.nCopies(frames.size(), List.of());
+      images.add(NativeCalls.image(f));
+      outs.add(NativeCalls.output(o));
     }
     RegionRule rule = options.regions() != null ? options.regions() : RegionRule.DEFAULTS;
-    return model.segment(frames, outputs, options.resize(), new NativeModel.Rules(
-        options.semanticRule().code(), options.iterativeOverlap(), options.regions() != null,
-        rule.objectThreshold(), rule.overlapThreshold(), rule.mergeSameClass()));
+    NativeModel.Rules rules = new NativeModel.Rules(options.resize(), options.semanticRule().code(),
+        options.iterativeOverlap(), options.regions() != null, rule.objectThreshold(), rule.overlapThreshold(),
+        rule.mergeSameClass());
+    List<List<NativeModel.Region>> found = NativeCalls.call(() -> model.segment(images, outs, rules,
+        () -> frames.size() == 1 ? frames.get(0).layout().toString()
+            : frames.size() + " frames, first " + frames.get(0).layout()));
+    List<List<Region>> result = new ArrayList<>(found.size());
+    for (List<NativeModel.Region> regions : found) {
+      List<Region> converted = new ArrayList<>(regions.size());
+      for (NativeModel.Region r : regions) {
+        converted.add(new Region(r.id(), r.classIndex(), r.score(), r.area(), r.x(), r.y(), r.width(), r.height(),
+            r.query()));
+      }
+      result.add(List.copyOf(converted));
+    }
+    return result;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -505,7 +522,7 @@ public final class MaskFormer implements AutoCloseable {
       pairs[2 * i] = s.width();
       pairs[2 * i + 1] = s.height();
     }
-    model.warmup(pairs);
+    NativeCalls.run(() -> model.warmup(pairs));
   }
 
   /**

@@ -21,7 +21,10 @@ public final class MaskFormerRuntime {
 
   /** Versions and devices of the native side (loads it if needed). */
   public static RuntimeInfo info() {
-    return NativeRuntime.info();
+    NativeRuntime.Info i = NativeCalls.call(NativeRuntime::info);
+    return new RuntimeInfo(i.version(), i.abi(), i.libtorchCompiled(), i.libtorchLoaded(), i.libtorchFile(),
+        i.cudaCompiled(), i.cudaDevices(), i.threads(), i.defaultThreads(), i.maxThreads(), CpuFeature.of(i.cpuFeatures()),
+        i.openMp(), i.hostCacheBytes(), i.description());
   }
 
   /**
@@ -34,13 +37,13 @@ public final class MaskFormerRuntime {
     if (device.isCpu()) {
       throw new UnsupportedDeviceException("device memory is reported for CUDA devices, not the CPU");
     }
-    long[] m = NativeRuntime.cudaMemory(device.index());
+    long[] m = NativeCalls.call(() -> NativeRuntime.cudaMemory(device.index()));
     return new DeviceMemory(m[0], m[1]);
   }
 
   /** Number of usable CUDA devices (0 without CUDA). */
   public static int cudaDeviceCount() {
-    return NativeRuntime.info().cudaDevices();
+    return info().cudaDevices();
   }
 
   /**
@@ -51,7 +54,7 @@ public final class MaskFormerRuntime {
    * @throws IllegalArgumentException outside 1..{@link RuntimeInfo#maxThreads()}
    */
   public static void setIntraOpThreads(int threads) {
-    NativeRuntime.setThreads(threads);
+    NativeCalls.run(() -> NativeRuntime.setThreads(threads));
   }
 
   /** {@link #setHostCacheLimit(long)}'s automatic limit (the default). */
@@ -65,12 +68,13 @@ public final class MaskFormerRuntime {
    * recently freed blocks first.
    */
   public static void setHostCacheLimit(long bytes) {
-    NativeRuntime.setHostCacheLimit(bytes);
+    NativeCalls.run(() -> NativeRuntime.setHostCacheLimit(bytes));
   }
 
   /** The host cache's counters now. */
   public static HostCacheStats hostCacheStats() {
-    return NativeRuntime.hostCacheStats();
+    long[] s = NativeCalls.call(NativeRuntime::hostCacheStats);
+    return new HostCacheStats(s[0] != 0, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10]);
   }
 
   /**
@@ -79,12 +83,12 @@ public final class MaskFormerRuntime {
    * asynchronous transfer each; without CUDA it is ordinary 64-byte aligned memory.
    */
   public static MemorySegment allocateHost(Arena arena, long bytes) {
-    return NativeRuntime.allocateHost(arena, bytes);
+    return NativeCalls.call(() -> NativeRuntime.allocateHost(arena, bytes));
   }
 
   /** Live native handles (models and host buffers) of the process; for leak checks. */
   public static long liveNativeHandles() {
-    return NativeRuntime.liveHandles();
+    return NativeCalls.call(NativeRuntime::liveHandles);
   }
 
   /**

@@ -83,11 +83,6 @@ public record Output(MemorySegment labels, LabelType labelType, MemorySegment sc
         Objects.requireNonNull(confidence, "confidence"), Objects.requireNonNull(type, "type"));
   }
 
-  /** Whether this output needs the extended native entry point. */
-  boolean extended() {
-    return regionIds != null || confidence != null;
-  }
-
   void checkFits(ImageLayout layout, int numClasses, int index) {
     long need = layout.pixels() * labelType.bytes();
     if (labels.byteSize() < need) {

@@ -91,11 +91,6 @@ public record SegmentOptions(
     return new SegmentOptions(labelType, scores, resize, regions, semanticRule, iterativeOverlap, type);
   }
 
-  /** Whether a call needs the extended native entry point. */
-  boolean extended() {
-    return regions != null || semanticRule != SemanticRule.PROBABILISTIC;
-  }
-
   static void checkThreshold(double value, String name) {
     if (!(value >= 0 && value <= 1)) { // NaN fails too
       throw new IllegalArgumentException(name + " must be in [0, 1], got " + value);

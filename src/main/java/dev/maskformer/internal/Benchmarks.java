@@ -9,16 +9,36 @@ import java.util.function.Function;
  * exported): the forward pass alone, and the matrix-multiply peak of the loaded LibTorch.
  */
 public final class Benchmarks {
-  private static volatile Function<Object, NativeModel> modelOf;
+  /**
+   * How the public side runs a benchmark: reaches the native side of {@code model} (a {@code
+   * dev.maskformer.MaskFormer}, or null for none) and turns failures into its exception types.
+   */
+  public interface Runner {
+    double[] run(Object model, Function<NativeModel, double[]> work);
+  }
+
+  private static volatile Runner runner;
 
   private Benchmarks() {}
 
-  /** Called once by MaskFormer's class initialiser: how to reach a model's native side. */
-  public static synchronized void register(Function<Object, NativeModel> accessor) {
-    if (modelOf != null) {
+  /** Called once by MaskFormer's class initialiser. */
+  public static synchronized void register(Runner r) {
+    if (runner != null) {
       throw new IllegalStateException("already registered");
     }
-    modelOf = Objects.requireNonNull(accessor, "accessor");
+    runner = Objects.requireNonNull(r, "runner");
+  }
+
+  /** The registered runner; a call before any MaskFormer was used initialises that class first. */
+  private static Runner runner() {
+    if (runner == null) {
+      try {
+        Class.forName("dev.maskformer.MaskFormer", true, Benchmarks.class.getClassLoader());
+      } catch (ClassNotFoundException e) {
+        throw new IllegalStateException("dev.maskformer.MaskFormer is not on the class path", e);
+      }
+    }
+    return runner;
   }
 
   /**
@@ -29,14 +49,14 @@ public final class Benchmarks {
    * @return milliseconds of each timed pass
    */
   public static double[] forward(Object model, int width, int height, int batch, int iters) {
-    Objects.requireNonNull(model, "model"); // a MaskFormer: its class registered the accessor
+    Objects.requireNonNull(model, "model");
     if (width < 1 || height < 1 || width > 32768 || height > 32768) {
       throw new IllegalArgumentException("size " + width + "x" + height + " outside 1..32768");
     }
     if (batch < 1 || batch > 1024 || iters < 1 || iters > 100_000) {
       throw new IllegalArgumentException("batch must be 1..1024 and iters 1..100000, got " + batch + ", " + iters);
     }
-    return modelOf.apply(model).benchmarkForward(width, height, batch, iters);
+    return runner().run(model, m -> m.benchmarkForward(width, height, batch, iters));
   }
 
   /**
@@ -47,6 +67,6 @@ public final class Benchmarks {
     if (n < 64 || n > 8192 || iters < 1 || iters > 1000) {
       throw new IllegalArgumentException("n must be 64..8192 and iters 1..1000, got " + n + ", " + iters);
     }
-    return NativeRuntime.matmulGflops(device, precision, n, iters);
+    return runner().run(null, m -> new double[] {NativeRuntime.matmulGflops(device, precision, n, iters)})[0];
   }
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.internal;
 
-import dev.maskformer.NativeLibraryException;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
@@ -39,14 +38,15 @@ import java.util.zip.CRC32;
  * extracted to a per-user cache folder (reused while its bytes are the jar's); or the file named by the system property
  * {@code maskformer.library} / {@code MASKFORMER_LIBRARY}. The shim has no run path: its
  * libtorch/libc10 dependencies resolve to the libraries already loaded. Every failure is a {@link
- * NativeLibraryException} that lists each place tried, what was found there, and the shims on the
+ * NativeException} (status {@link NativeException#LIBRARY}; the public side's
+ * NativeLibraryException) that lists each place tried, what was found there, and the shims on the
  * class path; never an {@link UnsatisfiedLinkError}.
  *
  * <p>Thread-safety: all methods are thread-safe.
  */
 public final class NativeLibrary {
   /** The C ABI version these bindings were generated for. */
-  public static final int EXPECTED_ABI = 3;
+  public static final int EXPECTED_ABI = 4;
 
   private static final String LIBRARY = "libmaskformer.so";
   private static final String PROPERTIES = "libmaskformer.properties";
@@ -54,7 +54,7 @@ public final class NativeLibrary {
   static final String INDEX = "META-INF/maskformer-native.properties";
 
   private static volatile boolean loaded;
-  private static NativeLibraryException failure;
+  private static NativeException failure;
   private static volatile String description = "";
   private static volatile Path shimFile;
   private static volatile String shimClassifier;
@@ -76,7 +76,7 @@ public final class NativeLibrary {
       try {
         load();
         loaded = true;
-      } catch (NativeLibraryException e) {
+      } catch (NativeException e) {
         failure = e;
         throw e;
       }
@@ -560,7 +560,7 @@ public final class NativeLibrary {
     return m.find() ? m.group(1) : version;
   }
 
-  private static NativeLibraryException failed(List<String> tried, List<Shim> listed, Throwable cause) {
+  private static NativeException failed(List<String> tried, List<Shim> listed, Throwable cause) {
     List<Shim> available = listed != null ? listed : availableShims();
     StringBuilder b = new StringBuilder("could not load the maskformer native library; tried:");
     for (String t : tried) {
@@ -580,6 +580,6 @@ public final class NativeLibrary {
         .append(" LIBTORCH_HOME=<an unpacked LibTorch> (or -Dmaskformer.libtorch),")
         .append(" or Debian's apt-get install libtorch-dev (1.13).")
         .append(" README \"Which LibTorch\" lists the search order and the native classifiers.");
-    return new NativeLibraryException(b.toString(), cause);
+    return new NativeException(b.toString(), cause);
   }
 }

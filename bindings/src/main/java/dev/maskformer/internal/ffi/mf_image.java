@@ -15,12 +15,13 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
 /**
  * {@snippet lang=c :
  * struct mf_image {
+ *     uint32_t struct_size;
+ *     mf_pixel_format format;
  *     const uint8_t *data;
  *     int64_t data_size;
  *     int32_t width;
  *     int32_t height;
  *     int64_t stride;
- *     mf_pixel_format format;
  *     mf_yuv_matrix matrix;
  *     mf_yuv_range range;
  *     mf_plane chroma[2];
@@ -34,15 +35,15 @@ public class mf_image {
     }
 
     private static final GroupLayout $LAYOUT = MemoryLayout.structLayout(
+        maskformer_h.C_INT.withName("struct_size"),
+        maskformer_h.C_INT.withName("format"),
         maskformer_h.C_POINTER.withName("data"),
         maskformer_h.C_LONG.withName("data_size"),
         maskformer_h.C_INT.withName("width"),
         maskformer_h.C_INT.withName("height"),
         maskformer_h.C_LONG.withName("stride"),
-        maskformer_h.C_INT.withName("format"),
         maskformer_h.C_INT.withName("matrix"),
         maskformer_h.C_INT.withName("range"),
-        MemoryLayout.paddingLayout(4),
         MemoryLayout.sequenceLayout(2, mf_plane.layout()).withName("chroma")
     ).withName("mf_image");
 
@@ -51,6 +52,94 @@ public class mf_image {
      */
     public static final GroupLayout layout() {
         return $LAYOUT;
+    }
+
+    private static final OfInt struct_size$LAYOUT = (OfInt)$LAYOUT.select(groupElement("struct_size"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static final OfInt struct_size$layout() {
+        return struct_size$LAYOUT;
+    }
+
+    private static final long struct_size$OFFSET = $LAYOUT.byteOffset(groupElement("struct_size"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static final long struct_size$offset() {
+        return struct_size$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static int struct_size(MemorySegment struct) {
+        return struct.get(struct_size$LAYOUT, struct_size$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static void struct_size(MemorySegment struct, int fieldValue) {
+        struct.set(struct_size$LAYOUT, struct_size$OFFSET, fieldValue);
+    }
+
+    private static final OfInt format$LAYOUT = (OfInt)$LAYOUT.select(groupElement("format"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_pixel_format format
+     * }
+     */
+    public static final OfInt format$layout() {
+        return format$LAYOUT;
+    }
+
+    private static final long format$OFFSET = $LAYOUT.byteOffset(groupElement("format"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_pixel_format format
+     * }
+     */
+    public static final long format$offset() {
+        return format$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_pixel_format format
+     * }
+     */
+    public static int format(MemorySegment struct) {
+        return struct.get(format$LAYOUT, format$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_pixel_format format
+     * }
+     */
+    public static void format(MemorySegment struct, int fieldValue) {
+        struct.set(format$LAYOUT, format$OFFSET, fieldValue);
     }
 
     private static final AddressLayout data$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("data"));
@@ -271,50 +360,6 @@ public class mf_image {
      */
     public static void stride(MemorySegment struct, long fieldValue) {
         struct.set(stride$LAYOUT, stride$OFFSET, fieldValue);
-    }
-
-    private static final OfInt format$LAYOUT = (OfInt)$LAYOUT.select(groupElement("format"));
-
-    /**
-     * Layout for field:
-     * {@snippet lang=c :
-     * mf_pixel_format format
-     * }
-     */
-    public static final OfInt format$layout() {
-        return format$LAYOUT;
-    }
-
-    private static final long format$OFFSET = $LAYOUT.byteOffset(groupElement("format"));
-
-    /**
-     * Offset for field:
-     * {@snippet lang=c :
-     * mf_pixel_format format
-     * }
-     */
-    public static final long format$offset() {
-        return format$OFFSET;
-    }
-
-    /**
-     * Getter for field:
-     * {@snippet lang=c :
-     * mf_pixel_format format
-     * }
-     */
-    public static int format(MemorySegment struct) {
-        return struct.get(format$LAYOUT, format$OFFSET);
-    }
-
-    /**
-     * Setter for field:
-     * {@snippet lang=c :
-     * mf_pixel_format format
-     * }
-     */
-    public static void format(MemorySegment struct, int fieldValue) {
-        struct.set(format$LAYOUT, format$OFFSET, fieldValue);
     }
 
     private static final OfInt matrix$LAYOUT = (OfInt)$LAYOUT.select(groupElement("matrix"));
