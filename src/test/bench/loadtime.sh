@@ -4,6 +4,7 @@
 # an older commit (its target/classes) against this one. Each round runs every variant once:
 #   base      the first class folder, as it is (an older build finds LibTorch its own way)
 #   home      the second, with LIBTORCH_HOME set
+#   plain     as home, without the CPU rewrites made at load (MASKFORMER_CPU_PASSES=none)
 #   python3   the second, finding LibTorch through python3 on the PATH (PATH=<venv>/bin:...)
 #   jar       as python3, with the shim in a native jar first on the class path (as users get it:
 #             extracted once to the cache folder, then checked against the jar on each start)
@@ -22,6 +23,7 @@ run() { # run VARIANT CLASSES ENV...
 for i in $(seq "$rounds"); do
   run base "$base" -u LIBTORCH_HOME -u MASKFORMER_PYTHON
   run home "$new" LIBTORCH_HOME="$torch"
+  run plain "$new" LIBTORCH_HOME="$torch" MASKFORMER_CPU_PASSES=none
   run python3 "$new" -u LIBTORCH_HOME -u MASKFORMER_PYTHON PATH="$venv/bin:/usr/bin:/bin"
   run jar "$tmp/native.jar:$new" -u LIBTORCH_HOME -u MASKFORMER_PYTHON PATH="$venv/bin:/usr/bin:/bin" XDG_CACHE_HOME="$tmp/cache"
 done | tee "$tmp/runs"
