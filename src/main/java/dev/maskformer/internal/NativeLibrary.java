@@ -472,7 +472,7 @@ public final class NativeLibrary {
       CRC32 crc = new CRC32();
       crc.update(bytes);
       Path dir = cacheDirectory().resolve(NativeLibrary.version() + "-" + shim.classifier() + "-"
-          + String.format("%08x", crc.getValue()));
+          + Long.toHexString(crc.getValue() | 1L << 32).substring(1)); // 8 hex digits, no Formatter to load
       Path file = dir.resolve(LIBRARY);
       if (!sameBytes(file, bytes)) {
         Files.createDirectories(dir);
