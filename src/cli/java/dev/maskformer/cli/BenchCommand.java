@@ -34,8 +34,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(header = "Times whole calls and prints JSON latency and throughput.", name = "bench", description = {
-    "Times the whole pipeline (frame in caller memory -> labels in caller memory) and prints JSON:",
-    "mean, p50, p90 ms per call, frames/s, page faults per call, device, LibTorch version."})
+    "Times the whole pipeline (frame in caller memory -> labels in caller memory) and prints JSON: "
+        + "mean, p50, p90 ms per call, frames/s, page faults per call, device, LibTorch version."})
 final class BenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions modelOptions;
@@ -46,8 +46,8 @@ final class BenchCommand implements Callable<Integer> {
   PixelFormat format = PixelFormat.RGB;
 
   @Option(names = "--format", defaultValue = "rgb", paramLabel = "F", description = {
-      "pixel format of the frames: rgb, bgr, rgba, bgra, or the YUV 4:2:0 formats nv12, i420, nv21",
-      "(converted in the library as ffmpeg does; default: ${DEFAULT-VALUE})"})
+      "pixel format of the frames: rgb, bgr, rgba, bgra, or the YUV 4:2:0 formats nv12, i420, nv21 "
+          + "(converted in the library as ffmpeg does; default: ${DEFAULT-VALUE})"})
   void format(String f) {
     try {
       format = PixelFormat.valueOf(f.toUpperCase(java.util.Locale.ROOT));
@@ -70,37 +70,37 @@ final class BenchCommand implements Callable<Integer> {
   boolean scores;
 
   @Option(names = "--compare-python", description = {
-      "also time Python PyTorch running the same file and pipeline (models/bench_python.py),",
-      "interleaved with the Java runs, and print both with the Java/Python ratio"})
+      "also time Python PyTorch running the same file and pipeline (models/bench_python.py), "
+          + "interleaved with the Java runs, and print both with the Java/Python ratio"})
   boolean comparePython;
 
   @Option(names = "--compare-onnxruntime", description = {
-      "also time ONNX Runtime running the same weights exported to ONNX by models/export.py",
-      "(fp32, CPU), the whole pipeline and the forward pass alone, interleaved with the Java runs,",
-      "and print the ratios (forward against forward, whole call against its forward)"})
+      "also time ONNX Runtime running the same weights exported to ONNX by models/export.py "
+          + "(fp32, CPU), the whole pipeline and the forward pass alone, interleaved with the Java runs, "
+          + "and print the ratios (forward against forward, whole call against its forward)"})
   boolean compareOnnxRuntime;
 
   @Option(names = "--onnx", paramLabel = "FILE", description = {
-      "ONNX file of the model at this frame's network input size for --compare-onnxruntime",
-      "(default: exported once into a cache folder under java.io.tmpdir)"})
+      "ONNX file of the model at this frame's network input size for --compare-onnxruntime "
+          + "(default: exported once into a cache folder under java.io.tmpdir)"})
   Path onnx;
 
   @Option(names = "--rounds", defaultValue = "3", description = "interleaved rounds for --compare-python and --compare-onnxruntime (default: ${DEFAULT-VALUE})")
   int rounds;
 
   @Option(names = "--python", defaultValue = "${sys:maskformer.python:-python3}", description = {
-      "Python with torch for --compare-python and the FLOP count (default: the project's",
-      "environment under ./maskformer, else python3: ${DEFAULT-VALUE})"})
+      "Python with torch for --compare-python and the FLOP count (default: the project's "
+          + "environment under ./maskformer, else python3: ${DEFAULT-VALUE})"})
   String python;
 
   @Option(names = "--forward", negatable = true, defaultValue = "true", fallbackValue = "true", description = {
-      "also time the forward pass alone and print its GFLOP/s against this LibTorch's measured",
-      "matmul peak (default: on; --no-forward skips it)"})
+      "also time the forward pass alone and print its GFLOP/s against this LibTorch's measured "
+          + "matmul peak (default: on; --no-forward skips it)"})
   boolean forward;
 
   @Option(names = "--gflop", description = {
-      "GFLOP of one forward pass at the network input size (default: counted by",
-      "models/flops.py with --python)"})
+      "GFLOP of one forward pass at the network input size (default: counted by "
+          + "models/flops.py with --python)"})
   Double gflop;
 
   @Override

@@ -24,8 +24,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(header = "Segments the bundled scenes with the bundled demo model.", name = "demo", description = {
-    "Segments the bundled sample scenes with the bundled demo model (models/demo/) and writes",
-    "<sample>.overlay.png, legend.png (classes present) and demo.png (all samples, image | result)."})
+    "Segments the bundled sample scenes with the bundled demo model (models/demo/) and writes "
+        + "<sample>.overlay.png, legend.png (classes present) and demo.png (all samples, image | result)."})
 final class DemoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 

@@ -47,17 +47,17 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(header = "Segments every frame of a video into an overlay video.", name = "video", description = {
-    "Segments every frame of a video: ffmpeg decodes into a pipe that is read straight into",
-    "off-heap frames, batches of frames are segmented into off-heap label maps, and the palette",
-    "overlay is encoded to OUTPUT (any container ffmpeg writes, e.g. .mp4; the frame size is kept,",
-    "odd sizes as 4:4:4). 4:2:0 video (yuv420p, yuvj420p, nv12, nv21 with a BT.601, BT.709 or BT.2020",
-    "matrix: nearly all video) is read as it decodes, YUV, and converted in the library exactly as",
-    "ffmpeg's rgb24 would be; other video is converted to BGR by ffmpeg (--decode bgr forces that).",
-    "--live reads the input at its frame rate, as from a camera, and keeps only the newest frame",
-    "waiting while the model works (dropped frames are counted; the output gets the segmented",
-    "frames at the times their labels were ready). With --segments-jsonl FILE, FILE gets one JSON",
-    "line per frame: {\"frame\": N, \"segments\": [{id, class, name, score, area, bbox, query}, ...]}.",
-    "Prints frames/s and latency; exit 1 if ffmpeg reported decoding errors."})
+    "Segments every frame of a video: ffmpeg decodes into a pipe that is read straight into "
+        + "off-heap frames, batches of frames are segmented into off-heap label maps, and the palette "
+        + "overlay is encoded to OUTPUT (any container ffmpeg writes, e.g. .mp4; the frame size is kept, "
+        + "odd sizes as 4:4:4). 4:2:0 video (yuv420p, yuvj420p, nv12, nv21 with a BT.601, BT.709 or BT.2020 "
+        + "matrix: nearly all video) is read as it decodes, YUV, and converted in the library exactly as "
+        + "ffmpeg's rgb24 would be; other video is converted to BGR by ffmpeg (--decode bgr forces that). "
+        + "--live reads the input at its frame rate, as from a camera, and keeps only the newest frame "
+        + "waiting while the model works (dropped frames are counted; the output gets the segmented "
+        + "frames at the times their labels were ready). With --segments-jsonl FILE, FILE gets one JSON "
+        + "line per frame: {\"frame\": N, \"segments\": [{id, class, name, score, area, bbox, query}, ...]}. "
+        + "Prints frames/s and latency; exit 1 if ffmpeg reported decoding errors."})
 final class VideoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions modelOptions;
@@ -69,8 +69,8 @@ final class VideoCommand implements Callable<Integer> {
   Path output;
 
   @Option(names = "--batch", paramLabel = "N", description = {
-      "frames per native call (default: 1 on the CPU, where batches gained nothing in our",
-      "measurements, 4 on CUDA)"})
+      "frames per native call (default: 1 on the CPU, where batches gained nothing in our "
+          + "measurements, 4 on CUDA)"})
   Integer batch;
 
   double alpha;
@@ -90,8 +90,8 @@ final class VideoCommand implements Callable<Integer> {
   String decode = "auto";
 
   @Option(names = "--decode", defaultValue = "auto", paramLabel = "auto|yuv|bgr", description = {
-      "auto (default): YUV frames for 4:2:0 video with a known matrix, else BGR; yuv: always YUV",
-      "(ffmpeg converts other formats to yuv420p); bgr: always BGR (ffmpeg converts, as before)"})
+      "auto (default): YUV frames for 4:2:0 video with a known matrix, else BGR; yuv: always YUV "
+          + "(ffmpeg converts other formats to yuv420p); bgr: always BGR (ffmpeg converts, as before)"})
   void decode(String d) {
     if (!List.of("auto", "yuv", "bgr").contains(d)) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--decode must be auto, yuv or bgr, got " + d);
@@ -100,8 +100,8 @@ final class VideoCommand implements Callable<Integer> {
   }
 
   @Option(names = "--live", description = {
-      "read the input at its frame rate (ffmpeg -re) and segment the newest frame, dropping frames",
-      "that wait while the model is busy; prints the dropped count and latency percentiles"})
+      "read the input at its frame rate (ffmpeg -re) and segment the newest frame, dropping frames "
+          + "that wait while the model is busy; prints the dropped count and latency percentiles"})
   boolean live;
 
   @Mixin InferenceOptions inference;
