@@ -44,15 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mf_model_info_init(&info);
   check_status(mf_model_get_info(model, &info), "mf_model_get_info");
   const int w = 5, h = 3;
-  std::vector<uint8_t> pixels(size_t(w) * h * 3, 77);
-  std::vector<int32_t> labels(size_t(w) * h, -1);
-  mf_image image = {pixels.data(), int64_t(pixels.size()), w, h, w * 3, MF_PIXEL_RGB};
-  mf_output out = {labels.data(), int64_t(labels.size() * 4), MF_LABEL_I32, nullptr, 0};
-  const mf_status segmented = mf_model_segment(model, &image, &out, 1, nullptr);
-  check_status(segmented, "mf_model_segment");
-  if (segmented == MF_OK)
-    for (int32_t l : labels)
-      if (l < 0 || l >= info.num_classes) contract("mf_model_segment", "label outside 0..K-1");
+  mf_fuzz::segment_checked(model, info.num_classes, MF_PIXEL_RGB, w, h, std::vector<uint8_t>(size_t(w) * h * 3, 77));
   mf_model_free(model);
   return 0;
 }

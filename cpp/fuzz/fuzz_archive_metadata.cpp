@@ -61,16 +61,8 @@ void exercise(mf_model* model, const std::string& text) {
     const int w = s[0], h = s[1];
     std::vector<uint8_t> pixels(size_t(w) * h * 3);
     for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = uint8_t(i * 37);
-    std::vector<int32_t> labels(size_t(w) * h, -1);
     std::vector<float> scores(size_t(w) * h * info.num_classes);
-    mf_image image = {pixels.data(), int64_t(pixels.size()), w, h, w * 3, MF_PIXEL_BGR};
-    mf_output out = {labels.data(), int64_t(labels.size() * 4), MF_LABEL_I32, scores.data(),
-                     int64_t(scores.size() * 4)};
-    const mf_status st = mf_model_segment(model, &image, &out, 1, nullptr);
-    check_status(st, "mf_model_segment");
-    if (st != MF_OK) continue;
-    for (int32_t l : labels)
-      if (l < 0 || l >= info.num_classes) contract("mf_model_segment", "label outside 0..K-1");
+    mf_fuzz::segment_checked(model, info.num_classes, MF_PIXEL_BGR, w, h, pixels, &scores);
   }
 }
 

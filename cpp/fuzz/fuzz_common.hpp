@@ -105,9 +105,40 @@ inline void check_status(mf_status status, const char* call) {
     if (text != nullptr) contract(call, "returned MF_OK but left an error text");
     return;
   }
-  if (status < MF_ERR_INVALID_ARGUMENT || status > MF_ERR_INTERNAL) contract(call, "returned an unknown status");
+  if (status < MF_ERR_INVALID_ARGUMENT || status > MF_ERR_NOT_FINITE) contract(call, "returned an unknown status");
   if (text == nullptr || text[0] == '\0') contract(call, "failed without an error text");
   if (std::strlen(text) >= MF_ERROR_TEXT_SIZE) contract(call, "error text longer than MF_ERROR_TEXT_SIZE");
+}
+
+// Segments a packed 3-byte image of `pixels` (w x h, rows without padding) into I32 labels (and
+// scores when `scores` is not null) and checks the status contract and every label against the
+// model's class count; the call's status.
+inline mf_status segment_checked(mf_model* model, int32_t num_classes, mf_pixel_format format, int w, int h,
+                                 const std::vector<uint8_t>& pixels, std::vector<float>* scores = nullptr) {
+  std::vector<int32_t> labels(size_t(w) * h, -1);
+  mf_image image;
+  mf_image_init(&image);
+  image.format = format;
+  image.data = pixels.data();
+  image.data_size = int64_t(pixels.size());
+  image.width = w;
+  image.height = h;
+  image.stride = w * 3;
+  mf_output out;
+  mf_output_init(&out);
+  out.labels = labels.data();
+  out.labels_size = int64_t(labels.size() * 4);
+  out.label_type = MF_LABEL_I32;
+  if (scores != nullptr) {
+    out.scores = scores->data();
+    out.scores_size = int64_t(scores->size() * 4);
+  }
+  const mf_status st = mf_model_segment(model, &image, &out, 1, nullptr, 0);
+  check_status(st, "mf_model_segment");
+  if (st == MF_OK)
+    for (int32_t l : labels)
+      if (l < 0 || l >= num_classes) contract("mf_model_segment", "label outside 0..K-1");
+  return st;
 }
 
 }  // namespace mf_fuzz

@@ -13,15 +13,20 @@
  *    No C++ exception ever crosses this ABI.
  *  - Objects are opaque handles. Each mf_*_load / mf_*_alloc has exactly one matching free, which
  *    accepts NULL and cannot fail.
- *  - Option structs start with `struct_size` and are filled by their *_init() function first.
- *    Initialising option structs: mf_X_init(p) is a macro for mf_X_init_sized(p, sizeof(mf_X))
- *    (ABI 2), so the library learns the size of the struct as the caller was compiled. It writes
- *    exactly `size` bytes: the first `size` bytes of the library's defaults with struct_size =
- *    size, and zero past the library's struct (a newer caller's own fields). So a caller built
- *    against an older, smaller header is never written past its struct; calls that read the
- *    struct then say what is missing. Fails with INVALID_ARGUMENT for NULL or a size outside
- *    4..65536, writing nothing. Callers without C macros (FFM, ctypes) call *_init_sized with
- *    their layout's size.
+ *  - Short structs (one rule for every struct passed by pointer): each starts with `uint32_t
+ *    struct_size`, the sizeof as the caller was compiled. The shim reads only the fields that
+ *    fit in struct_size bytes and takes the defaults for the fields past them; into a struct it
+ *    fills (mf_model_info, mf_host_cache_stats, mf_segment_info) it writes only the fields that
+ *    fit. In an array (images, outputs, segments) entries lie struct_size apart, the first
+ *    entry's, and every entry carries that struct_size (for the mf_segment_info array the shim
+ *    writes, the caller sets segments[0].struct_size). So a caller built against an older,
+ *    smaller header keeps working with a newer shim, and one built against a newer header with
+ *    an older shim. struct_size must be a multiple of the struct's alignment (8 for structs with
+ *    64-bit fields, 4 for mf_load_options), so that no field is cut, and at most 65536; anything
+ *    else (an uninitialised struct, most likely) is INVALID_ARGUMENT. The defaults are those of
+ *    the static inline mf_X_init(&s) functions below (fields zero unless said otherwise,
+ *    struct_size = sizeof), which call nothing in the library: callers without C (FFM, ctypes)
+ *    fill the structs themselves with the same values.
  *  - Enums are fixed-width integers; their values are append-only.
  *  - Strings returned through out-parameters are owned by the handle they came from and live as
  *    long as it does, unless stated otherwise.
@@ -31,6 +36,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* memset, in the static inline mf_X_init functions */
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,10 +49,13 @@ extern "C" {
 #endif
 
 /** Version of this ABI. Bumped on any incompatible change; the Java side refuses a mismatch.
- *  2: the sized inits (mf_X_init_sized; mf_X_init became macros). Binaries built against ABI 1
- *  still link and run: its mf_X_init functions stay exported and write the ABI 1 sizes.
- *  3: mf_model_load_memory; the shim carries no run path (the caller loads LibTorch first). */
-#define MF_ABI_VERSION 3
+ *  3: mf_model_load_memory; the shim carries no run path (the caller loads LibTorch first);
+ *  YUV 4:2:0 frames (MF_PIXEL_NV12, _I420, _NV21); mf_image_to_rgb.
+ *  4: one mf_model_segment (mf_output carries segment ids, segments and confidence,
+ *  mf_segment_options the inference rule and thresholds; no _ext or _keepalive variants); one
+ *  rule for short structs (struct_size, static inline inits; no exported init functions);
+ *  mf_image, mf_output and mf_segment_info start with struct_size. */
+#define MF_ABI_VERSION 4
 
 /* ============================================================================================= */
 /* Status codes                                                                                  */
@@ -155,7 +164,7 @@ MF_API mf_status mf_set_host_cache_limit(int64_t bytes);
 
 /** Counters of the host cache (mf_host_cache_stats). */
 typedef struct mf_host_cache_stats {
-  uint32_t struct_size;   /**< sizeof(mf_host_cache_stats), set by mf_host_cache_stats_init. */
+  uint32_t struct_size;   /**< sizeof(mf_host_cache_stats) (mf_host_cache_stats_init). */
   int32_t automatic;      /**< 1 when the limit is MF_HOST_CACHE_AUTO's. */
   int64_t limit;          /**< The limit in force, in bytes. */
   int64_t cached_bytes;   /**< Bytes held for reuse now. */
@@ -169,12 +178,13 @@ typedef struct mf_host_cache_stats {
   int64_t largest_call;   /**< The largest working set of one segment call so far. */
 } mf_host_cache_stats;
 
-/** Sets struct_size and zeroes the rest (see "Initialising option structs" at the top). */
-MF_API mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size);
-#define mf_host_cache_stats_init(stats) \
-  mf_host_cache_stats_init_sized((stats), (uint32_t)sizeof(mf_host_cache_stats))
+/** Sets struct_size and zeroes the rest. */
+static inline void mf_host_cache_stats_init(mf_host_cache_stats *stats) {
+  memset(stats, 0, sizeof *stats);
+  stats->struct_size = (uint32_t)sizeof *stats;
+}
 
-/** Fills *stats (initialised by mf_host_cache_stats_init). Thread-safe. */
+/** Fills the fields of *stats that fit in its struct_size. Thread-safe. */
 MF_API mf_status mf_host_cache_stats_get(mf_host_cache_stats *stats);
 
 MF_API int64_t mf_host_cache_bytes(void);
@@ -209,7 +219,7 @@ typedef int32_t mf_precision;
 
 /** Options of mf_model_load. Fill with mf_load_options_init() first. */
 typedef struct mf_load_options {
-    uint32_t struct_size;      /**< sizeof(mf_load_options), set by mf_load_options_init. */
+    uint32_t struct_size;      /**< sizeof(mf_load_options) (mf_load_options_init). */
     int32_t device;            /**< MF_DEVICE_CPU (default) or a CUDA device index. */
     mf_precision precision;    /**< MF_PRECISION_FP32 (default), FP16 or BF16. */
     int32_t intra_op_threads;  /**< > 0: calls mf_set_num_threads first (1..mf_max_threads());
@@ -222,15 +232,16 @@ typedef struct mf_load_options {
                                     MODEL_FORMAT; 1: they load. A .pt2 holds a compiled shared
                                     library, so loading one RUNS NATIVE CODE FROM THE FILE in this
                                     process: set 1 only for packages from a source you trust.
-                                    TorchScript files load either way. (Added in ABI 1 after
-                                    jit_optimize: a struct_size that ends before it reads as 0.) */
+                                    TorchScript files load either way. */
 } mf_load_options;
 
-/** Fills the first `size` bytes of *opts with the defaults (CPU, fp32, threads unchanged, no JIT
- *  profiling, no .pt2); see "Initialising option structs" at the top. */
-MF_API mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size);
-#define mf_load_options_init(opts) \
-  mf_load_options_init_sized((opts), (uint32_t)sizeof(mf_load_options))
+/** Fills *opts with the defaults: CPU, fp32, threads unchanged, no JIT profiling, no .pt2. */
+static inline void mf_load_options_init(mf_load_options *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->struct_size = (uint32_t)sizeof *opts;
+  opts->device = MF_DEVICE_CPU;
+  opts->precision = MF_PRECISION_FP32;
+}
 
 /** Loads a TorchScript export or, with opts->allow_native_code, an AOTInductor package (.pt2;
  *  told apart by content, not by name) with its maskformer.json metadata, and checks it with a
@@ -260,7 +271,7 @@ MF_API mf_status mf_model_load_memory(const void *data, int64_t size, const char
 /** Releases a model; NULL is ignored. The caller must ensure no other call uses the model. */
 MF_API void mf_model_free(mf_model *model);
 
-/** Fixed-size facts about a loaded model. Fill struct_size (or use mf_model_info_init) first. */
+/** Fixed-size facts about a loaded model. Fill struct_size (mf_model_info_init) first. */
 typedef struct mf_model_info {
     uint32_t struct_size;    /**< sizeof(mf_model_info). */
     int32_t num_classes;     /**< K: labels are 0..K-1. */
@@ -277,11 +288,13 @@ typedef struct mf_model_info {
 } mf_model_info;
 
 /** Sets info->struct_size and zeroes the rest. */
-MF_API mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size);
-#define mf_model_info_init(info) \
-  mf_model_info_init_sized((info), (uint32_t)sizeof(mf_model_info))
+static inline void mf_model_info_init(mf_model_info *info) {
+  memset(info, 0, sizeof *info);
+  info->struct_size = (uint32_t)sizeof *info;
+}
 
-/** Copies the model's facts into *out. Fails with INVALID_ARGUMENT. Thread-safe. */
+/** Copies the model's facts that fit in out->struct_size into *out. Fails with INVALID_ARGUMENT.
+ *  Thread-safe. */
 MF_API mf_status mf_model_get_info(const mf_model *model, mf_model_info *out);
 
 /** File formats of a loaded model (append-only). */
@@ -313,79 +326,140 @@ MF_API mf_status mf_model_input_size(const mf_model *model, int32_t width, int32
 /* Inference                                                                                     */
 /* ============================================================================================= */
 
-/** Byte order of one pixel in caller memory. */
+/** Layout of the pixels in caller memory. Packed formats: one plane of 3 or 4 bytes per pixel
+ *  (alpha is ignored). YUV formats (ABI 3): 8-bit 4:2:0 as video decoders produce it, a luma
+ *  plane of width x height bytes and chroma planes of ceil(width/2) x ceil(height/2) samples
+ *  (odd sizes round up, as in ffmpeg), each plane with its own row stride. */
 typedef int32_t mf_pixel_format;
 #define MF_PIXEL_RGB 0
 #define MF_PIXEL_BGR 1
 #define MF_PIXEL_RGBA 2
 #define MF_PIXEL_BGRA 3
+#define MF_PIXEL_NV12 4 /**< Y plane, then one plane of interleaved U,V byte pairs (chroma[0]). */
+#define MF_PIXEL_I420 5 /**< Y plane, U plane (chroma[0]), V plane (chroma[1]); ffmpeg's yuv420p. */
+#define MF_PIXEL_NV21 6 /**< As NV12 with V,U pairs (Android's camera format). */
 
-/** One input image in caller memory: 8 bits per channel, rows of `stride` bytes. Borrowed for the
- *  duration of the call only. */
+/** The colour matrix of a YUV frame (ignored for packed formats). The default, BT.601, is what
+ *  ffmpeg assumes for a frame that does not say (and what SD video and JPEG use); HD video is
+ *  usually BT.709: take it from the stream (ffprobe's color_space). */
+typedef int32_t mf_yuv_matrix;
+#define MF_YUV_BT601 0  /**< ITU-R BT.601 (ffmpeg's bt470bg, smpte170m, and unspecified). */
+#define MF_YUV_BT709 1  /**< ITU-R BT.709. */
+#define MF_YUV_BT2020 2 /**< ITU-R BT.2020 non-constant luminance (8-bit samples). */
+
+/** The value range of a YUV frame (ignored for packed formats). */
+typedef int32_t mf_yuv_range;
+#define MF_YUV_LIMITED 0 /**< Y 16..235, U and V 16..240 ("tv", MPEG): the default, as in ffmpeg. */
+#define MF_YUV_FULL 1    /**< 0..255 ("pc", JPEG; ffmpeg's yuvj420p). */
+
+/** One chroma plane of a YUV image, in caller memory. */
+typedef struct mf_plane {
+    const uint8_t *data;  /**< First sample of the plane's first row. */
+    int64_t size;         /**< Bytes readable from data: >= (rows-1)*stride + row bytes. */
+    int64_t stride;       /**< Bytes from one row to the next, >= the row's bytes: ceil(width/2)
+                               for I420, 2*ceil(width/2) for NV12/NV21. */
+} mf_plane;
+
+/** One input image in caller memory: 8 bits per sample, rows of `stride` bytes. Borrowed for the
+ *  duration of the call only; never written. Fill with mf_image_init() first: a packed image
+ *  leaves matrix, range and chroma as they are (they are not read), and a YUV image with matrix
+ *  and range zero is BT.601, limited range. */
 typedef struct mf_image {
-    const uint8_t *data;     /**< First pixel of the first row. */
-    int64_t data_size;       /**< Bytes readable from data: >= (height-1)*stride + width*channels. */
+    uint32_t struct_size;    /**< sizeof(mf_image) (mf_image_init); entries of an array of
+                                  images lie this far apart. */
+    mf_pixel_format format;  /**< One of MF_PIXEL_*. */
+    const uint8_t *data;     /**< First pixel of the first row (YUV: of the Y plane). */
+    int64_t data_size;       /**< Bytes readable from data: >= (height-1)*stride + width*channels
+                                  (YUV: >= (height-1)*stride + width). */
     int32_t width;           /**< 1..MF_MAX_IMAGE_SIDE. */
     int32_t height;          /**< 1..MF_MAX_IMAGE_SIDE. */
-    int64_t stride;          /**< Bytes from one row to the next, >= width*channels. */
-    mf_pixel_format format;  /**< Channel order (3 or 4 channels; alpha is ignored). */
+    int64_t stride;          /**< Bytes from one row to the next, >= width*channels (YUV: of the
+                                  Y plane, >= width). */
+    mf_yuv_matrix matrix;    /**< YUV: MF_YUV_BT601 (0, default), _BT709 or _BT2020. */
+    mf_yuv_range range;      /**< YUV: MF_YUV_LIMITED (0, default) or MF_YUV_FULL. */
+    mf_plane chroma[2];      /**< YUV: NV12/NV21 chroma[0] (chroma[1].data NULL); I420 U in
+                                  chroma[0], V in chroma[1]. Planes may lie anywhere, in the
+                                  same buffer as the Y plane or not. */
 } mf_image;
+
+/** Sets struct_size and zeroes the rest (no pixels: data NULL). */
+static inline void mf_image_init(mf_image *image) {
+  memset(image, 0, sizeof *image);
+  image->struct_size = (uint32_t)sizeof *image;
+}
+
+/** The packed RGB that the model's pre-processing starts from for `image` (before the resize):
+ *  for packed formats the channels reordered; for YUV formats ffmpeg's own conversion to rgb24
+ *  (swscale as ffmpeg 5.1 runs it on x86 with its default flags: for even heights each chroma
+ *  sample covers its 2x2 block, in swscale's 16-bit fixed point; for odd heights ffmpeg's general
+ *  scaler, whose default bicubic filter interpolates chroma vertically, and horizontally too
+ *  when the width is odd), the same bytes as `ffmpeg -pix_fmt rgb24` for the same frame.
+ *  Runs on the CPU, for overlays and checks; mf_model_segment does the same on the model's device.
+ *  [in] image: as for mf_model_segment (validated the same way). [out] out_rgb: width*height*3
+ *  bytes, rows of width*3, written during the call. The `keep_count` trailing arguments are not
+ *  read (as in mf_model_segment). Fails with INVALID_ARGUMENT or OUT_OF_MEMORY. Thread-safe. */
+MF_API mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size,
+                                 int32_t keep_count, ...);
 
 /** Element type of label maps. */
 typedef int32_t mf_label_type;
 #define MF_LABEL_U8 0   /**< uint8; needs K <= 256. */
 #define MF_LABEL_I32 1  /**< int32, 4-byte aligned. */
 
-/** Where the results of one image go: caller memory, written during the call. */
+/** Element type of a confidence map. */
+typedef int32_t mf_confidence_type;
+#define MF_CONFIDENCE_U8 0  /**< uint8: round(255 * min(score, 1)). */
+#define MF_CONFIDENCE_F32 1 /**< float32, 4-byte aligned: the score itself. */
+
+/** One segment of a frame, written by mf_model_segment. Segments are computed at the frame size:
+ *  mask probabilities are the mask logits upsampled to the network input, sigmoid, resized
+ *  bilinearly to the frame. */
+typedef struct mf_segment_info {
+    uint32_t struct_size; /**< The caller's sizeof(mf_segment_info), in the array's first entry
+                               (entries lie this far apart); written to each entry. */
+    int32_t id;           /**< 1.. in the segment-id map; segments are listed by ascending id. */
+    int32_t class_index;  /**< Label 0..K-1. */
+    float score;          /**< Mean over the segment's pixels of the owning query's class
+                               probability x its mask probability (one query: class probability x
+                               mean mask probability inside the segment). */
+    int32_t query;        /**< The (first) query that made the segment, 0..Q-1. */
+    int64_t area;         /**< Pixels of the segment. */
+    int32_t x0, y0;       /**< Bounding box: first column and row (inclusive) ... */
+    int32_t x1, y1;       /**< ... and one past the last (exclusive). */
+} mf_segment_info;
+
+/** Where the results of one image go: caller memory, written during the call. Fill with
+ *  mf_output_init() first; labels are required, every other pointer may be NULL (that result is
+ *  then not made). Segments are made when segment_ids or segments is set. */
 typedef struct mf_output {
+    uint32_t struct_size;      /**< sizeof(mf_output) (mf_output_init); entries of an array of
+                                    outputs lie this far apart. */
+    mf_label_type label_type;  /**< MF_LABEL_U8 (default; needs K <= 256) or MF_LABEL_I32. */
     void *labels;              /**< width*height labels, row-major, same size as the input image. */
     int64_t labels_size;       /**< Bytes available at labels. */
-    mf_label_type label_type;  /**< MF_LABEL_U8 (needs K <= 256) or MF_LABEL_I32. */
     float *scores;             /**< NULL, or K*height*width floats (class-major), 4-byte aligned:
                                     the per-class scores that the argmax picks from. */
-    int64_t scores_size;       /**< Bytes available at scores (ignored when scores is NULL). */
+    int64_t scores_size;       /**< Bytes available at scores. */
+    int32_t *segment_ids;      /**< NULL, or width*height int32 (4-byte aligned): the id of each
+                                    pixel's segment, 0 for "no segment". */
+    int64_t segment_ids_size;  /**< Bytes available at segment_ids. */
+    mf_segment_info *segments; /**< NULL, or segments_capacity entries, segments[0].struct_size
+                                    set. At most Q segments exist, so a capacity of num_queries
+                                    always suffices. */
+    int32_t segments_capacity; /**< Entries available at segments (>= 0). */
+    int32_t segments_count;    /**< [out] Segments found (all of them, even when more than
+                                    segments_capacity: then only that many were written). */
+    void *confidence;          /**< NULL, or width*height values of confidence_type: the winning
+                                    class's score at each pixel. */
+    int64_t confidence_size;   /**< Bytes available at confidence. */
+    mf_confidence_type confidence_type; /**< MF_CONFIDENCE_U8 (default) or _F32. */
 } mf_output;
 
-/** Options of mf_model_segment. Fill with mf_segment_options_init() first. */
-typedef struct mf_segment_options {
-    uint32_t struct_size;      /**< sizeof(mf_segment_options). */
-    int32_t resize;            /**< 1 (default): the model's test-time resize; 0: the network
-                                    sees each image at its own size. Outputs always have the
-                                    input image's size. */
-} mf_segment_options;
-
-/** Fills *opts with the defaults (the model's resize). */
-MF_API mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size);
-#define mf_segment_options_init(opts) \
-  mf_segment_options_init_sized((opts), (uint32_t)sizeof(mf_segment_options))
-
-/** Segments `count` images; image i's results go to outputs[i].
- *  Images whose network input sizes are equal run as one batched forward pass; others run in
- *  groups by size. All arguments are validated before any work starts.
- *  On CUDA each call runs on a stream of the device's stream pool and returns when its results
- *  are in caller memory. Concurrent calls on one model are safe.
- *  Fails with INVALID_ARGUMENT (message names the image), OUT_OF_MEMORY, CUDA or INTERNAL;
- *  outputs are then unspecified. */
-MF_API mf_status mf_model_segment(mf_model *model, const mf_image *images,
-                                  const mf_output *outputs, int32_t count,
-                                  const mf_segment_options *opts);
-
-/** mf_model_segment for runtimes that manage memory lifetimes: the `keep_count` trailing arguments
- *  (pointers to the image and output memory) are not read by the shim. Passing each buffer as a
- *  call argument lets such a runtime keep it alive for the duration of the call; Java's FFM, for
- *  one, then refuses to free the memory while the call runs instead of letting native code read
- *  freed memory. Same statuses as mf_model_segment. */
-MF_API mf_status mf_model_segment_keepalive(mf_model *model, const mf_image *images,
-                                            const mf_output *outputs, int32_t count,
-                                            const mf_segment_options *opts, int32_t keep_count, ...);
-
-/** Runs the network once per listed image size (width, height pairs) so that later calls at those
- *  sizes find everything initialised. [in] sizes: 2*count int32 values. Thread-safe. */
-MF_API mf_status mf_model_warmup(mf_model *model, const int32_t *sizes, int32_t count);
-
-/* ============================================================================================= */
-/* Segments, inference rules and confidence (added in ABI 1; mf_model_segment is unchanged)      */
-/* ============================================================================================= */
+/** Sets struct_size and zeroes the rest (uint8 labels, no further results). */
+static inline void mf_output_init(mf_output *out) {
+  memset(out, 0, sizeof *out);
+  out->struct_size = (uint32_t)sizeof *out;
+}
 
 /** Semantic inference rule: how the class scores that the labels are argmaxed from are made. */
 typedef int32_t mf_semantic_rule;
@@ -399,16 +473,17 @@ typedef int32_t mf_semantic_rule;
                                          kept); the scores are then the einsum over the kept
                                          queries (all zero when none is kept). */
 
-/** Element type of a confidence map. */
-typedef int32_t mf_confidence_type;
-#define MF_CONFIDENCE_U8 0  /**< uint8: round(255 * min(score, 1)). */
-#define MF_CONFIDENCE_F32 1 /**< float32, 4-byte aligned: the score itself. */
-
-/** Options of mf_model_segment_ext. Fill with mf_inference_options_init() first. Thresholds are
- *  finite numbers in [0, 1]; anything else is INVALID_ARGUMENT. */
-typedef struct mf_inference_options {
-    uint32_t struct_size;            /**< sizeof(mf_inference_options). */
+/** Options of mf_model_segment. Fill with mf_segment_options_init() first. Thresholds are finite
+ *  numbers in [0, 1]; anything else is INVALID_ARGUMENT. */
+typedef struct mf_segment_options {
+    uint32_t struct_size;            /**< sizeof(mf_segment_options) (mf_segment_options_init). */
+    int32_t resize;                  /**< 1 (default): the model's test-time resize; 0: the
+                                          network sees each image at its own size. Outputs always
+                                          have the input image's size. */
     mf_semantic_rule semantic_rule;  /**< MF_SEMANTIC_PROBABILISTIC (default) or _ITERATIVE. */
+    int32_t merge_same_class;        /**< 1: a segment whose class already has one joins it
+                                          (MaskFormer's rule for "stuff"); 0 (default): one
+                                          segment per surviving query. */
     double iterative_overlap;        /**< Overlap threshold of the iterative rule (0.8). */
     double object_threshold;         /**< Segments: a query takes part when its most probable
                                           class is not "no object" and that probability is
@@ -417,79 +492,41 @@ typedef struct mf_inference_options {
                                           mask probability is the largest of the taking part
                                           queries) divided by its mask's pixels (mask probability
                                           >= 0.5) must be >= overlap_threshold (0.8). */
-    int32_t merge_same_class;        /**< 1: a segment whose class already has one joins it
-                                          (MaskFormer's rule for "stuff"); 0 (default): one
-                                          segment per surviving query. */
-} mf_inference_options;
+} mf_segment_options;
 
-/** Fills *opts with the defaults (probabilistic rule, thresholds 0.8, no merging). */
-MF_API mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size);
-#define mf_inference_options_init(opts) \
-  mf_inference_options_init_sized((opts), (uint32_t)sizeof(mf_inference_options))
+/** Fills *opts with the defaults: the model's resize, the probabilistic rule, thresholds 0.8, no
+ *  merging. */
+static inline void mf_segment_options_init(mf_segment_options *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->struct_size = (uint32_t)sizeof *opts;
+  opts->resize = 1;
+  opts->semantic_rule = MF_SEMANTIC_PROBABILISTIC;
+  opts->iterative_overlap = 0.8;
+  opts->object_threshold = 0.8;
+  opts->overlap_threshold = 0.8;
+}
 
-/** One segment of a frame. Segments are computed at the frame size: mask probabilities are the
- *  mask logits upsampled to the network input, sigmoid, resized bilinearly to the frame. */
-typedef struct mf_segment_info {
-    int32_t id;           /**< 1.. in the segment-id map; segments are listed by ascending id. */
-    int32_t class_index;  /**< Label 0..K-1. */
-    float score;          /**< Mean over the segment's pixels of the owning query's class
-                               probability x its mask probability (one query: class probability x
-                               mean mask probability inside the segment). */
-    int32_t query;        /**< The (first) query that made the segment, 0..Q-1. */
-    int64_t area;         /**< Pixels of the segment. */
-    int32_t x0, y0;       /**< Bounding box: first column and row (inclusive) ... */
-    int32_t x1, y1;       /**< ... and one past the last (exclusive). */
-} mf_segment_info;
+/** Segments `count` images; image i's results go to outputs[i] (both arrays of struct_size
+ *  strides, see "Short structs"). Images whose network input sizes are equal run as one batched
+ *  forward pass; others run in groups by size. All arguments are validated before any work
+ *  starts. [in] opts: NULL for mf_segment_options_init's defaults.
+ *  The `keep_count` trailing arguments (pointers to the image and output memory) are not read:
+ *  C callers pass 0 and nothing more. Passing each buffer as a call argument lets a runtime that
+ *  manages memory lifetimes keep it alive for the duration of the call; Java's FFM, for one, then
+ *  refuses to free the memory while the call runs instead of letting native code read freed
+ *  memory.
+ *  On CUDA each call runs on a stream of the device's stream pool and returns when its results
+ *  are in caller memory. Concurrent calls on one model are safe.
+ *  Fails with INVALID_ARGUMENT (message names the image or output), OUT_OF_MEMORY, CUDA,
+ *  NOT_FINITE, MODEL_FORMAT (the network's outputs broke the MaskFormer contract) or INTERNAL;
+ *  outputs are then unspecified. */
+MF_API mf_status mf_model_segment(mf_model *model, const mf_image *images, mf_output *outputs,
+                                  int32_t count, const mf_segment_options *opts,
+                                  int32_t keep_count, ...);
 
-/** Further results of one image, in caller memory. Fill with mf_output_ext_init() first; every
- *  pointer may be NULL (that result is then not made). Segments are made when segment_ids or
- *  segments is set. */
-typedef struct mf_output_ext {
-    uint32_t struct_size;            /**< sizeof(mf_output_ext). */
-    int32_t *segment_ids;            /**< NULL, or width*height int32 (4-byte aligned): the id of
-                                          each pixel's segment, 0 for "no segment". */
-    int64_t segment_ids_size;        /**< Bytes available at segment_ids. */
-    mf_segment_info *segments;       /**< NULL, or segments_capacity entries. At most Q segments
-                                          exist, so a capacity of num_queries always suffices. */
-    int32_t segments_capacity;       /**< Entries available at segments (>= 0). */
-    int32_t segments_count;          /**< [out] Segments found (all of them, even when more than
-                                          segments_capacity: then only that many were written). */
-    void *confidence;                /**< NULL, or width*height values of confidence_type: the
-                                          winning class's score at each pixel. */
-    int64_t confidence_size;         /**< Bytes available at confidence. */
-    mf_confidence_type confidence_type;  /**< MF_CONFIDENCE_U8 (default) or _F32. */
-    uint32_t segment_info_size;      /**< sizeof(mf_segment_info) as the caller was compiled
-                                          (mf_output_ext_init sets it): entries are written this
-                                          many bytes apart, and only the fields that fit in it;
-                                          at least MF_SEGMENT_INFO_MIN_SIZE, at most 4096. A
-                                          later, larger mf_segment_info thus leaves arrays of
-                                          callers built against this one intact. */
-} mf_output_ext;
-
-/** The size of the first mf_segment_info layout (the fields up to y1): the smallest
- *  mf_output_ext.segment_info_size accepted. */
-#define MF_SEGMENT_INFO_MIN_SIZE 40
-
-/** Fills *ext with no further results (all NULL, uint8 confidence) and sets segment_info_size
- *  to `segment_info_size`, the caller's sizeof(mf_segment_info) (MF_SEGMENT_INFO_MIN_SIZE..4096,
- *  a multiple of 8; INVALID_ARGUMENT otherwise, writing nothing). */
-MF_API mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size,
-                                          uint32_t segment_info_size);
-#define mf_output_ext_init(ext)                                            \
-  mf_output_ext_init_sized((ext), (uint32_t)sizeof(mf_output_ext),         \
-                           (uint32_t)sizeof(mf_segment_info))
-
-/** mf_model_segment with an inference rule and further results: image i's labels (and scores)
- *  go to outputs[i], its segments and confidence to *extras[i]. [in] extras: NULL, or `count`
- *  pointers, each NULL or an initialised mf_output_ext whose segments_count is written.
- *  [in] rules: NULL for mf_inference_options_init's defaults. The `keep_count` trailing arguments
- *  are not read (as in mf_model_segment_keepalive). Everything is validated before any work
- *  starts; same statuses as mf_model_segment. Concurrent calls on one model are safe. */
-MF_API mf_status mf_model_segment_ext(mf_model *model, const mf_image *images,
-                                      const mf_output *outputs, mf_output_ext *const *extras,
-                                      int32_t count, const mf_segment_options *opts,
-                                      const mf_inference_options *rules, int32_t keep_count, ...);
-
+/** Runs the network once per listed image size (width, height pairs) so that later calls at those
+ *  sizes find everything initialised. [in] sizes: 2*count int32 values. Thread-safe. */
+MF_API mf_status mf_model_warmup(mf_model *model, const int32_t *sizes, int32_t count);
 
 /* ============================================================================================= */
 /* Benchmarks                                                                                    */

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 
+#include "archive.hpp"
 #include "error.hpp"
 #include "json.hpp"
 #include "runtime.hpp"
@@ -23,22 +24,11 @@ namespace maskformer {
 
 namespace {
 
-// The records of a zip archive by name, "" when absent; never throws for a bad file.
-std::string record(caffe2::serialize::PyTorchStreamReader& reader, const std::string& name) {
-  if (!reader.hasRecord(name)) return "";
-  auto data = reader.getRecord(name);
-  return std::string(static_cast<const char*>(std::get<0>(data).get()), std::get<1>(data));
-}
-
-}  // namespace
-
-namespace {
-
 template <class Source>
 bool is_pt2(const Source& source) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(source);
-    std::string format = record(reader, "archive_format");
+    std::string format = read_record(reader, "archive_format");
     format.erase(format.find_last_not_of(" \n\r\t") + 1);
     return format == "pt2";
   } catch (const std::exception&) {
@@ -67,18 +57,6 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, const std::string&, 
 #else
 
 namespace {
-
-const char* precision_text(mf_precision p) {
-  return p == MF_PRECISION_BF16 ? "bf16" : p == MF_PRECISION_FP16 ? "fp16" : "fp32";
-}
-
-// Whether version "X.Y" is newer than "A.B".
-bool newer_than(const std::string& a, const std::string& b) {
-  int a1 = 0, a2 = 0, b1 = 0, b2 = 0;
-  if (std::sscanf(a.c_str(), "%d.%d", &a1, &a2) < 1 || std::sscanf(b.c_str(), "%d.%d", &b1, &b2) < 1)
-    return false;
-  return a1 != b1 ? a1 > b1 : a2 > b2;
-}
 
 struct Spec {
   std::string device;     // "cpu" or "cuda"
@@ -132,7 +110,7 @@ void require_cpu_isa(caffe2::serialize::PyTorchStreamReader& reader, const std::
     if (name.compare(0, prefix.size(), prefix) != 0 || name.size() < 14 ||
         name.compare(name.size() - 14, 14, "_metadata.json") != 0)
       continue;
-    const json::Value meta = json::Value::parse(record(reader, name));
+    const json::Value meta = json::Value::parse(read_record(reader, name));
     const json::Value* isa = meta.is_object() ? meta.find("AOTI_CPU_ISA") : nullptr;
     if (isa == nullptr || !isa->is_string()) continue;
     const std::string& text = isa->string();
@@ -205,7 +183,7 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, const std::string& s
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(source);
-    json_text = record(*reader, std::string("extra/") + kMetadataFile);
+    json_text = metadata_record(*reader);
   } catch (const std::exception& e) {
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable AOTInductor package: " + text_of(e));
   }
@@ -226,18 +204,13 @@ std::unique_ptr<Backend> load_aoti(const std::string& path, const std::string& s
     fail(MF_ERR_UNSUPPORTED, "'" + path + "' was compiled for " + spec.device + ", not for " + device.str() +
                                  ": load it on " + (spec.device == "cuda" ? "a CUDA device" : "the CPU") +
                                  ", or export a package with --device " + want_device);
-  if (spec.precision != precision_text(options.precision))
+  if (spec.precision != precision_name(options.precision))
     fail(MF_ERR_UNSUPPORTED, "'" + path + "' was compiled for " + spec.precision + ", not " +
-                                 precision_text(options.precision) + ": load it with precision " +
+                                 precision_name(options.precision) + ": load it with precision " +
                                  spec.precision + ", or export a package with --precision " +
-                                 precision_text(options.precision));
-  const std::string exporter = [&] {
-    json::Value root = json::Value::parse(json_text);
-    const json::Value* with = root.find("exported_with");
-    const json::Value* torch = with != nullptr && with->is_object() ? with->find("torch") : nullptr;
-    return torch != nullptr && torch->is_string() ? major_minor(torch->string()) : std::string();
-  }();
-  if (!exporter.empty() && newer_than(exporter, TORCH_VERSION))
+                                 precision_name(options.precision));
+  const std::string& exporter = meta->exported_with;
+  if (!exporter.empty() && newer(exporter, TORCH_VERSION))
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was compiled by torch " + exporter + ", newer than this LibTorch " +
                                   TORCH_VERSION + ", which cannot run its kernels: export it with torch <= " +
                                   major_minor(TORCH_VERSION) + " or run the shim on a newer LibTorch");

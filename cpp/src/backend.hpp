@@ -11,7 +11,18 @@
 #include <utility>
 #include <vector>
 
+#include "maskformer.h"
+
 namespace maskformer {
+
+// The tensor type the network runs in at a precision.
+inline at::ScalarType scalar_type(mf_precision p) {
+  switch (p) {
+    case MF_PRECISION_FP16: return at::kHalf;
+    case MF_PRECISION_BF16: return at::kBFloat16;
+    default: return at::kFloat;
+  }
+}
 
 class Backend {
  public:

@@ -18,7 +18,7 @@
 #include "maskformer.h"
 #include "model.hpp"
 #include "runtime.hpp"
-#include "segments.hpp"
+#include "yuv.hpp"
 
 struct mf_model {
   std::unique_ptr<maskformer::Model> impl;
@@ -83,17 +83,140 @@ void check_size(int64_t width, int64_t height, const std::string& what) {
 
 int channels_of(mf_pixel_format f) { return f == MF_PIXEL_RGBA || f == MF_PIXEL_BGRA ? 4 : 3; }
 
+bool is_yuv(mf_pixel_format f) { return f == MF_PIXEL_NV12 || f == MF_PIXEL_I420 || f == MF_PIXEL_NV21; }
+
+// rows of `row_bytes` bytes, `stride` apart, in a buffer of `size` bytes: stride >= row_bytes and
+// (rows - 1) * stride + row_bytes <= size, overflow-checked; returns that span
+int64_t check_plane(const uint8_t* data, int64_t size, int64_t stride, int64_t rows, int64_t row_bytes,
+                    const std::string& what, int width, int height) {
+  require(data != nullptr, what + " is NULL");
+  require(stride >= row_bytes, what + " stride " + std::to_string(stride) + " < its row's " +
+                                   std::to_string(row_bytes) + " bytes");
+  int64_t need = 0;
+  const bool overflow = __builtin_mul_overflow(rows - 1, stride, &need) || __builtin_add_overflow(need, row_bytes, &need);
+  require(!overflow, what + " stride " + std::to_string(stride) + " for " + std::to_string(rows) +
+                         " rows spans more than 2^63 bytes");
+  require(size >= need, what + " needs " + std::to_string(need) + " bytes (" + std::to_string(rows) + " rows of " +
+                            std::to_string(row_bytes) + ", stride " + std::to_string(stride) + ", for " +
+                            std::to_string(width) + "x" + std::to_string(height) + "), got " + std::to_string(size));
+  return need;
+}
+
+// The chroma planes, matrix and range of a YUV image (its Y plane is checked by the caller).
+void check_yuv(const mf_image& img, const std::string& where, ImageView& v) {
+  require(img.matrix == MF_YUV_BT601 || img.matrix == MF_YUV_BT709 || img.matrix == MF_YUV_BT2020,
+          where + "unknown YUV matrix " + std::to_string(img.matrix));
+  require(img.range == MF_YUV_LIMITED || img.range == MF_YUV_FULL,
+          where + "unknown YUV range " + std::to_string(img.range));
+  const int64_t cw = (int64_t(img.width) + 1) / 2, ch = (int64_t(img.height) + 1) / 2;
+  v.yuv = true;
+  v.channels = 1;
+  v.matrix = img.matrix;
+  v.full_range = img.range == MF_YUV_FULL;
+  if (img.format == MF_PIXEL_I420) {
+    const char* names[2] = {"U plane (chroma[0])", "V plane (chroma[1])"};
+    for (int i = 0; i < 2; ++i) {
+      const mf_plane& p = img.chroma[i];
+      v.chroma_span[i] = check_plane(p.data, p.size, p.stride, ch, cw, where + names[i], img.width, img.height);
+      v.chroma_data[i] = p.data;
+    }
+    v.chroma_buffers = 2;
+    v.u = img.chroma[0].data;
+    v.v = img.chroma[1].data;
+    v.u_stride = img.chroma[0].stride;
+    v.v_stride = img.chroma[1].stride;
+    v.chroma_step = 1;
+    return;
+  }
+  const mf_plane& p = img.chroma[0];
+  const char* name = img.format == MF_PIXEL_NV12 ? "UV plane (chroma[0])" : "VU plane (chroma[0])";
+  v.chroma_span[0] = check_plane(p.data, p.size, p.stride, ch, 2 * cw, where + name, img.width, img.height);
+  require(img.chroma[1].data == nullptr, where + "chroma[1] must be NULL for NV12 and NV21 (one interleaved chroma "
+                                                 "plane, in chroma[0]); I420 has two");
+  v.chroma_data[0] = p.data;
+  v.chroma_buffers = 1;
+  const bool nv12 = img.format == MF_PIXEL_NV12;
+  v.u = p.data + (nv12 ? 0 : 1);
+  v.v = p.data + (nv12 ? 1 : 0);
+  v.u_stride = v.v_stride = p.stride;
+  v.chroma_step = 2;
+}
+
+// The short-struct rule (maskformer.h): the caller's struct_size of a T, a multiple of alignof(T)
+// (so that the fields inside it are whole) from 4 to 65536, else INVALID_ARGUMENT.
+constexpr uint32_t kMaxStructSize = 65536;
+template <class T>
+uint32_t struct_size_of(const void* p, const char* name) {
+  uint32_t size = 0;
+  std::memcpy(&size, p, sizeof size);
+  // the message is made only for a failure: this runs for every image of every call
+  if (size < sizeof(uint32_t) || size > kMaxStructSize || size % alignof(T) != 0)
+    fail(MF_ERR_INVALID_ARGUMENT, std::string(name) + ".struct_size must be the struct's sizeof as the caller was "
+                                      "compiled (mf_X_init sets it): a multiple of " + std::to_string(alignof(T)) +
+                                      " up to " + std::to_string(kMaxStructSize) + ", got " + std::to_string(size));
+  return size;
+}
+
+// A caller's struct of `size` bytes as this shim knows it: its first `size` bytes over `value`
+// (the defaults), so fields past a shorter caller's struct keep their defaults.
+template <class T>
+T read_struct(const void* p, uint32_t size, T value) {
+  std::memcpy(&value, p, std::min<size_t>(size, sizeof(T)));
+  value.struct_size = size;
+  return value;
+}
+
+// Writes the fields of `value` that fit in the caller's struct of `size` bytes.
+template <class T>
+void write_struct(void* p, uint32_t size, T value) {
+  value.struct_size = size;
+  std::memcpy(p, &value, std::min<size_t>(size, sizeof(T)));
+}
+
+// The defaults of a struct, from the header's own mf_X_init.
+template <class T>
+T defaults(void (*init)(T*)) {
+  T value;
+  init(&value);
+  return value;
+}
+
+// Entry `index` of a caller's array of structs `stride` bytes apart (the first entry's
+// struct_size), over the defaults; every entry must carry that struct_size.
+template <class T>
+T read_entry(const void* p, uint32_t stride, const std::string& where, void (*init)(T*)) {
+  uint32_t size = 0;
+  std::memcpy(&size, p, sizeof size);
+  if (size != stride)
+    fail(MF_ERR_INVALID_ARGUMENT, where + "struct_size " + std::to_string(size) + " differs from the first entry's " +
+                                      std::to_string(stride) + " (entries lie struct_size apart)");
+  return read_struct(p, size, defaults(init));
+}
+
 const Model& model_of(const mf_model* m) {
   require(m != nullptr && m->impl != nullptr, "model must not be NULL");
   return *m->impl;
 }
 
-ImageView check_image(const mf_image& img, int index) {
+// Image `index` of an array whose entries lie `stride` bytes apart.
+ImageView check_image(const void* entry, uint32_t stride, int index) {
   const std::string where = "image " + std::to_string(index) + ": ";
+  const mf_image img = read_entry(entry, stride, where, mf_image_init);
   require(img.data != nullptr, where + "data is NULL");
-  require(img.format >= MF_PIXEL_RGB && img.format <= MF_PIXEL_BGRA,
+  require(img.format >= MF_PIXEL_RGB && img.format <= MF_PIXEL_NV21,
           where + "unknown pixel format " + std::to_string(img.format));
   check_size(img.width, img.height, where + "size");
+  if (is_yuv(img.format)) {
+    ImageView v;
+    v.data = img.data;
+    v.data_size = img.data_size;
+    v.width = img.width;
+    v.height = img.height;
+    v.stride = img.stride;
+    check_plane(img.data, img.data_size, img.stride, img.height, img.width, where + "Y plane", img.width, img.height);
+    check_yuv(img, where, v);
+    return v;
+  }
   const int c = channels_of(img.format);
   require(img.stride >= int64_t(img.width) * c,
           where + "stride " + std::to_string(img.stride) + " < width*channels = " +
@@ -118,8 +241,17 @@ ImageView check_image(const mf_image& img, int index) {
   return v;
 }
 
-OutputView check_output(const mf_output& out, const ImageView& img, int index, int num_classes) {
+// bytes = pixels * element, overflow-checked (INVALID_ARGUMENT naming `what`)
+int64_t frame_bytes(const ImageView& img, int64_t element, const std::string& what) {
+  int64_t bytes = 0;
+  require(!__builtin_mul_overflow(int64_t(img.width) * img.height, element, &bytes), what + " size overflows");
+  return bytes;
+}
+
+// Output `index` of an array whose entries lie `stride` bytes apart, for image `img`.
+OutputView check_output(void* entry, uint32_t stride, const ImageView& img, int index, int num_classes) {
   const std::string where = "output " + std::to_string(index) + ": ";
+  const mf_output out = read_entry(entry, stride, where, mf_output_init);
   const mf_label_type label_type = out.label_type;
   require(label_type == MF_LABEL_U8 || label_type == MF_LABEL_I32,
           where + "unknown label type " + std::to_string(label_type));
@@ -148,103 +280,81 @@ OutputView check_output(const mf_output& out, const ImageView& img, int index, i
   v.label_type = label_type;
   v.scores = out.scores;
   v.scores_size = out.scores_size;
+  if (out.segment_ids != nullptr) {
+    const int64_t need = frame_bytes(img, 4, where + "segment_ids");
+    require(out.segment_ids_size >= need, where + "segment_ids need " + std::to_string(need) + " bytes, got " +
+                                              std::to_string(out.segment_ids_size));
+    require(reinterpret_cast<uintptr_t>(out.segment_ids) % 4 == 0, where + "segment_ids must be 4-byte aligned");
+    v.segment_ids = out.segment_ids;
+    v.segment_ids_size = out.segment_ids_size;
+  }
+  require(out.segments_capacity >= 0,
+          where + "segments_capacity must be >= 0, got " + std::to_string(out.segments_capacity));
+  require(out.segments != nullptr || out.segments_capacity == 0,
+          where + "segments is NULL but segments_capacity is " + std::to_string(out.segments_capacity));
+  if (out.segments != nullptr) {
+    v.segments = out.segments;
+    v.capacity = out.segments_capacity;
+    // the entry size is the caller's, from its first entry (none to read without capacity)
+    if (v.capacity > 0) v.segment_size = struct_size_of<mf_segment_info>(out.segments, (where + "segments[0]").c_str());
+  }
+  if (out.confidence != nullptr) {
+    require(out.confidence_type == MF_CONFIDENCE_U8 || out.confidence_type == MF_CONFIDENCE_F32,
+            where + "unknown confidence type " + std::to_string(out.confidence_type));
+    const bool u8 = out.confidence_type == MF_CONFIDENCE_U8;
+    const int64_t need = frame_bytes(img, u8 ? 1 : 4, where + "confidence");
+    require(out.confidence_size >= need,
+            where + "confidence needs " + std::to_string(need) + " bytes, got " + std::to_string(out.confidence_size));
+    if (!u8)
+      require(reinterpret_cast<uintptr_t>(out.confidence) % 4 == 0, where + "float confidence must be 4-byte aligned");
+    v.confidence = out.confidence;
+    v.confidence_size = out.confidence_size;
+    v.confidence_u8 = u8;
+  }
   return v;
 }
 
-// mf_output_ext.segment_info_size: the caller's sizeof(mf_segment_info), in
-// MF_SEGMENT_INFO_MIN_SIZE..4096 and a multiple of its alignment.
-void check_segment_info_size(uint32_t size, const char* where) {
-  if (size >= MF_SEGMENT_INFO_MIN_SIZE && size <= 4096 && size % alignof(mf_segment_info) == 0) return;
-  // the message is made only for a failure: this runs on every segment call
-  fail(MF_ERR_INVALID_ARGUMENT, std::string(where) + "segment_info_size must be " +
-                                    std::to_string(MF_SEGMENT_INFO_MIN_SIZE) + "..4096 and a multiple of " +
-                                    std::to_string(alignof(mf_segment_info)) + " (sizeof(mf_segment_info)), got " +
-                                    std::to_string(size) + ": call mf_output_ext_init first");
+// A threshold of mf_segment_options: finite, in [0, 1].
+void check_threshold(double value, const char* name) {
+  if (!(value >= 0.0 && value <= 1.0))  // true for NaN
+    fail(MF_ERR_INVALID_ARGUMENT, std::string("mf_segment_options.") + name + " must be a number in [0, 1], got " +
+                                      std::to_string(value));
 }
 
-// A struct of the ABI with every byte zero, padding included.
-template <class T>
-T zeroed() {
-  T value;
-  std::memset(&value, 0, sizeof(value));
-  return value;
+// The options of a caller's struct (NULL: the defaults), checked.
+SegmentOptions segment_options(const mf_segment_options* opts) {
+  const mf_segment_options o =
+      opts == nullptr ? defaults(mf_segment_options_init)
+                      : read_struct(opts, struct_size_of<mf_segment_options>(opts, "mf_segment_options"), defaults(mf_segment_options_init));
+  if (o.semantic_rule != MF_SEMANTIC_PROBABILISTIC && o.semantic_rule != MF_SEMANTIC_ITERATIVE)
+    fail(MF_ERR_INVALID_ARGUMENT, "unknown semantic rule " + std::to_string(o.semantic_rule));
+  if (o.merge_same_class != 0 && o.merge_same_class != 1)
+    fail(MF_ERR_INVALID_ARGUMENT, "merge_same_class must be 0 or 1, got " + std::to_string(o.merge_same_class));
+  check_threshold(o.iterative_overlap, "iterative_overlap");
+  check_threshold(o.object_threshold, "object_threshold");
+  check_threshold(o.overlap_threshold, "overlap_threshold");
+  SegmentOptions r;
+  r.resize = o.resize != 0;
+  r.iterative = o.semantic_rule == MF_SEMANTIC_ITERATIVE;
+  r.iterative_overlap = o.iterative_overlap;
+  r.object_threshold = o.object_threshold;
+  r.overlap_threshold = o.overlap_threshold;
+  r.merge_same_class = o.merge_same_class != 0;
+  return r;
 }
 
-mf_load_options default_load_options() {
-  auto o = zeroed<mf_load_options>();
-  o.device = MF_DEVICE_CPU;
-  o.precision = MF_PRECISION_FP32;
-  return o;
-}
-
-mf_segment_options default_segment_options() {
-  auto o = zeroed<mf_segment_options>();
-  o.resize = 1;
-  return o;
-}
-
-mf_inference_options default_inference_options() {
-  auto o = zeroed<mf_inference_options>();
-  o.semantic_rule = MF_SEMANTIC_PROBABILISTIC;
-  o.iterative_overlap = 0.8;
-  o.object_threshold = 0.8;
-  o.overlap_threshold = 0.8;
-  return o;
-}
-
-mf_output_ext default_output_ext() {
-  auto o = zeroed<mf_output_ext>();
-  o.confidence_type = MF_CONFIDENCE_U8;
-  o.segment_info_size = sizeof(mf_segment_info);  // replaced by the caller's size in the sized init
-  return o;
-}
-
-// The *_init_sized contract: exactly `size` bytes of the caller's struct are written, the first
-// of them from `defaults` (struct_size = size) and zero past this library's struct, so a caller
-// compiled against an older, smaller header is never overrun and a newer one gets its own fields
-// zeroed. Nothing is written when the arguments are refused.
-constexpr uint32_t kMaxStructSize = 65536;
-template <class T>
-void init_sized(T* p, uint32_t size, T defaults, const char* name) {
-  // the messages are made only for a failure: the inits run on every segment call
-  if (p == nullptr) fail(MF_ERR_INVALID_ARGUMENT, std::string(name) + " must not be NULL");
-  if (size < sizeof(uint32_t) || size > kMaxStructSize)
-    fail(MF_ERR_INVALID_ARGUMENT, std::string(name) + " size must be 4.." + std::to_string(kMaxStructSize) +
-                                      " (sizeof as the caller was compiled; this library's is " +
-                                      std::to_string(sizeof(T)) + "), got " + std::to_string(size));
-  defaults.struct_size = size;
-  auto* bytes = reinterpret_cast<unsigned char*>(p);
-  std::memcpy(bytes, &defaults, std::min<size_t>(size, sizeof(T)));
-  if (size > sizeof(T)) std::memset(bytes + sizeof(T), 0, size - sizeof(T));
-}
-
-// The load options of a caller's struct (NULL: the defaults), after checking its version.
+// The load options of a caller's struct (NULL: the defaults).
 LoadOptions load_options(const mf_load_options* opts) {
+  const mf_load_options in =
+      opts == nullptr ? defaults(mf_load_options_init)
+                      : read_struct(opts, struct_size_of<mf_load_options>(opts, "mf_load_options"), defaults(mf_load_options_init));
   LoadOptions o;
-  if (opts != nullptr) {
-    // allow_native_code was appended: a struct from before it ends at jit_optimize
-    constexpr size_t before_native = offsetof(mf_load_options, allow_native_code);
-    require(opts->struct_size >= before_native,
-            "mf_load_options.struct_size is " + std::to_string(opts->struct_size) +
-                ": call mf_load_options_init first");
-    o.device = opts->device;
-    o.precision = opts->precision;
-    o.intra_op_threads = opts->intra_op_threads;
-    o.jit_optimize = opts->jit_optimize != 0;
-    o.allow_native_code = opts->struct_size >= offsetof(mf_load_options, allow_native_code) +
-                                                   sizeof(opts->allow_native_code) &&
-                          opts->allow_native_code != 0;
-  }
+  o.device = in.device;
+  o.precision = in.precision;
+  o.intra_op_threads = in.intra_op_threads;
+  o.jit_optimize = in.jit_optimize != 0;
+  o.allow_native_code = in.allow_native_code != 0;
   return o;
-}
-
-// The resize flag of segment options (default on), after checking the struct's version.
-bool resize_option(const mf_segment_options* opts) {
-  if (opts == nullptr) return true;
-  require(opts->struct_size >= sizeof(mf_segment_options),
-          "mf_segment_options.struct_size is " + std::to_string(opts->struct_size) +
-              ": call mf_segment_options_init first");
-  return opts->resize != 0;
 }
 
 }  // namespace
@@ -318,28 +428,24 @@ MF_API mf_status mf_set_host_cache_limit(int64_t bytes) {
   });
 }
 
-MF_API mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats* stats, uint32_t size) {
-  return guard([&] { init_sized(stats, size, zeroed<mf_host_cache_stats>(), "mf_host_cache_stats"); });
-}
-
 MF_API mf_status mf_host_cache_stats_get(mf_host_cache_stats* out) {
   return guard([&] {
     require(out != nullptr, "stats must not be NULL");
-    require(out->struct_size >= sizeof(mf_host_cache_stats),
-            "mf_host_cache_stats.struct_size is " + std::to_string(out->struct_size) +
-                ": call mf_host_cache_stats_init first");
+    const uint32_t size = struct_size_of<mf_host_cache_stats>(out, "mf_host_cache_stats");
     const HostCacheStats s = host_cache_stats();
-    out->automatic = s.automatic ? 1 : 0;
-    out->limit = s.limit;
-    out->cached_bytes = s.cached_bytes;
-    out->cached_blocks = s.cached_blocks;
-    out->hits = static_cast<int64_t>(s.hits);
-    out->misses = static_cast<int64_t>(s.misses);
-    out->evictions = static_cast<int64_t>(s.evictions);
-    out->returned = static_cast<int64_t>(s.returned);
-    out->in_use = s.in_use;
-    out->peak_in_use = s.peak_in_use;
-    out->largest_call = s.largest_call;
+    mf_host_cache_stats o = defaults(mf_host_cache_stats_init);
+    o.automatic = s.automatic ? 1 : 0;
+    o.limit = s.limit;
+    o.cached_bytes = s.cached_bytes;
+    o.cached_blocks = s.cached_blocks;
+    o.hits = static_cast<int64_t>(s.hits);
+    o.misses = static_cast<int64_t>(s.misses);
+    o.evictions = static_cast<int64_t>(s.evictions);
+    o.returned = static_cast<int64_t>(s.returned);
+    o.in_use = s.in_use;
+    o.peak_in_use = s.peak_in_use;
+    o.largest_call = s.largest_call;
+    write_struct(out, size, o);
   });
 }
 
@@ -361,11 +467,6 @@ MF_API void mf_host_free(void* ptr) {
     if (ptr != nullptr && host_buffer_release(ptr)) --live_handles;
   });
 }
-
-MF_API mf_status mf_load_options_init_sized(mf_load_options* opts, uint32_t size) {
-  return guard([&] { init_sized(opts, size, default_load_options(), "mf_load_options"); });
-}
-
 
 MF_API mf_status mf_model_load(const char* path, const mf_load_options* opts, mf_model** out_model) {
   return guard([&] {
@@ -404,30 +505,26 @@ MF_API void mf_model_free(mf_model* model) {
   });
 }
 
-MF_API mf_status mf_model_info_init_sized(mf_model_info* info, uint32_t size) {
-  return guard([&] { init_sized(info, size, zeroed<mf_model_info>(), "mf_model_info"); });
-}
-
 MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
   return guard([&] {
     const Model& m = model_of(model);
     require(out != nullptr, "out must not be NULL");
-    require(out->struct_size >= sizeof(mf_model_info),
-            "mf_model_info.struct_size is " + std::to_string(out->struct_size) +
-                ": call mf_model_info_init first");
+    const uint32_t size = struct_size_of<mf_model_info>(out, "mf_model_info");
     const Metadata& meta = m.metadata();
-    out->num_classes = meta.num_classes;
-    out->num_queries = meta.num_queries;
-    out->device = m.device().is_cpu() ? MF_DEVICE_CPU : m.device().index();
-    out->precision = m.precision();
-    out->resize_long = meta.resize_keep_ratio ? meta.resize_long : 0;
-    out->resize_short = meta.resize_keep_ratio ? meta.resize_short : 0;
-    out->format_version = meta.format_version;
+    mf_model_info o = defaults(mf_model_info_init);
+    o.num_classes = meta.num_classes;
+    o.num_queries = meta.num_queries;
+    o.device = m.device().is_cpu() ? MF_DEVICE_CPU : m.device().index();
+    o.precision = m.precision();
+    o.resize_long = meta.resize_keep_ratio ? meta.resize_long : 0;
+    o.resize_short = meta.resize_keep_ratio ? meta.resize_short : 0;
+    o.format_version = meta.format_version;
     for (int i = 0; i < 3; ++i) {
-      out->mean[i] = meta.mean[i];
-      out->std[i] = meta.std[i];
+      o.mean[i] = meta.mean[i];
+      o.std[i] = meta.std[i];
     }
-    out->variant = meta.variant.c_str();
+    o.variant = meta.variant.c_str();
+    write_struct(out, size, o);
   });
 }
 
@@ -482,36 +579,67 @@ MF_API mf_status mf_model_input_size(const mf_model* model, int32_t width, int32
   });
 }
 
-MF_API mf_status mf_segment_options_init_sized(mf_segment_options* opts, uint32_t size) {
-  return guard([&] { init_sized(opts, size, default_segment_options(), "mf_segment_options"); });
-}
-
-MF_API mf_status mf_model_segment(mf_model* model, const mf_image* images, const mf_output* outputs,
-                                  int32_t count, const mf_segment_options* opts) {
+MF_API mf_status mf_model_segment(mf_model* model, const mf_image* images, mf_output* outputs, int32_t count,
+                                  const mf_segment_options* opts, int32_t keep_count, ...) {
+  (void)keep_count;  // the variadic arguments exist only for the caller's memory management
   return guard([&] {
     const Model& m = model_of(model);
     require(count >= 0, "count must be >= 0, got " + std::to_string(count));
     if (count == 0) return;
     require(images != nullptr && outputs != nullptr, "images and outputs must not be NULL");
-    const bool resize = resize_option(opts);
+    const SegmentOptions options = segment_options(opts);
+    // entries lie struct_size apart, the first entry's (the short-struct rule)
+    const uint32_t image_size = struct_size_of<mf_image>(images, "images[0]");
+    const uint32_t output_size = struct_size_of<mf_output>(outputs, "outputs[0]");
+    const auto* image_bytes = reinterpret_cast<const unsigned char*>(images);
+    auto* output_bytes = reinterpret_cast<unsigned char*>(outputs);
     const int k = m.metadata().num_classes;
     std::vector<ImageView> views;
     std::vector<OutputView> outs;
+    std::vector<int32_t> counts(static_cast<size_t>(count), 0);
     views.reserve(static_cast<size_t>(count));
     outs.reserve(static_cast<size_t>(count));
     for (int i = 0; i < count; ++i) {
-      views.push_back(check_image(images[i], i));
-      outs.push_back(check_output(outputs[i], views.back(), i, k));
+      views.push_back(check_image(image_bytes + size_t(i) * image_size, image_size, i));
+      outs.push_back(check_output(output_bytes + size_t(i) * output_size, output_size, views.back(), i, k));
+      outs.back().count = &counts[size_t(i)];
     }
-    m.segment(views, outs, resize);
+    m.segment(views, outs, options);
+    constexpr size_t count_at = offsetof(mf_output, segments_count);
+    if (output_size >= count_at + sizeof(int32_t))
+      for (int i = 0; i < count; ++i)
+        std::memcpy(output_bytes + size_t(i) * output_size + count_at, &counts[size_t(i)], sizeof(int32_t));
   });
 }
 
-MF_API mf_status mf_model_segment_keepalive(mf_model* model, const mf_image* images,
-                                            const mf_output* outputs, int32_t count,
-                                            const mf_segment_options* opts, int32_t keep_count, ...) {
+MF_API mf_status mf_image_to_rgb(const mf_image* image, uint8_t* out_rgb, int64_t out_size, int32_t keep_count,
+                                 ...) {
   (void)keep_count;  // the variadic arguments exist only for the caller's memory management
-  return mf_model_segment(model, images, outputs, count, opts);
+  return guard([&] {
+    require(image != nullptr, "image must not be NULL");
+    const ImageView v = check_image(image, struct_size_of<mf_image>(image, "image"), 0);
+    const int64_t need = int64_t(v.width) * v.height * 3;
+    require(out_rgb != nullptr, "out_rgb must not be NULL");
+    require(out_size >= need, "out_rgb needs " + std::to_string(need) + " bytes (" + std::to_string(v.width) + "x" +
+                                  std::to_string(v.height) + "x3), got " + std::to_string(out_size));
+    c10::InferenceMode inference;
+    if (v.yuv) {
+      yuv_to_rgb_rows(v, nullptr, v.height, out_rgb);
+      return;
+    }
+    // packed: the channels in RGB order, row by row
+    const int c = v.channels;
+    const int r = v.bgr ? 2 : 0, b = v.bgr ? 0 : 2;
+    for (int64_t y = 0; y < v.height; ++y) {
+      const uint8_t* src = v.data + y * v.stride;
+      uint8_t* dst = out_rgb + y * int64_t(v.width) * 3;
+      for (int64_t x = 0; x < v.width; ++x) {
+        dst[3 * x] = src[c * x + r];
+        dst[3 * x + 1] = src[c * x + 1];
+        dst[3 * x + 2] = src[c * x + b];
+      }
+    }
+  });
 }
 
 MF_API mf_status mf_model_warmup(mf_model* model, const int32_t* sizes, int32_t count) {
@@ -560,173 +688,3 @@ MF_API int64_t mf_debug_page_faults(void) {
 
 }  // extern "C"
 
-// ---- segments, inference rules and confidence (mf_model_segment_ext) ----------------------------
-
-namespace maskformer {
-namespace {
-
-// A threshold of mf_inference_options: finite, in [0, 1].
-void check_threshold(double value, const char* name) {
-  require(value >= 0.0 && value <= 1.0,  // false for NaN
-          std::string("mf_inference_options.") + name + " must be a number in [0, 1], got " +
-              std::to_string(value));
-}
-
-InferenceRules check_rules(const mf_inference_options* o) {
-  InferenceRules r;
-  if (o == nullptr) return r;
-  require(o->struct_size >= sizeof(mf_inference_options),
-          "mf_inference_options.struct_size is " + std::to_string(o->struct_size) +
-              ": call mf_inference_options_init first");
-  require(o->semantic_rule == MF_SEMANTIC_PROBABILISTIC || o->semantic_rule == MF_SEMANTIC_ITERATIVE,
-          "unknown semantic rule " + std::to_string(o->semantic_rule));
-  require(o->merge_same_class == 0 || o->merge_same_class == 1,
-          "merge_same_class must be 0 or 1, got " + std::to_string(o->merge_same_class));
-  check_threshold(o->iterative_overlap, "iterative_overlap");
-  check_threshold(o->object_threshold, "object_threshold");
-  check_threshold(o->overlap_threshold, "overlap_threshold");
-  r.iterative = o->semantic_rule == MF_SEMANTIC_ITERATIVE;
-  r.iterative_overlap = o->iterative_overlap;
-  r.object_threshold = o->object_threshold;
-  r.overlap_threshold = o->overlap_threshold;
-  r.merge_same_class = o->merge_same_class != 0;
-  return r;
-}
-
-// bytes = pixels * element, overflow-checked (INVALID_ARGUMENT naming `what`)
-int64_t frame_bytes(const ImageView& img, int64_t element, const std::string& what) {
-  int64_t bytes = 0;
-  require(!__builtin_mul_overflow(int64_t(img.width) * img.height, element, &bytes),
-          what + " size overflows");
-  return bytes;
-}
-
-ExtraView check_extra(mf_output_ext* e, const ImageView& img, int index) {
-  ExtraView v;
-  if (e == nullptr) return v;
-  const std::string where = "extra output " + std::to_string(index) + ": ";
-  require(e->struct_size >= sizeof(mf_output_ext),
-          where + "struct_size is " + std::to_string(e->struct_size) + ": call mf_output_ext_init first");
-  if (e->segment_ids != nullptr) {
-    const int64_t need = frame_bytes(img, 4, where + "segment_ids");
-    require(e->segment_ids_size >= need, where + "segment_ids need " + std::to_string(need) +
-                                             " bytes, got " + std::to_string(e->segment_ids_size));
-    require(reinterpret_cast<uintptr_t>(e->segment_ids) % 4 == 0, where + "segment_ids must be 4-byte aligned");
-  }
-  require(e->segments_capacity >= 0, where + "segments_capacity must be >= 0, got " +
-                                         std::to_string(e->segments_capacity));
-  require(e->segments != nullptr || e->segments_capacity == 0,
-          where + "segments is NULL but segments_capacity is " + std::to_string(e->segments_capacity));
-  if (e->segments != nullptr) {
-    require(reinterpret_cast<uintptr_t>(e->segments) % alignof(mf_segment_info) == 0,
-            where + "segments must be " + std::to_string(alignof(mf_segment_info)) + "-byte aligned");
-    check_segment_info_size(e->segment_info_size, where.c_str());
-  }
-  if (e->confidence != nullptr) {
-    require(e->confidence_type == MF_CONFIDENCE_U8 || e->confidence_type == MF_CONFIDENCE_F32,
-            where + "unknown confidence type " + std::to_string(e->confidence_type));
-    const bool u8 = e->confidence_type == MF_CONFIDENCE_U8;
-    const int64_t need = frame_bytes(img, u8 ? 1 : 4, where + "confidence");
-    require(e->confidence_size >= need, where + "confidence needs " + std::to_string(need) +
-                                            " bytes, got " + std::to_string(e->confidence_size));
-    if (!u8)
-      require(reinterpret_cast<uintptr_t>(e->confidence) % 4 == 0, where + "float confidence must be 4-byte aligned");
-    v.confidence_u8 = u8;
-  }
-  v.segment_ids = e->segment_ids;
-  v.segment_ids_size = e->segment_ids_size;
-  v.segments = e->segments;
-  v.capacity = e->segments != nullptr ? e->segments_capacity : 0;
-  v.segment_info_size = e->segment_info_size;
-  v.count = &e->segments_count;
-  v.confidence = e->confidence;
-  v.confidence_size = e->confidence_size;
-  return v;
-}
-
-}  // namespace
-}  // namespace maskformer
-
-extern "C" {
-
-MF_API mf_status mf_inference_options_init_sized(mf_inference_options* opts, uint32_t size) {
-  return guard([&] { init_sized(opts, size, default_inference_options(), "mf_inference_options"); });
-}
-
-static_assert(offsetof(mf_segment_info, y1) + sizeof(int32_t) == MF_SEGMENT_INFO_MIN_SIZE,
-              "MF_SEGMENT_INFO_MIN_SIZE is the size of the first mf_segment_info layout");
-static_assert(sizeof(mf_segment_info) >= MF_SEGMENT_INFO_MIN_SIZE, "mf_segment_info only grows");
-
-MF_API mf_status mf_output_ext_init_sized(mf_output_ext* ext, uint32_t size, uint32_t segment_info_size) {
-  return guard([&] {
-    check_segment_info_size(segment_info_size, "mf_output_ext_init_sized: ");
-    mf_output_ext defaults = default_output_ext();
-    defaults.segment_info_size = segment_info_size;
-    init_sized(ext, size, defaults, "mf_output_ext");
-  });
-}
-
-MF_API mf_status mf_model_segment_ext(mf_model* model, const mf_image* images, const mf_output* outputs,
-                                      mf_output_ext* const* extras, int32_t count,
-                                      const mf_segment_options* opts, const mf_inference_options* rules,
-                                      int32_t keep_count, ...) {
-  (void)keep_count;  // the variadic arguments exist only for the caller's memory management
-  return guard([&] {
-    const Model& m = model_of(model);
-    require(count >= 0, "count must be >= 0, got " + std::to_string(count));
-    if (count == 0) return;
-    require(images != nullptr && outputs != nullptr, "images and outputs must not be NULL");
-    const bool resize = resize_option(opts);
-    SegmentExtras ext;
-    ext.rules = check_rules(rules);
-    const int k = m.metadata().num_classes;
-    std::vector<ImageView> views;
-    std::vector<OutputView> outs;
-    views.reserve(static_cast<size_t>(count));
-    outs.reserve(static_cast<size_t>(count));
-    ext.views.reserve(static_cast<size_t>(count));
-    for (int i = 0; i < count; ++i) {
-      views.push_back(check_image(images[i], i));
-      outs.push_back(check_output(outputs[i], views.back(), i, k));
-      ext.views.push_back(check_extra(extras != nullptr ? extras[i] : nullptr, views.back(), i));
-    }
-    for (int i = 0; i < count; ++i)
-      if (extras != nullptr && extras[i] != nullptr) extras[i]->segments_count = 0;
-    m.segment(views, outs, resize, &ext);
-  });
-}
-
-}  // extern "C"
-
-// ---- the ABI 1 init entry points, kept for binaries built against the ABI 1 header (where
-// mf_X_init were functions). They write the ABI 1 sizes, frozen here, so a later struct that
-// grows cannot overrun such a caller's. The header no longer declares them: its mf_X_init(p)
-// macros pass the caller's sizeof to mf_X_init_sized. ------------------------------------------
-namespace {
-constexpr uint32_t kAbi1HostCacheStats = 88, kAbi1LoadOptions = 24, kAbi1ModelInfo = 88,
-                   kAbi1SegmentOptions = 8, kAbi1InferenceOptions = 40, kAbi1OutputExt = 64,
-                   kAbi1SegmentInfo = 40;
-static_assert(sizeof(mf_host_cache_stats) == kAbi1HostCacheStats && sizeof(mf_load_options) == kAbi1LoadOptions &&
-                  sizeof(mf_model_info) == kAbi1ModelInfo && sizeof(mf_segment_options) == kAbi1SegmentOptions &&
-                  sizeof(mf_inference_options) == kAbi1InferenceOptions && sizeof(mf_output_ext) == kAbi1OutputExt &&
-                  sizeof(mf_segment_info) == kAbi1SegmentInfo,
-              "a struct grew: keep the kAbi1 sizes as they are (ABI 1 callers have them) and relax this check");
-}  // namespace
-
-extern "C" {
-MF_API void(mf_host_cache_stats_init)(mf_host_cache_stats* p);
-MF_API void(mf_load_options_init)(mf_load_options* p);
-MF_API void(mf_model_info_init)(mf_model_info* p);
-MF_API void(mf_segment_options_init)(mf_segment_options* p);
-MF_API void(mf_inference_options_init)(mf_inference_options* p);
-MF_API void(mf_output_ext_init)(mf_output_ext* p);
-
-MF_API void(mf_host_cache_stats_init)(mf_host_cache_stats* p) { mf_host_cache_stats_init_sized(p, kAbi1HostCacheStats); }
-MF_API void(mf_load_options_init)(mf_load_options* p) { mf_load_options_init_sized(p, kAbi1LoadOptions); }
-MF_API void(mf_model_info_init)(mf_model_info* p) { mf_model_info_init_sized(p, kAbi1ModelInfo); }
-MF_API void(mf_segment_options_init)(mf_segment_options* p) { mf_segment_options_init_sized(p, kAbi1SegmentOptions); }
-MF_API void(mf_inference_options_init)(mf_inference_options* p) {
-  mf_inference_options_init_sized(p, kAbi1InferenceOptions);
-}
-MF_API void(mf_output_ext_init)(mf_output_ext* p) { mf_output_ext_init_sized(p, kAbi1OutputExt, kAbi1SegmentInfo); }
-}  // extern "C"

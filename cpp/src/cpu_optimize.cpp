@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cpu_optimize.hpp"
+#include <chrono>
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/jit/api/module.h>
@@ -282,10 +283,20 @@ torch::jit::Module optimize_for_cpu(const torch::jit::Module& module, const CpuP
 
 torch::jit::Module optimize_for_cpu_checked(const torch::jit::Module& plain, at::ScalarType dtype,
                                             const CpuPasses& passes, std::string* report) {
+  using clock = std::chrono::steady_clock;
+  const auto ms = [](clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  };
+  const clock::time_point start = clock::now();
   std::string text = "none";
   torch::jit::Module optimized = optimize_for_cpu(plain, passes, &text);
+  const clock::time_point rewritten = clock::now();
   const auto done = [&](const torch::jit::Module& kept) {
-    if (report != nullptr) *report = text;
+    // MASKFORMER_VERBOSE=1 shows what the load spent on it (docs/performance.md)
+    if (report != nullptr && !passes.freeze)
+      *report = text;
+    else if (report != nullptr)
+      *report = text + " (rewrites " + ms(rewritten - start) + " ms, check " + ms(clock::now() - rewritten) + " ms)";
     return kept;
   };
   if (!passes.freeze || text.rfind("not frozen", 0) == 0) return done(optimized);

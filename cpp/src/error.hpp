@@ -56,6 +56,25 @@ inline std::string summarise_error(const std::string& text) {
   return cause + (where.empty() ? "" : " (TorchScript: " + where + ")");
 }
 
+// At most `n` non-empty lines of `text` joined by spaces, with " ..." when some were left out.
+inline std::string first_lines(const std::string& text, int n) {
+  std::string out;
+  size_t pos = 0;
+  int kept = 0;
+  while (pos < text.size() && kept < n) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (end > pos) {
+      if (kept > 0) out += ' ';
+      out.append(text, pos, end - pos);
+      ++kept;
+    }
+    pos = end + 1;
+  }
+  if (pos < text.size() && text.find_first_not_of("\n ", pos) != std::string::npos) out += " ...";
+  return out;
+}
+
 // The text of a failure: c10's without its C++ backtrace.
 inline const char* text_of(const std::exception& e) noexcept {
   const auto* c10_error = dynamic_cast<const c10::Error*>(&e);

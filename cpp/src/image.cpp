@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "device_tables.hpp"
+#include "error.hpp"
+#include "host_memory.hpp"
 
 namespace maskformer {
 
@@ -25,6 +27,43 @@ at::Tensor image_to_device(const ImageView& image, const at::Device& device, boo
   at::Tensor flat = at::from_blob(const_cast<uint8_t*>(image.data), {span}, bytes);
   if (!device.is_cpu()) flat = flat.to(device, /*non_blocking=*/pinned);
   return flat.as_strided({image.height, image.width, c}, {image.stride, c, 1});
+}
+
+std::vector<at::Tensor> yuv_planes_to_device(const ImageView& image, const at::Device& device) {
+  const int64_t h = image.height, w = image.width, ch = image.chroma_height(), cw = image.chroma_width();
+  const int n = 1 + image.chroma_buffers;
+  const uint8_t* begin[3] = {image.data, image.chroma_data[0], image.chroma_data[1]};
+  const int64_t span[3] = {image.span(), image.chroma_span[0], image.chroma_span[1]};
+  // one window over every buffer when it holds little else (planes of one frame buffer)
+  const uint8_t* lo = begin[0];
+  const uint8_t* hi = begin[0] + span[0];
+  int64_t total = 0;
+  for (int i = 0; i < n; ++i) {
+    lo = std::min(lo, begin[i]);
+    hi = std::max(hi, begin[i] + span[i]);
+    total += span[i];
+  }
+  auto bytes = at::TensorOptions().dtype(at::kByte);
+  auto upload = [&](const uint8_t* p, int64_t size) {
+    at::Tensor flat = at::from_blob(const_cast<uint8_t*>(p), {size}, bytes);  // borrows caller memory
+    if (device.is_cpu()) return flat;
+    return flat.to(device, /*non_blocking=*/host_buffer_is_pinned(p, size));
+  };
+  at::Tensor window;
+  const bool one = !device.is_cpu() && hi - lo <= total + total / 4;
+  if (one) window = upload(lo, hi - lo);
+  // the tensor over plane i's buffer, and where `p` lies in it
+  at::Tensor buffer[3];
+  for (int i = 0; i < n; ++i) buffer[i] = one ? window : upload(begin[i], span[i]);
+  auto view = [&](int i, const uint8_t* p, int64_t rows, int64_t cols, int64_t stride, int64_t step) {
+    const int64_t offset = p - (one ? lo : begin[i]);
+    return buffer[i].as_strided({rows, cols}, {stride, step}, buffer[i].storage_offset() + offset);
+  };
+  at::Tensor y = view(0, image.data, h, w, image.stride, 1);
+  const int ui = 1, vi = image.chroma_buffers == 2 ? 2 : 1;
+  at::Tensor u = view(ui, image.u, ch, cw, image.u_stride, image.chroma_step);
+  at::Tensor v = view(vi, image.v, ch, cw, image.v_stride, image.chroma_step);
+  return {y, u, v};
 }
 
 namespace {
@@ -95,8 +134,18 @@ std::vector<at::Tensor> resize_tables(int in_h, int in_w, int out_h, int out_w) 
 
 }  // namespace
 
-at::Tensor resize_linear_u8(const at::Tensor& hwc, int out_h, int out_w) {
-  const int in_h = static_cast<int>(hwc.size(0)), in_w = static_cast<int>(hwc.size(1));
+std::vector<int64_t> resize_source_rows(int in_h, int out_h) {
+  const Taps ty = linear_taps(in_h, out_h, false);
+  std::vector<char> used(static_cast<size_t>(in_h), 0);
+  for (int d = 0; d < out_h; ++d) used[size_t(ty.first[d])] = used[size_t(ty.second[d])] = 1;
+  std::vector<int64_t> rows;
+  for (int r = 0; r < in_h; ++r)
+    if (used[size_t(r)]) rows.push_back(r);
+  return rows;
+}
+
+at::Tensor resize_linear_u8(const at::Tensor& hwc, int out_h, int out_w, int full_h) {
+  const int in_h = full_h > 0 ? full_h : static_cast<int>(hwc.size(0)), in_w = static_cast<int>(hwc.size(1));
   // on a GPU the tables are uploaded once per size pair, not per frame
   const std::vector<at::Tensor> t = device_tables(
       [&] {
@@ -107,7 +156,12 @@ at::Tensor resize_linear_u8(const at::Tensor& hwc, int out_h, int out_w) {
   const at::Tensor &rows = t[0], &x0 = t[1], &x1 = t[2], &ax0 = t[3], &ax1 = t[4];
   const at::Tensor &y0 = t[5], &y1 = t[6], &by0 = t[7], &by1 = t[8];
 
-  at::Tensor src = rows.numel() == 0 ? hwc : hwc.index_select(0, rows);
+  // hwc holds all rows, or (a converted YUV frame) exactly the rows the vertical pass reads
+  const bool preselected = hwc.size(0) != in_h;
+  if (preselected && hwc.size(0) != rows.numel())
+    fail(MF_ERR_INTERNAL, "resize: " + std::to_string(hwc.size(0)) + " preselected rows, the resize reads " +
+                              std::to_string(rows.numel()));
+  at::Tensor src = rows.numel() == 0 || preselected ? hwc : hwc.index_select(0, rows);
   // horizontal pass, exact in int32: value * 2048 at most 522240
   at::Tensor horizontal = src.index_select(1, x0).to(at::kInt).mul_(ax0);
   horizontal.add_(src.index_select(1, x1).to(at::kInt).mul_(ax1));

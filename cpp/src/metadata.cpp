@@ -6,7 +6,7 @@
 
 #include "error.hpp"
 #include "json.hpp"
-#include "maskformer.h"
+#include "runtime.hpp"
 
 namespace maskformer {
 
@@ -52,7 +52,30 @@ std::array<double, 3> triple(const json::Value& obj, const std::string& key,
   return out;
 }
 
+// "X.Y" of exported_with.torch in a document, "" when absent.
+std::string exporter_of(const json::Value& root) {
+  const json::Value* with = root.is_object() ? root.find("exported_with") : nullptr;
+  const json::Value* torch = with != nullptr && with->is_object() ? with->find("torch") : nullptr;
+  return torch != nullptr && torch->is_string() ? major_minor(torch->string()) : std::string();
+}
+
 }  // namespace
+
+std::string exported_with(const std::string& json_text) {
+  try {
+    return exporter_of(json::Value::parse(json_text));
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+const char* precision_name(mf_precision p) {
+  switch (p) {
+    case MF_PRECISION_FP16: return "fp16";
+    case MF_PRECISION_BF16: return "bf16";
+    default: return "fp32";
+  }
+}
 
 Metadata parse_metadata(const std::string& json_text) {
   json::Value root;
@@ -125,6 +148,7 @@ Metadata parse_metadata(const std::string& json_text) {
   if (const json::Value* sd = root.find("size_divisibility"); sd != nullptr && sd->is_number() &&
                                                               sd->number() > 1)
     bad("size_divisibility > 1 (padded inference) is not supported by this library version");
+  m.exported_with = exporter_of(root);
   return m;
 }
 

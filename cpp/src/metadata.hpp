@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "maskformer.h"
+
 namespace maskformer {
 
 constexpr int kMetadataFormatVersion = 1;
@@ -27,9 +29,17 @@ struct Metadata {
   int resize_short = 0;
   int num_queries = 0;
   int mask_stride = 4;
+  std::string exported_with;  // "X.Y" of the torch that exported the file ("" when not recorded)
 };
 
 // Parses and validates; throws Error(MF_ERR_MODEL_FORMAT) naming the offending field.
 Metadata parse_metadata(const std::string& json_text);
+
+// "X.Y" of exported_with.torch in a metadata text that need not pass parse_metadata (the file
+// failed to load, and this says why), "" when absent or unreadable. Never throws.
+std::string exported_with(const std::string& json_text);
+
+// "fp32", "fp16" or "bf16": how messages and package metadata name a precision.
+const char* precision_name(mf_precision p);
 
 }  // namespace maskformer

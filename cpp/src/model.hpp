@@ -24,15 +24,35 @@ struct LoadOptions {
   bool allow_native_code = false;  // AOTInductor packages (.pt2) run compiled code from the file
 };
 
+// Caller memory for one image's results (validated in c_api.cpp); null pointers: not asked for.
 struct OutputView {
   void* labels = nullptr;
   int64_t labels_size = 0;
   mf_label_type label_type = MF_LABEL_U8;
   float* scores = nullptr;
   int64_t scores_size = 0;
+  int32_t* segment_ids = nullptr;
+  int64_t segment_ids_size = 0;
+  void* segments = nullptr;                           // `capacity` entries, `segment_size` bytes apart
+  int32_t capacity = 0;
+  uint32_t segment_size = sizeof(mf_segment_info);    // the caller's struct_size of its entries
+  int32_t* count = nullptr;                           // where the number of segments found goes
+  void* confidence = nullptr;
+  int64_t confidence_size = 0;
+  bool confidence_u8 = true;
+
+  bool wants_segments() const { return segment_ids != nullptr || segments != nullptr; }
 };
 
-struct SegmentExtras;  // segments.hpp
+// mf_segment_options, checked: the resize and the inference rule of one call.
+struct SegmentOptions {
+  bool resize = true;
+  bool iterative = false;
+  double iterative_overlap = 0.8;
+  double object_threshold = 0.8;
+  double overlap_threshold = 0.8;
+  bool merge_same_class = false;
+};
 
 class Model {
  public:
@@ -56,9 +76,8 @@ class Model {
   std::pair<int, int> input_size(int height, int width, bool resize) const;
 
   // Validated by the caller (c_api.cpp); images with equal network sizes share one forward.
-  // `extras` (may be null): an inference rule and further results per image (segments.hpp).
   void segment(const std::vector<ImageView>& images, const std::vector<OutputView>& outputs,
-               bool resize, const SegmentExtras* extras = nullptr) const;
+               const SegmentOptions& options) const;
 
   void warmup(const std::vector<std::pair<int, int>>& sizes_hw) const;
 
@@ -77,6 +96,10 @@ class Model {
 
   // Throws Error(MF_ERR_INVALID_ARGUMENT) when a package of fixed sizes lacks this network size.
   void require_size(int net_h, int net_w, int image_h, int image_w) const;
+
+  // A YUV frame converted to RGB as ffmpeg does and resized to the network size, (h, w, 3) on the
+  // model's device.
+  at::Tensor yuv_to_network_size(const ImageView& image, int net_h, int net_w) const;
 
   // (pred_logits [B,Q,K+1], pred_masks [B,Q,h',w']) in float32, checked against the contract
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& batch) const;

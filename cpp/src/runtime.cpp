@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <c10/util/Logging.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <dlfcn.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -118,6 +120,13 @@ std::string major_minor(const std::string& version) {
   return version.substr(0, second);
 }
 
+bool newer(const std::string& a, const std::string& b) {
+  int a1 = 0, a2 = 0, b1 = 0, b2 = 0;
+  if (std::sscanf(a.c_str(), "%d.%d", &a1, &a2) < 1 || std::sscanf(b.c_str(), "%d.%d", &b1, &b2) < 1)
+    return false;
+  return a1 != b1 ? a1 > b1 : a2 > b2;
+}
+
 const std::string& loaded_libtorch_version() { return loaded().version; }
 const std::string& loaded_libtorch_file() { return loaded().file; }
 
@@ -155,6 +164,25 @@ void set_threads(int n) {
                                             " CPUs this process may use), got " + std::to_string(n));
   threads_chosen = true;
   at::set_num_threads(n);
+}
+
+void quiet_unusable_nnpack() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // LibTorch asks NNPACK before every convolution whether it can run and, on a CPU it cannot
+    // initialise (x86 machines where its CPU check fails), logs "Could not initialize NNPACK!"
+    // each time: a load printed 11 such lines. Asked once with warnings off; when it cannot run,
+    // convolutions stop asking (they take the same oneDNN/ATen kernels as before).
+    const int level = FLAGS_caffe2_log_level;
+    FLAGS_caffe2_log_level = 2;  // errors only
+    bool usable = false;
+    try {
+      usable = at::_nnpack_available();
+    } catch (const std::exception&) {
+    }
+    FLAGS_caffe2_log_level = level;
+    if (!usable) at::globalContext().setUserEnabledNNPACK(false);
+  });
 }
 
 void apply_default_threads() {

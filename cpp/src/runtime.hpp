@@ -12,6 +12,8 @@ namespace maskformer {
 
 // "X.Y" of a version string ("2.13.0a0+git" -> "2.13").
 std::string major_minor(const std::string& version);
+// Whether version "X.Y" is newer than "A.B" (numerically; false when either is no version).
+bool newer(const std::string& a, const std::string& b);
 
 // TORCH_VERSION as the loaded libtorch_cpu reports it (at::show_config), and that library's file.
 const std::string& loaded_libtorch_version();
@@ -28,6 +30,8 @@ int default_threads();
 void set_threads(int n);
 // Applies default_threads() once, unless a count was chosen (set_threads, OMP_NUM_THREADS).
 void apply_default_threads();
+// NNPACK switched off, without its warnings, where it cannot run on this CPU (once per process)
+void quiet_unusable_nnpack();
 
 // cudaMemGetInfo of a device (UNSUPPORTED in a shim built without CUDA).
 void cuda_memory(int device, int64_t* free_bytes, int64_t* total_bytes);

@@ -73,8 +73,8 @@ struct Found {
 };
 
 void make_segments(const at::Tensor& logits, const at::Tensor& masks, int64_t net_h, int64_t net_w,
-                   int64_t out_h, int64_t out_w, int64_t k, const ExtraView& extra,
-                   const InferenceRules& rules, int64_t band_bytes) {
+                   int64_t out_h, int64_t out_w, int64_t k, const OutputView& extra,
+                   const SegmentOptions& rules, int64_t band_bytes) {
   const at::Device device = logits.device();
   const at::Tensor probs = logits.softmax(-1);  // Q, K+1
   const auto best = probs.max(-1);
@@ -176,30 +176,32 @@ void make_segments(const at::Tensor& logits, const at::Tensor& masks, int64_t ne
   for (size_t i = 0; i < writable; ++i) {
     Found& f = found[i];
     f.info.score = static_cast<float>(f.sum / double(f.info.area));
-    // the caller's entries are segment_info_size bytes apart; fields beyond it are left out
-    std::memcpy(reinterpret_cast<char*>(extra.segments) + i * extra.segment_info_size, &f.info,
-                std::min<size_t>(sizeof(f.info), extra.segment_info_size));
+    // the caller's entries are its struct_size apart; fields beyond it are left out
+    f.info.struct_size = extra.segment_size;
+    std::memcpy(static_cast<char*>(extra.segments) + i * extra.segment_size, &f.info,
+                std::min<size_t>(sizeof(f.info), extra.segment_size));
   }
   *extra.count = static_cast<int32_t>(found.size());
 }
 
 }  // namespace
 
-void extended_outputs(const at::Tensor& logits, const at::Tensor& masks, int net_h, int net_w,
-                      int out_h, int out_w, int num_classes, const OutputView& out,
-                      const ExtraView& extra, const InferenceRules& rules, int64_t band_bytes) {
+void write_outputs(const at::Tensor& logits, const at::Tensor& masks, int net_h, int net_w, int out_h,
+                   int out_w, int num_classes, const OutputView& out, const SegmentOptions& options,
+                   int64_t band_bytes) {
   const at::Tensor semantic_logits =
-      rules.iterative ? iterative_logits(logits, masks, net_h, net_w, num_classes, rules.iterative_overlap, band_bytes)
-                      : logits;
+      options.iterative
+          ? iterative_logits(logits, masks, net_h, net_w, num_classes, options.iterative_overlap, band_bytes)
+          : logits;
   ConfidenceView conf;
-  conf.data = extra.confidence;
-  conf.size = extra.confidence_size;
-  conf.u8 = extra.confidence_u8;
+  conf.data = out.confidence;
+  conf.size = out.confidence_size;
+  conf.u8 = out.confidence_u8;
   semantic_outputs(semantic_logits, masks, net_h, net_w, out_h, out_w, num_classes, out, band_bytes,
-                   extra.confidence != nullptr ? &conf : nullptr);
+                   out.confidence != nullptr ? &conf : nullptr);
   // segments come from every query, whatever the semantic rule (as in MaskFormer)
-  if (extra.wants_segments())
-    make_segments(logits, masks, net_h, net_w, out_h, out_w, num_classes, extra, rules, band_bytes);
+  if (out.wants_segments())
+    make_segments(logits, masks, net_h, net_w, out_h, out_w, num_classes, out, options, band_bytes);
 }
 
 }  // namespace maskformer

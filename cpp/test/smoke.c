@@ -35,92 +35,71 @@ static size_t major_minor_length(const char *version) {
   return second != NULL ? (size_t)(second - version) : strlen(version);
 }
 
-/* the first init entry point, no longer declared by the header but still exported */
-void(mf_load_options_init)(mf_load_options *opts);
-
-/* Each *_init_sized writes exactly `size` bytes: a caller compiled against an older, smaller
-   struct is not overrun, a newer, larger one gets its extra bytes zeroed. */
-#define INIT_SIZED_CHECKS(type, fn)                                                            \
-  do {                                                                                         \
-    unsigned char buf[sizeof(type) + 64];                                                      \
-    const uint32_t sizes[3] = {4, 8, (uint32_t)sizeof(type) + 16};                             \
-    for (int k = 0; k < 3; ++k) {                                                              \
-      memset(buf, 0xAB, sizeof buf);                                                           \
-      CHECK(fn((type *)(void *)buf, sizes[k]) == MF_OK);                                       \
-      uint32_t written;                                                                        \
-      memcpy(&written, buf, 4);                                                                \
-      CHECK(written == sizes[k]);                                                              \
-      int intact = 1, zero = 1;                                                                \
-      for (size_t b = sizes[k]; b < sizeof buf; ++b) intact &= buf[b] == 0xAB;                 \
-      for (size_t b = sizeof(type); b < sizes[k]; ++b) zero &= buf[b] == 0;                    \
-      CHECK(intact && zero);                                                                   \
-    }                                                                                          \
-    const uint32_t bad[3] = {0, 3, 65537};                                                     \
-    for (int k = 0; k < 3; ++k) {                                                              \
-      memset(buf, 0xAB, sizeof buf);                                                           \
-      CHECK(fn((type *)(void *)buf, bad[k]) == MF_ERR_INVALID_ARGUMENT);                       \
-      int intact = 1;                                                                          \
-      for (size_t b = 0; b < sizeof buf; ++b) intact &= buf[b] == 0xAB;                        \
-      CHECK(intact);                                                                           \
-    }                                                                                          \
-    CHECK(fn(NULL, (uint32_t)sizeof(type)) == MF_ERR_INVALID_ARGUMENT);                        \
-  } while (0)
-
-/* mf_output_ext_init_sized as a caller whose mf_segment_info is 48 bytes */
-static mf_status output_ext_init_48(mf_output_ext *ext, uint32_t size) {
-  return mf_output_ext_init_sized(ext, size, 48);
-}
-
-static void init_checks(void) {
-  INIT_SIZED_CHECKS(mf_host_cache_stats, mf_host_cache_stats_init_sized);
-  INIT_SIZED_CHECKS(mf_load_options, mf_load_options_init_sized);
-  INIT_SIZED_CHECKS(mf_model_info, mf_model_info_init_sized);
-  INIT_SIZED_CHECKS(mf_segment_options, mf_segment_options_init_sized);
-  INIT_SIZED_CHECKS(mf_inference_options, mf_inference_options_init_sized);
-  INIT_SIZED_CHECKS(mf_output_ext, output_ext_init_48);
-
-  /* the macro passes the caller's sizeof and fills the defaults */
+/* The short-struct rule: the header's static inline inits fill the defaults; a struct the shim
+   fills is written only as far as its struct_size, one it reads is read only that far (defaults
+   past it); struct sizes outside 4..65536 are refused by name. */
+static void struct_checks(void) {
   mf_load_options opts;
   memset(&opts, 0xAB, sizeof opts);
   mf_load_options_init(&opts);
   CHECK(opts.struct_size == sizeof opts && opts.device == MF_DEVICE_CPU && opts.precision == MF_PRECISION_FP32 &&
-        opts.intra_op_threads == 0 && opts.allow_native_code == 0);
+        opts.intra_op_threads == 0 && opts.jit_optimize == 0 && opts.allow_native_code == 0);
   mf_segment_options seg;
+  memset(&seg, 0xAB, sizeof seg);
   mf_segment_options_init(&seg);
-  CHECK(seg.struct_size == sizeof seg && seg.resize == 1);
-  mf_inference_options rules;
-  mf_inference_options_init(&rules);
-  CHECK(rules.struct_size == sizeof rules && rules.object_threshold == 0.8 && rules.overlap_threshold == 0.8 &&
-        rules.iterative_overlap == 0.8 && rules.semantic_rule == MF_SEMANTIC_PROBABILISTIC);
-  mf_output_ext ext;
-  mf_output_ext_init(&ext);
-  CHECK(ext.struct_size == sizeof ext && ext.confidence_type == MF_CONFIDENCE_U8 &&
-        ext.segment_info_size == sizeof(mf_segment_info) && ext.segments == NULL);
-  /* the segment entry size is the caller's too; sizes the segment call would refuse are refused
-     here, writing nothing */
-  CHECK(output_ext_init_48(&ext, sizeof ext) == MF_OK && ext.segment_info_size == 48);
-  const uint32_t bad_entry[4] = {0, 32, 44, 4104};
-  for (int k = 0; k < 4; ++k) {
-    memset(&ext, 0xAB, sizeof ext);
-    CHECK(mf_output_ext_init_sized(&ext, sizeof ext, bad_entry[k]) == MF_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(mf_last_error(), "segment_info_size") != NULL && ext.struct_size == 0xABABABABu);
-  }
+  CHECK(seg.struct_size == sizeof seg && seg.resize == 1 && seg.semantic_rule == MF_SEMANTIC_PROBABILISTIC &&
+        seg.object_threshold == 0.8 && seg.overlap_threshold == 0.8 && seg.iterative_overlap == 0.8 &&
+        seg.merge_same_class == 0);
+  mf_output out;
+  memset(&out, 0xAB, sizeof out);
+  mf_output_init(&out);
+  CHECK(out.struct_size == sizeof out && out.label_type == MF_LABEL_U8 && out.labels == NULL && out.scores == NULL &&
+        out.segment_ids == NULL && out.segments == NULL && out.confidence == NULL &&
+        out.confidence_type == MF_CONFIDENCE_U8);
+  mf_image image;
+  memset(&image, 0xAB, sizeof image);
+  mf_image_init(&image);
+  CHECK(image.struct_size == sizeof image && image.data == NULL && image.matrix == MF_YUV_BT601 &&
+        image.range == MF_YUV_LIMITED && image.chroma[1].data == NULL);
 
-  /* a struct that a larger caller initialised is accepted; an older, shorter one is refused by
-     the call that reads it, by name, instead of being read past its end */
-  unsigned char big[sizeof(mf_load_options) + 16];
-  CHECK(mf_load_options_init_sized((mf_load_options *)(void *)big, sizeof big) == MF_OK);
+  /* a larger struct from a newer header is read as far as this shim knows it */
+  union {
+    mf_load_options opts;
+    unsigned char bytes[sizeof(mf_load_options) + 16];
+  } big;
+  memset(&big, 0xAB, sizeof big);
+  mf_load_options_init(&big.opts);
+  big.opts.struct_size = sizeof big;
   mf_model *model = NULL;
-  CHECK(mf_model_load("/nonexistent/model.pt", (mf_load_options *)(void *)big, &model) == MF_ERR_IO);
-  mf_host_cache_stats stats;
-  CHECK(mf_host_cache_stats_init_sized(&stats, 8) == MF_OK);
-  CHECK(mf_host_cache_stats_get(&stats) == MF_ERR_INVALID_ARGUMENT);
-  CHECK(strstr(mf_last_error(), "struct_size") != NULL);
+  CHECK(mf_model_load("/nonexistent/model.pt", &big.opts, &model) == MF_ERR_IO);
+  /* an uninitialised or absurd size is refused, by name */
+  const uint32_t bad[3] = {0, 3, 65537};
+  for (int k = 0; k < 3; ++k) {
+    opts.struct_size = bad[k];
+    CHECK(mf_model_load("/nonexistent/model.pt", &opts, &model) == MF_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(mf_last_error(), "mf_load_options.struct_size") != NULL);
+  }
+  /* a struct that ends before a field reads it as its default: only struct_size, all defaults */
+  opts.struct_size = 4;
+  opts.precision = 99;
+  CHECK(mf_model_load("/etc/hostname", &opts, &model) == MF_ERR_MODEL_FORMAT);
 
-  /* the exported ABI-1 entry point still works for binaries built before */
-  memset(&opts, 0xAB, sizeof opts);
-  (mf_load_options_init)(&opts);
-  CHECK(opts.struct_size == sizeof opts && opts.device == MF_DEVICE_CPU && opts.allow_native_code == 0);
+  /* a shorter struct that the shim fills is written only as far as it goes */
+  mf_host_cache_stats stats;
+  memset(&stats, 0xAB, sizeof stats);
+  const uint32_t short_size = (uint32_t)offsetof(mf_host_cache_stats, cached_bytes);
+  stats.struct_size = short_size;
+  CHECK(mf_host_cache_stats_get(&stats) == MF_OK && stats.struct_size == short_size && stats.limit != 0);
+  int intact = 1;
+  for (size_t b = short_size; b < sizeof stats; ++b) intact &= ((unsigned char *)&stats)[b] == 0xAB;
+  CHECK(intact);
+  /* 12: not a multiple of the struct's alignment (8), so it would end inside a field */
+  const uint32_t bad8[3] = {0, 12, 65544};
+  for (int k = 0; k < 3; ++k) {
+    stats.struct_size = bad8[k];
+    CHECK(mf_host_cache_stats_get(&stats) == MF_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(mf_last_error(), "mf_host_cache_stats.struct_size") != NULL);
+  }
 }
 
 static void library_checks(void) {
@@ -168,10 +147,6 @@ static void library_checks(void) {
   CHECK(strstr(mf_last_error(), "/nonexistent/model.pt") != NULL);
   CHECK(mf_model_load("/etc/hostname", NULL, &model) == MF_ERR_MODEL_FORMAT);
   CHECK(mf_model_load("/tmp", NULL, &model) == MF_ERR_IO);
-  mf_load_options opts;
-  mf_load_options_init(&opts);
-  opts.struct_size = 4;
-  CHECK(mf_model_load("/etc/hostname", &opts, &model) == MF_ERR_INVALID_ARGUMENT);
   mf_model_free(NULL);
 
   /* from memory: the same argument checks and refusals */
@@ -207,9 +182,186 @@ static void library_checks(void) {
   CHECK(mf_set_host_cache_limit(MF_HOST_CACHE_AUTO) == MF_OK);
   CHECK(mf_host_cache_stats_get(&stats) == MF_OK && stats.automatic == 1);
   CHECK(stats.limit >= (int64_t)32 << 20 && stats.cached_bytes <= stats.limit);
-  stats.struct_size = 8;
-  CHECK(mf_host_cache_stats_get(&stats) == MF_ERR_INVALID_ARGUMENT);
   CHECK(mf_host_cache_stats_get(NULL) == MF_ERR_INVALID_ARGUMENT);
+}
+
+/* A YUV 4:2:0 frame of w x h in one buffer with padded rows: Y plane, then chroma (I420: U, V;
+   NV12/NV21: interleaved pairs), every sample from the same pseudo-random Y, U, V values, so the
+   three layouts hold the same picture. */
+typedef struct yuv_frame {
+  uint8_t *buffer;
+  mf_image image;
+} yuv_frame;
+
+static yuv_frame make_yuv(int w, int h, mf_pixel_format format) {
+  const int cw = (w + 1) / 2, ch = (h + 1) / 2;
+  const int64_t y_stride = w + 7;
+  const int nv = format != MF_PIXEL_I420;
+  const int64_t c_stride = nv ? 2 * cw + 3 : cw + 5;
+  const int64_t y_size = y_stride * h, c_size = c_stride * ch;
+  yuv_frame f;
+  f.buffer = malloc((size_t)(y_size + 2 * c_size));
+  memset(f.buffer, 0xEE, (size_t)(y_size + 2 * c_size));
+  for (int r = 0; r < h; ++r)
+    for (int x = 0; x < w; ++x) f.buffer[r * y_stride + x] = (uint8_t)(((r * w + x) * 2654435761u) >> 24);
+  uint8_t *c0 = f.buffer + y_size, *c1 = c0 + c_size;
+  for (int r = 0; r < ch; ++r)
+    for (int x = 0; x < cw; ++x) {
+      const uint8_t u = (uint8_t)(96 + ((r * 7 + x * 3) & 63)), v = (uint8_t)(160 - ((r * 5 + x * 11) & 63));
+      if (!nv) {
+        c0[r * c_stride + x] = u;
+        c1[r * c_stride + x] = v;
+      } else {
+        c0[r * c_stride + 2 * x] = format == MF_PIXEL_NV12 ? u : v;
+        c0[r * c_stride + 2 * x + 1] = format == MF_PIXEL_NV12 ? v : u;
+      }
+    }
+  mf_image image;
+  mf_image_init(&image);
+  image.data = f.buffer;
+  image.data_size = y_size;
+  image.width = w;
+  image.height = h;
+  image.stride = y_stride;
+  image.format = format;
+  image.matrix = MF_YUV_BT709;
+  image.range = MF_YUV_LIMITED;
+  image.chroma[0].data = c0;
+  image.chroma[0].size = c_size;
+  image.chroma[0].stride = c_stride;
+  if (!nv) {
+    image.chroma[1].data = c1;
+    image.chroma[1].size = c_size;
+    image.chroma[1].stride = c_stride;
+  }
+  f.image = image;
+  return f;
+}
+
+/* mf_image_to_rgb and its checks, without a model */
+static void yuv_checks(void) {
+  const int w = 33, h = 17;
+  uint8_t *rgb[3];
+  const mf_pixel_format formats[3] = {MF_PIXEL_I420, MF_PIXEL_NV12, MF_PIXEL_NV21};
+  for (int i = 0; i < 3; ++i) {
+    yuv_frame f = make_yuv(w, h, formats[i]);
+    rgb[i] = malloc((size_t)w * h * 3);
+    CHECK(mf_image_to_rgb(&f.image, rgb[i], (int64_t)w * h * 3, 0) == MF_OK);
+    CHECK(mf_image_to_rgb(&f.image, rgb[i], (int64_t)w * h * 3 - 1, 0) == MF_ERR_INVALID_ARGUMENT);
+    free(f.buffer);
+  }
+  /* the three layouts of one picture convert to the same RGB */
+  CHECK(memcmp(rgb[0], rgb[1], (size_t)w * h * 3) == 0 && memcmp(rgb[0], rgb[2], (size_t)w * h * 3) == 0);
+  /* a packed frame comes back in RGB order */
+  uint8_t bgr[3 * 4] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, out[3 * 4];
+  mf_image packed;
+  mf_image_init(&packed);
+  packed.data = bgr;
+  packed.data_size = sizeof bgr;
+  packed.width = 2;
+  packed.height = 2;
+  packed.stride = 6;
+  packed.format = MF_PIXEL_BGR;
+  CHECK(mf_image_to_rgb(&packed, out, sizeof out, 0) == MF_OK && out[0] == 3 && out[2] == 1 && out[11] == 10);
+
+  /* every plane is checked like a packed image: NULL, stride, size (overflow-safe) */
+  yuv_frame f = make_yuv(w, h, MF_PIXEL_I420);
+  const int64_t cw = (w + 1) / 2, ch = (h + 1) / 2;
+  mf_image bad = f.image;
+  bad.chroma[1].data = NULL;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "V plane") != NULL);
+  bad = f.image;
+  bad.chroma[0].size = (ch - 1) * bad.chroma[0].stride + cw - 1; /* last row lacks one byte */
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "U plane") != NULL);
+  bad.chroma[0].size = f.image.chroma[0].size;
+  bad.chroma[0].stride = cw - 1;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  bad.chroma[0].stride = INT64_MAX / 2;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "2^63") != NULL);
+  bad = f.image;
+  bad.data_size = (h - 1) * bad.stride + w - 1;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "Y plane") != NULL);
+  bad = f.image;
+  bad.matrix = 3;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  bad = f.image;
+  bad.range = -1;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  bad = f.image;
+  bad.format = MF_PIXEL_NV12; /* I420 planes given as NV12: the interleaved plane is too short */
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  bad.chroma[0].stride = 2 * cw;
+  bad.chroma[0].size = ch * 2 * cw;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "chroma[1] must be NULL") != NULL);
+  bad = f.image;
+  bad.format = 7;
+  CHECK(mf_image_to_rgb(&bad, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(NULL, rgb[0], (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_image_to_rgb(&f.image, NULL, (int64_t)w * h * 3, 0) == MF_ERR_INVALID_ARGUMENT);
+  free(f.buffer);
+  for (int i = 0; i < 3; ++i) free(rgb[i]);
+}
+
+/* A YUV frame segments to the same labels as the RGB that mf_image_to_rgb makes of it (the
+   model converts the same way, on its device), for odd and even sizes and each layout. */
+static void yuv_model_checks(mf_model *model, int32_t num_classes) {
+  const int sizes[3][2] = {{97, 61}, {64, 48}, {31, 2}};
+  const mf_pixel_format formats[3] = {MF_PIXEL_I420, MF_PIXEL_NV12, MF_PIXEL_NV21};
+  mf_segment_options seg;
+  mf_segment_options_init(&seg);
+  for (int s = 0; s < 3; ++s)
+    for (int i = 0; i < 3; ++i) {
+      const int w = sizes[s][0], h = sizes[s][1];
+      yuv_frame f = make_yuv(w, h, formats[i]);
+      f.image.matrix = (mf_yuv_matrix)(s % 3);
+      f.image.range = (mf_yuv_range)(i % 2);
+      uint8_t *rgb = malloc((size_t)w * h * 3);
+      CHECK(mf_image_to_rgb(&f.image, rgb, (int64_t)w * h * 3, 0) == MF_OK);
+      mf_image packed;
+      mf_image_init(&packed);
+      packed.data = rgb;
+      packed.data_size = (int64_t)w * h * 3;
+      packed.width = w;
+      packed.height = h;
+      packed.stride = (int64_t)w * 3;
+      packed.format = MF_PIXEL_RGB;
+      int32_t *a = malloc((size_t)w * h * 4), *b = malloc((size_t)w * h * 4);
+      mf_output oa, ob;
+      mf_output_init(&oa);
+      mf_output_init(&ob);
+      oa.labels = a;
+      ob.labels = b;
+      oa.labels_size = ob.labels_size = (int64_t)w * h * 4;
+      oa.label_type = ob.label_type = MF_LABEL_I32;
+      for (int resize = 0; resize < 2; ++resize) {
+        seg.resize = resize;
+        CHECK(mf_model_segment(model, &f.image, &oa, 1, &seg, 0) == MF_OK);
+        CHECK(mf_model_segment(model, &packed, &ob, 1, &seg, 0) == MF_OK);
+        int same = 1;
+        for (int p = 0; p < w * h; ++p) same &= a[p] == b[p] && a[p] >= 0 && a[p] < num_classes;
+        CHECK(same);
+      }
+      /* in a batch with a packed frame of the same size: one forward pass, the same labels */
+      mf_image both[2] = {f.image, packed};
+      mf_output outs[2] = {oa, ob};
+      seg.resize = 1;
+      CHECK(mf_model_segment(model, both, outs, 2, &seg, 0) == MF_OK);
+      CHECK(memcmp(a, b, (size_t)w * h * 4) == 0);
+      mf_image short_chroma = f.image;
+      const int64_t row_bytes = formats[i] == MF_PIXEL_I420 ? (w + 1) / 2 : 2 * ((w + 1) / 2);
+      short_chroma.chroma[0].size = ((h + 1) / 2 - 1) * short_chroma.chroma[0].stride + row_bytes - 1;
+      CHECK(mf_model_segment(model, &short_chroma, &oa, 1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
+      CHECK(strstr(mf_last_error(), "image 0") != NULL);
+      free(a);
+      free(b);
+      free(rgb);
+      free(f.buffer);
+    }
 }
 
 static void model_checks(const char *path) {
@@ -243,13 +395,19 @@ static void model_checks(const char *path) {
   for (int64_t i = 0; i < stride * h; ++i) pixels[i] = (uint8_t)((i * 2654435761u) >> 24);
   int32_t *labels = malloc((size_t)w * h * sizeof(int32_t));
   float *scores = malloc((size_t)w * h * info.num_classes * sizeof(float));
-  mf_image image = {pixels, stride * h, w, h, stride, MF_PIXEL_BGRA};
-  mf_output out = {labels, (int64_t)w * h * 4, MF_LABEL_I32, scores,
-                    (int64_t)w * h * info.num_classes * 4};
+  mf_image image = {.struct_size = sizeof(mf_image), .data = pixels, .data_size = stride * h, .width = w,
+                    .height = h, .stride = stride, .format = MF_PIXEL_BGRA};
+  mf_output out;
+  mf_output_init(&out);
+  out.labels = labels;
+  out.labels_size = (int64_t)w * h * 4;
+  out.label_type = MF_LABEL_I32;
+  out.scores = scores;
+  out.scores_size = (int64_t)w * h * info.num_classes * 4;
   mf_segment_options seg;
   mf_segment_options_init(&seg);
   for (int i = 0; i < w * h; ++i) labels[i] = -1;
-  CHECK(mf_model_segment(model, &image, &out, 1, &seg) == MF_OK);
+  CHECK(mf_model_segment(model, &image, &out, 1, &seg, 0) == MF_OK);
   int in_range = 1;
   for (int i = 0; i < w * h; ++i) in_range &= labels[i] >= 0 && labels[i] < info.num_classes;
   CHECK(in_range);
@@ -263,41 +421,61 @@ static void model_checks(const char *path) {
   }
   CHECK(agree);
 
-  /* segments: entries are segment_info_size bytes apart, so a caller whose mf_segment_info is
+  /* segments: entries lie segments[0].struct_size apart, so a caller whose mf_segment_info is
      larger (a later header) gets every entry where it expects it, and its extra bytes intact */
   {
     const uint32_t big = sizeof(mf_segment_info) + 16;
     const int cap = info.num_queries;
     unsigned char *raw = malloc((size_t)cap * big);
     memset(raw, 0xAB, (size_t)cap * big);
+    memcpy(raw, &big, sizeof big);
     int32_t *ids = malloc((size_t)w * h * sizeof(int32_t));
-    mf_output_ext ext;
-    mf_output_ext_init(&ext);
-    CHECK(ext.segment_info_size == sizeof(mf_segment_info) && sizeof(mf_segment_info) >= MF_SEGMENT_INFO_MIN_SIZE);
+    mf_output ext = out;
     ext.segment_ids = ids;
     ext.segment_ids_size = (int64_t)w * h * 4;
-    ext.segments = (mf_segment_info *)raw;
+    ext.segments = (mf_segment_info *)(void *)raw;
     ext.segments_capacity = cap;
-    ext.segment_info_size = big;
-    mf_output_ext *extp = &ext;
-    CHECK(mf_model_segment_ext(model, &image, &out, &extp, 1, &seg, NULL, 0) == MF_OK);
+    ext.segments_count = -1;
+    CHECK(mf_model_segment(model, &image, &ext, 1, &seg, 0) == MF_OK);
     int ok = ext.segments_count >= 0;
     int64_t area = 0;
     for (int i = 0; i < ext.segments_count && i < cap; ++i) {
       mf_segment_info s;
       memcpy(&s, raw + (size_t)i * big, sizeof s);
-      ok &= s.id == i + 1 && s.class_index >= 0 && s.class_index < info.num_classes && s.area > 0;
+      ok &= s.struct_size == big && s.id == i + 1 && s.class_index >= 0 && s.class_index < info.num_classes &&
+            s.area > 0;
       area += s.area;
       for (uint32_t b = sizeof(mf_segment_info); b < big; ++b) ok &= raw[(size_t)i * big + b] == 0xAB;
     }
     int64_t labelled = 0;
     for (int i = 0; i < w * h; ++i) labelled += ids[i] != 0;
     CHECK(ok && area == labelled);
-    for (uint32_t bad = 0; bad < 2; ++bad) {
-      ext.segment_info_size = bad == 0 ? MF_SEGMENT_INFO_MIN_SIZE - 8 : MF_SEGMENT_INFO_MIN_SIZE + 4;
-      CHECK(mf_model_segment_ext(model, &image, &out, &extp, 1, &seg, NULL, 0) == MF_ERR_INVALID_ARGUMENT);
-      CHECK(strstr(mf_last_error(), "segment_info_size") != NULL);
-    }
+    const uint32_t zero = 0;
+    memcpy(raw, &zero, sizeof zero);
+    CHECK(mf_model_segment(model, &image, &ext, 1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(mf_last_error(), "segments[0].struct_size") != NULL);
+
+    /* an output struct from an older header that ends before segment_ids: its further fields
+       are not read (they hold garbage here) and segments_count is not written */
+    mf_output older = ext;
+    older.struct_size = (uint32_t)offsetof(mf_output, segment_ids);
+    older.segments_capacity = -7;
+    older.segments_count = 12345;
+    older.confidence_type = 99;
+    CHECK(mf_model_segment(model, &image, &older, 1, &seg, 0) == MF_OK && older.segments_count == 12345);
+    /* options from an older header: the rule past its end is the default, not the garbage */
+    mf_segment_options old_opts = seg;
+    old_opts.struct_size = (uint32_t)offsetof(mf_segment_options, semantic_rule);
+    old_opts.semantic_rule = 99;
+    CHECK(mf_model_segment(model, &image, &out, 1, &old_opts, 0) == MF_OK);
+    old_opts.struct_size = sizeof old_opts;
+    CHECK(mf_model_segment(model, &image, &out, 1, &old_opts, 0) == MF_ERR_INVALID_ARGUMENT);
+    /* in an array every entry carries the first one's struct_size (the stride) */
+    mf_image two[2] = {image, image};
+    mf_output two_out[2] = {out, out};
+    two[1].struct_size = 8;
+    CHECK(mf_model_segment(model, two, two_out, 2, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(mf_last_error(), "image 1: struct_size 8 differs") != NULL);
     free(raw);
     free(ids);
   }
@@ -322,23 +500,23 @@ static void model_checks(const char *path) {
   /* bad arguments are rejected before any work */
   mf_image short_image = image;
   short_image.data_size = (h - 1) * stride + w * 4 - 1; /* last row lacks one byte */
-  CHECK(mf_model_segment(model, &short_image, &out, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(model, &short_image, &out, 1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mf_last_error(), "image 0") != NULL);
   mf_image bad_stride = image;
   bad_stride.stride = w * 4 - 1;
-  CHECK(mf_model_segment(model, &bad_stride, &out, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(model, &bad_stride, &out, 1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
   mf_output small = out;
   small.labels_size = (int64_t)w * h * 4 - 1;
-  CHECK(mf_model_segment(model, &image, &small, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(model, &image, &small, 1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
   mf_output bad_type = out;
   bad_type.label_type = 9;
-  CHECK(mf_model_segment(model, &image, &bad_type, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(model, &image, &bad_type, 1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
   mf_output misaligned = out;
   misaligned.scores = (float *)((char *)scores + 1);
-  CHECK(mf_model_segment(model, &image, &misaligned, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
-  CHECK(mf_model_segment(model, &image, &out, -1, &seg) == MF_ERR_INVALID_ARGUMENT);
-  CHECK(mf_model_segment(NULL, &image, &out, 1, &seg) == MF_ERR_INVALID_ARGUMENT);
-  CHECK(mf_model_segment(model, &image, &out, 0, &seg) == MF_OK);
+  CHECK(mf_model_segment(model, &image, &misaligned, 1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(model, &image, &out, -1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(NULL, &image, &out, 1, &seg, 0) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(mf_model_segment(model, &image, &out, 0, &seg, 0) == MF_OK);
   int32_t sizes[4] = {64, 48, 33, 17};
   CHECK(mf_model_warmup(model, sizes, 2) == MF_OK);
   int32_t nw = 0, nh = 0;
@@ -382,6 +560,8 @@ static void model_checks(const char *path) {
     mf_model_free(in_memory);
   }
 
+  yuv_model_checks(model, info.num_classes);
+
   free(pixels);
   free(labels);
   free(scores);
@@ -391,7 +571,8 @@ static void model_checks(const char *path) {
 
 int main(int argc, char **argv) {
   library_checks();
-  init_checks();
+  struct_checks();
+  yuv_checks();
   if (argc > 1 && argv[1][0] != '\0') {
     model_checks(argv[1]);
   } else {

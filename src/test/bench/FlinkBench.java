@@ -7,9 +7,10 @@
 // this JVM: on a machine shared with other work, a rate depends on the share of the cores this JVM
 // got, CPU time much less). Run by src/test/bench/flink.sh.
 //   javac -d DIR ...; java -cp DIR:CLASSPATH FlinkBench MODEL FRAMES_DIR [ROUNDS]
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.Output.LabelType;
 import dev.maskformer.Frame;
-import dev.maskformer.Images;
-import dev.maskformer.LabelType;
+import dev.maskformer.images.Images;
 import dev.maskformer.LoadOptions;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
@@ -80,11 +81,11 @@ public final class FlinkBench {
       for (Path f : files) {
         Frame frame = Images.read(f, arena);
         frames.add(frame);
-        outputs.add(Output.labels(MaskFormer.allocateHost(arena, frame.layout().pixels() * type.bytes()), type));
+        outputs.add(Output.labels(MaskFormerRuntime.allocateHost(arena, frame.layout().pixels() * type.bytes()), type));
       }
       System.out.printf(Locale.ROOT, "frames: %d x %dx%d, model %s, batch %d, %d CPUs, %s%n",
           frames.size(), frames.get(0).width(), frames.get(0).height(), model, BATCH,
-          Runtime.getRuntime().availableProcessors(), MaskFormer.runtime());
+          Runtime.getRuntime().availableProcessors(), MaskFormerRuntime.info());
       System.out.println("load average at the start: " + loadAverage());
       library(m, frames, outputs); // warm-up
       flink(model, dir, setups.get(0));

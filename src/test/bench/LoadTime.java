@@ -5,14 +5,23 @@ import java.nio.file.Path;
 
 /**
  * Time from the first call to a ready model, in a fresh JVM (src/test/bench/loadtime.sh): finding
- * and loading LibTorch and the shim (MaskFormer.runtime()), then MaskFormer.load(model) with its
+ * and loading LibTorch and the shim (MaskFormerRuntime.info()), then MaskFormer.load(model) with its
  * test forward pass. Prints wall and main-thread CPU milliseconds of each part as one line.
  */
 public class LoadTime {
+  /** MaskFormerRuntime.info() (MaskFormer.runtime() in builds before the API had that type). */
+  static void loadNative() throws Exception {
+    try {
+      Class.forName("dev.maskformer.MaskFormerRuntime").getMethod("info").invoke(null);
+    } catch (ClassNotFoundException e) {
+      MaskFormer.class.getMethod("runtime").invoke(null);
+    }
+  }
+
   public static void main(String[] args) throws Exception {
     var mx = ManagementFactory.getThreadMXBean();
     long t0 = System.nanoTime(), c0 = mx.getCurrentThreadCpuTime();
-    MaskFormer.runtime();                     // finds and loads LibTorch and the shim
+    loadNative();                             // finds and loads LibTorch and the shim
     long t1 = System.nanoTime(), c1 = mx.getCurrentThreadCpuTime();
     try (MaskFormer m = MaskFormer.load(Path.of(args[0]))) {
       long t2 = System.nanoTime(), c2 = mx.getCurrentThreadCpuTime();

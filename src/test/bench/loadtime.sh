@@ -4,13 +4,17 @@
 # an older commit (its target/classes) against this one. Each round runs every variant once:
 #   base      the first class folder, as it is (an older build finds LibTorch its own way)
 #   home      the second, with LIBTORCH_HOME set
+#   plain     as home, without the CPU rewrites made at load (MASKFORMER_CPU_PASSES=none)
 #   python3   the second, finding LibTorch through python3 on the PATH (PATH=<venv>/bin:...)
+#   jar       as python3, with the shim in a native jar first on the class path (as users get it:
+#             extracted once to the cache folder, then checked against the jar on each start)
 # usage: loadtime.sh BASE_CLASSES NEW_CLASSES VENV MODEL [ROUNDS]   (prints one line per run, then medians)
 set -euo pipefail
 base=$1 new=$2 venv=$3 model=$4 rounds=${5:-11}
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "${java%/java}/javac" -cp "$new" -d "$tmp" "$(dirname "$0")/LoadTime.java"
+"${java%/java}/jar" cf "$tmp/native.jar" -C "$new" dev/maskformer/native -C "$new" META-INF/maskformer-native.properties
 torch=$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 run() { # run VARIANT CLASSES ENV...
   local name=$1 classes=$2; shift 2
@@ -19,7 +23,9 @@ run() { # run VARIANT CLASSES ENV...
 for i in $(seq "$rounds"); do
   run base "$base" -u LIBTORCH_HOME -u MASKFORMER_PYTHON
   run home "$new" LIBTORCH_HOME="$torch"
+  run plain "$new" LIBTORCH_HOME="$torch" MASKFORMER_CPU_PASSES=none
   run python3 "$new" -u LIBTORCH_HOME -u MASKFORMER_PYTHON PATH="$venv/bin:/usr/bin:/bin"
+  run jar "$tmp/native.jar:$new" -u LIBTORCH_HOME -u MASKFORMER_PYTHON PATH="$venv/bin:/usr/bin:/bin" XDG_CACHE_HOME="$tmp/cache"
 done | tee "$tmp/runs"
 python3 - "$tmp/runs" <<'PY'
 import statistics, sys

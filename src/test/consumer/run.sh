@@ -99,12 +99,13 @@ fi
 
 all_jar="$repo/dev/maskformer/maskformer-cli/$version/maskformer-cli-$version-all.jar"
 [[ -f "$all_jar" ]] || die "the runnable CLI was not published: $all_jar"
-cp "$all_jar" "$work/maskformer-cli-all.jar"
+cp "$all_jar" "$work/"
 venv_path="$(dirname "$python"):/usr/bin:/bin"
 
 set +e
 a=$(run_case 0 PATH="$venv_path"); rc_a=$?
-cli=$(run_case 0 PATH="$venv_path" -- "$java" -jar "$work/maskformer-cli-all.jar" info); rc_cli=$?
+# the README's command, as it stands there (in the folder that holds the jar)
+cli=$(cd "$work" && run_case 0 PATH="$venv_path" -- "$java" --enable-native-access=ALL-UNNAMED -jar "maskformer-cli-$version-all.jar" info); rc_cli=$?
 b=$(run_case 0 PATH=/nonexistent); rc_b=$?
 if [[ $namespace == 1 ]]; then
   c=$(run_case 1 PATH=/nonexistent); rc_c=$?
@@ -119,8 +120,9 @@ set -e
 torch_dir="$("$python" -c 'import os, torch; print(os.path.realpath(os.path.join(os.path.dirname(torch.__file__), "lib")))')"
 check_ok "a: the torch of python3 on the PATH" "$a" "$rc_a" "$torch_dir"
 [[ $rc_cli == 0 ]] && grep -q "^loaded from .*found through python3 on the PATH" <<<"$cli" \
-  || die "(cli) java -jar maskformer-cli-$version-all.jar info failed ($rc_cli):"$'\n'"$cli"
-say "(cli) java -jar maskformer-cli-$version-all.jar info: $(grep '^loaded from' <<<"$cli" | cut -c1-200)"
+  || die "(cli) java --enable-native-access=ALL-UNNAMED -jar maskformer-cli-$version-all.jar info failed ($rc_cli):"$'\n'"$cli"
+grep -qi "warning" <<<"$cli" && die "(cli) the runnable jar printed a warning:"$'\n'"$cli"
+say "(cli) java --enable-native-access=ALL-UNNAMED -jar maskformer-cli-$version-all.jar info: $(grep '^loaded from' <<<"$cli" | cut -c1-200)"
 check_ok "b: Debian's LibTorch 1.13" "$b" "$rc_b" "/usr/lib/x86_64-linux-gnu"
 [[ "$(grep '^scene_' <<<"$a")" == "$(grep '^scene_' <<<"$b")" ]] \
   || die "(a) and (b) name different classes:"$'\n'"$a"$'\n'"$b"

@@ -10,7 +10,7 @@ final class Checks {
   static void nativeSegment(MemorySegment segment, String what) {
     if (!segment.isNative()) {
       throw new IllegalArgumentException(what + " must be off-heap memory (from an Arena), got a "
-          + "heap segment; allocate it with Arena.allocate or MaskFormer.allocateHost");
+          + "heap segment; allocate it with Arena.allocate or MaskFormerRuntime.allocateHost");
     }
     if (!segment.scope().isAlive()) {
       throw new IllegalStateException(what + ": its arena is already closed");

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.ModelInfo.ModelFormat;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.SegmentOptions.RegionRule;
+import dev.maskformer.Segmentation.Region;
 import dev.maskformer.internal.NativeModel;
 import dev.maskformer.internal.NativeRuntime;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -52,6 +57,13 @@ import java.util.function.Supplier;
  * the duration of a call.
  */
 public final class MaskFormer implements AutoCloseable {
+  static {
+    // the benchmark hooks of the command line reach the native model through internal.Benchmarks,
+    // with this package's exception types
+    dev.maskformer.internal.Benchmarks.register(
+        (m, work) -> NativeCalls.call(() -> work.apply(m == null ? null : ((MaskFormer) m).model)));
+  }
+
   private final NativeModel model;
   private final ModelInfo info;
   private final ModelFormat format;
@@ -110,7 +122,7 @@ public final class MaskFormer implements AutoCloseable {
   public static MaskFormer load(Path path, LoadOptions options) {
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(options, "options");
-    return wrap(NativeModel.load(path, nativeOptions(options)), path.toString(), options);
+    return wrap(() -> NativeModel.load(path, nativeOptions(options)), path.toString(), options);
   }
 
   /** The largest model {@link #load(InputStream, String, LoadOptions)} reads: 4 GiB. */
@@ -179,12 +191,12 @@ public final class MaskFormer implements AutoCloseable {
       throw new ModelLoadException(Status.MODEL_FORMAT, "load failed: MODEL_FORMAT: model '" + name + "' is empty (0 bytes)", null);
     }
     if (bytes.isNative()) {
-      return wrap(NativeModel.load(bytes, name, nativeOptions(options)), name, options);
+      return wrap(() -> NativeModel.load(bytes, name, nativeOptions(options)), name, options);
     }
     try (Arena copy = Arena.ofConfined()) {
       MemorySegment offHeap = copy.allocate(bytes.byteSize(), 64);
       offHeap.copyFrom(bytes);
-      return wrap(NativeModel.load(offHeap, name, nativeOptions(options)), name, options);
+      return wrap(() -> NativeModel.load(offHeap, name, nativeOptions(options)), name, options);
     }
   }
 
@@ -221,7 +233,8 @@ public final class MaskFormer implements AutoCloseable {
       if (size == 0) {
         throw new ModelLoadException(Status.MODEL_FORMAT, "load failed: MODEL_FORMAT: model '" + name + "' is empty (0 bytes)", null);
       }
-      return wrap(NativeModel.load(buffer.asSlice(0, size), name, nativeOptions(options)), name, options);
+      MemorySegment bytes = buffer.asSlice(0, size);
+      return wrap(() -> NativeModel.load(bytes, name, nativeOptions(options)), name, options);
     } finally {
       arena.close();
     }
@@ -232,13 +245,21 @@ public final class MaskFormer implements AutoCloseable {
         o.trustedNativeCode());
   }
 
-  private static MaskFormer wrap(NativeModel m, String name, LoadOptions options) {
-    try {
-      return new MaskFormer(m, name, options.asyncThreads());
-    } catch (RuntimeException e) {
-      m.close();
-      throw e;
-    }
+  private static MaskFormer wrap(Supplier<NativeModel> loader, String name, LoadOptions options) {
+    return NativeCalls.load(() -> {
+      NativeModel m = loader.get();
+      try {
+        return new MaskFormer(m, name, options.asyncThreads());
+      } catch (RuntimeException e) {
+        m.close();
+        throw e;
+      }
+    });
+  }
+
+  /** Threads serving the asynchronous calls (LoadOptions.asyncThreads, or its default). */
+  int asyncThreads() {
+    return asyncThreads;
   }
 
   /** Classes, normalisation, resize rule, device and the full metadata of this model. */
@@ -258,7 +279,7 @@ public final class MaskFormer implements AutoCloseable {
 
   /** The network input size, after the test-time resize, for a frame of this size. */
   public Size inputSize(int width, int height) {
-    int[] wh = model.inputSize(width, height);
+    int[] wh = NativeCalls.call(() -> model.inputSize(width, height));
     return new Size(wh[0], wh[1]);
   }
 
@@ -273,9 +294,9 @@ public final class MaskFormer implements AutoCloseable {
 
   /**
    * Segments one frame into caller memory with options; returns its segments when {@code options}
-   * asks for them (else an empty list), their ids going to {@link Output#segmentIds()} if given.
+   * asks for them (else an empty list), their ids going to {@link Output#regionIds()} if given.
    */
-  public List<Segment> segment(Frame frame, Output output, SegmentOptions options) {
+  public List<Region> segment(Frame frame, Output output, SegmentOptions options) {
     return segment(List.of(Objects.requireNonNull(frame, "frame")),
         List.of(Objects.requireNonNull(output, "output")), options).get(0);
   }
@@ -294,12 +315,12 @@ public final class MaskFormer implements AutoCloseable {
    * leaves the outputs unspecified: groups of other sizes may already hold their results. Nothing
    * outside the outputs is ever written.
    *
-   * @return per frame its segments by ascending id when {@link SegmentOptions#segments()} is set,
+   * @return per frame its segments by ascending id when {@link SegmentOptions#regions()} is set,
    *     else empty lists
    * @throws IllegalArgumentException an output has segment ids but the options ask for no
    *     segments; sizes or memory that do not fit
    */
-  public List<List<Segment>> segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
+  public List<List<Region>> segment(List<Frame> frames, List<Output> outputs, SegmentOptions options) {
     Objects.requireNonNull(frames, "frames");
     Objects.requireNonNull(outputs, "outputs");
     Objects.requireNonNull(options, "options");
@@ -313,40 +334,54 @@ public final class MaskFormer implements AutoCloseable {
       }
       return List.of();
     }
-    boolean extended = options.extended();
+    List<NativeModel.Image> images = new ArrayList<>(frames.size());
+    List<NativeModel.Out> outs = new ArrayList<>(frames.size());
     for (int i = 0; i < frames.size(); i++) {
       Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
       Output o = Objects.requireNonNull(outputs.get(i), "output " + i);
       Checks.nativeSegment(f.pixels(), "frame " + i + " pixels");
+      for (MemorySegment chroma : f.chromaSegments()) {
+        Checks.nativeSegment(chroma, "frame " + i + " chroma plane");
+      }
       Checks.nativeSegment(o.labels(), "output " + i + " labels");
       Checks.writable(o.labels(), "output " + i + " labels");
       if (o.scores() != null) {
         Checks.nativeSegment(o.scores(), "output " + i + " scores");
         Checks.writable(o.scores(), "output " + i + " scores");
       }
-      if (o.segmentIds() != null) {
-        if (options.segments() == null) {
-          throw new IllegalArgumentException("output " + i + " has segmentIds, but the options ask"
-              + " for no segments: use SegmentOptions.withSegments");
+      if (o.regionIds() != null) {
+        if (options.regions() == null) {
+          throw new IllegalArgumentException("output " + i + " has regionIds, but the options ask"
+              + " for no regions: use SegmentOptions.withRegions");
         }
-        Checks.nativeSegment(o.segmentIds(), "output " + i + " segmentIds");
-        Checks.writable(o.segmentIds(), "output " + i + " segmentIds");
+        Checks.nativeSegment(o.regionIds(), "output " + i + " regionIds");
+        Checks.writable(o.regionIds(), "output " + i + " regionIds");
       }
       if (o.confidence() != null) {
         Checks.nativeSegment(o.confidence(), "output " + i + " confidence");
         Checks.writable(o.confidence(), "output " + i + " confidence");
       }
       o.checkFits(f.layout(), info.numClasses(), i);
-      extended |= o.extended();
+      images.add(NativeCalls.image(f));
+      outs.add(NativeCalls.output(o));
     }
-    if (!extended) {
-      model.segment(frames, outputs, options.resize());
-      return java.util.Collections.nCopies(frames.size(), List.of());
+    RegionRule rule = options.regions() != null ? options.regions() : RegionRule.DEFAULTS;
+    NativeModel.Rules rules = new NativeModel.Rules(options.resize(), options.semanticRule().code(),
+        options.iterativeOverlap(), options.regions() != null, rule.objectThreshold(), rule.overlapThreshold(),
+        rule.mergeSameClass());
+    List<List<NativeModel.Region>> found = NativeCalls.call(() -> model.segment(images, outs, rules,
+        () -> frames.size() == 1 ? frames.get(0).layout().toString()
+            : frames.size() + " frames, first " + frames.get(0).layout()));
+    List<List<Region>> result = new ArrayList<>(found.size());
+    for (List<NativeModel.Region> regions : found) {
+      List<Region> converted = new ArrayList<>(regions.size());
+      for (NativeModel.Region r : regions) {
+        converted.add(new Region(r.id(), r.classIndex(), r.score(), r.area(), r.x(), r.y(), r.width(), r.height(),
+            r.query()));
+      }
+      result.add(List.copyOf(converted));
     }
-    SegmentRule rule = options.segments() != null ? options.segments() : SegmentRule.DEFAULTS;
-    return model.segment(frames, outputs, options.resize(), new NativeModel.Rules(
-        options.semanticRule().code(), options.iterativeOverlap(), options.segments() != null,
-        rule.objectThreshold(), rule.overlapThreshold(), rule.mergeSameClass()));
+    return result;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -374,11 +409,11 @@ public final class MaskFormer implements AutoCloseable {
       for (int i = 0; i < frames.size(); i++) {
         Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
         Segmentation s = Segmentation.allocate(f.width(), f.height(), type, options.scores(),
-            options.segments() != null, options.confidence(), info.classes());
+            options.regions() != null, options.confidence(), info.classes());
         results.add(s);
         outputs.add(s.output());
       }
-      List<List<Segment>> segments = segment(frames, outputs, options);
+      List<List<Region>> segments = segment(frames, outputs, options);
       for (int i = 0; i < results.size(); i++) {
         results.get(i).setSegments(segments.get(i));
       }
@@ -386,34 +421,6 @@ public final class MaskFormer implements AutoCloseable {
     } catch (RuntimeException | Error e) {
       results.forEach(Segmentation::close);
       throw e;
-    }
-  }
-
-  /** Segments a Java image: its pixels are copied off-heap once ({@link Images#toFrame}). */
-  public Segmentation segment(BufferedImage image) {
-    return segment(image, SegmentOptions.DEFAULTS);
-  }
-
-  /** Segments a Java image with options. */
-  public Segmentation segment(BufferedImage image, SegmentOptions options) {
-    Objects.requireNonNull(image, "image");
-    Objects.requireNonNull(options, "options");
-    try (Arena arena = Arena.ofConfined()) {
-      return segment(Images.toFrame(image, arena), options);
-    }
-  }
-
-  /** Reads and segments an image file (PNG, JPEG, BMP, GIF). */
-  public Segmentation segment(Path imageFile) throws IOException {
-    return segment(imageFile, SegmentOptions.DEFAULTS);
-  }
-
-  /** Reads and segments an image file with options. */
-  public Segmentation segment(Path imageFile, SegmentOptions options) throws IOException {
-    Objects.requireNonNull(imageFile, "imageFile");
-    Objects.requireNonNull(options, "options");
-    try (Arena arena = Arena.ofConfined()) {
-      return segment(Images.read(imageFile, arena), options);
     }
   }
 
@@ -515,7 +522,7 @@ public final class MaskFormer implements AutoCloseable {
       pairs[2 * i] = s.width();
       pairs[2 * i + 1] = s.height();
     }
-    model.warmup(pairs);
+    NativeCalls.run(() -> model.warmup(pairs));
   }
 
   /**
@@ -569,102 +576,35 @@ public final class MaskFormer implements AutoCloseable {
         + " classes, " + info.device() + ", " + info.precision() + "]";
   }
 
-  // ------------------------------------------------------------------------------------------
-  // process-wide native facilities
-
-  /** Versions and devices of the native side (loads it if needed). */
-  public static RuntimeInfo runtime() {
-    return NativeRuntime.info();
-  }
-
   /**
-   * Free and total memory of a CUDA device, e.g. to size batches or watch for growth.
+   * A width and a height in pixels.
    *
-   * @throws UnsupportedDeviceException for the CPU, a shim without CUDA, or no such device
+   * @param width 1..{@link ImageLayout#MAX_SIDE}
+   * @param height 1..{@link ImageLayout#MAX_SIDE}
    */
-  public static DeviceMemory deviceMemory(Device device) {
-    Objects.requireNonNull(device, "device");
-    if (device.isCpu()) {
-      throw new UnsupportedDeviceException("device memory is reported for CUDA devices, not the CPU");
+  public record Size(int width, int height) {
+    public Size {
+      if (width < 1 || width > ImageLayout.MAX_SIDE || height < 1 || height > ImageLayout.MAX_SIDE) {
+        throw new IllegalArgumentException("size " + width + "x" + height + " outside 1.." + ImageLayout.MAX_SIDE);
+      }
     }
-    long[] m = NativeRuntime.cudaMemory(device.index());
-    return new DeviceMemory(m[0], m[1]);
-  }
 
-  /** Number of usable CUDA devices (0 without CUDA). */
-  public static int cudaDeviceCount() {
-    return NativeRuntime.info().cudaDevices();
-  }
-
-  /**
-   * Sets LibTorch's intra-op threads for the whole process; call once at start-up. Without it,
-   * the first model load sets {@link RuntimeInfo#defaultThreads()} (the CPUs this process may
-   * use), unless {@code OMP_NUM_THREADS} is set.
-   *
-   * @throws IllegalArgumentException outside 1..{@link RuntimeInfo#maxThreads()}
-   */
-  public static void setIntraOpThreads(int threads) {
-    NativeRuntime.setThreads(threads);
-  }
-
-  /**
-   * Times the forward pass alone (no pre- or post-processing) at a network input size: one
-   * untimed pass, then {@code iters} timed ones. For benchmarks.
-   *
-   * @return milliseconds of each timed pass
-   */
-  public double[] benchmarkForward(Size networkInput, int batch, int iters) {
-    Objects.requireNonNull(networkInput, "networkInput");
-    if (batch < 1 || batch > 1024 || iters < 1 || iters > 100_000) {
-      throw new IllegalArgumentException("batch must be 1..1024 and iters 1..100000, got " + batch + ", " + iters);
+    /** Parses {@code WxH}, e.g. {@code 1920x1080}. */
+    public static Size parse(String text) {
+      String[] parts = text.trim().toLowerCase(java.util.Locale.ROOT).split("x");
+      if (parts.length != 2) {
+        throw new IllegalArgumentException("size must be WxH, e.g. 512x512, got '" + text + "'");
+      }
+      try {
+        return new Size(Integer.parseInt(parts[0]), Integer.parseInt(parts[1]));
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("size must be WxH, e.g. 512x512, got '" + text + "'");
+      }
     }
-    return model.benchmarkForward(networkInput.width(), networkInput.height(), batch, iters);
-  }
 
-  /**
-   * Best measured matrix-multiply throughput of the loaded LibTorch in GFLOP/s: {@code n x n}
-   * products on {@code device} in {@code precision} at the current thread count. The peak that
-   * {@code bench} compares the forward pass with.
-   */
-  public static double matmulGflops(Device device, Precision precision, int n, int iters) {
-    Objects.requireNonNull(device, "device");
-    Objects.requireNonNull(precision, "precision");
-    if (n < 64 || n > 8192 || iters < 1 || iters > 1000) {
-      throw new IllegalArgumentException("n must be 64..8192 and iters 1..1000, got " + n + ", " + iters);
+    @Override
+    public String toString() {
+      return width + "x" + height;
     }
-    return NativeRuntime.matmulGflops(device.index(), precision.code(), n, iters);
-  }
-
-  /** {@link #setHostCacheLimit(long)}'s automatic limit (the default). */
-  public static final long HOST_CACHE_AUTO = -1;
-
-  /**
-   * Bytes of freed CPU tensor memory the process keeps for reuse, so that calls in a steady state
-   * do not page-fault. The default, {@link #HOST_CACHE_AUTO}, follows the workload: twice the
-   * largest working set of one segment call times the most calls seen in flight at once, between
-   * 32 MiB and 2 GiB. 0 releases it all and disables the cache; a smaller limit evicts the least
-   * recently freed blocks first.
-   */
-  public static void setHostCacheLimit(long bytes) {
-    NativeRuntime.setHostCacheLimit(bytes);
-  }
-
-  /** The host cache's counters now. */
-  public static HostCacheStats hostCacheStats() {
-    return NativeRuntime.hostCacheStats();
-  }
-
-  /**
-   * Host memory for frames and outputs, owned by {@code arena} (freed when it closes). With CUDA
-   * the memory is page-locked, so frames reach the GPU, and results come back, in one
-   * asynchronous transfer each; without CUDA it is ordinary 64-byte aligned memory.
-   */
-  public static MemorySegment allocateHost(Arena arena, long bytes) {
-    return NativeRuntime.allocateHost(arena, bytes);
-  }
-
-  /** Live native handles (models and host buffers) of the process; for leak checks. */
-  public static long liveNativeHandles() {
-    return NativeRuntime.liveHandles();
   }
 }

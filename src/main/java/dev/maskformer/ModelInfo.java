@@ -38,4 +38,39 @@ public record ModelInfo(
   public int numClasses() {
     return classes.size();
   }
+
+  /**
+   * One class of a model.
+   *
+   * @param label the value label maps use for it, 0..K-1
+   * @param name its name from the metadata (ADE20k: WordNet synonyms, "building, edifice")
+   * @param rgb its palette colour as 0xRRGGBB
+   */
+  public record ClassInfo(int label, String name, int rgb) {
+    /** The first synonym: "building" for "building, edifice". */
+    public String shortName() {
+      int comma = name.indexOf(',');
+      return (comma < 0 ? name : name.substring(0, comma)).trim();
+    }
+  }
+
+  /** The file format of a loaded model (models/export.py --format). */
+  public enum ModelFormat {
+    /** A TorchScript archive (.pt): runs at any network size, on any device, in any precision. */
+    TORCHSCRIPT,
+    /**
+     * An AOTInductor package (.pt2): code compiled ahead of time for one device, one precision and
+     * the network sizes it lists. Loading one runs native code from the file ({@link
+     * LoadOptions#withTrustedNativeCode(boolean)}).
+     */
+    AOTI;
+
+    static ModelFormat fromCode(int code) {
+      return switch (code) {
+        case 0 -> TORCHSCRIPT;
+        case 1 -> AOTI;
+        default -> throw new IllegalStateException("unknown model format code " + code);
+      };
+    }
+  }
 }

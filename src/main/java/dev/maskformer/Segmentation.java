@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Output.ConfidenceType;
+import dev.maskformer.Output.LabelType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -11,7 +14,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The result of segmenting one frame: a label map off-heap (and, when asked for, per-class scores,
- * a segment-id map with its {@link Segment}s, a confidence map), the frame's size.
+ * a segment-id map with its {@link Region}s, a confidence map), the frame's size.
  *
  * <p>Thread-safety: reads may happen from any thread; {@link #close()} must not race with them.
  *
@@ -30,7 +33,7 @@ public final class Segmentation implements AutoCloseable {
   private final MemorySegment segmentIds;
   private final MemorySegment confidence;
   private final ConfidenceType confidenceType;
-  private List<Segment> segments = List.of();
+  private List<Region> segments = List.of();
   private final int width;
   private final int height;
   private final List<ClassInfo> classes;
@@ -68,7 +71,7 @@ public final class Segmentation implements AutoCloseable {
     return new Output(labels, labelType, scores, segmentIds, confidence, confidenceType);
   }
 
-  void setSegments(List<Segment> found) {
+  void setSegments(List<Region> found) {
     this.segments = List.copyOf(found);
   }
 
@@ -127,26 +130,26 @@ public final class Segmentation implements AutoCloseable {
   }
 
   /**
-   * The segments ({@link SegmentOptions#withSegments}) by ascending id; empty when none were
+   * The segments ({@link SegmentOptions#withRegions}) by ascending id; empty when none were
    * found or asked for.
    */
-  public List<Segment> segments() {
+  public List<Region> regions() {
     return segments;
   }
 
   /**
    * The segment-id map, {@code width * height} int32 values, row-major, read-only: each pixel's
-   * {@link Segment#id()}, 0 for no segment. Present when segments were asked for.
+   * {@link Region#id()}, 0 for no segment. Present when segments were asked for.
    */
-  public Optional<MemorySegment> segmentIds() {
+  public Optional<MemorySegment> regionIds() {
     return Optional.ofNullable(segmentIds).map(MemorySegment::asReadOnly);
   }
 
   /** The segment id at (x, y), 0 for no segment; needs segments. */
-  public int segmentId(int x, int y) {
+  public int regionId(int x, int y) {
     if (segmentIds == null) {
       throw new IllegalStateException("this segmentation was made without segments; "
-          + "use SegmentOptions.withSegments");
+          + "use SegmentOptions.withRegions");
     }
     Objects.checkIndex(x, width);
     Objects.checkIndex(y, height);
@@ -154,10 +157,10 @@ public final class Segmentation implements AutoCloseable {
   }
 
   /** A copy of the segment-id map as an int array, row-major; needs segments. */
-  public int[] segmentIdArray() {
+  public int[] regionIdArray() {
     if (segmentIds == null) {
       throw new IllegalStateException("this segmentation was made without segments; "
-          + "use SegmentOptions.withSegments");
+          + "use SegmentOptions.withRegions");
     }
     int n = Math.toIntExact((long) width * height);
     int[] out = new int[n];
@@ -224,4 +227,22 @@ public final class Segmentation implements AutoCloseable {
       arena.close();
     }
   }
+
+  /**
+   * One segment of a frame: the pixels whose value in the segment-id map is {@code id}.
+   *
+   * @param id 1.. as in the segment-id map (0 there means "no segment")
+   * @param label the class, 0..K-1
+   * @param score mean over the segment's pixels of the owning query's class probability x its mask
+   *     probability; for a segment of one query: class probability x mean mask probability inside
+   *     the segment
+   * @param area pixels
+   * @param x first column of the bounding box
+   * @param y first row of the bounding box
+   * @param width bounding box width
+   * @param height bounding box height
+   * @param query the (first) query of the model that made the segment
+   */
+  public record Region(
+      int id, int label, float score, long area, int x, int y, int width, int height, int query) {}
 }

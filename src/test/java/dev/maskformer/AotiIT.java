@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.ModelInfo.ModelFormat;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -74,8 +78,8 @@ class AotiIT {
   void packageMatchesTorchScriptAndPythonReference() throws Exception {
     String image = "scene_128x128";
     assertEquals(new Size(128, 128), package_.inputSize(128, 128));
-    try (Segmentation p = package_.segment(TestModels.image(image), I32_SCORES);
-        Segmentation t = script.segment(TestModels.image(image), I32_SCORES)) {
+    try (Segmentation p = Images.segment(package_, TestModels.image(image), I32_SCORES);
+        Segmentation t = Images.segment(script, TestModels.image(image), I32_SCORES)) {
       assertParity("pt2 vs pt", t.toIntArray(), scores(t), p);
       assertParity("pt2 vs Python", TestModels.goldenLabels("tiny", image),
           TestModels.goldenScores("tiny", image), p);
@@ -92,8 +96,8 @@ class AotiIT {
     // a 256x256 frame has the network size 128x128 too (short side 128): a batch of two sizes
     BufferedImage big = new BufferedImage(256, 256, BufferedImage.TYPE_3BYTE_BGR);
     big.getGraphics().drawImage(image, 0, 0, 256, 256, null);
-    try (Segmentation one = package_.segment(image, I32_SCORES);
-        Segmentation two = package_.segment(big, I32_SCORES)) {
+    try (Segmentation one = Images.segment(package_, image, I32_SCORES);
+        Segmentation two = Images.segment(package_, big, I32_SCORES)) {
       List<Segmentation> batch;
       try (var a = java.lang.foreign.Arena.ofConfined()) {
         Frame f1 = Images.toFrame(image, a);
@@ -111,7 +115,7 @@ class AotiIT {
   @Test
   void concurrentCallsOnOnePackageGiveTheSameLabels() throws Exception {
     int[] expected;
-    try (Segmentation s = package_.segment(TestModels.image("scene_128x128"))) {
+    try (Segmentation s = Images.segment(package_, TestModels.image("scene_128x128"), SegmentOptions.DEFAULTS)) {
       expected = s.toIntArray();
     }
     var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
@@ -119,7 +123,7 @@ class AotiIT {
       List<java.util.concurrent.Future<int[]>> runs = new java.util.ArrayList<>();
       for (int i = 0; i < 8; i++) {
         runs.add(pool.submit(() -> {
-          try (Segmentation s = package_.segment(TestModels.image("scene_128x128"))) {
+          try (Segmentation s = Images.segment(package_, TestModels.image("scene_128x128"), SegmentOptions.DEFAULTS)) {
             return s.toIntArray();
           }
         }));
@@ -136,11 +140,11 @@ class AotiIT {
   void aNetworkSizeOutsideThePackageIsAClearError() {
     // 97x61 resizes to 204x128 under the tiny model's rule: not compiled into the package
     var e = assertThrows(IllegalArgumentException.class,
-        () -> package_.segment(TestModels.image("scene_97x61")).close());
+        () -> Images.segment(package_, TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS).close());
     assertTrue(e.getMessage().contains("204x128") && e.getMessage().contains("128x128")
         && e.getMessage().contains("--sizes"), e.getMessage());
     // and the model stays usable
-    try (Segmentation s = package_.segment(TestModels.image("scene_128x128"))) {
+    try (Segmentation s = Images.segment(package_, TestModels.image("scene_128x128"), SegmentOptions.DEFAULTS)) {
       assertEquals(128 * 128, s.toIntArray().length);
     } catch (java.io.IOException io) {
       throw new AssertionError(io);
@@ -149,7 +153,7 @@ class AotiIT {
 
   @Test
   void loadingAPackageNeedsTheExplicitOptIn(@TempDir Path dir) throws Exception {
-    long before = MaskFormer.liveNativeHandles();
+    long before = MaskFormerRuntime.liveNativeHandles();
     var e = assertThrows(ModelLoadException.class, () -> MaskFormer.load(tinyPackage()));
     assertTrue(e.getMessage().contains("runs that native code")
         && e.getMessage().contains("withTrustedNativeCode(true)"), e.getMessage());
@@ -157,7 +161,7 @@ class AotiIT {
     Path renamed = Files.copy(tinyPackage(), dir.resolve("innocent.pt"));
     var r = assertThrows(ModelLoadException.class, () -> MaskFormer.load(renamed));
     assertTrue(r.getMessage().contains("AOTInductor package"), r.getMessage());
-    assertEquals(before, MaskFormer.liveNativeHandles());
+    assertEquals(before, MaskFormerRuntime.liveNativeHandles());
   }
 
   @Test

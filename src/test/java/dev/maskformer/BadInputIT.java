@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -204,24 +206,24 @@ class BadInputIT {
 
   @Test
   void unreadableImageFiles() {
-    var e = assertThrows(java.io.IOException.class, () -> model.segment(TestModels.bad("text.pt")));
+    var e = assertThrows(java.io.IOException.class, () -> Images.segment(model, TestModels.bad("text.pt"), SegmentOptions.DEFAULTS));
     assertTrue(e.getMessage().contains("not a readable image"), e.getMessage());
-    assertThrows(java.io.IOException.class, () -> model.segment(java.nio.file.Path.of("/nonexistent.png")));
+    assertThrows(java.io.IOException.class, () -> Images.segment(model, java.nio.file.Path.of("/nonexistent.png"), SegmentOptions.DEFAULTS));
   }
 
   @Test
   void hostMemoryIsOwnedByItsArena() {
-    long before = MaskFormer.liveNativeHandles();
+    long before = MaskFormerRuntime.liveNativeHandles();
     MemorySegment escaped;
     try (Arena a = Arena.ofConfined()) {
-      MemorySegment m = MaskFormer.allocateHost(a, 4096);
+      MemorySegment m = MaskFormerRuntime.allocateHost(a, 4096);
       assertEquals(4096, m.byteSize());
       assertEquals(0, m.address() % 64);
-      assertEquals(before + 1, MaskFormer.liveNativeHandles());
+      assertEquals(before + 1, MaskFormerRuntime.liveNativeHandles());
       escaped = m;
     }
-    assertEquals(before, MaskFormer.liveNativeHandles());
+    assertEquals(before, MaskFormerRuntime.liveNativeHandles());
     assertThrows(IllegalStateException.class, () -> escaped.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0));
-    assertThrows(IllegalArgumentException.class, () -> MaskFormer.allocateHost(Arena.global(), 0));
+    assertThrows(IllegalArgumentException.class, () -> MaskFormerRuntime.allocateHost(Arena.global(), 0));
   }
 }

@@ -24,7 +24,7 @@ class CrossVersionIT {
     assumeTrue(!file.isBlank() && Files.isRegularFile(Path.of(file)), "no export of a newer torch given");
     ModelLoadException e = assertThrows(ModelLoadException.class, () -> MaskFormer.load(Path.of(file)));
     assertEquals(Status.MODEL_FORMAT, e.status());
-    String running = MaskFormer.runtime().libtorchVersion();
+    String running = MaskFormerRuntime.info().libtorchVersion();
     assertTrue(e.getMessage().contains("newer than this LibTorch " + running), e.getMessage());
     assertTrue(e.getMessage().matches("(?s).*exported with torch \\d+\\.\\d+.*"), e.getMessage());
     assertTrue(e.getMessage().length() < 1000, "one clear message, not a TorchScript dump: " + e.getMessage());

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
+import dev.maskformer.ImageLayout.Plane;
+import dev.maskformer.MaskFormerRuntime.DeviceMemory;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -30,7 +36,7 @@ import org.junit.jupiter.api.Test;
 class CudaIT {
   @BeforeEach
   void requireCuda() {
-    boolean present = MaskFormer.cudaDeviceCount() > 0;
+    boolean present = MaskFormerRuntime.cudaDeviceCount() > 0;
     if (Boolean.getBoolean("maskformer.requireGpu")) {
       assertTrue(present, "maskformer.requireGpu is set but no CUDA device is visible");
     }
@@ -47,8 +53,7 @@ class CudaIT {
       for (String image : TestModels.IMAGES) {
         int[] expected = TestModels.goldenLabels("tiny", image);
         float[] expectedScores = TestModels.goldenScores("tiny", image);
-        try (Segmentation s = gpu.segment(TestModels.image(image),
-            SegmentOptions.DEFAULTS.withScores(true).withLabelType(LabelType.I32))) {
+        try (Segmentation s = Images.segment(gpu, TestModels.image(image), SegmentOptions.DEFAULTS.withScores(true).withLabelType(LabelType.I32))) {
           int[] labels = s.toIntArray();
           int same = 0;
           for (int i = 0; i < labels.length; i++) {
@@ -73,13 +78,58 @@ class CudaIT {
     try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32));
         Arena arena = Arena.ofShared()) {
       Frame source = Images.read(TestModels.image("scene_640x480"), arena);
-      MemorySegment pinned = MaskFormer.allocateHost(arena, source.layout().byteSize());
+      MemorySegment pinned = MaskFormerRuntime.allocateHost(arena, source.layout().byteSize());
       pinned.copyFrom(source.pixels().asSlice(0, source.layout().byteSize()));
-      MemorySegment labels = MaskFormer.allocateHost(arena, 640L * 480 * 4);
+      MemorySegment labels = MaskFormerRuntime.allocateHost(arena, 640L * 480 * 4);
       gpu.segment(new Frame(pinned, source.layout()), Output.labels(labels, LabelType.I32));
       int[] got = new int[640 * 480];
       MemorySegment.copy(labels, ValueLayout.JAVA_INT, 0, got, 0, got.length);
       assertArrayEquals(TestModels.goldenLabels("tiny", "scene_640x480"), got);
+    }
+  }
+
+  /**
+   * YUV frames on CUDA: the planes go up and the tensor version of the conversion runs on the GPU;
+   * its RGB is the CPU's bit for bit (the fuzz target checks that on the CPU), so the labels agree
+   * with the CPU model's as for RGB frames; even and odd sizes (the two conversion routes), I420
+   * from pinned memory, NV12 in separate plane segments from ordinary memory.
+   */
+  @Test
+  void yuvFramesOnCudaMatchTheCpu() {
+    try (MaskFormer gpu = MaskFormer.load(TestModels.tiny(), cuda(Precision.FP32));
+        MaskFormer cpu = MaskFormer.load(TestModels.tiny());
+        Arena arena = Arena.ofShared()) {
+      for (int[] size : new int[][] {{640, 480}, {97, 61}}) {
+        int w = size[0];
+        int h = size[1];
+        ImageLayout i420 = new ImageLayout(w, h, w, PixelFormat.I420).withColor(ColorMatrix.BT709, ColorRange.LIMITED);
+        MemorySegment pixels = MaskFormerRuntime.allocateHost(arena, i420.byteSize());
+        for (long i = 0; i < i420.byteSize(); i++) {
+          pixels.set(ValueLayout.JAVA_BYTE, i, (byte) (i < (long) w * h ? (i * 7 + i / w) : 100 + (i % 53)));
+        }
+        int cw = (w + 1) / 2;
+        int ch = (h + 1) / 2;
+        MemorySegment luma = arena.allocate((long) w * h);
+        MemorySegment uv = arena.allocate(2L * cw * ch);
+        MemorySegment.copy(pixels, 0, luma, 0, (long) w * h);
+        for (long j = 0; j < (long) cw * ch; j++) {
+          uv.set(ValueLayout.JAVA_BYTE, 2 * j, pixels.get(ValueLayout.JAVA_BYTE, (long) w * h + j));
+          uv.set(ValueLayout.JAVA_BYTE, 2 * j + 1, pixels.get(ValueLayout.JAVA_BYTE, (long) w * h + (long) cw * ch + j));
+        }
+        Frame nv12 = Frame.ofPlanes(ImageLayout.yuv(PixelFormat.NV12, w, h, w, new Plane(0, 2L * cw))
+            .withColor(ColorMatrix.BT709, ColorRange.LIMITED), luma, uv);
+        for (Frame frame : List.of(new Frame(pixels, i420), nv12)) {
+          try (Segmentation onGpu = gpu.segment(frame); Segmentation onCpu = cpu.segment(frame)) {
+            int[] a = onGpu.toIntArray();
+            int[] b = onCpu.toIntArray();
+            long same = 0;
+            for (int i = 0; i < a.length; i++) {
+              same += a[i] == b[i] ? 1 : 0;
+            }
+            assertTrue(same >= 0.999 * a.length, w + "x" + h + " " + frame.layout().format() + ": " + same + "/" + a.length);
+          }
+        }
+      }
     }
   }
 
@@ -91,7 +141,7 @@ class CudaIT {
         long total = 0;
         for (String image : TestModels.IMAGES) {
           int[] expected = TestModels.goldenLabels("tiny", image);
-          try (Segmentation s = gpu.segment(TestModels.image(image))) {
+          try (Segmentation s = Images.segment(gpu, TestModels.image(image), SegmentOptions.DEFAULTS)) {
             int[] labels = s.toIntArray();
             for (int i = 0; i < labels.length; i++) {
               same += labels[i] == expected[i] ? 1 : 0;
@@ -114,9 +164,9 @@ class CudaIT {
         MaskFormer fp16 = MaskFormer.load(demo, cuda(Precision.FP16));
         MaskFormer bf16 = MaskFormer.load(demo, cuda(Precision.BF16))) {
       for (java.nio.file.Path sample : TestModels.demoSamples()) {
-        try (Segmentation a = cpu.segment(sample);
-            Segmentation b = fp16.segment(sample);
-            Segmentation c = bf16.segment(sample)) {
+        try (Segmentation a = Images.segment(cpu, sample, SegmentOptions.DEFAULTS);
+            Segmentation b = Images.segment(fp16, sample, SegmentOptions.DEFAULTS);
+            Segmentation c = Images.segment(bf16, sample, SegmentOptions.DEFAULTS)) {
           int[] x = a.toIntArray();
           int[] y = b.toIntArray();
           int[] z = c.toIntArray();
@@ -201,7 +251,7 @@ class CudaIT {
       // the device runs out inside the forward pass or the post-processing, whatever its size
       ImageLayout huge = ImageLayout.packed(8192, 8192, PixelFormat.RGB);
       long perFrame = 3L * 8192 * 8192 * Float.BYTES;
-      DeviceMemory memory = MaskFormer.deviceMemory(Device.cuda(0));
+      DeviceMemory memory = MaskFormerRuntime.deviceMemory(Device.cuda(0));
       int count = (int) Math.max(1, Math.min(1024, memory.freeBytes() / 3 / perFrame));
       System.out.printf("OOM test: %d frames of 8192x8192 for %.1f GiB free of %.1f GiB%n", count,
           memory.freeBytes() / 1073741824.0, memory.totalBytes() / 1073741824.0);
@@ -216,7 +266,7 @@ class CudaIT {
       var e = assertThrows(NativeOutOfMemoryException.class,
           () -> gpu.segment(frames, outputs, SegmentOptions.DEFAULTS.withResize(false)));
       assertTrue(e.getMessage().contains("out of memory"), e.getMessage());
-      try (Segmentation s = gpu.segment(TestModels.image("scene_97x61"))) {
+      try (Segmentation s = Images.segment(gpu, TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS)) {
         assertArrayEquals(TestModels.goldenLabels("tiny", "scene_97x61"), s.toIntArray());
       }
     }

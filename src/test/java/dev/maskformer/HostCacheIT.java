@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormerRuntime.HostCacheStats;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,17 +14,17 @@ import org.junit.jupiter.api.Test;
 class HostCacheIT {
   @AfterEach
   void automaticAgain() {
-    MaskFormer.setHostCacheLimit(MaskFormer.HOST_CACHE_AUTO);
+    MaskFormerRuntime.setHostCacheLimit(MaskFormerRuntime.HOST_CACHE_AUTO);
   }
 
   @Test
   void countersLimitsAndEviction() throws Exception {
-    MaskFormer.setHostCacheLimit(MaskFormer.HOST_CACHE_AUTO);
+    MaskFormerRuntime.setHostCacheLimit(MaskFormerRuntime.HOST_CACHE_AUTO);
     try (MaskFormer m = MaskFormer.load(TestModels.tiny())) {
       for (int i = 0; i < 3; i++) {
-        m.segment(TestModels.image("scene_320x256")).close();
+        Images.segment(m, TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS).close();
       }
-      HostCacheStats warm = MaskFormer.hostCacheStats();
+      HostCacheStats warm = MaskFormerRuntime.hostCacheStats();
       assertTrue(warm.automatic());
       assertTrue(warm.largestCall() > 0, warm.toString());
       // the automatic limit follows the workload: twice the largest call (one caller so far
@@ -33,26 +35,26 @@ class HostCacheIT {
       assertTrue(warm.inUse() > 0 && warm.peakInUse() >= warm.inUse(), warm.toString());
 
       // a steady state is served from the cache
-      m.segment(TestModels.image("scene_320x256")).close();
-      HostCacheStats steady = MaskFormer.hostCacheStats();
+      Images.segment(m, TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS).close();
+      HostCacheStats steady = MaskFormerRuntime.hostCacheStats();
       long hits = steady.hits() - warm.hits();
       long misses = steady.misses() - warm.misses();
       assertTrue(hits > 0, "no hits: " + steady);
       assertTrue(misses <= hits / 10, "a repeated call missed " + misses + " times, hit " + hits);
 
       // a small explicit limit evicts, least recently freed first, and holds
-      MaskFormer.setHostCacheLimit(1 << 20);
-      HostCacheStats small = MaskFormer.hostCacheStats();
+      MaskFormerRuntime.setHostCacheLimit(1 << 20);
+      HostCacheStats small = MaskFormerRuntime.hostCacheStats();
       assertTrue(!small.automatic() && small.limit() == 1 << 20, small.toString());
       assertTrue(small.cachedBytes() <= 1 << 20, small.toString());
       assertTrue(small.evictions() > steady.evictions(), small.toString());
-      m.segment(TestModels.image("scene_320x256")).close();
-      assertTrue(MaskFormer.hostCacheStats().cachedBytes() <= 1 << 20);
+      Images.segment(m, TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS).close();
+      assertTrue(MaskFormerRuntime.hostCacheStats().cachedBytes() <= 1 << 20);
 
       // 0 disables it
-      MaskFormer.setHostCacheLimit(0);
-      m.segment(TestModels.image("scene_320x256")).close();
-      HostCacheStats off = MaskFormer.hostCacheStats();
+      MaskFormerRuntime.setHostCacheLimit(0);
+      Images.segment(m, TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS).close();
+      HostCacheStats off = MaskFormerRuntime.hostCacheStats();
       assertEquals(0, off.cachedBytes(), off.toString());
       assertEquals(0, off.cachedBlocks(), off.toString());
       assertTrue(off.returned() > small.returned(), off.toString());
@@ -61,8 +63,8 @@ class HostCacheIT {
 
   @Test
   void badLimitsAreRefused() {
-    var e = assertThrows(IllegalArgumentException.class, () -> MaskFormer.setHostCacheLimit(-2));
+    var e = assertThrows(IllegalArgumentException.class, () -> MaskFormerRuntime.setHostCacheLimit(-2));
     assertTrue(e.getMessage().contains("HOST_CACHE_AUTO"), e.getMessage());
-    assertThrows(IllegalArgumentException.class, () -> MaskFormer.setHostCacheLimit(Long.MIN_VALUE));
+    assertThrows(IllegalArgumentException.class, () -> MaskFormerRuntime.setHostCacheLimit(Long.MIN_VALUE));
   }
 }

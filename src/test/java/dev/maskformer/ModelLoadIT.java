@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.MaskFormerRuntime.RuntimeInfo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,12 +23,12 @@ class ModelLoadIT {
 
   @BeforeAll
   static void baseline() {
-    handlesBefore = MaskFormer.liveNativeHandles();
+    handlesBefore = MaskFormerRuntime.liveNativeHandles();
   }
 
   @AfterAll
   static void noLeaks() {
-    assertEquals(handlesBefore, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(handlesBefore, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   @Test
@@ -80,11 +83,10 @@ class ModelLoadIT {
     assertTrue(load.getMessage().length() < 1000, load.getMessage());
     try (MaskFormer m = MaskFormer.load(TestModels.bad("greedy-large.pt"))) {
       // 256 rows at its own size: the forward pass asks for 1 PiB
-      var e = assertThrows(NativeOutOfMemoryException.class, () -> m.segment(TestModels.image("scene_320x256"),
-          SegmentOptions.DEFAULTS.withResize(false)).close());
+      var e = assertThrows(NativeOutOfMemoryException.class, () -> Images.segment(m, TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS.withResize(false)).close());
       assertEquals(Status.OUT_OF_MEMORY, e.status());
       // and the model keeps working
-      try (Segmentation s = m.segment(TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS.withResize(false))) {
+      try (Segmentation s = Images.segment(m, TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS.withResize(false))) {
         assertEquals(97 * 61, s.toIntArray().length);
       }
     }
@@ -103,7 +105,7 @@ class ModelLoadIT {
 
   @Test
   void unavailableDevicesAreReported() {
-    if (MaskFormer.cudaDeviceCount() == 0) {
+    if (MaskFormerRuntime.cudaDeviceCount() == 0) {
       var e = assertThrows(UnsupportedDeviceException.class, () -> MaskFormer.load(TestModels.tiny(),
           LoadOptions.DEFAULTS.withDevice(Device.cuda(0))));
       assertTrue(e.getMessage().contains("CUDA is not available"), e.getMessage());
@@ -123,13 +125,13 @@ class ModelLoadIT {
     m.close();
     var e = assertThrows(IllegalStateException.class, () -> m.inputSize(10, 10));
     assertTrue(e.getMessage().contains("closed"), e.getMessage());
-    assertThrows(IllegalStateException.class, () -> m.segment(TestModels.image("scene_97x61")));
+    assertThrows(IllegalStateException.class, () -> Images.segment(m, TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS));
     assertThrows(IllegalStateException.class, () -> m.warmup(new Size(8, 8)));
   }
 
   @Test
   void runtimeFacts() {
-    RuntimeInfo r = MaskFormer.runtime();
+    RuntimeInfo r = MaskFormerRuntime.info();
     assertEquals(dev.maskformer.internal.NativeLibrary.EXPECTED_ABI, r.abiVersion());
     assertTrue(r.libtorchVersion().matches("\\d+\\.\\d+.*"), r.libtorchVersion());
     // ./maskformer test names the LibTorch each run must be on (2.x, then Debian's 1.13)

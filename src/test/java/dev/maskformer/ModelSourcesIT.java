@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -39,18 +40,18 @@ class ModelSourcesIT {
 
   @BeforeAll
   static void reference() throws IOException {
-    handlesBefore = MaskFormer.liveNativeHandles();
+    handlesBefore = MaskFormerRuntime.liveNativeHandles();
     fromFile = labels(MaskFormer.load(TestModels.tiny()));
   }
 
   @AfterAll
   static void noHandleLeft() {
-    assertEquals(handlesBefore, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(handlesBefore, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   /** The labels a model gives for one fixture image; closes the model. */
   private static int[] labels(MaskFormer model) throws IOException {
-    try (model; Segmentation s = model.segment(TestModels.image("scene_320x256"))) {
+    try (model; Segmentation s = Images.segment(model, TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS)) {
       return s.toIntArray();
     }
   }

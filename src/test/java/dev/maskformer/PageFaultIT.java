@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.MaskFormerRuntime.HostCacheStats;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.maskformer.internal.NativeRuntime;
@@ -29,7 +31,7 @@ class PageFaultIT {
   @ParameterizedTest(name = "{0} at {1}x{2}")
   @CsvSource({"demo, 512, 384", "demo, 1920, 1080", "tiny, 1920, 1080", "tiny, 640, 480"})
   void steadyCallsDoNotFault(String name, int width, int height) {
-    MaskFormer.setHostCacheLimit(MaskFormer.HOST_CACHE_AUTO);
+    MaskFormerRuntime.setHostCacheLimit(MaskFormerRuntime.HOST_CACHE_AUTO);
     Path path = name.equals("demo") ? TestModels.demoModel() : TestModels.tiny();
     try (MaskFormer model = MaskFormer.load(path); Arena arena = Arena.ofConfined()) {
       ImageLayout layout = ImageLayout.packed(width, height, PixelFormat.RGB);
@@ -53,7 +55,7 @@ class PageFaultIT {
       }
       long[] sorted = faults.clone();
       Arrays.sort(sorted);
-      HostCacheStats stats = MaskFormer.hostCacheStats();
+      HostCacheStats stats = MaskFormerRuntime.hostCacheStats();
       String report = name + " " + width + "x" + height + ": page faults per steady call "
           + Arrays.toString(faults) + ", " + stats;
       System.out.println(report);

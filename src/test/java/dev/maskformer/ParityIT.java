@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -47,8 +50,7 @@ class ParityIT {
       MaskFormer model = name.equals("tiny") ? tiny : k300;
       int[] expected = TestModels.goldenLabels(name, image);
       float[] expectedScores = TestModels.goldenScores(name, image);
-      try (Segmentation s = model.segment(TestModels.image(image),
-          SegmentOptions.DEFAULTS.withLabelType(LabelType.I32).withScores(true))) {
+      try (Segmentation s = Images.segment(model, TestModels.image(image), SegmentOptions.DEFAULTS.withLabelType(LabelType.I32).withScores(true))) {
         int[] labels = s.toIntArray();
         assertEquals(expected.length, labels.length);
         int same = 0;
@@ -59,7 +61,7 @@ class ParityIT {
         assertTrue(agreement >= 0.999, name + " " + image + ": label agreement " + agreement);
         if (expectedScores == null) {
           System.out.printf("parity %s %s on LibTorch %s: labels %.6f%n", name, image,
-              MaskFormer.runtime().libtorchVersion(), agreement);
+              MaskFormerRuntime.info().libtorchVersion(), agreement);
           continue; // large image: labels only
         }
         float[] scores = new float[expectedScores.length];
@@ -69,14 +71,15 @@ class ParityIT {
           worst = Math.max(worst, Math.abs(scores[i] - expectedScores[i]));
         }
         System.out.printf("parity %s %s on LibTorch %s: labels %.6f, max |score difference| %.2e%n",
-            name, image, MaskFormer.runtime().libtorchVersion(), agreement, worst);
+            name, image, MaskFormerRuntime.info().libtorchVersion(), agreement, worst);
         assertTrue(worst <= 1e-4, name + " " + image + ": max |score difference| " + worst);
       }
     }
   }
 
+  /** The packed formats; YUV frames against ffmpeg's RGB are YuvIT's. */
   @ParameterizedTest
-  @EnumSource(PixelFormat.class)
+  @EnumSource(value = PixelFormat.class, names = {"RGB", "BGR", "RGBA", "BGRA"})
   void pixelFormatsAndPaddedRowsGiveTheSameLabels(PixelFormat format) throws Exception {
     BufferedImage image = Images.readImage(TestModels.image("scene_333x517"));
     int w = image.getWidth();
@@ -124,12 +127,12 @@ class ParityIT {
     BufferedImage grey = new BufferedImage(image.getWidth(), image.getHeight(), BufferedImage.TYPE_BYTE_GRAY);
     grey.getGraphics().drawImage(image, 0, 0, null);
     int[] expected = TestModels.goldenLabels("tiny", "scene_320x256");
-    try (Segmentation a = tiny.segment(image);
-        Segmentation b = tiny.segment(intRgb);
-        Segmentation c = tiny.segment(abgr);
-        Segmentation d = tiny.segment(TestModels.image("scene_320x256"));
-        Segmentation e = tiny.segment(image, SegmentOptions.DEFAULTS.withLabelType(LabelType.I32));
-        Segmentation g = tiny.segment(grey)) {
+    try (Segmentation a = Images.segment(tiny, image, SegmentOptions.DEFAULTS);
+        Segmentation b = Images.segment(tiny, intRgb, SegmentOptions.DEFAULTS);
+        Segmentation c = Images.segment(tiny, abgr, SegmentOptions.DEFAULTS);
+        Segmentation d = Images.segment(tiny, TestModels.image("scene_320x256"), SegmentOptions.DEFAULTS);
+        Segmentation e = Images.segment(tiny, image, SegmentOptions.DEFAULTS.withLabelType(LabelType.I32));
+        Segmentation g = Images.segment(tiny, grey, SegmentOptions.DEFAULTS)) {
       assertEquals(LabelType.U8, a.labelType());
       assertArrayEquals(expected, a.toIntArray());
       assertArrayEquals(expected, b.toIntArray());
@@ -185,7 +188,7 @@ class ParityIT {
 
   @Test
   void k300ModelsNeedInt32Labels() throws Exception {
-    try (Segmentation s = k300.segment(TestModels.image("scene_97x61"))) {
+    try (Segmentation s = Images.segment(k300, TestModels.image("scene_97x61"), SegmentOptions.DEFAULTS)) {
       assertEquals(LabelType.I32, s.labelType());
       assertArrayEquals(TestModels.goldenLabels("tiny-k300", "scene_97x61"), s.toIntArray());
     }
@@ -198,8 +201,8 @@ class ParityIT {
     assertEquals(new Size(160, 128), tiny.inputSize(160, 128));
     Path file = TestModels.image("scene_320x256");
     SegmentOptions off = SegmentOptions.DEFAULTS.withResize(false).withScores(true);
-    try (Segmentation resized = tiny.segment(file, SegmentOptions.DEFAULTS.withScores(true));
-        Segmentation asIs = tiny.segment(file, off);
+    try (Segmentation resized = Images.segment(tiny, file, SegmentOptions.DEFAULTS.withScores(true));
+        Segmentation asIs = Images.segment(tiny, file, off);
         Arena arena = Arena.ofConfined()) {
       // with the rule: Python's reference, which resizes
       assertArrayEquals(TestModels.goldenLabels("tiny", "scene_320x256"), resized.toIntArray());
@@ -220,8 +223,8 @@ class ParityIT {
       assertArrayEquals(asIs.toIntArray(), labels.toArray(ValueLayout.JAVA_INT));
     }
     // where the rule changes nothing, on and off are the same computation
-    try (Segmentation on = tiny.segment(TestModels.image("scene_128x128"));
-        Segmentation offSame = tiny.segment(TestModels.image("scene_128x128"), SegmentOptions.DEFAULTS.withResize(false))) {
+    try (Segmentation on = Images.segment(tiny, TestModels.image("scene_128x128"), SegmentOptions.DEFAULTS);
+        Segmentation offSame = Images.segment(tiny, TestModels.image("scene_128x128"), SegmentOptions.DEFAULTS.withResize(false))) {
       assertEquals(new Size(128, 128), tiny.inputSize(128, 128));
       assertArrayEquals(on.toIntArray(), offSame.toIntArray());
     }

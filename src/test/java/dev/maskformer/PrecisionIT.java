@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -15,7 +16,7 @@ import org.junit.jupiter.api.Test;
 class PrecisionIT {
   @Test
   void bf16LabelsAgreeWithFp32OnTheValidationScenes() throws IOException {
-    assumeTrue(MaskFormer.runtime().cpuNativeBf16(), "no native bf16 on this CPU (RuntimeIT checks the refusal)");
+    assumeTrue(MaskFormerRuntime.info().cpuNativeBf16(), "no native bf16 on this CPU (RuntimeIT checks the refusal)");
     Path demo = TestModels.demoModel();
     Path split = TestModels.dir().resolve("eval/images/validation");
     assumeTrue(Files.isDirectory(split), "no evaluation fixture");
@@ -29,7 +30,7 @@ class PrecisionIT {
     try (MaskFormer fp32 = MaskFormer.load(demo);
         MaskFormer bf16 = MaskFormer.load(demo, LoadOptions.DEFAULTS.withPrecision(Precision.BF16))) {
       for (Path image : images) {
-        try (Segmentation a = fp32.segment(image); Segmentation b = bf16.segment(image)) {
+        try (Segmentation a = Images.segment(fp32, image, SegmentOptions.DEFAULTS); Segmentation b = Images.segment(bf16, image, SegmentOptions.DEFAULTS)) {
           int[] la = a.toIntArray();
           int[] lb = b.toIntArray();
           for (int i = 0; i < la.length; i++) {

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.internal.Benchmarks;
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -91,8 +95,8 @@ class RandomCallsIT {
 
   @Test
   void randomCallsSucceedCorrectlyOrThrowTheDocumentedException() throws Exception {
-    long handles = MaskFormer.liveNativeHandles();
-    int threads = MaskFormer.runtime().intraOpThreads();
+    long handles = MaskFormerRuntime.liveNativeHandles();
+    int threads = MaskFormerRuntime.info().intraOpThreads();
     rnd = new SplittableRandom(SEED);
     arena = Arena.ofShared();
     long t0 = System.nanoTime();
@@ -119,8 +123,8 @@ class RandomCallsIT {
     StringBuilder time = new StringBuilder("RandomCallsIT: ms inside the calls by kind:");
     new java.util.TreeMap<>(millis).forEach((k, v) -> time.append(String.format(Locale.ROOT, " %s %.0f", k, v)));
     System.out.println(time);
-    assertEquals(threads, MaskFormer.runtime().intraOpThreads(), "the thread count changed");
-    assertEquals(handles, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(threads, MaskFormerRuntime.info().intraOpThreads(), "the thread count changed");
+    assertEquals(handles, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   /**
@@ -1007,26 +1011,26 @@ class RandomCallsIT {
 
   /** Process-wide setters and loading with absurd values: refused before anything changes. */
   private void processWide() throws Exception {
-    int max = MaskFormer.runtime().maxThreads();
+    int max = MaskFormerRuntime.info().maxThreads();
     Set<Class<? extends Throwable>> faults = new LinkedHashSet<>();
     switch (rnd.nextInt(4)) {
       case 0 -> {
         int n = rnd.nextBoolean() ? absurdInt() : rnd.nextBoolean() ? max + 1 : 0;
         boolean valid = n >= 1 && n <= max;
-        int now = MaskFormer.runtime().intraOpThreads();
+        int now = MaskFormerRuntime.info().intraOpThreads();
         int value = valid ? now : n; // valid counts would change the process: set the current one
         call = "setIntraOpThreads " + value;
         if (!(value >= 1 && value <= max)) {
           faults.add(IAE);
         }
-        expect(faults, () -> MaskFormer.setIntraOpThreads(value));
-        assertEquals(now, MaskFormer.runtime().intraOpThreads());
+        expect(faults, () -> MaskFormerRuntime.setIntraOpThreads(value));
+        assertEquals(now, MaskFormerRuntime.info().intraOpThreads());
       }
       case 1 -> {
         long bytes = rnd.nextBoolean() ? -rnd.nextLong(1, Long.MAX_VALUE) : Long.MIN_VALUE;
         faults.add(IAE);
         call = "setHostCacheLimit " + bytes;
-        expect(faults, () -> MaskFormer.setHostCacheLimit(bytes));
+        expect(faults, () -> MaskFormerRuntime.setHostCacheLimit(bytes));
       }
       case 2 -> {
         long bytes = switch (rnd.nextInt(6)) {
@@ -1044,7 +1048,7 @@ class RandomCallsIT {
         }
         call = "allocateHost " + bytes + ", faults " + names(faults);
         MemorySegment[] got = new MemorySegment[1];
-        Throwable t = expect(faults, () -> got[0] = MaskFormer.allocateHost(arena, bytes));
+        Throwable t = expect(faults, () -> got[0] = MaskFormerRuntime.allocateHost(arena, bytes));
         if (t == null) {
           assertEquals(bytes, got[0].byteSize());
           assertEquals(0, got[0].address() % 64);
@@ -1081,7 +1085,7 @@ class RandomCallsIT {
       int it = iters;
       call = "benchmarkForward 8x8 batch " + b + " iters " + it + ", faults " + names(faults);
       double[][] got = new double[1][];
-      if (expect(faults, () -> got[0] = model.benchmarkForward(new Size(8, 8), b, it)) == null) {
+      if (expect(faults, () -> got[0] = Benchmarks.forward(model, 8, 8, b, it)) == null) {
         assertEquals(it, got[0].length);
       }
     } else {
@@ -1093,8 +1097,8 @@ class RandomCallsIT {
       if (argsBad) {
         faults.add(IAE);
       }
-      if (d.isCuda() && MaskFormer.cudaDeviceCount() <= d.index() || p == Precision.FP16 && d.isCpu()
-          || p == Precision.BF16 && d.isCpu() && !MaskFormer.runtime().cpuNativeBf16()) {
+      if (d.isCuda() && MaskFormerRuntime.cudaDeviceCount() <= d.index() || p == Precision.FP16 && d.isCpu()
+          || p == Precision.BF16 && d.isCpu() && !MaskFormerRuntime.info().cpuNativeBf16()) {
         faults.add(UnsupportedDeviceException.class);
       }
       if (!argsBad && faults.isEmpty()) {
@@ -1105,7 +1109,7 @@ class RandomCallsIT {
       int it = iters;
       call = "matmulGflops " + d + " " + p + " n " + nn + " iters " + it + ", faults " + names(faults);
       double[] got = new double[1];
-      if (expect(faults, () -> got[0] = MaskFormer.matmulGflops(d, p, nn, it)) == null) {
+      if (expect(faults, () -> got[0] = Benchmarks.matmulGflops(d.index(), p.code(), nn, it)) == null) {
         assertTrue(got[0] > 0, "GFLOP/s " + got[0]);
       }
     }
@@ -1166,9 +1170,9 @@ class RandomCallsIT {
         || type == BufferedImage.TYPE_INT_RGB || type == BufferedImage.TYPE_INT_ARGB || type == BufferedImage.TYPE_INT_BGR;
     Segmentation[] got = new Segmentation[2];
     expect(Set.of(), () -> {
-      got[0] = tiny.segment(use, SegmentOptions.DEFAULTS.withResize(false));
+      got[0] = Images.segment(tiny, use, SegmentOptions.DEFAULTS.withResize(false));
       if (!lossless) {
-        got[1] = tiny.segment(bgr, SegmentOptions.DEFAULTS.withResize(false));
+        got[1] = Images.segment(tiny, bgr, SegmentOptions.DEFAULTS.withResize(false));
       }
     });
     try {

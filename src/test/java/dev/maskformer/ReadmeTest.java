@@ -61,4 +61,62 @@ class ReadmeTest {
     String sql = docs.substring(from, docs.indexOf("```", from + 6) + 3);
     assertTrue(readme.contains(sql), "README's SQL differs from docs/flink.md's:\n" + sql);
   }
+
+  /**
+   * Where the test command runs each command the README shows: the file that runs it and the text
+   * there that is that command. A command added to the README without being run fails here.
+   */
+  private static final java.util.Map<String, String[]> RUN_BY = java.util.Map.ofEntries(
+      java.util.Map.entry("./maskformer demo", new String[] {"maskformer", "\"$ROOT/maskformer\" demo"}),
+      java.util.Map.entry("./maskformer test", new String[] {".ci/run", "exec ./maskformer test"}),
+      java.util.Map.entry("./maskformer publish ~/maskformer-repo", new String[] {"maskformer", "publish \"$ROOT/target/publish-repo\""}),
+      java.util.Map.entry("./maskformer publish DIR", new String[] {"maskformer", "publish \"$ROOT/target/publish-repo\""}),
+      // pytest runs export.py with exactly these arguments on a zoo-format checkpoint of that name;
+      // the stage runs ./maskformer python itself
+      java.util.Map.entry("./maskformer python models/export.py --checkpoint maskformer_swintiny_ade20k.pth --variant swin-tiny --out swin-tiny.pt",
+          new String[] {"models/tests/test_convert.py", "\"--checkpoint\", zoo_checkpoint[0], \"--variant\",\n                        \"swin-tiny\", \"--out\""}),
+      java.util.Map.entry("./maskformer python", new String[] {"maskformer", "\"$ROOT/maskformer\" python models/export.py --help"}),
+      // download.pytorch.org is not reachable here: the same version comes from the local index
+      java.util.Map.entry("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu",
+          new String[] {"maskformer", "DEFAULT_TORCH=\"torch==2.13.0+cpu\""}),
+      java.util.Map.entry("pip install torch==2.14.1 --index-url https://download.pytorch.org/whl/cu130",
+          new String[] {"maskformer", "torch==2.14.1"}),
+      java.util.Map.entry("apt-get install libtorch1.13", new String[] {"maskformer", " libtorch1.13 "}),
+      java.util.Map.entry("java --enable-native-access=ALL-UNNAMED -jar maskformer-cli-0.1.0-all.jar info",
+          new String[] {"src/test/consumer/run.sh", "\"$java\" --enable-native-access=ALL-UNNAMED -jar \"maskformer-cli-$version-all.jar\" info"}));
+
+  /** The commands the README shows: lines of its bash blocks, and code spans that start with a program. */
+  static java.util.List<String> readmeCommands(String readme) {
+    java.util.List<String> commands = new java.util.ArrayList<>();
+    java.util.regex.Matcher blocks = java.util.regex.Pattern.compile("```bash\n(.*?)```", java.util.regex.Pattern.DOTALL).matcher(readme);
+    while (blocks.find()) {
+      for (String line : blocks.group(1).split("\n")) {
+        String command = line.replaceAll("\\s+#.*$", "").strip();
+        if (!command.isEmpty()) {
+          commands.add(command);
+        }
+      }
+    }
+    java.util.regex.Matcher spans = java.util.regex.Pattern.compile("`((?:\\./maskformer|java|pip|apt-get|mvn|python3?) [^`]*|\\./maskformer [^`]*)`").matcher(readme);
+    while (spans.find()) {
+      commands.add(spans.group(1).strip());
+    }
+    return commands;
+  }
+
+  @Test
+  void everyCommandTheReadmeShowsIsRunByTheTestCommand() throws IOException {
+    String readme = Files.readString(ROOT.resolve("README.md"));
+    java.util.List<String> commands = readmeCommands(readme);
+    assertTrue(commands.size() >= 8, "commands found: " + commands);
+    String version = Files.readAllLines(ROOT.resolve("pom.xml")).stream()
+        .filter(l -> l.startsWith("  <version>")).findFirst().orElseThrow().strip().replaceAll("</?version>", "");
+    for (String command : commands) {
+      String[] where = RUN_BY.get(command.replace("maskformer-cli-" + version + "-all.jar", "maskformer-cli-0.1.0-all.jar"));
+      assertTrue(where != null, "the README shows a command the test command does not run: " + command);
+      String file = Files.readString(ROOT.resolve(where[0]));
+      assertTrue(file.contains(where[1]), where[0] + " no longer runs `" + command + "` (looked for: " + where[1] + ")");
+    }
+    assertTrue(readme.contains("maskformer-cli-" + version + "-all.jar"), "the runnable jar's name has this version");
+  }
 }

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.internal.Benchmarks;
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.MaskFormerRuntime.CpuFeature;
+import dev.maskformer.MaskFormerRuntime.RuntimeInfo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -20,7 +25,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class RuntimeIT {
   @Test
   void theLoadedLibtorchIsTheCompiledOne() {
-    RuntimeInfo r = MaskFormer.runtime();
+    RuntimeInfo r = MaskFormerRuntime.info();
     assertTrue(r.libtorchLoaded().isEmpty()
         || r.libtorchLoaded().split("\\.")[0].equals(r.libtorchVersion().split("\\.")[0])
             && r.libtorchLoaded().split("\\.")[1].equals(r.libtorchVersion().split("\\.")[1]), r.toString());
@@ -30,9 +35,9 @@ class RuntimeIT {
   @ParameterizedTest
   @ValueSource(ints = {Integer.MAX_VALUE, 100_000, 1025, -1, 0, Integer.MIN_VALUE})
   void absurdThreadCountsAreRefusedBeforeAnyNativeUse(int threads) {
-    int max = MaskFormer.runtime().maxThreads();
-    long handles = MaskFormer.liveNativeHandles();
-    var set = assertThrows(IllegalArgumentException.class, () -> MaskFormer.setIntraOpThreads(threads));
+    int max = MaskFormerRuntime.info().maxThreads();
+    long handles = MaskFormerRuntime.liveNativeHandles();
+    var set = assertThrows(IllegalArgumentException.class, () -> MaskFormerRuntime.setIntraOpThreads(threads));
     assertTrue(set.getMessage().contains("1.." + max), set.getMessage());
     if (threads > 0) {
       var load = assertThrows(IllegalArgumentException.class, () -> MaskFormer.load(TestModels.tiny(),
@@ -40,19 +45,19 @@ class RuntimeIT {
       assertTrue(load.getMessage().contains("intraOpThreads must be 1.." + max), load.getMessage());
     }
     // the process is unharmed and keeps its count
-    assertTrue(MaskFormer.runtime().intraOpThreads() >= 1);
-    assertEquals(handles, MaskFormer.liveNativeHandles());
+    assertTrue(MaskFormerRuntime.info().intraOpThreads() >= 1);
+    assertEquals(handles, MaskFormerRuntime.liveNativeHandles());
   }
 
   @Test
   void boundsAreSane() {
-    RuntimeInfo r = MaskFormer.runtime();
+    RuntimeInfo r = MaskFormerRuntime.info();
     int cores = Runtime.getRuntime().availableProcessors();
     assertTrue(r.maxThreads() >= 4 && r.maxThreads() <= 1024, r.toString());
     assertTrue(r.defaultThreads() >= 1 && r.defaultThreads() <= Math.max(cores, 1), r.toString());
-    MaskFormer.setIntraOpThreads(r.maxThreads()); // the bound itself is accepted
-    MaskFormer.setIntraOpThreads(r.defaultThreads());
-    assertEquals(r.defaultThreads(), MaskFormer.runtime().intraOpThreads());
+    MaskFormerRuntime.setIntraOpThreads(r.maxThreads()); // the bound itself is accepted
+    MaskFormerRuntime.setIntraOpThreads(r.defaultThreads());
+    assertEquals(r.defaultThreads(), MaskFormerRuntime.info().intraOpThreads());
   }
 
   /** The API's default and the CLI's are one: the shim's, in a fresh process. */
@@ -65,6 +70,10 @@ class RuntimeIT {
     if (!shim.isBlank()) {
       cmd.add("-Dmaskformer.library=" + shim);
     }
+    String libtorch = System.getProperty("maskformer.libtorch", "");
+    if (!libtorch.isBlank()) { // the test's LibTorch, whatever the PATH holds
+      cmd.add("-Dmaskformer.libtorch=" + libtorch);
+    }
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "info",
         "--model", TestModels.tiny().toString()));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
@@ -75,7 +84,7 @@ class RuntimeIT {
         .matcher(out);
     assertTrue(m.find(), out);
     assertEquals(m.group(2), m.group(1), out);
-    assertEquals(Integer.toString(MaskFormer.runtime().defaultThreads()), m.group(2), out);
+    assertEquals(Integer.toString(MaskFormerRuntime.info().defaultThreads()), m.group(2), out);
     assertTrue(out.contains("OpenMP GOMP_SPINCOUNT=1000") || System.getenv("OMP_WAIT_POLICY") != null
         || System.getenv("GOMP_SPINCOUNT") != null, out);
   }
@@ -110,7 +119,7 @@ class RuntimeIT {
     if (flags.contains("amx_bf16") && flags.contains("amx_tile")) {
       expected.add(CpuFeature.AMX_BF16);
     }
-    RuntimeInfo r = MaskFormer.runtime();
+    RuntimeInfo r = MaskFormerRuntime.info();
     assertEquals(expected, r.cpuFeatures(), "CPU features against /proc/cpuinfo");
     boolean nativeBf16 = flags.contains("avx512_bf16") || flags.contains("amx_bf16");
     assertEquals(nativeBf16, r.cpuNativeBf16());
@@ -124,8 +133,8 @@ class RuntimeIT {
     SegmentOptions scores = SegmentOptions.DEFAULTS.withScores(true);
     try (MaskFormer half = MaskFormer.load(TestModels.tiny(), bf16);
         MaskFormer full = MaskFormer.load(TestModels.tiny());
-        Segmentation a = half.segment(TestModels.image("scene_97x61"), scores);
-        Segmentation b = full.segment(TestModels.image("scene_97x61"), scores)) {
+        Segmentation a = Images.segment(half, TestModels.image("scene_97x61"), scores);
+        Segmentation b = Images.segment(full, TestModels.image("scene_97x61"), scores)) {
       assertEquals(Precision.BF16, half.info().precision());
       float[] x = a.scores().orElseThrow().toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
       float[] y = b.scores().orElseThrow().toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
@@ -141,17 +150,17 @@ class RuntimeIT {
 
   @Test
   void benchmarkHelpersMeasureAndValidate() {
-    double peak = MaskFormer.matmulGflops(Device.CPU, Precision.FP32, 256, 2);
+    double peak = Benchmarks.matmulGflops(Device.CPU.index(), Precision.FP32.code(), 256, 2);
     assertTrue(peak > 0.1 && peak < 1e6, "GFLOP/s " + peak);
-    assertThrows(IllegalArgumentException.class, () -> MaskFormer.matmulGflops(Device.CPU, Precision.FP32, 1 << 20, 1));
-    assertThrows(UnsupportedDeviceException.class, () -> MaskFormer.matmulGflops(Device.CPU, Precision.FP16, 256, 1));
+    assertThrows(IllegalArgumentException.class, () -> Benchmarks.matmulGflops(Device.CPU.index(), Precision.FP32.code(), 1 << 20, 1));
+    assertThrows(UnsupportedDeviceException.class, () -> Benchmarks.matmulGflops(Device.CPU.index(), Precision.FP16.code(), 256, 1));
     try (MaskFormer m = MaskFormer.load(TestModels.tiny())) {
-      double[] ms = m.benchmarkForward(new Size(64, 48), 2, 3);
+      double[] ms = Benchmarks.forward(m, 64, 48, 2, 3);
       assertEquals(3, ms.length);
       for (double t : ms) {
         assertTrue(t > 0, java.util.Arrays.toString(ms));
       }
-      assertThrows(IllegalArgumentException.class, () -> m.benchmarkForward(new Size(64, 48), 0, 3));
+      assertThrows(IllegalArgumentException.class, () -> Benchmarks.forward(m, 64, 48, 0, 3));
     }
   }
 }

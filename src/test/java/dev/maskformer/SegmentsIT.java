@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.Output.ConfidenceType;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.SegmentOptions.RegionRule;
+import dev.maskformer.Segmentation.Region;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -39,7 +44,7 @@ class SegmentsIT {
       boolean merge, double iterative) {
     SegmentOptions options() {
       SegmentOptions o = SegmentOptions.DEFAULTS.withLabelType(LabelType.I32)
-          .withSegments(new SegmentRule(object, overlap, merge))
+          .withRegions(new RegionRule(object, overlap, merge))
           .withConfidence(ConfidenceType.F32);
       return iterative >= 0 ? o.withIterativeRule(iterative) : o;
     }
@@ -59,7 +64,7 @@ class SegmentsIT {
   static void close() {
     demo.close();
     tiny.close();
-    assertEquals(0, MaskFormer.liveNativeHandles());
+    assertEquals(0, MaskFormerRuntime.liveNativeHandles());
   }
 
   static Map<String, List<Case>> cases() throws IOException {
@@ -109,10 +114,10 @@ class SegmentsIT {
   private static int check(Case c, Segmentation s) throws IOException {
     String what = c.stem();
     List<String[]> expected = goldenSegments(c);
-    List<Segment> got = s.segments();
+    List<Region> got = s.regions();
     assertEquals(expected.size(), got.size(), what + ": segments " + got);
     // ids up to a permutation: pixel by pixel, one Java id per Python id and back
-    int[] ids = s.segmentIdArray();
+    int[] ids = s.regionIdArray();
     int[] goldenIds = ints(GOLDEN.resolve(c.stem() + ".ids.i32"));
     assertEquals(goldenIds.length, ids.length);
     Map<Integer, Integer> toGolden = new HashMap<>();
@@ -129,7 +134,7 @@ class SegmentsIT {
     for (String[] e : expected) {
       byGoldenId.put(Integer.parseInt(e[0]), e);
     }
-    for (Segment seg : got) {
+    for (Region seg : got) {
       String[] e = byGoldenId.get(toGolden.get(seg.id()));
       assertTrue(e != null, what + ": segment " + seg + " has no Python counterpart");
       assertEquals(Integer.parseInt(e[1]), seg.label(), what + ": class of " + seg);
@@ -174,7 +179,7 @@ class SegmentsIT {
     for (List<Case> group : cases().values()) {
       int found = 0;
       for (Case c : group) {
-        try (Segmentation s = model(c).segment(TestModels.image(c.image()), c.options())) {
+        try (Segmentation s = Images.segment(model(c), TestModels.image(c.image()), c.options())) {
           found += check(c, s);
         }
       }
@@ -216,12 +221,12 @@ class SegmentsIT {
       MemorySegment labels = arena.allocate(pixels * 4, 4);
       MemorySegment ids = arena.allocate(pixels * 4, 4);
       MemorySegment conf = arena.allocate(pixels);
-      Output out = new Output(labels, LabelType.I32, null).withSegmentIds(ids)
+      Output out = new Output(labels, LabelType.I32, null).withRegionIds(ids)
           .withConfidence(conf, ConfidenceType.U8);
-      List<Segment> segments = demo.segment(frame, out, c.options());
+      List<Region> segments = demo.segment(frame, out, c.options());
       try (Segmentation s = demo.segment(frame, c.options())) {
-        assertEquals(s.segments(), segments);
-        assertEquals(-1, ids.mismatch(s.segmentIds().orElseThrow()));
+        assertEquals(s.regions(), segments);
+        assertEquals(-1, ids.mismatch(s.regionIds().orElseThrow()));
         assertEquals(-1, labels.mismatch(s.labels()));
         float[] golden = floats(GOLDEN.resolve(c.stem() + ".confidence.f32"));
         int worst = 0;
@@ -240,19 +245,16 @@ class SegmentsIT {
   @Test
   void iterativeRuleChangesLabelsAndDefaultsStayAsTheyWere() throws Exception {
     Case c = cases().get("iterative").get(1);
-    try (Segmentation plain = demo.segment(TestModels.image(c.image()),
-            SegmentOptions.DEFAULTS.withLabelType(LabelType.I32));
-        Segmentation extended = demo.segment(TestModels.image(c.image()),
-            SegmentOptions.DEFAULTS.withLabelType(LabelType.I32).withSegments(true)
+    try (Segmentation plain = Images.segment(demo, TestModels.image(c.image()), SegmentOptions.DEFAULTS.withLabelType(LabelType.I32));
+        Segmentation extended = Images.segment(demo, TestModels.image(c.image()), SegmentOptions.DEFAULTS.withLabelType(LabelType.I32).withRegions(true)
                 .withConfidence(ConfidenceType.F32));
-        Segmentation iterative = demo.segment(TestModels.image(c.image()), c.options())) {
+        Segmentation iterative = Images.segment(demo, TestModels.image(c.image()), c.options())) {
       // segments and confidence leave the labels of the default rule alone
       assertEquals(-1, plain.labels().mismatch(extended.labels()));
       assertNotEquals(-1, plain.labels().mismatch(iterative.labels()),
           "the iterative rule changed no label on " + c.image());
       // the confidence is the score the argmax picked
-      try (Segmentation scored = demo.segment(TestModels.image(c.image()),
-          SegmentOptions.DEFAULTS.withScores(true).withConfidence(ConfidenceType.F32))) {
+      try (Segmentation scored = Images.segment(demo, TestModels.image(c.image()), SegmentOptions.DEFAULTS.withScores(true).withConfidence(ConfidenceType.F32))) {
         for (int y = 0; y < scored.height(); y += 7) {
           for (int x = 0; x < scored.width(); x += 5) {
             assertEquals(scored.score(scored.label(x, y), x, y), scored.confidence(x, y));
@@ -264,10 +266,10 @@ class SegmentsIT {
 
   @Test
   void badRulesAndOutputsAreRefused() throws Exception {
-    assertThrows(IllegalArgumentException.class, () -> new SegmentRule(Double.NaN, 0.8, false));
-    assertThrows(IllegalArgumentException.class, () -> new SegmentRule(0.8, 1.5, false));
+    assertThrows(IllegalArgumentException.class, () -> new RegionRule(Double.NaN, 0.8, false));
+    assertThrows(IllegalArgumentException.class, () -> new RegionRule(0.8, 1.5, false));
     assertThrows(IllegalArgumentException.class, () -> SegmentOptions.DEFAULTS.withIterativeRule(-0.1));
-    assertThrows(IllegalArgumentException.class, () -> SegmentOptions.DEFAULTS.withSegments(0.8, Double.NaN));
+    assertThrows(IllegalArgumentException.class, () -> SegmentOptions.DEFAULTS.withRegions(0.8, Double.NaN));
     assertThrows(NullPointerException.class, () -> SegmentOptions.DEFAULTS.withSemanticRule(null));
     try (Arena arena = Arena.ofConfined()) {
       Frame frame = Images.read(TestModels.image("scene_97x61"), arena);
@@ -275,22 +277,22 @@ class SegmentsIT {
       MemorySegment labels = arena.allocate(pixels);
       MemorySegment ids = arena.allocate(pixels * 4, 4);
       var e = assertThrows(IllegalArgumentException.class, () -> tiny.segment(frame,
-          Output.labels(labels, LabelType.U8).withSegmentIds(ids), SegmentOptions.DEFAULTS));
-      assertTrue(e.getMessage().contains("withSegments"), e.getMessage());
+          Output.labels(labels, LabelType.U8).withRegionIds(ids), SegmentOptions.DEFAULTS));
+      assertTrue(e.getMessage().contains("withRegions"), e.getMessage());
       e = assertThrows(IllegalArgumentException.class, () -> tiny.segment(frame,
-          Output.labels(labels, LabelType.U8).withSegmentIds(ids.asSlice(0, pixels * 4 - 4)),
-          SegmentOptions.DEFAULTS.withSegments(true)));
-      assertTrue(e.getMessage().contains("segmentIds hold"), e.getMessage());
+          Output.labels(labels, LabelType.U8).withRegionIds(ids.asSlice(0, pixels * 4 - 4)),
+          SegmentOptions.DEFAULTS.withRegions(true)));
+      assertTrue(e.getMessage().contains("regionIds hold"), e.getMessage());
       e = assertThrows(IllegalArgumentException.class, () -> tiny.segment(frame,
           Output.labels(labels, LabelType.U8).withConfidence(ids.asSlice(0, pixels * 4 - 1),
               ConfidenceType.F32), SegmentOptions.DEFAULTS));
       assertTrue(e.getMessage().contains("confidence holds"), e.getMessage());
       assertThrows(IllegalArgumentException.class, () -> Output.labels(labels, LabelType.U8)
-          .withSegmentIds(ids.asSlice(1, 8)));
+          .withRegionIds(ids.asSlice(1, 8)));
       assertThrows(IllegalArgumentException.class,
           () -> new Output(labels, LabelType.U8, null, null, ids, null));
       assertThrows(IllegalArgumentException.class, () -> Output.labels(labels, LabelType.U8)
-          .withSegmentIds(ids.asReadOnly()));
+          .withRegionIds(ids.asReadOnly()));
     }
   }
 }

@@ -4,7 +4,6 @@ package dev.maskformer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
-import dev.maskformer.internal.NativeStatus;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -27,14 +26,18 @@ class StatusTest {
 
   @Test
   void exceptionTypes() {
-    assertInstanceOf(ModelLoadException.class, NativeStatus.exceptionFor(Status.IO, "m"));
-    assertInstanceOf(ModelLoadException.class, NativeStatus.exceptionFor(Status.MODEL_FORMAT, "m"));
-    assertInstanceOf(UnsupportedDeviceException.class, NativeStatus.exceptionFor(Status.UNSUPPORTED, "m"));
-    assertInstanceOf(NativeOutOfMemoryException.class, NativeStatus.exceptionFor(Status.OUT_OF_MEMORY, "m"));
-    assertInstanceOf(InferenceException.class, NativeStatus.exceptionFor(Status.CUDA, "m"));
-    assertInstanceOf(InferenceException.class, NativeStatus.exceptionFor(Status.INTERNAL, "m"));
-    assertInstanceOf(IllegalArgumentException.class, NativeStatus.exceptionFor(Status.INVALID_ARGUMENT, "m"));
+    assertInstanceOf(ModelLoadException.class, NativeCalls.exception(Status.IO, "m", true));
+    assertInstanceOf(ModelLoadException.class, NativeCalls.exception(Status.MODEL_FORMAT, "m", true));
+    assertInstanceOf(UnsupportedDeviceException.class, NativeCalls.exception(Status.UNSUPPORTED, "m", false));
+    assertInstanceOf(NativeOutOfMemoryException.class, NativeCalls.exception(Status.OUT_OF_MEMORY, "m", false));
+    assertInstanceOf(InferenceException.class, NativeCalls.exception(Status.CUDA, "m", false));
+    assertInstanceOf(InferenceException.class, NativeCalls.exception(Status.INTERNAL, "m", false));
+    assertInstanceOf(InferenceException.class, NativeCalls.exception(Status.NOT_FINITE, "m", false));
+    assertInstanceOf(IllegalArgumentException.class, NativeCalls.exception(Status.INVALID_ARGUMENT, "m", false));
     assertEquals(Status.MODEL_FORMAT,
-        ((MaskFormerException) NativeStatus.exceptionFor(Status.MODEL_FORMAT, "m")).status());
+        ((MaskFormerException) NativeCalls.exception(Status.MODEL_FORMAT, "m", true)).status());
+    // a model that breaks its output contract on a call (after loading): the call failed, status kept
+    var contract = assertInstanceOf(InferenceException.class, NativeCalls.exception(Status.MODEL_FORMAT, "m", false));
+    assertEquals(Status.MODEL_FORMAT, contract.status());
   }
 }

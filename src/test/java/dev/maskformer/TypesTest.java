@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer;
 
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
+import dev.maskformer.ImageLayout.Plane;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -98,5 +104,46 @@ class TypesTest {
     ImageLayout big = new ImageLayout(4, 3, 1L << 40, PixelFormat.RGB); // large but representable
     assertEquals(2 * (1L << 40) + 12, big.byteSize());
     assertEquals(32768, ImageLayout.MAX_SIDE);
+  }
+
+  @Test
+  void yuvLayoutsMatchFfmpegRawFrames() {
+    // ffmpeg's rawvideo (and JavaCV's) layouts: planes back to back, chroma strides from the width
+    ImageLayout i420 = new ImageLayout(323, 241, 323, PixelFormat.I420);
+    assertEquals(java.util.List.of(new Plane(323L * 241, 162), new Plane(323L * 241 + 162L * 121, 162)), i420.chroma());
+    assertEquals(323L * 241 + 2L * 162 * 121, i420.byteSize());
+    ImageLayout nv12 = new ImageLayout(323, 241, 323, PixelFormat.NV12);
+    assertEquals(java.util.List.of(new Plane(323L * 241, 324)), nv12.chroma());
+    assertEquals(323L * 241 + 324L * 121, nv12.byteSize());
+    assertEquals(nv12, ImageLayout.packed(323, 241, PixelFormat.NV12));
+    ImageLayout paddedNv12 = new ImageLayout(1920, 1080, 2048, PixelFormat.NV12);
+    assertEquals(java.util.List.of(new Plane(2048L * 1080, 2048)), paddedNv12.chroma());
+    assertEquals(ColorMatrix.BT601, i420.matrix());
+    assertEquals(ColorRange.LIMITED, i420.range());
+  }
+
+
+  @Test
+  void yuvLayoutsRefuseBadPlanes() {
+    int w = 64;
+    int h = 48;
+    assertThrows(IllegalArgumentException.class, () -> ImageLayout.yuv(PixelFormat.I420, w, h, w, new Plane(w * h, 32)));
+    var e = assertThrows(IllegalArgumentException.class,
+        () -> ImageLayout.yuv(PixelFormat.I420, w, h, w, new Plane(w * h, 31), new Plane(w * h + 32 * 24, 32)));
+    assertTrue(e.getMessage().contains("U plane stride 31"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> ImageLayout.yuv(PixelFormat.NV12, w, h, w, new Plane(w * h, 63)));
+    assertTrue(e.getMessage().contains("UV plane stride 63"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> ImageLayout.yuv(PixelFormat.NV12, w, h, w, new Plane(Long.MAX_VALUE - 100, 64)));
+    assertTrue(e.getMessage().contains("Long.MAX_VALUE"), e.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> ImageLayout.yuv(PixelFormat.NV12, w, h, w, new Plane(0, Long.MAX_VALUE / 4)));
+    assertThrows(IllegalArgumentException.class, () -> new ImageLayout(w, h, w - 1, PixelFormat.NV12));
+    assertThrows(IllegalArgumentException.class, () -> new ImageLayout(w, 32768, Long.MAX_VALUE / 4, PixelFormat.I420));
+    assertThrows(IllegalArgumentException.class, () -> new Plane(-1, 10));
+    assertThrows(IllegalArgumentException.class, () -> ImageLayout.yuv(PixelFormat.RGB, w, h, w * 3));
+    assertThrows(IllegalArgumentException.class, () -> new ImageLayout(w, h, w * 3, PixelFormat.RGB,
+        java.util.List.of(new Plane(0, 8)), ColorMatrix.BT601, ColorRange.LIMITED));
+    assertThrows(NullPointerException.class,
+        () -> new ImageLayout(w, h, w, PixelFormat.I420).withColor(null, ColorRange.FULL));
   }
 }

@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.internal.Benchmarks;
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.MaskFormer.Size;
+import dev.maskformer.MaskFormerRuntime.RuntimeInfo;
+import dev.maskformer.ModelInfo.ModelFormat;
+import dev.maskformer.Output.LabelType;
 import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
-import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
-import dev.maskformer.ModelFormat;
 import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
-import dev.maskformer.RuntimeInfo;
 import dev.maskformer.SegmentOptions;
-import dev.maskformer.Size;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -32,14 +34,28 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(header = "Times whole calls and prints JSON latency and throughput.", name = "bench", description = {
-    "Times the whole pipeline (frame in caller memory -> labels in caller memory) and prints JSON:",
-    "mean, p50, p90 ms per call, frames/s, page faults per call, device, LibTorch version."})
+    "Times the whole pipeline (frame in caller memory -> labels in caller memory) and prints JSON: "
+        + "mean, p50, p90 ms per call, frames/s, page faults per call, device, LibTorch version."})
 final class BenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions modelOptions;
 
   @Option(names = "--size", defaultValue = "512x512", description = "frame size WxH (default: ${DEFAULT-VALUE})")
   Size frameSize;
+
+  PixelFormat format = PixelFormat.RGB;
+
+  @Option(names = "--format", defaultValue = "rgb", paramLabel = "F", description = {
+      "pixel format of the frames: rgb, bgr, rgba, bgra, or the YUV 4:2:0 formats nv12, i420, nv21 "
+          + "(converted in the library as ffmpeg does; default: ${DEFAULT-VALUE})"})
+  void format(String f) {
+    try {
+      format = PixelFormat.valueOf(f.toUpperCase(java.util.Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--format must be one of rgb, bgr, rgba, bgra,"
+          + " nv12, i420, nv21, got " + f);
+    }
+  }
 
   @Option(names = "--batch", defaultValue = "1", description = "frames per call (default: ${DEFAULT-VALUE})")
   int batch;
@@ -54,37 +70,37 @@ final class BenchCommand implements Callable<Integer> {
   boolean scores;
 
   @Option(names = "--compare-python", description = {
-      "also time Python PyTorch running the same file and pipeline (models/bench_python.py),",
-      "interleaved with the Java runs, and print both with the Java/Python ratio"})
+      "also time Python PyTorch running the same file and pipeline (models/bench_python.py), "
+          + "interleaved with the Java runs, and print both with the Java/Python ratio"})
   boolean comparePython;
 
   @Option(names = "--compare-onnxruntime", description = {
-      "also time ONNX Runtime running the same weights exported to ONNX by models/export.py",
-      "(fp32, CPU), the whole pipeline and the forward pass alone, interleaved with the Java runs,",
-      "and print the ratios (forward against forward, whole call against its forward)"})
+      "also time ONNX Runtime running the same weights exported to ONNX by models/export.py "
+          + "(fp32, CPU), the whole pipeline and the forward pass alone, interleaved with the Java runs, "
+          + "and print the ratios (forward against forward, whole call against its forward)"})
   boolean compareOnnxRuntime;
 
   @Option(names = "--onnx", paramLabel = "FILE", description = {
-      "ONNX file of the model at this frame's network input size for --compare-onnxruntime",
-      "(default: exported once into a cache folder under java.io.tmpdir)"})
+      "ONNX file of the model at this frame's network input size for --compare-onnxruntime "
+          + "(default: exported once into a cache folder under java.io.tmpdir)"})
   Path onnx;
 
   @Option(names = "--rounds", defaultValue = "3", description = "interleaved rounds for --compare-python and --compare-onnxruntime (default: ${DEFAULT-VALUE})")
   int rounds;
 
   @Option(names = "--python", defaultValue = "${sys:maskformer.python:-python3}", description = {
-      "Python with torch for --compare-python and the FLOP count (default: the project's",
-      "environment under ./maskformer, else python3: ${DEFAULT-VALUE})"})
+      "Python with torch for --compare-python and the FLOP count (default: the project's "
+          + "environment under ./maskformer, else python3: ${DEFAULT-VALUE})"})
   String python;
 
   @Option(names = "--forward", negatable = true, defaultValue = "true", fallbackValue = "true", description = {
-      "also time the forward pass alone and print its GFLOP/s against this LibTorch's measured",
-      "matmul peak (default: on; --no-forward skips it)"})
+      "also time the forward pass alone and print its GFLOP/s against this LibTorch's measured "
+          + "matmul peak (default: on; --no-forward skips it)"})
   boolean forward;
 
   @Option(names = "--gflop", description = {
-      "GFLOP of one forward pass at the network input size (default: counted by",
-      "models/flops.py with --python)"})
+      "GFLOP of one forward pass at the network input size (default: counted by "
+          + "models/flops.py with --python)"})
   Double gflop;
 
   @Override
@@ -92,21 +108,24 @@ final class BenchCommand implements Callable<Integer> {
     if (batch < 1 || iters < 1 || warmup < 0) {
       throw new IllegalArgumentException("--batch and --iters must be >= 1, --warmup >= 0");
     }
+    if (comparePython && format != PixelFormat.RGB) {
+      throw new IllegalArgumentException("--compare-python compares RGB frames: drop --format");
+    }
     try (MaskFormer model = modelOptions.load(); Arena arena = Arena.ofShared()) {
-      ImageLayout layout = ImageLayout.packed(frameSize.width(), frameSize.height(), PixelFormat.RGB);
+      ImageLayout layout = ImageLayout.packed(frameSize.width(), frameSize.height(), format);
       List<Frame> frames = new ArrayList<>();
       List<Output> outputs = new ArrayList<>();
       SplittableRandom random = new SplittableRandom(42);
       LabelType type = LabelType.forClasses(model.numClasses());
       for (int i = 0; i < batch; i++) {
-        MemorySegment pixels = MaskFormer.allocateHost(arena, layout.byteSize());
+        MemorySegment pixels = MaskFormerRuntime.allocateHost(arena, layout.byteSize());
         for (long j = 0; j < pixels.byteSize(); j += 8) {
           pixels.set(ValueLayout.JAVA_LONG_UNALIGNED, Math.min(j, pixels.byteSize() - 8), random.nextLong());
         }
         frames.add(new Frame(pixels, layout));
-        Output out = Output.labels(MaskFormer.allocateHost(arena, layout.pixels() * type.bytes()), type);
+        Output out = Output.labels(MaskFormerRuntime.allocateHost(arena, layout.pixels() * type.bytes()), type);
         if (scores) {
-          out = out.withScores(MaskFormer.allocateHost(arena, layout.pixels() * model.numClasses() * 4));
+          out = out.withScores(MaskFormerRuntime.allocateHost(arena, layout.pixels() * model.numClasses() * 4));
         }
         outputs.add(out);
       }
@@ -117,6 +136,18 @@ final class BenchCommand implements Callable<Integer> {
       Map<String, String> forwardStats = forward ? forwardStats(model) : Map.of();
       if (!comparePython && !compareOnnxRuntime) {
         Map<String, String> json = measure(model, frameSize, frames, outputs);
+        if (format.isYuv()) { // the conversion alone, all rows on the CPU (segment converts only the rows it resizes from)
+          MemorySegment rgb = arena.allocate(layout.pixels() * 3);
+          double[] ms = new double[iters];
+          for (int i = 0; i < iters; i++) {
+            long t0 = System.nanoTime();
+            frames.get(0).toRgb(rgb);
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+          }
+          Arrays.sort(ms);
+          json.put("to_rgb_p50_ms", Json.number(percentile(ms, 0.5)));
+          json.put("to_rgb_min_ms", Json.number(ms[0]));
+        }
         json.putAll(forwardStats);
         spec.commandLine().getOut().println(Json.object(json, ""));
         return 0;
@@ -147,7 +178,7 @@ final class BenchCommand implements Callable<Integer> {
   /** A few timed forward passes alone at the network input size, in ms, sorted. */
   private double[] forwardTimes(MaskFormer model) {
     Size net = model.inputSize(frameSize.width(), frameSize.height());
-    double[] ms = model.benchmarkForward(net, batch, Math.max(3, Math.min(iters, 10)));
+    double[] ms = Benchmarks.forward(model, net.width(), net.height(), batch, Math.max(3, Math.min(iters, 10)));
     Arrays.sort(ms);
     return ms;
   }
@@ -206,12 +237,12 @@ final class BenchCommand implements Callable<Integer> {
    */
   private Map<String, String> forwardStats(MaskFormer model) {
     Size net = model.inputSize(frameSize.width(), frameSize.height());
-    double[] ms = model.benchmarkForward(net, batch, Math.max(3, Math.min(iters, 10)));
+    double[] ms = Benchmarks.forward(model, net.width(), net.height(), batch, Math.max(3, Math.min(iters, 10)));
     Arrays.sort(ms);
     double p50 = percentile(ms, 0.5);
     Map<String, String> json = new LinkedHashMap<>();
     json.put("forward_p50_ms", Json.number(p50));
-    double peak = MaskFormer.matmulGflops(modelOptions.run.device, modelOptions.run.precision, 2048, 5);
+    double peak = Benchmarks.matmulGflops(modelOptions.run.device.index(), modelOptions.run.precision.code(), 2048, 5);
     json.put("matmul_peak_gflop_per_s", Json.number(peak));
     Double count = gflop != null ? gflop : countFlops(net);
     if (count != null) {
@@ -252,7 +283,7 @@ final class BenchCommand implements Callable<Integer> {
     double[] sorted = ms.clone();
     Arrays.sort(sorted);
     double mean = Arrays.stream(ms).average().orElse(0);
-    RuntimeInfo r = MaskFormer.runtime();
+    RuntimeInfo r = MaskFormerRuntime.info();
     Map<String, String> json = new LinkedHashMap<>();
     json.put("runtime", Json.quote("java"));
     json.put("model", Json.quote(model.info().path()));
@@ -265,6 +296,7 @@ final class BenchCommand implements Callable<Integer> {
     json.put("cpu_features", Json.quote(r.cpuFeatures().toString()));
     json.put("openmp", Json.quote(r.openMp()));
     json.put("size", Json.quote(frameSize.toString()));
+    json.put("pixel_format", Json.quote(format.name().toLowerCase(java.util.Locale.ROOT)));
     json.put("network_input", Json.quote(model.inputSize(frameSize.width(), frameSize.height()).toString()));
     json.put("batch", Integer.toString(batch));
     json.put("iters", Integer.toString(iters));
@@ -290,7 +322,7 @@ final class BenchCommand implements Callable<Integer> {
     List<String> cmd = new ArrayList<>(List.of(python, script.toString(), "--model", modelOptions.model.toString(),
         "--size", frameSize.toString(), "--batch", Integer.toString(batch), "--iters",
         Integer.toString(iters), "--warmup", Integer.toString(warmup), "--threads",
-        Integer.toString(MaskFormer.runtime().intraOpThreads()), "--device",
+        Integer.toString(MaskFormerRuntime.info().intraOpThreads()), "--device",
         modelOptions.run.device.toString()));
     if (onnxFile != null) {
       cmd.addAll(List.of("--precision", "fp32", "--onnx", onnxFile.toString()));
@@ -306,7 +338,7 @@ final class BenchCommand implements Callable<Integer> {
     try {
       ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
       // the library set its OpenMP default in the native environment only: give Python the same
-      String openMp = MaskFormer.runtime().openMp();
+      String openMp = MaskFormerRuntime.info().openMp();
       if (openMp.startsWith("GOMP_SPINCOUNT=") && System.getenv("GOMP_SPINCOUNT") == null) {
         pb.environment().put("GOMP_SPINCOUNT", openMp.substring("GOMP_SPINCOUNT=".length()));
       }

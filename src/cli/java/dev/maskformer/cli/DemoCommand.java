@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ClassInfo;
-import dev.maskformer.Images;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Segmentation;
 import java.awt.Color;
@@ -24,8 +24,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(header = "Segments the bundled scenes with the bundled demo model.", name = "demo", description = {
-    "Segments the bundled sample scenes with the bundled demo model (models/demo/) and writes",
-    "<sample>.overlay.png, legend.png (classes present) and demo.png (all samples, image | result)."})
+    "Segments the bundled sample scenes with the bundled demo model (models/demo/) and writes "
+        + "<sample>.overlay.png, legend.png (classes present) and demo.png (all samples, image | result)."})
 final class DemoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ClassInfo;
-import dev.maskformer.Images;
-import dev.maskformer.LabelType;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Precision;
 import dev.maskformer.SegmentOptions;
@@ -29,9 +29,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(header = "mIoU, pixel accuracy and per-class IoU over an ADE20k-layout folder.", name = "evaluate", description = {
-    "mIoU, pixel accuracy and per-class IoU over an ADE20k-layout folder",
-    "(images/<split>/*.jpg, annotations/<split>/*.png with 0 = ignore, 1..K = class id),",
-    "computed as sssegmentation does. Prints JSON on stdout."})
+    "mIoU, pixel accuracy and per-class IoU over an ADE20k-layout folder "
+        + "(images/<split>/*.jpg, annotations/<split>/*.png with 0 = ignore, 1..K = class id), "
+        + "computed as sssegmentation does. Prints JSON on stdout."})
 final class EvaluateCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions modelOptions;
@@ -46,8 +46,8 @@ final class EvaluateCommand implements Callable<Integer> {
   Integer limit;
 
   @Option(names = "--agreement-with", paramLabel = "PRECISION", description = {
-      "also run the model at this precision (usually fp32) and report the share of pixels whose",
-      "label is the same in both runs, overall and for the worst image, and that run's mIoU"})
+      "also run the model at this precision (usually fp32) and report the share of pixels whose "
+          + "label is the same in both runs, overall and for the worst image, and that run's mIoU"})
   Precision reference;
 
   @Override

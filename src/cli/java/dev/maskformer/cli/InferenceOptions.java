@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.SegmentOptions.RegionRule;
+import dev.maskformer.SegmentOptions.SemanticRule;
 import dev.maskformer.SegmentOptions;
-import dev.maskformer.SegmentRule;
-import dev.maskformer.SemanticRule;
 import java.util.Locale;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -66,8 +66,8 @@ final class InferenceOptions {
     return t;
   }
 
-  SegmentRule segmentRule() {
-    return new SegmentRule(objectThreshold, overlapThreshold, merge);
+  RegionRule segmentRule() {
+    return new RegionRule(objectThreshold, overlapThreshold, merge);
   }
 
   /** {@code base} with the semantic rule; with segments when {@code segments}. */
@@ -76,6 +76,6 @@ final class InferenceOptions {
     if (semanticRule.rule == SemanticRule.ITERATIVE) {
       o = o.withIterativeRule(iterativeOverlap);
     }
-    return segments ? o.withSegments(segmentRule()) : o;
+    return segments ? o.withRegions(segmentRule()) : o;
   }
 }

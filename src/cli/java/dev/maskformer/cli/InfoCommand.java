@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ClassInfo;
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.MaskFormerRuntime.RuntimeInfo;
+import dev.maskformer.ModelInfo.ClassInfo;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.ModelInfo;
-import dev.maskformer.RuntimeInfo;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -59,7 +60,7 @@ final class InfoCommand implements Callable<Integer> {
   }
 
   private static void printRuntime(PrintWriter out) {
-    RuntimeInfo r = MaskFormer.runtime();
+    RuntimeInfo r = MaskFormerRuntime.info();
     out.printf("Java            %s (%s)%n", Runtime.version(), System.getProperty("java.vm.name"));
     out.printf("maskformer shim %s, C ABI %d%n", r.shimVersion(), r.abiVersion());
     out.printf("LibTorch        %s (%s), loaded %s from %s%n", r.libtorchVersion(),
@@ -87,7 +88,7 @@ final class InfoCommand implements Callable<Integer> {
         : "keep ratio, long side <= " + i.resizeLong() + ", short side <= " + i.resizeShort());
     out.printf("normalisation   RGB, mean %s, std %s (0..255 values)%n", i.mean(), i.std());
     out.printf("metadata format %d%n", i.formatVersion());
-    out.printf("file format     %s%n", m.format() == dev.maskformer.ModelFormat.AOTI
+    out.printf("file format     %s%n", m.format() == dev.maskformer.ModelInfo.ModelFormat.AOTI
         ? "AOTInductor package (compiled native code)" : "TorchScript");
     String sha = Json.stringField(i.metadataJson(), "source_checkpoint_sha256");
     String source = Json.stringField(i.metadataJson(), "source_checkpoint");

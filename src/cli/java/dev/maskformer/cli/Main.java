@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.MaskFormer.Size;
 import dev.maskformer.Device;
 import dev.maskformer.MaskFormerException;
 import dev.maskformer.Precision;
-import dev.maskformer.Size;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;

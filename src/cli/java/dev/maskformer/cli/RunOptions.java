@@ -17,25 +17,25 @@ final class RunOptions {
   Device device;
 
   @Option(names = "--precision", defaultValue = "fp32", description = {
-      "fp32, fp16 (CUDA) or bf16 (CUDA, and CPUs with AVX512-BF16 or AMX;",
-      "`maskformer info` says which) (default: ${DEFAULT-VALUE})"})
+      "fp32, fp16 (CUDA) or bf16 (CUDA, and CPUs with AVX512-BF16 or AMX; "
+          + "`maskformer info` says which) (default: ${DEFAULT-VALUE})"})
   Precision precision;
 
   int threads;
 
   @Option(names = "--jit-optimize", description = {
-      "use LibTorch's profiling JIT executor (re-optimises for each new input size);",
-      "default: the plain interpreter"})
+      "use LibTorch's profiling JIT executor (re-optimises for each new input size); "
+          + "default: the plain interpreter"})
   boolean jitOptimize;
 
   @Option(names = "--allow-native-code", description = {
-      "allow AOTInductor packages (.pt2): loading one RUNS THE NATIVE CODE compiled into it;",
-      "use only for packages from a source you trust (TorchScript .pt needs no flag)"})
+      "allow AOTInductor packages (.pt2): loading one RUNS THE NATIVE CODE compiled into it; "
+          + "use only for packages from a source you trust (TorchScript .pt needs no flag)"})
   boolean allowNativeCode;
 
   @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = {
-      "LibTorch intra-op threads, 1..4 x cores; default: the library's default, one per CPU",
-      "this process may use (the same as the Java API's)"})
+      "LibTorch intra-op threads, 1..4 x cores; default: the library's default, one per CPU "
+          + "this process may use (the same as the Java API's)"})
   void threads(int n) {
     if (n < 0) {
       throw new ParameterException(mixee.commandLine(), "--threads must be >= 1 (0: the default), got " + n);

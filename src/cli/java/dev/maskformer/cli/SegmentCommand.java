@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ConfidenceType;
-import dev.maskformer.Images;
+import dev.maskformer.Output.ConfidenceType;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.MaskFormerException;
 import dev.maskformer.SegmentOptions;
@@ -35,12 +35,12 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(header = "Writes label maps, overlays and optionally scores for images.", name = "segment", description = {
-    "Segments images; for each INPUT writes DIR/<stem>.labels.png (grey, pixel = label; 16-bit",
-    "if the model has more than 255 classes), DIR/<stem>.overlay.png and, with --scores,",
-    "DIR/<stem>.scores.npy (float32, K x H x W). With --segments also DIR/<stem>.segments.png",
-    "(16-bit grey, pixel = segment id, 0 = no segment) and DIR/<stem>.segments.json (id, class,",
-    "name, score, area, bbox [x, y, width, height], query per segment); with --confidence",
-    "DIR/<stem>.confidence.png (8-bit, 255 x min(score, 1)) or .confidence.npy (float32, H x W)."})
+    "Segments images; for each INPUT writes DIR/<stem>.labels.png (grey, pixel = label; 16-bit "
+        + "if the model has more than 256 classes), DIR/<stem>.overlay.png and, with --scores, "
+        + "DIR/<stem>.scores.npy (float32, K x H x W). With --segments also DIR/<stem>.segments.png "
+        + "(16-bit grey, pixel = segment id, 0 = no segment) and DIR/<stem>.segments.json (id, class, "
+        + "name, score, area, bbox [x, y, width, height], query per segment); with --confidence "
+        + "DIR/<stem>.confidence.png (8-bit, 255 x min(score, 1)) or .confidence.npy (float32, H x W)."})
 final class SegmentCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions modelOptions;
@@ -76,9 +76,9 @@ final class SegmentCommand implements Callable<Integer> {
   long maxPixels = Images.DEFAULT_MAX_PIXELS;
 
   @Option(names = "--max-pixels", paramLabel = "N", description = {
-      "refuse images whose header gives more than N pixels (width x height) before decoding",
-      "them (a guard against decompression bombs), 1..1073741824 (32768^2); default: 67108864",
-      "(2^26: 8192x8192, 32768x2048 or a 48-megapixel photo)"})
+      "refuse images whose header gives more than N pixels (width x height) before decoding "
+          + "them (a guard against decompression bombs), 1..1073741824 (32768^2); default: 67108864 "
+          + "(2^26: 8192x8192, 32768x2048 or a 48-megapixel photo)"})
   void maxPixels(long n) {
     if (n < 1 || n > Images.MAX_PIXELS_LIMIT) {
       throw new ParameterException(spec.commandLine(),
@@ -117,10 +117,10 @@ final class SegmentCommand implements Callable<Integer> {
             Images.writePng(Images.labelImage(s), out.resolve(stem + ".labels.png"));
             BufferedImage overlay = Images.overlay(image, s, alpha);
             if (segments) {
-              int[] ids = s.segmentIdArray();
+              int[] ids = s.regionIdArray();
               Images.writePng(SegmentFiles.idImage(ids, s.width(), s.height()), out.resolve(stem + ".segments.png"));
               Files.writeString(out.resolve(stem + ".segments.json"), SegmentFiles.document(
-                  file.toString(), s.width(), s.height(), options.segments(), s.segments(), s.classes()));
+                  file.toString(), s.width(), s.height(), options.regions(), s.regions(), s.classes()));
               if (outline) {
                 SegmentFiles.outline(overlay, ids, s.width(), s.height(), 0xFFFFFF);
               }

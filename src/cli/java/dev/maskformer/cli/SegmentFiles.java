@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
-import dev.maskformer.ClassInfo;
-import dev.maskformer.Segment;
-import dev.maskformer.SegmentRule;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.SegmentOptions.RegionRule;
+import dev.maskformer.Segmentation.Region;
 import java.awt.image.BufferedImage;
 import java.awt.image.WritableRaster;
 import java.util.LinkedHashMap;
@@ -40,12 +40,12 @@ final class SegmentFiles {
     }
   }
 
-  /** One JSON object for a segment: the {@link Segment} fields and the class name. */
-  static String segmentJson(Segment s, List<ClassInfo> classes, String indent) {
+  /** One JSON object for a segment: the {@link Region} fields and the class name. */
+  static String segmentJson(Region s, List<ClassInfo> classes, String indent) {
     return Json.object(fields(s, classes), indent);
   }
 
-  private static Map<String, String> fields(Segment s, List<ClassInfo> classes) {
+  private static Map<String, String> fields(Region s, List<ClassInfo> classes) {
     Map<String, String> e = new LinkedHashMap<>();
     e.put("id", Integer.toString(s.id()));
     e.put("class", Integer.toString(s.label()));
@@ -58,8 +58,8 @@ final class SegmentFiles {
   }
 
   /** The .segments.json document of one image. */
-  static String document(String image, int width, int height, SegmentRule rule,
-      List<Segment> segments, List<ClassInfo> classes) {
+  static String document(String image, int width, int height, RegionRule rule,
+      List<Region> segments, List<ClassInfo> classes) {
     StringBuilder list = new StringBuilder("[");
     for (int i = 0; i < segments.size(); i++) {
       list.append(i == 0 ? "\n    " : ",\n    ").append(segmentJson(segments.get(i), classes, "    "));
@@ -78,7 +78,7 @@ final class SegmentFiles {
   }
 
   /** One line of video's JSON lines: the frame index and its segments. */
-  static String line(long frame, List<Segment> segments, List<ClassInfo> classes) {
+  static String line(long frame, List<Region> segments, List<ClassInfo> classes) {
     StringBuilder b = new StringBuilder("{\"frame\": ").append(frame).append(", \"segments\": [");
     for (int i = 0; i < segments.size(); i++) {
       b.append(i == 0 ? "{" : ", {");

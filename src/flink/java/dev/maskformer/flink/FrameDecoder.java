@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
 import dev.maskformer.ImageLayout;
 import dev.maskformer.PixelFormat;
 import java.io.IOException;
@@ -11,7 +13,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /** Frames of one input, from its split's position on. Not thread-safe. */
@@ -79,7 +83,10 @@ abstract class FrameDecoder implements AutoCloseable {
     }
   }
 
-  /** ffmpeg decoding into raw BGR frames on its standard output. */
+  /**
+   * ffmpeg decoding into raw frames on its standard output: the stream's own YUV 4:2:0 where the
+   * library converts it as ffmpeg would (no swscale), else BGR (see {@link FrameSource.Decode}).
+   */
   private static final class Video extends FrameDecoder {
     private final Process ffmpeg;
     private final InputStream frames;
@@ -87,20 +94,22 @@ abstract class FrameDecoder implements AutoCloseable {
     private final int width;
     private final int height;
     private final double fps;
+    private final Plan plan;
     private final int frameBytes;
 
     Video(FrameSplit split) throws IOException {
       super(split);
-      String[] probe = probe(split);
-      width = Integer.parseInt(probe[0]);
-      height = Integer.parseInt(probe[1]);
-      fps = rate(probe[2]);
-      frameBytes = Math.toIntExact(ImageLayout.packed(width, height, PixelFormat.BGR).byteSize());
+      Map<String, String> probe = probe(split);
+      width = Integer.parseInt(probe.get("width"));
+      height = Integer.parseInt(probe.get("height"));
+      fps = rate(probe.getOrDefault("r_frame_rate", ""));
+      plan = Plan.of(probe, split.decode());
+      frameBytes = Math.toIntExact(ImageLayout.packed(width, height, plan.format()).byteSize());
       List<String> cmd = new ArrayList<>(List.of(split.ffmpeg(), "-v", "error", "-nostdin", "-i", split.path()));
       if (split.maxFrames() >= 0) {
         cmd.addAll(List.of("-frames:v", Long.toString(split.maxFrames()))); // ffmpeg stops by itself
       }
-      cmd.addAll(List.of("-f", "rawvideo", "-pix_fmt", "bgr24", "-"));
+      cmd.addAll(List.of("-f", "rawvideo", "-pix_fmt", plan.pixFmt(), "-"));
       log = Files.createTempFile("maskformer-ffmpeg", ".log");
       ffmpeg = new ProcessBuilder(cmd).redirectError(log.toFile()).start();
       frames = ffmpeg.getInputStream();
@@ -125,7 +134,8 @@ abstract class FrameDecoder implements AutoCloseable {
         throw new IOException("video " + split.path() + " ended inside frame " + next);
       }
       long timestamp = Math.round(next * 1000 / fps);
-      return new VideoFrame(split.streamId(), next, timestamp, width, height, PixelFormat.BGR, pixels);
+      return new VideoFrame(split.streamId(), next, timestamp, width, height, plan.format(), pixels,
+          plan.matrix(), plan.range());
     }
 
     private void checkExit() throws IOException {
@@ -148,14 +158,15 @@ abstract class FrameDecoder implements AutoCloseable {
       Files.deleteIfExists(log);
     }
 
-    private static String[] probe(FrameSplit split) throws IOException {
+    /** ffprobe's key=value facts of the first video stream. */
+    private static Map<String, String> probe(FrameSplit split) throws IOException {
       String ff = split.ffmpeg();
       String ffprobe = ff.endsWith("ffmpeg") ? ff.substring(0, ff.length() - 6) + "ffprobe" : "ffprobe";
       Process p;
       try {
         p = new ProcessBuilder(ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
-            "stream=width,height,r_frame_rate", "-of", "csv=p=0", split.path())
-            .redirectErrorStream(true).start();
+            "stream=width,height,r_frame_rate,pix_fmt,color_space,color_range", "-of", "default=nw=1",
+            split.path()).redirectErrorStream(true).start();
       } catch (IOException e) {
         throw new IOException("video inputs need ffmpeg and ffprobe (apt-get install ffmpeg): " + e.getMessage(), e);
       }
@@ -166,13 +177,18 @@ abstract class FrameDecoder implements AutoCloseable {
         Thread.currentThread().interrupt();
         throw new IOException("interrupted waiting for ffprobe", e);
       }
+      Map<String, String> facts = new HashMap<>();
       for (String line : text.split("\\R")) { // warnings may come first
-        String[] f = line.trim().split(",");
-        if (f.length >= 3 && f[0].matches("\\d+") && f[1].matches("\\d+")) {
-          return new String[] {f[0], f[1], f[2].trim()};
+        int eq = line.indexOf('=');
+        if (eq > 0) {
+          facts.putIfAbsent(line.substring(0, eq).trim(), line.substring(eq + 1).trim());
         }
       }
-      throw new IOException("no video stream in " + split.path() + ": " + text);
+      if (!facts.getOrDefault("width", "").matches("\\d{1,9}")
+          || !facts.getOrDefault("height", "").matches("\\d{1,9}")) {
+        throw new IOException("no video stream in " + split.path() + ": " + text);
+      }
+      return facts;
     }
 
     private static double rate(String text) {
@@ -183,6 +199,44 @@ abstract class FrameDecoder implements AutoCloseable {
       } catch (NumberFormatException e) {
         return 25;
       }
+    }
+  }
+
+  /**
+   * What ffmpeg writes and what the library is told: the stream's own 4:2:0 format with its
+   * colours where the library converts it as ffmpeg would, else BGR (the same rule as the {@code
+   * video} command's).
+   */
+  record Plan(String pixFmt, PixelFormat format, ColorMatrix matrix, ColorRange range) {
+    static final Plan BGR = new Plan("bgr24", PixelFormat.BGR, ColorMatrix.BT601, ColorRange.LIMITED);
+
+    static Plan of(Map<String, String> probe, FrameSource.Decode decode) {
+      if (decode == FrameSource.Decode.BGR) {
+        return BGR;
+      }
+      String pix = probe.getOrDefault("pix_fmt", "");
+      boolean full = pix.startsWith("yuvj") || probe.getOrDefault("color_range", "").equals("pc");
+      ColorRange range = full ? ColorRange.FULL : ColorRange.LIMITED;
+      ColorMatrix matrix = switch (probe.getOrDefault("color_space", "unknown")) {
+        case "bt709" -> ColorMatrix.BT709;
+        case "bt2020nc", "bt2020c" -> ColorMatrix.BT2020;
+        case "bt470bg", "smpte170m", "unknown", "" -> ColorMatrix.BT601;
+        default -> null; // fcc, smpte240m, ycgco, gbr...: ffmpeg's own conversion
+      };
+      PixelFormat format = switch (pix) {
+        case "yuv420p", "yuvj420p" -> PixelFormat.I420;
+        case "nv12" -> PixelFormat.NV12;
+        case "nv21" -> PixelFormat.NV21;
+        default -> null; // 4:2:2, 4:4:4, 10-bit, RGB...
+      };
+      if (format != null && matrix != null) {
+        return new Plan(pix, format, matrix, range);
+      }
+      if (decode == FrameSource.Decode.YUV) { // ffmpeg's swscale makes 4:2:0 (once), the library the rest
+        return new Plan(full ? "yuvj420p" : "yuv420p", PixelFormat.I420,
+            matrix == null ? ColorMatrix.BT601 : matrix, range);
+      }
+      return BGR;
     }
   }
 }

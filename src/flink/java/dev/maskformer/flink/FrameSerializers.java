@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.LabelType;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
+import dev.maskformer.ImageLayout;
 import dev.maskformer.PixelFormat;
 import java.io.IOException;
 import java.lang.reflect.Type;
@@ -22,7 +25,9 @@ import org.apache.flink.core.memory.DataOutputView;
  * frame falls back to Kryo. Found through the {@code @TypeInfo} annotations of the records.
  *
  * <p>Wire format, version 1. VideoFrame: stream id (modified UTF-8), frame index (long),
- * timestamp (long), width and height (int), pixel format ordinal (byte), the pixels. SegmentedFrame:
+ * timestamp (long), width and height (int), pixel format ordinal (byte), for the YUV formats the
+ * colour matrix and range ordinals (a byte each; packed formats have none, so their records are
+ * as before YUV frames existed), the pixels. SegmentedFrame:
  * stream id, frame index, timestamp, width, height, label type ordinal (byte), the labels, a flags
  * byte (1: histogram, 2: source frame), then the histogram (int count, longs) and the source frame.
  */
@@ -30,6 +35,8 @@ public final class FrameSerializers {
   private FrameSerializers() {}
 
   private static final PixelFormat[] FORMATS = PixelFormat.values();
+  private static final ColorMatrix[] MATRICES = ColorMatrix.values();
+  private static final ColorRange[] RANGES = ColorRange.values();
   private static final LabelType[] LABEL_TYPES = LabelType.values();
 
   /** The serializer of {@link VideoFrame}. Stateless; one instance. */
@@ -49,7 +56,7 @@ public final class FrameSerializers {
     @Override
     public VideoFrame copy(VideoFrame from) {
       return new VideoFrame(from.streamId(), from.frameIndex(), from.timestamp(), from.width(),
-          from.height(), from.format(), from.pixels().clone());
+          from.height(), from.format(), from.pixels().clone(), from.matrix(), from.range());
     }
 
     @Override
@@ -70,6 +77,10 @@ public final class FrameSerializers {
       out.writeInt(f.width());
       out.writeInt(f.height());
       out.writeByte(f.format().ordinal());
+      if (f.format().isYuv()) {
+        out.writeByte(f.matrix().ordinal());
+        out.writeByte(f.range().ordinal());
+      }
       out.write(f.pixels());
     }
 
@@ -81,9 +92,15 @@ public final class FrameSerializers {
       int width = in.readInt();
       int height = in.readInt();
       PixelFormat format = FORMATS[checkOrdinal(in.readUnsignedByte(), FORMATS.length, "pixel format")];
-      byte[] pixels = new byte[checkedSize(width, height, format.channels())];
+      ColorMatrix matrix = ColorMatrix.BT601;
+      ColorRange range = ColorRange.LIMITED;
+      if (format.isYuv()) {
+        matrix = MATRICES[checkOrdinal(in.readUnsignedByte(), MATRICES.length, "colour matrix")];
+        range = RANGES[checkOrdinal(in.readUnsignedByte(), RANGES.length, "colour range")];
+      }
+      byte[] pixels = new byte[frameBytes(width, height, format)];
       in.readFully(pixels);
-      return new VideoFrame(stream, index, timestamp, width, height, format, pixels);
+      return new VideoFrame(stream, index, timestamp, width, height, format, pixels, matrix, range);
     }
 
     @Override
@@ -308,6 +325,16 @@ public final class FrameSerializers {
       throw new IOException("corrupt frame record: " + what + " " + value);
     }
     return value;
+  }
+
+  /** Bytes of a VideoFrame's pixels (YUV: about 1.5 a pixel; checked against 2 a pixel). */
+  private static int frameBytes(int width, int height, PixelFormat format) throws IOException {
+    checkedSize(width, height, format.isYuv() ? 2 : format.channels());
+    try {
+      return Math.toIntExact(ImageLayout.packed(width, height, format).byteSize());
+    } catch (IllegalArgumentException e) {
+      throw new IOException("corrupt frame record: " + e.getMessage(), e);
+    }
   }
 
   private static int checkedSize(int width, int height, int bytesPerPixel) throws IOException {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.images.Images;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -29,10 +30,25 @@ import org.apache.flink.core.io.SimpleVersionedSerializer;
  * 1000 / fps} ms with the video's own rate, or {@link Builder#fps} for images.
  *
  * <p>Image frames keep the pixel format that the library's {@code Images.read} gives (BGR for
- * most PNG and JPEG files); video frames are BGR.
+ * most PNG and JPEG files). Videos in 4:2:0 with a BT.601, BT.709 or BT.2020 matrix (nearly all
+ * video: ffmpeg's {@code yuv420p}, {@code yuvj420p}, {@code nv12}, {@code nv21}) are read as they
+ * decode, YUV frames ({@code I420}, {@code NV12}, {@code NV21}) with the stream's colour matrix and
+ * range, and the model converts them exactly as ffmpeg's {@code -pix_fmt rgb24} would: no swscale
+ * step in the source and half the bytes of BGR per frame. Other video (4:2:2, 4:4:4, 10-bit, other
+ * matrices) is converted to BGR by ffmpeg. {@link Builder#decode} chooses otherwise.
  */
 public final class FrameSource
     implements Source<VideoFrame, FrameSplit, Collection<FrameSplit>>, ResultTypeQueryable<VideoFrame> {
+  /** What videos are decoded to. */
+  public enum Decode {
+    /** YUV 4:2:0 as decoded where the library converts it as ffmpeg would (see above), else BGR. */
+    AUTO,
+    /** Always YUV ({@code I420}): ffmpeg converts other video to 4:2:0 first, the library the rest. */
+    YUV,
+    /** Always BGR, converted by ffmpeg (swscale), as before YUV frames were supported. */
+    BGR
+  }
+
   private static final Set<String> IMAGE_SUFFIXES = Set.of("png", "jpg", "jpeg", "bmp", "gif");
 
   private final List<FrameSplit> inputs;
@@ -60,6 +76,7 @@ public final class FrameSource
     private double fps = 25;
     private long maxFrames = -1;
     private String ffmpeg = "ffmpeg";
+    private Decode decode = Decode.AUTO;
 
     /** An input whose stream id is its file or folder name (without the extension). */
     public Builder input(Path path) {
@@ -102,6 +119,12 @@ public final class FrameSource
       return this;
     }
 
+    /** What videos are decoded to (default {@link Decode#AUTO}). */
+    public Builder decode(Decode mode) {
+      decode = Objects.requireNonNull(mode, "mode");
+      return this;
+    }
+
     /**
      * @throws IllegalArgumentException no inputs, an input that does not exist, or two inputs with
      *     one stream id
@@ -122,7 +145,7 @@ public final class FrameSource
         }
         boolean images = Files.isDirectory(in.path()) || isImage(in.path());
         splits.add(new FrameSplit(in.streamId(), in.path().toAbsolutePath().toString(),
-            images ? FrameSplit.Kind.IMAGES : FrameSplit.Kind.VIDEO, 0, maxFrames, fps, ffmpeg));
+            images ? FrameSplit.Kind.IMAGES : FrameSplit.Kind.VIDEO, 0, maxFrames, fps, ffmpeg, decode));
       }
       return new FrameSource(splits);
     }

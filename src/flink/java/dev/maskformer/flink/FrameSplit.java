@@ -27,12 +27,13 @@ import org.apache.flink.core.io.SimpleVersionedSerializer;
  * @param fps frame rate of the timestamps of images ({@code frameIndex * 1000 / fps} ms); videos
  *     use their own rate
  * @param ffmpeg the ffmpeg executable (videos)
+ * @param decode what ffmpeg decodes a video to
  */
 public record FrameSplit(String streamId, String path, Kind kind, long nextFrame, long maxFrames,
-    double fps, String ffmpeg) implements SourceSplit, Serializable {
+    double fps, String ffmpeg, FrameSource.Decode decode) implements SourceSplit, Serializable {
   /** How an input is read. */
   public enum Kind {
-    /** Decoded by ffmpeg into raw BGR frames. */
+    /** Decoded by ffmpeg into raw frames: YUV 4:2:0 or BGR, as {@link FrameSource.Decode} says. */
     VIDEO,
     /** The image files of a folder, in name order (or one image file). */
     IMAGES
@@ -43,12 +44,19 @@ public record FrameSplit(String streamId, String path, Kind kind, long nextFrame
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(kind, "kind");
     Objects.requireNonNull(ffmpeg, "ffmpeg");
+    Objects.requireNonNull(decode, "decode");
     if (nextFrame < 0) {
       throw new IllegalArgumentException("nextFrame must be >= 0, got " + nextFrame);
     }
     if (!(fps > 0)) {
       throw new IllegalArgumentException("fps must be > 0, got " + fps);
     }
+  }
+
+  /** A split that decodes videos as {@link FrameSource.Decode#AUTO} does. */
+  public FrameSplit(String streamId, String path, Kind kind, long nextFrame, long maxFrames, double fps,
+      String ffmpeg) {
+    this(streamId, path, kind, nextFrame, maxFrames, fps, ffmpeg, FrameSource.Decode.AUTO);
   }
 
   @Override
@@ -58,16 +66,21 @@ public record FrameSplit(String streamId, String path, Kind kind, long nextFrame
 
   /** The same input, positioned at {@code frame}. */
   public FrameSplit at(long frame) {
-    return new FrameSplit(streamId, path, kind, frame, maxFrames, fps, ffmpeg);
+    return new FrameSplit(streamId, path, kind, frame, maxFrames, fps, ffmpeg, decode);
   }
 
-  /** Binary form of splits and of the enumerator's list of unassigned splits (version 1). */
+  /**
+   * Binary form of splits and of the enumerator's list of unassigned splits. Version 2 added the
+   * decode mode; a version 1 split (from a checkpoint of a build that decoded videos to BGR only)
+   * goes on decoding to BGR.
+   */
   static final class Serializer implements SimpleVersionedSerializer<FrameSplit> {
     static final Serializer INSTANCE = new Serializer();
+    static final int VERSION = 2;
 
     @Override
     public int getVersion() {
-      return 1;
+      return VERSION;
     }
 
     @Override
@@ -83,7 +96,7 @@ public record FrameSplit(String streamId, String path, Kind kind, long nextFrame
     public FrameSplit deserialize(int version, byte[] data) throws IOException {
       checkVersion(version);
       try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
-        return read(in);
+        return read(in, version);
       }
     }
 
@@ -95,22 +108,34 @@ public record FrameSplit(String streamId, String path, Kind kind, long nextFrame
       out.writeLong(s.maxFrames);
       out.writeDouble(s.fps);
       out.writeUTF(s.ffmpeg);
+      out.writeByte(s.decode.ordinal());
     }
 
-    static FrameSplit read(DataInputStream in) throws IOException {
+    static FrameSplit read(DataInputStream in, int version) throws IOException {
       String stream = in.readUTF();
       String path = in.readUTF();
       int kind = in.readUnsignedByte();
       if (kind >= Kind.values().length) {
         throw new IOException("corrupt frame split: kind " + kind);
       }
-      return new FrameSplit(stream, path, Kind.values()[kind], in.readLong(), in.readLong(),
-          in.readDouble(), in.readUTF());
+      long nextFrame = in.readLong();
+      long maxFrames = in.readLong();
+      double fps = in.readDouble();
+      String ffmpeg = in.readUTF();
+      FrameSource.Decode decode = FrameSource.Decode.BGR;
+      if (version >= 2) {
+        int d = in.readUnsignedByte();
+        if (d >= FrameSource.Decode.values().length) {
+          throw new IOException("corrupt frame split: decode " + d);
+        }
+        decode = FrameSource.Decode.values()[d];
+      }
+      return new FrameSplit(stream, path, Kind.values()[kind], nextFrame, maxFrames, fps, ffmpeg, decode);
     }
 
     static void checkVersion(int version) throws IOException {
-      if (version != 1) {
-        throw new IOException("unknown frame split version " + version + " (this build reads 1)");
+      if (version < 1 || version > VERSION) {
+        throw new IOException("unknown frame split version " + version + " (this build reads 1 to " + VERSION + ")");
       }
     }
   }
@@ -121,7 +146,7 @@ public record FrameSplit(String streamId, String path, Kind kind, long nextFrame
 
     @Override
     public int getVersion() {
-      return 1;
+      return Serializer.VERSION;
     }
 
     @Override
@@ -143,7 +168,7 @@ public record FrameSplit(String streamId, String path, Kind kind, long nextFrame
         int n = in.readInt();
         List<FrameSplit> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-          out.add(Serializer.read(in));
+          out.add(Serializer.read(in, version));
         }
         return out;
       }

@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.ClassInfo;
-import dev.maskformer.Images;
-import dev.maskformer.LabelType;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.images.Images;
+import dev.maskformer.Frame;
 import dev.maskformer.LoadOptions;
+import dev.maskformer.MaskFormer;
 import dev.maskformer.PixelFormat;
 import java.awt.image.BufferedImage;
 import java.awt.image.DataBufferByte;
 import java.awt.image.DataBufferUShort;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -134,29 +139,23 @@ public final class LabelPngSink implements Sink<SegmentedFrame> {
     Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
+  /**
+   * The label PNG's image, by the library's one rule ({@link Images#labelImage(int, int, int[],
+   * int)}: 8-bit grey up to 256 classes, 16-bit above); the class count is the histogram's length,
+   * else what the label type holds.
+   */
   static BufferedImage labelImage(SegmentedFrame s) {
-    int n = s.width() * s.height();
-    int[] labels = s.toIntArray();
-    if (s.labelType() == LabelType.U8) {
-      BufferedImage out = new BufferedImage(s.width(), s.height(), BufferedImage.TYPE_BYTE_GRAY);
-      byte[] data = ((DataBufferByte) out.getRaster().getDataBuffer()).getData();
-      for (int i = 0; i < n; i++) {
-        data[i] = (byte) labels[i];
-      }
-      return out;
-    }
-    BufferedImage out = new BufferedImage(s.width(), s.height(), BufferedImage.TYPE_USHORT_GRAY);
-    short[] data = ((DataBufferUShort) out.getRaster().getDataBuffer()).getData();
-    for (int i = 0; i < n; i++) {
-      data[i] = (short) labels[i];
-    }
-    return out;
+    int classes = s.histogram() != null ? s.histogram().length : s.labelType() == LabelType.U8 ? 256 : 65536;
+    return Images.labelImage(s.width(), s.height(), s.toIntArray(), classes);
   }
 
   private static BufferedImage paletteImage(SegmentedFrame s, VideoFrame base, double alpha,
       int[] palette) {
     int w = s.width();
     int h = s.height();
+    if (base != null && base.format().isYuv()) {
+      base = rgbOf(base);
+    }
     int[] labels = s.toIntArray();
     int[] rgb = new int[labels.length];
     int a = (int) Math.round(alpha * 256);
@@ -177,7 +176,19 @@ public final class LabelPngSink implements Sink<SegmentedFrame> {
     return out;
   }
 
-  /** Pixel i of a frame as 0xRRGGBB. */
+  /** A YUV frame as RGB, converted by the library as the model saw it (and as ffmpeg would). */
+  private static VideoFrame rgbOf(VideoFrame yuv) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment planes = arena.allocate(yuv.pixels().length);
+      MemorySegment.copy(yuv.pixels(), 0, planes, ValueLayout.JAVA_BYTE, 0, yuv.pixels().length);
+      MemorySegment rgb = arena.allocate((long) yuv.width() * yuv.height() * 3);
+      new Frame(planes, yuv.layout()).toRgb(rgb);
+      return new VideoFrame(yuv.streamId(), yuv.frameIndex(), yuv.timestamp(), yuv.width(),
+          yuv.height(), PixelFormat.RGB, rgb.toArray(ValueLayout.JAVA_BYTE));
+    }
+  }
+
+  /** Pixel i of a packed frame as 0xRRGGBB. */
   private static int pixel(VideoFrame f, int i) {
     byte[] px = f.pixels();
     int j = i * f.format().channels();

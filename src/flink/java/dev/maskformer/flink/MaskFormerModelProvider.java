@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.ClassInfo;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Segmentation.Region;
 import dev.maskformer.Device;
 import dev.maskformer.LoadOptions;
-import dev.maskformer.Segment;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collection;
@@ -97,7 +97,7 @@ public final class MaskFormerModelProvider
       CompletableFuture<Collection<RowData>> out = new CompletableFuture<>();
       batcher.submit(frame, new MicroBatcher.Callback() {
         @Override
-        public void done(SegmentedFrame result, List<Segment> segments) {
+        public void done(SegmentedFrame result, List<Region> segments) {
           try {
             out.complete(List.of(spec.row(result, segments, classes)));
           } catch (RuntimeException | Error e) {

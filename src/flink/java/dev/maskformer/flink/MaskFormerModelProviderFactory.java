@@ -2,7 +2,7 @@
 package dev.maskformer.flink;
 
 import dev.maskformer.Device;
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.Precision;
 import java.time.Duration;
 import java.util.Locale;
@@ -47,7 +47,8 @@ public final class MaskFormerModelProviderFactory implements ModelProviderFactor
   public static final ConfigOption<String> PRECISION = ConfigOptions.key("precision").stringType()
       .defaultValue("fp32").withDescription("fp32, fp16 or bf16.");
   public static final ConfigOption<Integer> BATCH_SIZE = ConfigOptions.key("batch-size").intType()
-      .defaultValue(8).withDescription("Most rows of equal image size in one native call (async).");
+      .defaultValue(SegmentConfig.AUTO_BATCH).withDescription("Most rows of equal image size in one"
+          + " native call (async); 0 (the default): 1 on the CPU, 4 on CUDA.");
   public static final ConfigOption<Duration> BATCH_DELAY = ConfigOptions.key("batch-delay")
       .durationType().defaultValue(Duration.ofMillis(10))
       .withDescription("Longest a row waits for others to fill its batch (async).");

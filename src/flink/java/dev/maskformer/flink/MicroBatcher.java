@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.Output.LabelType;
+import dev.maskformer.Segmentation.Region;
 import dev.maskformer.Frame;
-import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
-import dev.maskformer.Segment;
 import dev.maskformer.SegmentOptions;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -16,7 +17,7 @@ import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Collects frames of equal size into batches (at most {@code maxBatch}, waiting at most {@code
+ * Collects frames of equal size into batches (at most {@code config.batchFor(device)}, waiting at most {@code
  * maxDelay} after the first frame of a batch arrived) and segments each batch in one native call
  * on its worker threads.
  *
@@ -28,7 +29,7 @@ final class MicroBatcher implements AutoCloseable {
   /** Where one frame's outcome goes: exactly one of the two is called, once. */
   interface Callback {
     /** {@code segments}: the frame's segments when the batcher was made with segments, else null. */
-    void done(SegmentedFrame result, List<Segment> segments);
+    void done(SegmentedFrame result, List<Region> segments);
 
     void failed(Throwable error);
   }
@@ -51,6 +52,7 @@ final class MicroBatcher implements AutoCloseable {
   private final SegmentConfig config;
   private final Observer observer;
   private final LabelType labelType;
+  private final int maxBatch;
   private final SegmentOptions options;
   private final boolean segments;
   private final LinkedBlockingDeque<Pending> queue = new LinkedBlockingDeque<>();
@@ -65,8 +67,9 @@ final class MicroBatcher implements AutoCloseable {
     this.config = config;
     this.observer = observer;
     this.labelType = LabelType.forClasses(model.numClasses());
+    this.maxBatch = config.batchFor(model.info().device());
     this.segments = segments;
-    this.options = SegmentOptions.DEFAULTS.withResize(config.resize()).withSegments(segments);
+    this.options = SegmentOptions.DEFAULTS.withResize(config.resize()).withRegions(segments);
     for (int i = 0; i < config.workers(); i++) {
       Thread t = new Thread(this::work, name + "-" + i);
       t.setDaemon(true);
@@ -117,7 +120,7 @@ final class MicroBatcher implements AutoCloseable {
     }
     batch.add(first);
     long deadline = first.arrived() + config.maxDelay().toNanos();
-    while (batch.size() < config.maxBatch()) {
+    while (batch.size() < maxBatch) {
       long wait = deadline - System.nanoTime();
       Pending next = wait > 0 ? queue.poll(wait, TimeUnit.NANOSECONDS) : queue.poll();
       if (next == null) {
@@ -135,7 +138,7 @@ final class MicroBatcher implements AutoCloseable {
   private void run(List<Pending> batch, Buffers buffers) {
     long t0 = System.nanoTime();
     List<SegmentedFrame> results = new ArrayList<>(batch.size());
-    List<List<Segment>> found;
+    List<List<Region>> found;
     try {
       VideoFrame shape = batch.get(0).frame();
       long frameBytes = shape.pixels().length;
@@ -188,7 +191,7 @@ final class MicroBatcher implements AutoCloseable {
 
   /**
    * Off-heap frame and label buffers of one worker, reused across batches (pinned with CUDA, via
-   * {@link MaskFormer#allocateHost}); reallocated, all at once, only when a batch needs more.
+   * {@link MaskFormerRuntime#allocateHost}); reallocated, all at once, only when a batch needs more.
    */
   private static final class Buffers implements AutoCloseable {
     private Arena arena;
@@ -209,8 +212,8 @@ final class MicroBatcher implements AutoCloseable {
       labels.clear();
       arena = Arena.ofConfined();
       for (int i = 0; i < count; i++) {
-        frames.add(MaskFormer.allocateHost(arena, frameBytes));
-        labels.add(MaskFormer.allocateHost(arena, labelBytes));
+        frames.add(MaskFormerRuntime.allocateHost(arena, frameBytes));
+        labels.add(MaskFormerRuntime.allocateHost(arena, labelBytes));
       }
     }
 

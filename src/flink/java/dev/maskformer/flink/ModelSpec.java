@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.ClassInfo;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Segmentation.Region;
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
 import dev.maskformer.Frame;
 import dev.maskformer.ImageLayout;
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.PixelFormat;
-import dev.maskformer.Segment;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -224,11 +226,25 @@ final class ModelSpec implements Serializable {
     int width = row.getInt(raw[1]);
     int height = row.getInt(raw[2]);
     String name = row.getString(raw[3]).toString();
+    // a format name; a YUV one may be followed by its colour matrix and range: 'I420 BT709 FULL'
+    String[] words = name.trim().toUpperCase(Locale.ROOT).split("[\\s,/]+");
     PixelFormat format;
+    ColorMatrix matrix = ColorMatrix.BT601;
+    ColorRange range = ColorRange.LIMITED;
     try {
-      format = PixelFormat.valueOf(name.trim().toUpperCase(Locale.ROOT));
+      format = PixelFormat.valueOf(words[0]);
+      if (words.length > 3 || words.length > 1 && !format.isYuv()) {
+        throw new IllegalArgumentException("too many words");
+      }
+      if (words.length > 1) {
+        matrix = ColorMatrix.valueOf(words[1]);
+      }
+      if (words.length > 2) {
+        range = ColorRange.valueOf(words[2]);
+      }
     } catch (IllegalArgumentException e) {
-      throw new BadRowException("unknown pixel format '" + name + "' (RGB, BGR, RGBA, BGRA)", e);
+      throw new BadRowException("unknown pixel format '" + name + "' (RGB, BGR, RGBA, BGRA, or NV12,"
+          + " I420, NV21 optionally followed by BT601|BT709|BT2020 and LIMITED|FULL)", e);
     }
     if (width > 0 && height > 0 && (long) width * height > maxPixels) {
       throw new BadRowException(width + "x" + height + " = " + (long) width * height
@@ -236,14 +252,14 @@ final class ModelSpec implements Serializable {
     }
     try {
       ImageLayout.packed(width, height, format); // sizes and format
-      return new VideoFrame("sql", 0, 0, width, height, format, row.getBinary(raw[0]));
+      return new VideoFrame("sql", 0, 0, width, height, format, row.getBinary(raw[0]), matrix, range);
     } catch (IllegalArgumentException e) {
       throw new BadRowException(e.getMessage(), e);
     }
   }
 
   /** The result row of a segmented frame, columns in OUTPUT order. */
-  RowData row(SegmentedFrame s, List<Segment> segments, List<ClassInfo> classes) {
+  RowData row(SegmentedFrame s, List<Region> segments, List<ClassInfo> classes) {
     GenericRowData out = new GenericRowData(outputs.length);
     for (int i = 0; i < outputs.length; i++) {
       out.setField(i, switch (outputs[i]) {
@@ -298,10 +314,10 @@ final class ModelSpec implements Serializable {
     return new GenericArrayData(rows);
   }
 
-  private static GenericArrayData segments(List<Segment> segments, List<ClassInfo> classes) {
+  private static GenericArrayData segments(List<Region> segments, List<ClassInfo> classes) {
     Object[] rows = new Object[segments.size()];
     for (int i = 0; i < rows.length; i++) {
-      Segment g = segments.get(i);
+      Region g = segments.get(i);
       rows[i] = GenericRowData.of(g.id(), g.label(), name(classes, g.label()), g.score(), g.area(),
           g.x(), g.y(), g.width(), g.height());
     }

@@ -17,7 +17,9 @@ import java.util.Objects;
  *     gpuResource} when the TaskManager has one, else the CPU; otherwise this device ({@code cpu},
  *     {@code cuda:N}, as {@link Device#parse})
  * @param gpuResource the external resource name of GPUs ({@code external-resources: gpu})
- * @param maxBatch most frames in one native call (frames of equal size are batched)
+ * @param maxBatch most frames in one native call (frames of equal size are batched); {@link
+ *     #AUTO_BATCH} (the default): 1 on the CPU, 4 on CUDA, decided when the device is known
+ *     (see {@link #batchFor})
  * @param maxDelay longest a frame waits for others to fill its batch
  * @param ordered {@code true}: results leave in the order frames came in (per subtask);
  *     {@code false}: as soon as they are done
@@ -33,6 +35,9 @@ public record SegmentConfig(String modelPath, Precision precision, String device
     String gpuResource, int maxBatch, Duration maxDelay, boolean ordered, int capacity,
     Duration timeout, int workers, boolean histogram, boolean keepSource, boolean resize)
     implements Serializable {
+  /** {@code maxBatch} that means: by device, {@link #batchFor}. */
+  public static final int AUTO_BATCH = 0;
+
   public SegmentConfig {
     Objects.requireNonNull(modelPath, "modelPath");
     Objects.requireNonNull(precision, "precision");
@@ -42,8 +47,8 @@ public record SegmentConfig(String modelPath, Precision precision, String device
     if (device != null) {
       device = Device.parse(device).toString(); // checked here, on the client
     }
-    if (maxBatch < 1 || maxBatch > 1024) {
-      throw new IllegalArgumentException("maxBatch must be 1..1024, got " + maxBatch);
+    if (maxBatch < AUTO_BATCH || maxBatch > 1024) {
+      throw new IllegalArgumentException("maxBatch must be 1..1024 or AUTO_BATCH (0), got " + maxBatch);
     }
     if (maxDelay.isNegative()) {
       throw new IllegalArgumentException("maxDelay must be >= 0, got " + maxDelay);
@@ -60,12 +65,23 @@ public record SegmentConfig(String modelPath, Precision precision, String device
   }
 
   /**
-   * Defaults: fp32, device from the GPU resource else CPU, batches of up to 8 frames waiting at
-   * most 10 ms, ordered, 16 frames in flight, 60 s timeout, one worker, no histogram, no source.
+   * Defaults: fp32, device from the GPU resource else CPU, batches by device ({@link #batchFor}:
+   * 1 frame on the CPU, up to 4 on CUDA) waiting at most 10 ms, ordered, 16 frames in flight, 60 s
+   * timeout, one worker, no histogram, no source.
    */
   public static SegmentConfig of(String modelPath) {
-    return new SegmentConfig(modelPath, Precision.FP32, null, "gpu", 8, Duration.ofMillis(10), true,
-        16, Duration.ofSeconds(60), 1, false, false, true);
+    return new SegmentConfig(modelPath, Precision.FP32, null, "gpu", AUTO_BATCH, Duration.ofMillis(10),
+        true, 16, Duration.ofSeconds(60), 1, false, false, true);
+  }
+
+  /**
+   * The batch size on {@code device}: {@code maxBatch}, or for {@link #AUTO_BATCH} 1 on the CPU
+   * and 4 on CUDA. On the CPU a batch costs as much per frame as single frames (measured, see
+   * docs/flink.md) and multiplies the latency by its size; on a GPU batches fill the device.
+   */
+  public int batchFor(Device device) {
+    Objects.requireNonNull(device, "device");
+    return maxBatch != AUTO_BATCH ? maxBatch : device.isCuda() ? 4 : 1;
   }
 
   public SegmentConfig withPrecision(Precision p) {
@@ -84,6 +100,7 @@ public record SegmentConfig(String modelPath, Precision precision, String device
         capacity, timeout, workers, histogram, keepSource, resize);
   }
 
+  /** At most {@code max} frames a call ({@link #AUTO_BATCH}: by device), waiting at most {@code delay}. */
   public SegmentConfig withBatching(int max, Duration delay) {
     return new SegmentConfig(modelPath, precision, device, gpuResource, max, delay, ordered, capacity,
         timeout, workers, histogram, keepSource, resize);

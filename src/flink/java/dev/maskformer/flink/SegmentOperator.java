@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.Segmentation.Region;
 import dev.maskformer.Device;
 import dev.maskformer.LoadOptions;
-import dev.maskformer.Segment;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Iterator;
@@ -167,7 +167,7 @@ final class SegmentOperator extends AbstractStreamOperator<SegmentedFrame>
     }
     batcher.submit(e.frame, new MicroBatcher.Callback() {
       @Override
-      public void done(SegmentedFrame result, List<Segment> segments) {
+      public void done(SegmentedFrame result, List<Region> segments) {
         e.result = result;
         resultArrived();
       }

@@ -17,9 +17,13 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * <pre>
  * flink run -c dev.maskformer.flink.SegmentVideoJob maskformer-java-0.1.0.jar \
  *   --model /models/demo.pt --input /data/cam1.mp4 --input /data/cam2-frames/ --output /data/out \
- *   [--parallelism N] [--batch 8] [--max-delay-ms 10] [--capacity 16] [--unordered] [--workers 1]
+ *   [--parallelism N] [--batch N] [--max-delay-ms 10] [--capacity 16] [--unordered] [--workers 1]
  *   [--colour] [--overlay 0.5] [--max-frames N] [--fps 25] [--checkpoint-ms 10000]
+ *   [--decode auto|yuv|bgr]
  * </pre>
+ *
+ * <p>{@code --batch} defaults to 1 frame on the CPU and 4 on CUDA ({@link SegmentConfig#batchFor});
+ * {@code --decode} is {@link FrameSource.Decode} (default {@code auto}: 4:2:0 video as YUV).
  */
 public final class SegmentVideoJob {
   private SegmentVideoJob() {}
@@ -35,7 +39,7 @@ public final class SegmentVideoJob {
     String output = null;
     List<Path> inputs = new ArrayList<>();
     int parallelism = -1;
-    int batch = 8;
+    int batch = SegmentConfig.AUTO_BATCH;
     long maxDelayMs = 10;
     int capacity = 16;
     int workers = 1;
@@ -45,6 +49,7 @@ public final class SegmentVideoJob {
     long maxFrames = -1;
     double fps = 25;
     long checkpointMs = -1;
+    FrameSource.Decode decode = FrameSource.Decode.AUTO;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       switch (a) {
@@ -68,6 +73,7 @@ public final class SegmentVideoJob {
             case "--max-frames" -> maxFrames = Long.parseLong(v);
             case "--fps" -> fps = Double.parseDouble(v);
             case "--checkpoint-ms" -> checkpointMs = Long.parseLong(v);
+            case "--decode" -> decode = decodeMode(v);
             default -> throw new IllegalArgumentException(usage("unknown option " + a));
           }
         }
@@ -82,7 +88,7 @@ public final class SegmentVideoJob {
     if (checkpointMs > 0) {
       env.enableCheckpointing(checkpointMs);
     }
-    FrameSource.Builder source = FrameSource.builder().fps(fps);
+    FrameSource.Builder source = FrameSource.builder().fps(fps).decode(decode);
     inputs.forEach(source::input);
     if (maxFrames > 0) {
       source.maxFrames(maxFrames);
@@ -99,9 +105,19 @@ public final class SegmentVideoJob {
     return env.execute("maskformer: segment " + inputs.size() + " streams");
   }
 
+  private static FrameSource.Decode decodeMode(String v) {
+    return switch (v) {
+      case "auto" -> FrameSource.Decode.AUTO;
+      case "yuv" -> FrameSource.Decode.YUV;
+      case "bgr" -> FrameSource.Decode.BGR;
+      default -> throw new IllegalArgumentException(usage("--decode must be auto, yuv or bgr, got " + v));
+    };
+  }
+
   private static String usage(String problem) {
     return problem + "; usage: SegmentVideoJob --model FILE --input VIDEO|FOLDER [--input ...] --output DIR"
         + " [--parallelism N] [--batch N] [--max-delay-ms N] [--capacity N] [--unordered] [--workers N]"
-        + " [--colour] [--overlay ALPHA] [--max-frames N] [--fps F] [--checkpoint-ms N]";
+        + " [--colour] [--overlay ALPHA] [--max-frames N] [--fps F] [--checkpoint-ms N]"
+        + " [--decode auto|yuv|bgr]";
   }
 }

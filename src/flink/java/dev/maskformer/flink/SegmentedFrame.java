@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
-import dev.maskformer.LabelType;
+import dev.maskformer.Output.LabelType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;

@@ -293,6 +293,10 @@ record LibTorch(String foundBy, Path libDir, String version, String line, String
     } else if (!Files.isExecutable(Path.of(python))) {
       return new PythonTorch(Optional.empty(), Files.exists(Path.of(python)) ? "not executable" : "does not exist");
     }
+    Optional<Path> inVenv = venvTorch(Path.of(executable));
+    if (inVenv.isPresent()) {
+      return new PythonTorch(inVenv, "");
+    }
     String code = "import importlib.util as u, os\n"
         + "s = u.find_spec('torch')\n"
         + "print(os.path.dirname(s.origin) if s is not None and s.origin else '')\n";
@@ -331,6 +335,36 @@ record LibTorch(String foundBy, Path libDir, String version, String line, String
       Thread.currentThread().interrupt();
       return new PythonTorch(Optional.empty(), "interrupted");
     }
+  }
+
+  /**
+   * The torch of a virtual environment's Python, read from its folders instead of asking the
+   * Python (which costs a process start, 100-200 ms of a first load): when {@code executable} sits
+   * in a virtual environment ({@code pyvenv.cfg} beside it or one folder up, as Python itself looks)
+   * and that environment's {@code lib/pythonX.Y/site-packages/torch} is a package with its
+   * libraries, that is the folder {@code python -I} would find first (its search path is the
+   * standard library, then this folder). Anything else (no venv, torch elsewhere, a cfg without a
+   * version) is left to the Python.
+   */
+  static Optional<Path> venvTorch(Path executable) {
+    Path bin = executable.toAbsolutePath().getParent();
+    if (bin == null) {
+      return Optional.empty();
+    }
+    for (Path cfg : new Path[] {bin.resolve("pyvenv.cfg"), bin.getParent() == null ? null : bin.getParent().resolve("pyvenv.cfg")}) {
+      if (cfg == null || !Files.isRegularFile(cfg)) {
+        continue;
+      }
+      String version = match(read(cfg), "(?m)^\\s*version(?:_info)?\\s*=\\s*(\\d+\\.\\d+)");
+      if (version.isEmpty()) {
+        return Optional.empty();
+      }
+      Path torch = cfg.getParent().resolve("lib").resolve("python" + version).resolve("site-packages").resolve("torch");
+      boolean complete = Files.isRegularFile(torch.resolve("__init__.py"))
+          && library(torch.resolve("lib"), "torch_cpu").isPresent();
+      return complete ? Optional.of(torch) : Optional.empty();
+    }
+    return Optional.empty();
   }
 
   static Optional<Path> onPath(String name, String path) {

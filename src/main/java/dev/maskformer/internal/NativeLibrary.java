@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.internal;
 
-import dev.maskformer.NativeLibraryException;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
@@ -18,15 +17,14 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Enumeration;
-import java.util.HexFormat;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Properties;
+import java.util.zip.CRC32;
 
 /**
  * Finds LibTorch, loads it, then the native shim built for it, and checks both; once per class
@@ -37,17 +35,18 @@ import java.util.Properties;
  * path. The shim is chosen by what was found: the resource {@code
  * dev/maskformer/native/<platform>-torch<major.minor>-<flavour>/libmaskformer.so} from the class
  * path (a {@code maskformer-native} jar of that classifier, or the build's classes folder),
- * extracted to a per-user cache folder keyed by its hash; or the file named by the system property
+ * extracted to a per-user cache folder (reused while its bytes are the jar's); or the file named by the system property
  * {@code maskformer.library} / {@code MASKFORMER_LIBRARY}. The shim has no run path: its
  * libtorch/libc10 dependencies resolve to the libraries already loaded. Every failure is a {@link
- * NativeLibraryException} that lists each place tried, what was found there, and the shims on the
+ * NativeException} (status {@link NativeException#LIBRARY}; the public side's
+ * NativeLibraryException) that lists each place tried, what was found there, and the shims on the
  * class path; never an {@link UnsatisfiedLinkError}.
  *
  * <p>Thread-safety: all methods are thread-safe.
  */
 public final class NativeLibrary {
   /** The C ABI version these bindings were generated for. */
-  public static final int EXPECTED_ABI = 3;
+  public static final int EXPECTED_ABI = 4;
 
   private static final String LIBRARY = "libmaskformer.so";
   private static final String PROPERTIES = "libmaskformer.properties";
@@ -55,7 +54,7 @@ public final class NativeLibrary {
   static final String INDEX = "META-INF/maskformer-native.properties";
 
   private static volatile boolean loaded;
-  private static NativeLibraryException failure;
+  private static NativeException failure;
   private static volatile String description = "";
   private static volatile Path shimFile;
   private static volatile String shimClassifier;
@@ -77,7 +76,7 @@ public final class NativeLibrary {
       try {
         load();
         loaded = true;
-      } catch (NativeLibraryException e) {
+      } catch (NativeException e) {
         failure = e;
         throw e;
       }
@@ -176,11 +175,16 @@ public final class NativeLibrary {
   }
 
   private static void load() {
+    Steps steps = new Steps();
     setOpenMpDefaults();
     List<String> tried = new ArrayList<>();
     String platform = platform();
-    List<Shim> available = availableShims();
+    // the shims of the whole class path are listed only in a failure's message: finding them opens
+    // every jar (a quarter second with Flink's jars on the class path), the successful path needs
+    // only its own classifier's resource
+    List<Shim> available = null;
     Shim override = overrideShim(tried);
+    steps.done("settings");
 
     LibTorch chosen = null;
     Shim shim = null;
@@ -220,6 +224,7 @@ public final class NativeLibrary {
     if (chosen == null) {
       throw failed(tried, available, null);
     }
+    steps.done("LibTorch search");
     String checked = checkShimVersion(shim);
     if (checked != null) {
       tried.add(checked);
@@ -230,6 +235,7 @@ public final class NativeLibrary {
       tried.add(already);
       throw failed(tried, available, null);
     }
+    steps.done("checks");
     for (Path library : chosen.libraries()) {
       try {
         Dl.open(library, Dl.RTLD_LAZY);
@@ -246,7 +252,9 @@ public final class NativeLibrary {
         throw failed(tried, available, null);
       }
     }
+    steps.done("LibTorch libraries");
     Path file = materialise(shim, tried, available);
+    steps.done("shim file");
     try {
       Dl.open(file, Dl.RTLD_NOW);   // every symbol bound now: a mismatch is this exception, not a crash later
       System.load(file.toAbsolutePath().toString());
@@ -254,10 +262,39 @@ public final class NativeLibrary {
       tried.add("loading the shim " + shim.source() + " (" + file + "): " + withoutPath(e.getMessage(), file));
       throw failed(tried, available, e);
     }
+    steps.done("shim");
     checkAbi(tried, available);
+    steps.done("ABI");
     description = chosen.describe() + ", found through " + chosen.foundBy() + "; shim " + shim.source();
+    steps.report(description);
     shimFile = file;
     shimClassifier = shim.url() != null ? shim.classifier() : null;
+  }
+
+  /**
+   * Milliseconds of each loading step, printed to stderr with MASKFORMER_VERBOSE=1 (where a slow
+   * first call spends its time: docs/libtorch.md).
+   */
+  private static final class Steps {
+    private final boolean verbose = "1".equals(System.getenv("MASKFORMER_VERBOSE"));
+    private final StringBuilder text = new StringBuilder();
+    private final long start = System.nanoTime();
+    private long last = start;
+
+    void done(String step) {
+      if (verbose) {
+        long now = System.nanoTime();
+        text.append(text.isEmpty() ? "" : ", ").append(step).append(' ').append((now - last) / 1_000_000).append(" ms");
+        last = now;
+      }
+    }
+
+    void report(String what) {
+      if (verbose) {
+        System.err.println("maskformer: loaded " + what + " in " + (System.nanoTime() - start) / 1_000_000 + " ms ("
+            + text + ")");
+      }
+    }
   }
 
   /** A shim: where it comes from, and what it was built for (null fields: not said). */
@@ -430,10 +467,14 @@ public final class NativeLibrary {
     }
     try (InputStream in = url.openStream()) {
       byte[] bytes = in.readAllBytes();
-      String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-      Path dir = cacheDirectory().resolve(hash.substring(0, 16));
+      // named by version, classifier and CRC-32 (cheap in a fresh JVM, unlike a MessageDigest's
+      // provider set-up); a copy is used only if its bytes are the jar's, else written again
+      CRC32 crc = new CRC32();
+      crc.update(bytes);
+      Path dir = cacheDirectory().resolve(NativeLibrary.version() + "-" + shim.classifier() + "-"
+          + Long.toHexString(crc.getValue() | 1L << 32).substring(1)); // 8 hex digits, no Formatter to load
       Path file = dir.resolve(LIBRARY);
-      if (!Files.isRegularFile(file) || Files.size(file) != bytes.length) {
+      if (!sameBytes(file, bytes)) {
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "libmaskformer", ".tmp");
         Files.write(tmp, bytes);
@@ -444,9 +485,19 @@ public final class NativeLibrary {
         }
       }
       return file;
-    } catch (IOException | NoSuchAlgorithmException e) {
+    } catch (IOException | RuntimeException e) {
       tried.add("shim " + shim.source() + ": could not extract it to " + cacheDirectory() + ": " + e);
       throw failed(tried, available, e);
+    }
+  }
+
+  /** Whether {@code file} is a regular file holding exactly {@code bytes}. */
+  static boolean sameBytes(Path file, byte[] bytes) {
+    try {
+      return Files.isRegularFile(file) && Files.size(file) == bytes.length
+          && Arrays.equals(Files.readAllBytes(file), bytes);
+    } catch (IOException | RuntimeException e) {
+      return false;
     }
   }
 
@@ -509,7 +560,8 @@ public final class NativeLibrary {
     return m.find() ? m.group(1) : version;
   }
 
-  private static NativeLibraryException failed(List<String> tried, List<Shim> available, Throwable cause) {
+  private static NativeException failed(List<String> tried, List<Shim> listed, Throwable cause) {
+    List<Shim> available = listed != null ? listed : availableShims();
     StringBuilder b = new StringBuilder("could not load the maskformer native library; tried:");
     for (String t : tried) {
       b.append("\n  - ").append(t);
@@ -528,6 +580,6 @@ public final class NativeLibrary {
         .append(" LIBTORCH_HOME=<an unpacked LibTorch> (or -Dmaskformer.libtorch),")
         .append(" or Debian's apt-get install libtorch-dev (1.13).")
         .append(" README \"Which LibTorch\" lists the search order and the native classifiers.");
-    return new NativeLibraryException(b.toString(), cause);
+    return new NativeException(b.toString(), cause);
   }
 }

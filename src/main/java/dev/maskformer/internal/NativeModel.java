@@ -6,16 +6,12 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import dev.maskformer.Frame;
-import dev.maskformer.Output;
-import dev.maskformer.Segment;
 import dev.maskformer.internal.ffi.maskformer_h;
 import dev.maskformer.internal.ffi.mf_image;
-import dev.maskformer.internal.ffi.mf_inference_options;
 import dev.maskformer.internal.ffi.mf_load_options;
 import dev.maskformer.internal.ffi.mf_model_info;
 import dev.maskformer.internal.ffi.mf_output;
-import dev.maskformer.internal.ffi.mf_output_ext;
+import dev.maskformer.internal.ffi.mf_plane;
 import dev.maskformer.internal.ffi.mf_segment_info;
 import dev.maskformer.internal.ffi.mf_segment_options;
 import java.lang.foreign.Arena;
@@ -29,6 +25,7 @@ import java.util.IdentityHashMap;
 import java.util.Set;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 
 /**
  * Owner of one native {@code mf_model} handle.
@@ -59,11 +56,9 @@ public final class NativeModel implements AutoCloseable {
       int[] palette,
       String metadataJson) {}
 
-  private static final ConcurrentHashMap<Integer, maskformer_h.mf_model_segment_keepalive>
-      INVOKERS = new ConcurrentHashMap<>();
-
-  private static final ConcurrentHashMap<Integer, maskformer_h.mf_model_segment_ext>
-      EXTENDED_INVOKERS = new ConcurrentHashMap<>();
+  /** mf_model_segment invokers by the number of buffers kept alive as trailing arguments. */
+  private static final ConcurrentHashMap<Integer, maskformer_h.mf_model_segment> INVOKERS =
+      new ConcurrentHashMap<>();
 
   private final Arena owner = Arena.ofShared();
   private final Object life = new Object(); // guards inFlight, closed and freed
@@ -114,9 +109,8 @@ public final class NativeModel implements AutoCloseable {
       NativeRuntime.checkThreads(o.intraOpThreads(), "intraOpThreads");
     }
     try (Arena call = Arena.ofConfined()) {
-      MemorySegment opts = mf_load_options.allocate(call);
-      NativeStatus.check(maskformer_h.mf_load_options_init_sized(opts, (int) mf_load_options.sizeof()),
-          "mf_load_options_init", null);
+      MemorySegment opts = mf_load_options.allocate(call); // zeroed: the defaults are set below
+      mf_load_options.struct_size(opts, (int) mf_load_options.sizeof());
       mf_load_options.device(opts, o.device());
       mf_load_options.precision(opts, o.precision());
       mf_load_options.intra_op_threads(opts, o.intraOpThreads());
@@ -167,8 +161,7 @@ public final class NativeModel implements AutoCloseable {
   private Facts readFacts() {
     try (Arena call = Arena.ofConfined()) {
       MemorySegment info = mf_model_info.allocate(call);
-      NativeStatus.check(maskformer_h.mf_model_info_init_sized(info, (int) mf_model_info.sizeof()),
-          "mf_model_info_init", name);
+      mf_model_info.struct_size(info, (int) mf_model_info.sizeof());
       NativeStatus.check(maskformer_h.mf_model_get_info(handle, info), "model info", name);
       int k = mf_model_info.num_classes(info);
       double[] mean = new double[3];
@@ -230,38 +223,59 @@ public final class NativeModel implements AutoCloseable {
   }
 
   /**
-   * Inference rules and segment thresholds of an extended call.
-   *
-   * @param semanticRule an mf_semantic_rule
-   * @param segments whether segments are made (ids into the outputs that have them, lists back)
+   * A frame as the C ABI takes it: its pixels (a YUV frame's Y plane), size, row stride, and the
+   * mf_pixel_format, mf_yuv_matrix and mf_yuv_range codes, and a YUV frame's chroma planes.
    */
-  public record Rules(int semanticRule, double iterativeOverlap, boolean segments,
-      double objectThreshold, double overlapThreshold, boolean mergeSameClass) {}
+  public record Image(MemorySegment pixels, int width, int height, long stride, int format, int matrix, int range,
+      List<Plane> chroma) {}
+
+  /** A chroma plane: the segment that holds it, where in it the plane starts, its row stride. */
+  public record Plane(MemorySegment segment, long offset, long stride) {}
 
   /**
-   * Segments frames into outputs (already checked for sizes by the caller). Every buffer is passed
-   * to the downcall as an argument, so no arena can free it while native code reads or writes it.
-   * With {@code rules} (else {@code null}) the extended entry point runs: the result holds each
-   * frame's segments (empty lists without segments).
+   * Where one frame's results go (checked by the caller for sizes): labels of an mf_label_type;
+   * scores, region ids and confidence (of an mf_confidence_type) may be null.
    */
-  public List<List<Segment>> segment(List<Frame> frames, List<Output> outputs, boolean resize,
-      Rules rules) {
+  public record Out(MemorySegment labels, int labelType, MemorySegment scores, MemorySegment regionIds,
+      MemorySegment confidence, int confidenceType) {}
+
+  /**
+   * mf_segment_options: the resize, the mf_semantic_rule with its overlap threshold, whether
+   * regions (mf_segment_info) are made, and their thresholds.
+   */
+  public record Rules(boolean resize, int semanticRule, double iterativeOverlap, boolean regions,
+      double objectThreshold, double overlapThreshold, boolean mergeSameClass) {}
+
+  /** One region of a frame (an mf_segment_info), its box as x, y, width, height. */
+  public record Region(int id, int classIndex, float score, long area, int x, int y, int width, int height,
+      int query) {}
+
+  /**
+   * Segments frames into outputs (already checked for sizes by the caller) in mf_model_segment.
+   * Every buffer is passed to the downcall as an argument, so no arena can free it while native
+   * code reads or writes it. Returns each frame's regions when {@code rules} asks for them (else
+   * empty lists); {@code context} names the frames in messages and is asked for on a failure only.
+   */
+  public List<List<Region>> segment(List<Image> images, List<Out> outputs, Rules rules,
+      Supplier<String> context) {
     enter();
     try {
       // a downcall takes at most 255 arguments: batches with more buffers go in several calls,
       // each as large as the limit allows (frames sharing one buffer count it once)
-      if (5 * frames.size() <= MAX_KEPT_BUFFERS) { // the usual case: one call, nothing to count
-        return segmentChunk(frames, outputs, resize, rules);
+      if (7 * images.size() <= MAX_KEPT_BUFFERS) { // the usual case: one call, nothing to count
+        return segmentChunk(images, outputs, rules, context);
       }
-      List<List<Segment>> all = new ArrayList<>(frames.size());
+      List<List<Region>> all = new ArrayList<>(images.size());
       int from = 0;
-      while (from < frames.size()) {
+      while (from < images.size()) {
         Set<MemorySegment> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
         int to = from;
-        while (to < frames.size()) {
-          buffers.add(frames.get(to).pixels());
-          Output o = outputs.get(to);
-          for (MemorySegment m : new MemorySegment[] {o.labels(), o.scores(), o.segmentIds(), o.confidence()}) {
+        while (to < images.size()) {
+          Image image = images.get(to);
+          buffers.add(image.pixels());
+          image.chroma().forEach(p -> buffers.add(p.segment()));
+          Out o = outputs.get(to);
+          for (MemorySegment m : new MemorySegment[] {o.labels(), o.scores(), o.regionIds(), o.confidence()}) {
             if (m != null) {
               buffers.add(m);
             }
@@ -271,7 +285,7 @@ public final class NativeModel implements AutoCloseable {
           }
           to++;
         }
-        all.addAll(segmentChunk(frames.subList(from, to), outputs.subList(from, to), resize, rules));
+        all.addAll(segmentChunk(images.subList(from, to), outputs.subList(from, to), rules, context));
         from = to;
       }
       return all;
@@ -280,123 +294,127 @@ public final class NativeModel implements AutoCloseable {
     }
   }
 
-  /** {@link #segment(List, List, boolean, Rules)} without rules. */
-  public void segment(List<Frame> frames, List<Output> outputs, boolean resize) {
-    segment(frames, outputs, resize, null);
-  }
-
   /** Buffers one downcall may keep alive as arguments: the JVM allows 255 argument slots in all, and
    * each segment takes two (measured: 120 buffers need 258). */
   static final int MAX_KEPT_BUFFERS = 100;
 
-  private List<List<Segment>> segmentChunk(List<Frame> frames, List<Output> outputs, boolean resize,
-      Rules rules) {
-    int n = frames.size();
-    try (Arena call = Arena.ofConfined()) {
-      MemorySegment images = mf_image.allocateArray(n, call);
+  private List<List<Region>> segmentChunk(List<Image> images, List<Out> outputs, Rules rules,
+      Supplier<String> context) {
+    int n = images.size();
+    try (Arena call = Arena.ofConfined()) { // zeroed memory: every field not set is its default
+      MemorySegment imageArray = mf_image.allocateArray(n, call);
       MemorySegment outs = mf_output.allocateArray(n, call);
       Set<MemorySegment> keep = Collections.newSetFromMap(new IdentityHashMap<>());
+      MemorySegment[] lists = new MemorySegment[n];
+      int capacity = facts.numQueries();
       for (int i = 0; i < n; i++) {
-        Frame f = frames.get(i);
-        MemorySegment img = mf_image.asSlice(images, i);
-        mf_image.data(img, f.pixels());
-        mf_image.data_size(img, f.pixels().byteSize());
-        mf_image.width(img, f.layout().width());
-        mf_image.height(img, f.layout().height());
-        mf_image.stride(img, f.layout().stride());
-        mf_image.format(img, f.layout().format().code());
-        keep.add(f.pixels());
-        Output o = outputs.get(i);
+        describe(images.get(i), mf_image.asSlice(imageArray, i), keep);
+        Out o = outputs.get(i);
         MemorySegment out = mf_output.asSlice(outs, i);
+        mf_output.struct_size(out, (int) mf_output.sizeof());
         mf_output.labels(out, o.labels());
         mf_output.labels_size(out, o.labels().byteSize());
-        mf_output.label_type(out, o.labelType().code());
+        mf_output.label_type(out, o.labelType());
         keep.add(o.labels());
         if (o.scores() != null) {
           mf_output.scores(out, o.scores());
           mf_output.scores_size(out, o.scores().byteSize());
           keep.add(o.scores());
         }
-      }
-      MemorySegment opts = mf_segment_options.allocate(call);
-      NativeStatus.check(maskformer_h.mf_segment_options_init_sized(opts, (int) mf_segment_options.sizeof()),
-          "mf_segment_options_init", name);
-      mf_segment_options.resize(opts, resize ? 1 : 0);
-      if (rules == null) {
-        Object[] args = keep.toArray();
-        int status = call(() -> invoker(args.length).apply(handle, images, outs, n, opts, args.length, args));
-        NativeStatus.check(status, "segment", describe(frames));
-        return Collections.nCopies(n, List.of());
-      }
-      MemorySegment ruleStruct = mf_inference_options.allocate(call);
-      NativeStatus.check(maskformer_h.mf_inference_options_init_sized(ruleStruct, (int) mf_inference_options.sizeof()),
-          "mf_inference_options_init", name);
-      mf_inference_options.semantic_rule(ruleStruct, rules.semanticRule());
-      mf_inference_options.iterative_overlap(ruleStruct, rules.iterativeOverlap());
-      mf_inference_options.object_threshold(ruleStruct, rules.objectThreshold());
-      mf_inference_options.overlap_threshold(ruleStruct, rules.overlapThreshold());
-      mf_inference_options.merge_same_class(ruleStruct, rules.mergeSameClass() ? 1 : 0);
-      MemorySegment extras = call.allocate(ADDRESS, n);
-      MemorySegment[] lists = new MemorySegment[n];
-      MemorySegment[] exts = new MemorySegment[n];
-      int capacity = facts.numQueries();
-      for (int i = 0; i < n; i++) {
-        Output o = outputs.get(i);
-        MemorySegment e = mf_output_ext.allocate(call);
-        NativeStatus.check(maskformer_h.mf_output_ext_init_sized(e, (int) mf_output_ext.sizeof(),
-            (int) mf_segment_info.sizeof()), "mf_output_ext_init", name);
-        if (rules.segments()) {
+        if (rules.regions()) {
           lists[i] = mf_segment_info.allocateArray(capacity, call);
-          mf_output_ext.segments(e, lists[i]);
-          mf_output_ext.segments_capacity(e, capacity);
-          if (o.segmentIds() != null) {
-            mf_output_ext.segment_ids(e, o.segmentIds());
-            mf_output_ext.segment_ids_size(e, o.segmentIds().byteSize());
-            keep.add(o.segmentIds());
+          mf_segment_info.struct_size(lists[i], (int) mf_segment_info.sizeof());
+          mf_output.segments(out, lists[i]);
+          mf_output.segments_capacity(out, capacity);
+          if (o.regionIds() != null) {
+            mf_output.segment_ids(out, o.regionIds());
+            mf_output.segment_ids_size(out, o.regionIds().byteSize());
+            keep.add(o.regionIds());
           }
         }
         if (o.confidence() != null) {
-          mf_output_ext.confidence(e, o.confidence());
-          mf_output_ext.confidence_size(e, o.confidence().byteSize());
-          mf_output_ext.confidence_type(e, o.confidenceType().code());
+          mf_output.confidence(out, o.confidence());
+          mf_output.confidence_size(out, o.confidence().byteSize());
+          mf_output.confidence_type(out, o.confidenceType());
           keep.add(o.confidence());
         }
-        exts[i] = e;
-        extras.setAtIndex(ADDRESS, i, e);
       }
+      MemorySegment opts = mf_segment_options.allocate(call);
+      mf_segment_options.struct_size(opts, (int) mf_segment_options.sizeof());
+      mf_segment_options.resize(opts, rules.resize() ? 1 : 0);
+      mf_segment_options.semantic_rule(opts, rules.semanticRule());
+      mf_segment_options.iterative_overlap(opts, rules.iterativeOverlap());
+      mf_segment_options.object_threshold(opts, rules.objectThreshold());
+      mf_segment_options.overlap_threshold(opts, rules.overlapThreshold());
+      mf_segment_options.merge_same_class(opts, rules.mergeSameClass() ? 1 : 0);
       Object[] args = keep.toArray();
-      int status = call(() -> extendedInvoker(args.length)
-          .apply(handle, images, outs, extras, n, opts, ruleStruct, args.length, args));
-      NativeStatus.check(status, "segment", describe(frames));
-      List<List<Segment>> result = new ArrayList<>(n);
+      maskformer_h.mf_model_segment invoker =
+          INVOKERS.computeIfAbsent(args.length, c -> maskformer_h.mf_model_segment.makeInvoker(addresses(c)));
+      int status = call(() -> invoker.apply(handle, imageArray, outs, n, opts, args.length, args));
+      if (status != maskformer_h.MF_OK()) {
+        throw NativeStatus.failure(status, "segment", context.get());
+      }
+      if (!rules.regions()) {
+        return Collections.nCopies(n, List.of());
+      }
+      List<List<Region>> result = new ArrayList<>(n);
       for (int i = 0; i < n; i++) {
-        if (lists[i] == null) {
-          result.add(List.of());
-          continue;
-        }
-        int count = mf_output_ext.segments_count(exts[i]);
+        int count = mf_output.segments_count(mf_output.asSlice(outs, i));
         if (count > capacity) {
           throw new IllegalStateException("native side reports " + count + " segments for "
               + capacity + " queries");
         }
-        List<Segment> segments = new ArrayList<>(count);
+        List<Region> regions = new ArrayList<>(count);
         for (int j = 0; j < count; j++) {
           MemorySegment si = mf_segment_info.asSlice(lists[i], j);
           int x0 = mf_segment_info.x0(si);
           int y0 = mf_segment_info.y0(si);
-          segments.add(new Segment(mf_segment_info.id(si), mf_segment_info.class_index(si),
+          regions.add(new Region(mf_segment_info.id(si), mf_segment_info.class_index(si),
               mf_segment_info.score(si), mf_segment_info.area(si), x0, y0,
               mf_segment_info.x1(si) - x0, mf_segment_info.y1(si) - y0, mf_segment_info.query(si)));
         }
-        result.add(List.copyOf(segments));
+        result.add(List.copyOf(regions));
       }
       return result;
     }
   }
 
+  /**
+   * Writes an image into an mf_image (allocated zeroed) and adds its segments to {@code keep}: for
+   * a YUV image each chroma plane's address, the bytes from there to its segment's end, and stride.
+   */
+  static void describe(Image image, MemorySegment img, Set<MemorySegment> keep) {
+    mf_image.struct_size(img, (int) mf_image.sizeof());
+    mf_image.data(img, image.pixels());
+    mf_image.data_size(img, image.pixels().byteSize());
+    mf_image.width(img, image.width());
+    mf_image.height(img, image.height());
+    mf_image.stride(img, image.stride());
+    mf_image.format(img, image.format());
+    mf_image.matrix(img, image.matrix());
+    mf_image.range(img, image.range());
+    keep.add(image.pixels());
+    MemorySegment planes = mf_image.chroma(img);
+    for (int c = 0; c < image.chroma().size(); c++) {
+      Plane p = image.chroma().get(c);
+      MemorySegment plane = mf_plane.asSlice(planes, c);
+      mf_plane.data(plane, p.segment().asSlice(p.offset()));
+      mf_plane.size(plane, p.segment().byteSize() - p.offset());
+      mf_plane.stride(plane, p.stride());
+      keep.add(p.segment());
+    }
+  }
+
+  /** {@code count} pointer layouts: the trailing arguments of a keep-alive downcall. */
+  static MemoryLayout[] addresses(int count) {
+    MemoryLayout[] layouts = new MemoryLayout[count];
+    Arrays.fill(layouts, ADDRESS);
+    return layouts;
+  }
+
   /** Runs a downcall; jextract's invokers wrap the linker's own exceptions (memory closed
    * meanwhile, or confined to another thread) in an AssertionError: the real one is thrown. */
-  private static int call(java.util.function.IntSupplier downcall) {
+  static int call(java.util.function.IntSupplier downcall) {
     try {
       return downcall.getAsInt();
     } catch (AssertionError e) {
@@ -503,32 +521,5 @@ public final class NativeModel implements AutoCloseable {
       freed = true;
       owner.close();
     }
-  }
-
-  private static maskformer_h.mf_model_segment_keepalive invoker(int count) {
-    return INVOKERS.computeIfAbsent(
-        count,
-        c -> {
-          MemoryLayout[] layouts = new MemoryLayout[c];
-          Arrays.fill(layouts, ADDRESS);
-          return maskformer_h.mf_model_segment_keepalive.makeInvoker(layouts);
-        });
-  }
-
-  private static maskformer_h.mf_model_segment_ext extendedInvoker(int count) {
-    return EXTENDED_INVOKERS.computeIfAbsent(
-        count,
-        c -> {
-          MemoryLayout[] layouts = new MemoryLayout[c];
-          Arrays.fill(layouts, ADDRESS);
-          return maskformer_h.mf_model_segment_ext.makeInvoker(layouts);
-        });
-  }
-
-  private static String describe(List<Frame> frames) {
-    if (frames.size() == 1) {
-      return frames.get(0).layout().toString();
-    }
-    return frames.size() + " frames, first " + frames.get(0).layout();
   }
 }

@@ -6,14 +6,16 @@ import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import dev.maskformer.CpuFeature;
-import dev.maskformer.HostCacheStats;
-import dev.maskformer.RuntimeInfo;
 import dev.maskformer.internal.ffi.maskformer_h;
 import dev.maskformer.internal.ffi.mf_host_cache_stats;
+import dev.maskformer.internal.ffi.mf_image;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Process-wide native facilities: versions, threads, the host memory cache and host buffers.
@@ -23,10 +25,19 @@ import java.util.Objects;
 public final class NativeRuntime {
   private NativeRuntime() {}
 
-  public static RuntimeInfo info() {
+  /**
+   * The native side as loaded: the shim's version and ABI, the LibTorch compiled against and the
+   * one loaded (version, file), CUDA, threads, the MF_CPU_* bits, OpenMP settings, host cache
+   * bytes, and how the libraries were found.
+   */
+  public record Info(String version, int abi, String libtorchCompiled, String libtorchLoaded, String libtorchFile,
+      boolean cudaCompiled, int cudaDevices, int threads, int defaultThreads, int maxThreads, int cpuFeatures,
+      String openMp, long hostCacheBytes, String description) {}
+
+  public static Info info() {
     NativeLibrary.ensureLoaded();
     String[] loaded = loadedLibtorch();
-    return new RuntimeInfo(
+    return new Info(
         maskformer_h.mf_version().reinterpret(256).getString(0),
         maskformer_h.mf_abi_version(),
         maskformer_h.mf_libtorch_version().reinterpret(256).getString(0),
@@ -37,7 +48,7 @@ public final class NativeRuntime {
         maskformer_h.mf_get_num_threads(),
         maskformer_h.mf_default_threads(),
         maskformer_h.mf_max_threads(),
-        CpuFeature.of(maskformer_h.mf_cpu_features()),
+        maskformer_h.mf_cpu_features(),
         NativeLibrary.openMpSettings(),
         maskformer_h.mf_host_cache_bytes(),
         NativeLibrary.description());
@@ -53,6 +64,29 @@ public final class NativeRuntime {
         version.get(ADDRESS, 0).reinterpret(4096).getString(0),
         file.get(ADDRESS, 0).reinterpret(4096).getString(0)
       };
+    }
+  }
+
+  private static final ConcurrentHashMap<Integer, maskformer_h.mf_image_to_rgb> TO_RGB =
+      new ConcurrentHashMap<>();
+
+  /**
+   * mf_image_to_rgb: the image as packed RGB into {@code rgb} (checked by the caller: native,
+   * writable, large enough). The image's segments and {@code rgb} are downcall arguments, so no
+   * arena can free them during the conversion. {@code context} names the image in messages.
+   */
+  public static void toRgb(NativeModel.Image image, MemorySegment rgb, String context) {
+    NativeLibrary.ensureLoaded();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment struct = mf_image.allocate(call);
+      Set<MemorySegment> keep = Collections.newSetFromMap(new IdentityHashMap<>());
+      NativeModel.describe(image, struct, keep);
+      keep.add(rgb);
+      Object[] args = keep.toArray();
+      maskformer_h.mf_image_to_rgb invoker = TO_RGB.computeIfAbsent(args.length, n ->
+          maskformer_h.mf_image_to_rgb.makeInvoker(NativeModel.addresses(n)));
+      int status = NativeModel.call(() -> invoker.apply(struct, rgb, rgb.byteSize(), args.length, args));
+      NativeStatus.check(status, "toRgb", context);
     }
   }
 
@@ -116,15 +150,19 @@ public final class NativeRuntime {
     NativeStatus.check(maskformer_h.mf_set_host_cache_limit(bytes), "set host cache limit", null);
   }
 
-  public static HostCacheStats hostCacheStats() {
+  /**
+   * The host cache's counters, mf_host_cache_stats's fields after struct_size in their order:
+   * automatic (1 or 0), limit, cached bytes, cached blocks, hits, misses, evictions, returned,
+   * bytes in use, peak in use, largest call.
+   */
+  public static long[] hostCacheStats() {
     NativeLibrary.ensureLoaded();
     try (Arena call = Arena.ofConfined()) {
       MemorySegment s = mf_host_cache_stats.allocate(call);
-      NativeStatus.check(maskformer_h.mf_host_cache_stats_init_sized(s, (int) mf_host_cache_stats.sizeof()),
-          "mf_host_cache_stats_init", null);
+      mf_host_cache_stats.struct_size(s, (int) mf_host_cache_stats.sizeof());
       NativeStatus.check(maskformer_h.mf_host_cache_stats_get(s), "host cache stats", null);
-      return new HostCacheStats(
-          mf_host_cache_stats.automatic(s) != 0,
+      return new long[] {
+          mf_host_cache_stats.automatic(s),
           mf_host_cache_stats.limit(s),
           mf_host_cache_stats.cached_bytes(s),
           mf_host_cache_stats.cached_blocks(s),
@@ -134,7 +172,7 @@ public final class NativeRuntime {
           mf_host_cache_stats.returned(s),
           mf_host_cache_stats.in_use(s),
           mf_host_cache_stats.peak_in_use(s),
-          mf_host_cache_stats.largest_call(s));
+          mf_host_cache_stats.largest_call(s)};
     }
   }
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.bench;
 
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.MaskFormerRuntime.HostCacheStats;
+import dev.maskformer.Output.LabelType;
 import dev.maskformer.Frame;
-import dev.maskformer.HostCacheStats;
-import dev.maskformer.LabelType;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Output;
 import dev.maskformer.PixelFormat;
@@ -81,7 +82,7 @@ public final class SoakBench {
         if (call % every == 0) {
           long t1 = System.nanoTime();
           System.gc(); // the Java heap's garbage is not what this measures
-          HostCacheStats s = MaskFormer.hostCacheStats();
+          HostCacheStats s = MaskFormerRuntime.hostCacheStats();
           double rss = rssMib();
           double cache = s.cachedBytes() / 1048576.0;
           // glibc's heap in use: native allocations other than the shim's large blocks (which it

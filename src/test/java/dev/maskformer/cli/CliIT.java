@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.MaskFormerRuntime;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -129,6 +130,12 @@ class CliIT {
         "page_faults_per_call")) {
       assertTrue(r.out().contains("\"" + key + "\""), r.out());
     }
+    // YUV frames (odd size: the general conversion route), and a usage error for a bad format
+    Result yuv = run("bench", "--model", MODELS.resolve("tiny.pt").toString(), "--size", "161x121", "--iters", "2",
+        "--warmup", "1", "--no-forward", "--format", "nv12");
+    assertEquals(0, yuv.code(), yuv.err());
+    assertTrue(yuv.out().contains("\"pixel_format\": \"nv12\""), yuv.out());
+    assertEquals(2, run("bench", "--model", MODELS.resolve("tiny.pt").toString(), "--format", "yuv444").code());
   }
 
   /**
@@ -206,7 +213,7 @@ class CliIT {
     assertEquals(number(expected, "mIoU"), number(same.out(), "reference_mIoU"), 5e-5);
     Result bad = run("evaluate", "--model", demo.toString(), "--data", data, "--agreement-with", "fp64");
     assertEquals(2, bad.code(), bad.out());
-    assumeTrue(dev.maskformer.MaskFormer.runtime().cpuNativeBf16(), "no native bf16 on this CPU");
+    assumeTrue(dev.maskformer.MaskFormerRuntime.info().cpuNativeBf16(), "no native bf16 on this CPU");
     Result r = run("evaluate", "--model", demo.toString(), "--data", data, "--precision", "bf16",
         "--agreement-with", "fp32");
     assertEquals(0, r.code(), r.err());
@@ -255,6 +262,7 @@ class CliIT {
         video.toString(), result.toString());
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().startsWith("12 frames of 160x160"), r.out());
+    assertTrue(r.out().contains("decoded as I420 (yuv420p, BT601, LIMITED)"), r.out());
     assertTrue(Files.size(result) > 1000);
     Result missing = run("video", "--model", MODELS.resolve("tiny.pt").toString(), "/nonexistent.mp4",
         result.toString());
@@ -340,6 +348,56 @@ class CliIT {
     for (int i = 0; i < all.size(); i++) {
       assertTrue(all.get(i).startsWith("{\"frame\": " + i + ", \"segments\": [{\"id\": 1, "), all.get(i));
     }
+  }
+
+  /**
+   * YUV decoding gives the same labels (hence the same segments) as ffmpeg's BGR; full-range and
+   * BT.709 streams are told apart; --live drops frames it cannot keep up with and writes the rest.
+   */
+  @Test
+  void videoDecodesYuvAndGoesLive(@TempDir Path out) throws Exception {
+    Path video = MODELS.resolve("video.mp4");
+    assumeTrue(Files.isRegularFile(video), "no test video (ffmpeg missing when fixtures were made)");
+    String model = MODELS.resolve("tiny.pt").toString();
+    List<String> lines = new java.util.ArrayList<>();
+    for (String mode : List.of("yuv", "bgr")) {
+      Path jsonl = out.resolve(mode + ".jsonl");
+      Result r = run("video", "--model", model, "--decode", mode, "--segments-jsonl", jsonl.toString(),
+          "--object-threshold", "0.02", video.toString(), out.resolve(mode + ".mp4").toString());
+      assertEquals(0, r.code(), r.err());
+      assertTrue(r.out().contains(mode.equals("yuv") ? "decoded as I420" : "decoded as BGR"), r.out());
+      lines.add(Files.readString(jsonl));
+    }
+    assertEquals(lines.get(0), lines.get(1), "YUV frames segment exactly as ffmpeg's BGR conversion of them");
+
+    // a full-range BT.709 stream (ffmpeg's yuvj420p) is read as such
+    Path full = out.resolve("full709.mkv");
+    ffmpeg("-i", video.toString(), "-vf", "scale=out_range=pc,format=yuvj420p", "-colorspace", "bt709",
+        "-color_range", "pc", "-c:v", "libx264", full.toString());
+    Path fullLines = out.resolve("full.jsonl");
+    Path fullBgr = out.resolve("full-bgr.jsonl");
+    Result r = run("video", "--model", model, "--segments-jsonl", fullLines.toString(), "--object-threshold", "0.02",
+        full.toString(), out.resolve("full.mp4").toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("decoded as I420 (yuvj420p, BT709, FULL)"), r.out());
+    assertEquals(0, run("video", "--model", model, "--decode", "bgr", "--segments-jsonl", fullBgr.toString(),
+        "--object-threshold", "0.02", full.toString(), out.resolve("full-bgr.mp4").toString()).code());
+    assertEquals(Files.readString(fullBgr), Files.readString(fullLines));
+
+    // live: frames read at 12 fps; whatever the model cannot keep up with is dropped, never queued
+    Path liveOut = out.resolve("live.mp4");
+    Result live = run("video", "--model", model, "--live", video.toString(), liveOut.toString());
+    assertEquals(0, live.code(), live.err());
+    Matcher m = Pattern.compile("(\\d+) segmented, (\\d+) dropped").matcher(live.out());
+    assertTrue(m.find(), live.out());
+    int segmented = Integer.parseInt(m.group(1));
+    assertEquals(12, segmented + Integer.parseInt(m.group(2)), live.out());
+    assertTrue(segmented >= 1 && live.out().contains("p99"), live.out());
+    Process p = new ProcessBuilder("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames",
+        "-of", "csv=p=0", liveOut.toString()).redirectErrorStream(true).start();
+    assertEquals(String.valueOf(segmented), new String(p.getInputStream().readAllBytes()).strip());
+    assertEquals(2, run("video", "--model", model, "--live", "--batch", "4", video.toString(), liveOut.toString()).code());
+    assertEquals(2, run("video", "--model", model, "--decode", "rgb", video.toString(), liveOut.toString()).code());
   }
 
   /** Odd sizes kept, --max-frames stops ffmpeg cleanly, bad outputs and damaged inputs reported. */

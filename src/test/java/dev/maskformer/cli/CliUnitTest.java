@@ -6,9 +6,31 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.ArgSpec;
+import picocli.CommandLine.Model.CommandSpec;
 
 /** Pieces of the CLI that need no native code. */
 class CliUnitTest {
+  @Test
+  void helpTextsAreParagraphsThatPicocliWraps() {
+    // picocli starts a new line for each string of a description and wraps each one on its own:
+    // prose hard-wrapped across strings came out ragged ("... and prints JSON:" / "mean, ...")
+    CommandLine cli = new CommandLine(new Main());
+    for (var command : cli.getSubcommands().entrySet()) {
+      if (command.getValue().getCommand() instanceof CommandLine.HelpCommand) {
+        continue; // picocli's own
+      }
+      CommandSpec spec = command.getValue().getCommandSpec();
+      assertTrue(spec.usageMessage().description().length <= 1,
+          command.getKey() + ": its description is split into strings; make it one paragraph");
+      for (ArgSpec arg : spec.args()) {
+        assertTrue(arg.description().length <= 1,
+            command.getKey() + " " + arg.paramLabel() + ": its description is split into strings");
+      }
+    }
+  }
+
   @Test
   void meanIouFollowsSssegmentation() {
     EvaluateCommand.MeanIou m = new EvaluateCommand.MeanIou(3);

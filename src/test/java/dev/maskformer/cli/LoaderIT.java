@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.MaskFormerRuntime.RuntimeInfo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -14,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import dev.maskformer.RuntimeInfo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,6 +28,7 @@ class LoaderIT {
     List<String> cmd = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED"));
     cmd.addAll(properties);
+    cmd.addAll(sameLibtorch(properties, env));
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "info"));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     pb.environment().putAll(env);
@@ -34,6 +36,16 @@ class LoaderIT {
     String output = new String(p.getInputStream().readAllBytes());
     assertTrue(p.waitFor(2, TimeUnit.MINUTES));
     return new Run(p.exitValue(), output);
+  }
+
+  /**
+   * This JVM's LibTorch setting for a child that sets none itself, so that it finds the same
+   * LibTorch whatever the PATH of the test run holds.
+   */
+  static List<String> sameLibtorch(List<String> properties, Map<String, String> env) {
+    String libtorch = System.getProperty("maskformer.libtorch", "");
+    boolean set = env.containsKey("LIBTORCH_HOME") || properties.stream().anyMatch(p -> p.startsWith("-Dmaskformer.libtorch="));
+    return libtorch.isBlank() || set ? List.of() : List.of("-Dmaskformer.libtorch=" + libtorch);
   }
 
   @Test
@@ -52,7 +64,7 @@ class LoaderIT {
     // LibTorch the search found, so the shim runs on that one, not on whatever the path offers
     Path debian = Path.of("/usr/lib/x86_64-linux-gnu");
     assumeTrue(Files.exists(debian.resolve("libtorch_cpu.so")), "no Debian LibTorch");
-    RuntimeInfo here = dev.maskformer.MaskFormer.runtime();
+    RuntimeInfo here = dev.maskformer.MaskFormerRuntime.info();
     assumeFalse(here.libtorchVersion().startsWith("1.13"), "the shim is the 1.13 build itself");
     String shim = System.getProperty("maskformer.library", "");
     Run r = info(shim.isBlank() ? List.of() : List.of("-Dmaskformer.library=" + shim),
@@ -86,8 +98,9 @@ class LoaderIT {
           + classifier + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
     List<String> cmd = new ArrayList<>(List.of(
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-        "-cp", jar + File.pathSeparator + System.getProperty("java.class.path"), Main.class.getName(), "info"));
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED"));
+    cmd.addAll(sameLibtorch(List.of(), Map.of()));
+    cmd.addAll(List.of("-cp", jar + File.pathSeparator + System.getProperty("java.class.path"), Main.class.getName(), "info"));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     String output = new String(p.getInputStream().readAllBytes());
     assertTrue(p.waitFor(2, TimeUnit.MINUTES));
@@ -107,5 +120,67 @@ class LoaderIT {
     assertFalse(r.output().contains("UnsatisfiedLinkError"), r.output());
     // the loader's message is not repeated with the path in front of it each time
     assertTrue(r.output().split(java.util.regex.Pattern.quote(notALibrary.getPath()), -1).length <= 4, r.output());
+  }
+
+  /**
+   * A shim from a jar (as users get it) is extracted to the cache folder; a later JVM reuses the
+   * copy; a copy whose bytes were changed (same size) is written again before it is loaded.
+   */
+  @Test
+  void aShimFromAJarIsExtractedAndADamagedCopyReplaced(@TempDir Path tmp) throws Exception {
+    String classifier = dev.maskformer.internal.NativeLibraryAccess.loadedClassifier();
+    assumeTrue(classifier != null, "the shim in use came from maskformer.library, not the class path");
+    String version = dev.maskformer.internal.NativeLibrary.version();
+    byte[] shim = Files.readAllBytes(dev.maskformer.internal.NativeLibraryAccess.loadedShim());
+    Path jar = tmp.resolve("maskformer-native-" + version + "-" + classifier + ".jar");
+    try (var out = new java.util.jar.JarOutputStream(Files.newOutputStream(jar))) {
+      String dir = "dev/maskformer/native/" + classifier + "/";
+      out.putNextEntry(new java.util.jar.JarEntry(dir + "libmaskformer.so"));
+      out.write(shim);
+      out.putNextEntry(new java.util.jar.JarEntry(dir + "libmaskformer.properties"));
+      out.write(("version=" + version + "\nabi=" + dev.maskformer.internal.NativeLibrary.EXPECTED_ABI
+          + "\nclassifier=" + classifier + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    List<String> cmd = new ArrayList<>(List.of(
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED"));
+    cmd.addAll(sameLibtorch(List.of(), Map.of()));
+    cmd.addAll(List.of("-cp", jar + File.pathSeparator + System.getProperty("java.class.path"), Main.class.getName(), "info"));
+    Path cache = tmp.resolve("cache");
+    java.util.function.Supplier<String> run = () -> {
+      try {
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().put("XDG_CACHE_HOME", cache.toString());
+        pb.environment().remove("MASKFORMER_LIBRARY");
+        Process p = pb.start();
+        String output = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(2, TimeUnit.MINUTES));
+        assertEquals(0, p.exitValue(), output);
+        return output;
+      } catch (Exception e) {
+        throw new AssertionError(e);
+      }
+    };
+    String first = run.get();
+    assertTrue(first.contains(jar.getFileName().toString()), "the shim came from the jar:\n" + first);
+    List<Path> copies;
+    try (var files = Files.walk(cache)) {
+      copies = files.filter(f -> f.getFileName().toString().equals("libmaskformer.so")).toList();
+    }
+    assertEquals(1, copies.size(), copies.toString());
+    Path copy = copies.get(0);
+    assertTrue(copy.startsWith(cache.resolve("maskformer-java")), copy.toString());
+    assertTrue(java.util.Arrays.equals(shim, Files.readAllBytes(copy)));
+    long written = Files.getLastModifiedTime(copy).toMillis();
+    Thread.sleep(20);
+    run.get();
+    assertEquals(written, Files.getLastModifiedTime(copy).toMillis(), "an intact copy is reused, not written again");
+    // damage it, keeping its size: the next JVM must not load it
+    byte[] damaged = shim.clone();
+    for (int i = damaged.length / 2; i < damaged.length / 2 + 4096 && i < damaged.length; i++) {
+      damaged[i] ^= 0x5a;
+    }
+    Files.write(copy, damaged);
+    run.get();
+    assertTrue(java.util.Arrays.equals(shim, Files.readAllBytes(copy)), "the damaged copy was written again");
   }
 }

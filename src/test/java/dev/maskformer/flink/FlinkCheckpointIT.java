@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.MaskFormerRuntime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Segmentation;
 import java.awt.Graphics2D;
@@ -118,14 +119,14 @@ class FlinkCheckpointIT {
     LABELS.clear();
     RESTARTS.set(0);
     CHECKPOINTS_SEEN.set(0);
-    handlesBefore = MaskFormer.liveNativeHandles();
+    handlesBefore = MaskFormerRuntime.liveNativeHandles();
   }
 
   @AfterEach
   void everythingReleased() {
     assertEquals(0, SharedModels.openModels(), "models left open");
     assertEquals(0, SharedModels.leases(), "leases left");
-    assertEquals(handlesBefore, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(handlesBefore, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   /**

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.MaskFormerRuntime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
 import dev.maskformer.Frame;
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.PixelFormat;
 import dev.maskformer.Segmentation;
@@ -109,14 +112,14 @@ class FlinkIT {
   @BeforeEach
   void before() {
     COLLECTED.clear();
-    handlesBefore = MaskFormer.liveNativeHandles();
+    handlesBefore = MaskFormerRuntime.liveNativeHandles();
   }
 
   @AfterEach
   void everythingReleased() {
     assertEquals(0, SharedModels.openModels(), "models left open");
     assertEquals(0, SharedModels.leases(), "leases left");
-    assertEquals(handlesBefore, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(handlesBefore, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   static StreamExecutionEnvironment env(int parallelism) {
@@ -346,6 +349,80 @@ class FlinkIT {
     assertEquals(80, ImageIO.read(colour.toFile()).getWidth());
     try (Stream<Path> s = Files.walk(out)) {
       assertEquals(3 * (8 + 6), s.filter(Files::isRegularFile).count(), "labels, colour, overlay each");
+    }
+  }
+
+  /**
+   * Videos are read as YUV (the stream's 4:2:0 with its colours, no swscale) and give the labels of
+   * the BGR path (ffmpeg's conversion): the fixture clip (H.264, BT.601, limited) and an odd-sized
+   * full-range BT.709 VP9 clip.
+   */
+  @Test
+  void yuvDecodedVideoSegmentsAsTheBgrPath(@TempDir Path work) throws Exception {
+    Path fixture = model.resolveSibling("video.mp4");
+    Path odd = work.resolve("odd709full.webm");
+    Process p = new ProcessBuilder("ffmpeg", "-v", "error", "-nostdin", "-y", "-i", fixture.toString(),
+        "-vf", "scale=97:61,format=yuv420p", "-frames:v", "4", "-colorspace", "bt709", "-color_range", "pc",
+        "-c:v", "libvpx-vp9", "-crf", "30", "-b:v", "0", odd.toString()).redirectErrorStream(true).start();
+    String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(0, p.waitFor(), "ffmpeg: " + log);
+    Map<FrameSource.Decode, Map<String, SegmentedFrame>> runs = new HashMap<>();
+    for (FrameSource.Decode mode : List.of(FrameSource.Decode.AUTO, FrameSource.Decode.BGR)) {
+      COLLECTED.clear();
+      StreamExecutionEnvironment env = env(2);
+      FrameSource source = FrameSource.builder().input("fixture", fixture).input("odd", odd)
+          .maxFrames(6).decode(mode).build();
+      DataStream<VideoFrame> frames = env.fromSource(source, WatermarkStrategy.noWatermarks(), "frames");
+      DataStream<SegmentedFrame> results = MaskFormerFlink.segment(frames,
+          SegmentConfig.of(model.toString()).withKeepSource(true).withBatching(3, Duration.ofMillis(5)));
+      results.sinkTo(new CollectSink());
+      results.sinkTo(LabelPngSink.labels(work.resolve(mode.name())).withPaletteOf(model.toString())
+          .withOverlay(0.5));
+      env.execute("yuv vs bgr: " + mode);
+      Map<String, SegmentedFrame> byKey = new HashMap<>();
+      COLLECTED.forEach(f -> byKey.put(f.key(), f));
+      assertEquals(6 + 4, byKey.size(), mode + ": every frame once");
+      runs.put(mode, byKey);
+    }
+    long same = 0;
+    long total = 0;
+    for (SegmentedFrame yuv : runs.get(FrameSource.Decode.AUTO).values()) {
+      VideoFrame src = yuv.source();
+      boolean isOdd = yuv.streamId().equals("odd");
+      assertEquals(PixelFormat.I420, src.format(), yuv.key());
+      assertEquals(isOdd ? ColorMatrix.BT709 : ColorMatrix.BT601, src.matrix(), yuv.key());
+      assertEquals(isOdd ? ColorRange.FULL : ColorRange.LIMITED, src.range(), yuv.key());
+      SegmentedFrame bgr = runs.get(FrameSource.Decode.BGR).get(yuv.key());
+      assertEquals(PixelFormat.BGR, bgr.source().format(), bgr.key());
+      int[] a = yuv.toIntArray();
+      int[] b = bgr.toIntArray();
+      assertEquals(b.length, a.length);
+      for (int i = 0; i < a.length; i++) {
+        same += a[i] == b[i] ? 1 : 0;
+      }
+      total += a.length;
+    }
+    System.out.printf(java.util.Locale.ROOT, "FlinkIT: YUV and BGR paths give equal labels on %.4f%% of %d pixels%n",
+        100.0 * same / total, total);
+    assertTrue(same >= 0.999 * total, "labels equal on " + same + " of " + total + " pixels");
+    // overlays of YUV frames (the library's conversion) look as those of ffmpeg's BGR
+    for (String stream : List.of("fixture", "odd")) {
+      BufferedImage a = ImageIO.read(work.resolve("AUTO/" + stream + "/00000001.overlay.png").toFile());
+      BufferedImage b = ImageIO.read(work.resolve("BGR/" + stream + "/00000001.overlay.png").toFile());
+      assertEquals(b.getWidth(), a.getWidth());
+      long close = 0;
+      for (int y = 0; y < a.getHeight(); y++) {
+        for (int x = 0; x < a.getWidth(); x++) {
+          int ca = a.getRGB(x, y);
+          int cb = b.getRGB(x, y);
+          boolean near = true;
+          for (int shift = 0; shift < 24; shift += 8) {
+            near &= Math.abs(((ca >> shift) & 0xFF) - ((cb >> shift) & 0xFF)) <= 2;
+          }
+          close += near ? 1 : 0;
+        }
+      }
+      assertTrue(close >= 0.999 * a.getWidth() * a.getHeight(), stream + " overlay: " + close + " pixels within 2 levels");
     }
   }
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.images.Images;
+import dev.maskformer.MaskFormerRuntime;
+import dev.maskformer.Segmentation.Region;
 import static org.apache.flink.table.api.Expressions.$;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,11 +12,12 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
 import dev.maskformer.Frame;
-import dev.maskformer.Images;
+import dev.maskformer.ImageLayout;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.PixelFormat;
-import dev.maskformer.Segment;
 import dev.maskformer.SegmentOptions;
 import dev.maskformer.Segmentation;
 import java.awt.image.BufferedImage;
@@ -91,14 +95,14 @@ class FlinkSqlIT {
 
   @BeforeEach
   void before() {
-    handlesBefore = MaskFormer.liveNativeHandles();
+    handlesBefore = MaskFormerRuntime.liveNativeHandles();
   }
 
   @AfterEach
   void everythingReleased() {
     assertEquals(0, SharedModels.openModels(), "models left open");
     assertEquals(0, SharedModels.leases(), "leases left");
-    assertEquals(handlesBefore, MaskFormer.liveNativeHandles(), "native handles leaked");
+    assertEquals(handlesBefore, MaskFormerRuntime.liveNativeHandles(), "native handles leaked");
   }
 
   /** A stream environment (parallelism 2, no Kryo) and its table environment. */
@@ -147,7 +151,7 @@ class FlinkSqlIT {
 
   /** Checks a result row's outputs against the library's own call on the same image. */
   static void assertDirect(MaskFormer m, BufferedImage image, Row r, String what) throws IOException {
-    try (Segmentation s = m.segment(image, SegmentOptions.DEFAULTS.withSegments(true))) {
+    try (Segmentation s = Images.segment(m, image, SegmentOptions.DEFAULTS.withRegions(true))) {
       assertEquals(s.width(), r.<Integer>getFieldAs("width"), what);
       assertEquals(s.height(), r.<Integer>getFieldAs("height"), what);
       assertArrayEquals(s.toIntArray(), labels(r.getFieldAs("labels")), what + " labels");
@@ -168,10 +172,10 @@ class FlinkSqlIT {
       assertEquals(Arrays.stream(histogram).filter(h -> h > 0).count(), classes.length, what);
       if (r.getFieldNames(true).contains("segments")) {
         Row[] segments = r.getFieldAs("segments");
-        List<Segment> expected = s.segments();
+        List<Region> expected = s.regions();
         assertEquals(expected.size(), segments.length, what + " segments");
         for (int i = 0; i < segments.length; i++) {
-          Segment e = expected.get(i);
+          Region e = expected.get(i);
           Row g = segments[i];
           assertEquals(List.of(e.id(), e.label(), m.info().classes().get(e.label()).name(), e.score(),
               e.area(), e.x(), e.y(), e.width(), e.height()),
@@ -233,7 +237,7 @@ class FlinkSqlIT {
     try (MaskFormer m = MaskFormer.load(model)) {
       for (String name : IMAGES.keySet()) {
         Row r = results.get(name);
-        try (Segmentation s = m.segment(Images.readImage(IMAGES.get(name), Images.DEFAULT_MAX_PIXELS))) {
+        try (Segmentation s = Images.segment(m, Images.readImage(IMAGES.get(name), Images.DEFAULT_MAX_PIXELS), SegmentOptions.DEFAULTS)) {
           long[] h = s.histogram();
           int main = 0;
           for (int label = 1; label < h.length; label++) {
@@ -259,7 +263,7 @@ class FlinkSqlIT {
   void tableApiWithRawPixelsEqualsDirectCalls() throws Exception {
     Envs e = envs();
     StreamTableEnvironment t = e.t();
-    // raw rows: the decoded scenes' pixels in three formats
+    // raw rows: the decoded scenes' pixels in three formats, and two as YUV 4:2:0 with colours
     List<Row> rows = new ArrayList<>();
     List<BufferedImage> images = new ArrayList<>();
     PixelFormat[] formats = {PixelFormat.BGR, PixelFormat.RGB, PixelFormat.RGBA};
@@ -269,6 +273,13 @@ class FlinkSqlIT {
       PixelFormat format = formats[i % formats.length];
       rows.add(Row.of(i, pixels(image, format), image.getWidth(), image.getHeight(), format.name()));
       images.add(image);
+      i++;
+    }
+    int packedRows = rows.size();
+    String[] yuvFormats = {"nv12", "I420 BT709 FULL"};
+    for (String fmt : yuvFormats) {
+      BufferedImage image = images.get(i - packedRows);
+      rows.add(Row.of(i, yuv(image, fmt.startsWith("nv12")), image.getWidth(), image.getHeight(), fmt));
       i++;
     }
     TypeInformation<Row> type = Types.ROW_NAMED(new String[] {"id", "px", "w", "h", "fmt"},
@@ -298,13 +309,51 @@ class FlinkSqlIT {
         byte[] px = in.getFieldAs(1);
         MemorySegment seg = arena.allocate(px.length);
         MemorySegment.copy(px, 0, seg, ValueLayout.JAVA_BYTE, 0, px.length);
-        PixelFormat format = PixelFormat.valueOf(in.getFieldAs(4));
-        try (Segmentation s = m.segment(Frame.of(seg, in.getFieldAs(2), in.getFieldAs(3), format))) {
-          assertArrayEquals(s.toIntArray(), labels(r.getFieldAs("labels")), "raw row " + id + " " + format);
+        String fmt = in.getFieldAs(4);
+        PixelFormat format = PixelFormat.valueOf(fmt.split(" ")[0].toUpperCase(java.util.Locale.ROOT));
+        ImageLayout layout = ImageLayout.packed(in.getFieldAs(2), in.getFieldAs(3), format);
+        if (fmt.contains("BT709")) {
+          layout = layout.withColor(ColorMatrix.BT709, ColorRange.FULL);
         }
-        assertDirect(m, images.get(id), r, "raw row " + id); // and equal to the decoded image's
+        try (Segmentation s = m.segment(new Frame(seg, layout))) {
+          assertArrayEquals(s.toIntArray(), labels(r.getFieldAs("labels")), "raw row " + id + " " + fmt);
+        }
+        if (id < packedRows) {
+          assertDirect(m, images.get(id), r, "raw row " + id); // and equal to the decoded image's
+        }
       }
     }
+  }
+
+  /** An image as YUV 4:2:0 (NV12 or I420, planes one after the other; any conversion will do). */
+  static byte[] yuv(BufferedImage image, boolean nv12) {
+    int w = image.getWidth();
+    int h = image.getHeight();
+    int cw = (w + 1) / 2;
+    int ch = (h + 1) / 2;
+    byte[] out = new byte[w * h + 2 * cw * ch];
+    for (int y = 0; y < h; y++) {
+      for (int x = 0; x < w; x++) {
+        int rgb = image.getRGB(x, y);
+        int r = (rgb >> 16) & 0xFF;
+        int g = (rgb >> 8) & 0xFF;
+        int b = rgb & 0xFF;
+        out[y * w + x] = (byte) (16 + (66 * r + 129 * g + 25 * b) / 256);
+        if (x % 2 == 0 && y % 2 == 0) {
+          int u = 128 + (-38 * r - 74 * g + 112 * b) / 256;
+          int v = 128 + (112 * r - 94 * g - 18 * b) / 256;
+          int c = (y / 2) * cw + x / 2;
+          if (nv12) {
+            out[w * h + 2 * c] = (byte) u;
+            out[w * h + 2 * c + 1] = (byte) v;
+          } else {
+            out[w * h + c] = (byte) u;
+            out[w * h + cw * ch + c] = (byte) v;
+          }
+        }
+      }
+    }
+    return out;
   }
 
   /** Packed pixels of an image in a format. */
@@ -416,13 +465,13 @@ class FlinkSqlIT {
     t.executeSql("CREATE TEMPORARY MODEL wrong_type INPUT (image BYTES) OUTPUT (classes ARRAY<INT>)"
         + " WITH ('provider' = 'maskformer', 'path' = '" + model + "')");
     t.executeSql("CREATE TEMPORARY MODEL bad_option INPUT (image BYTES) OUTPUT (labels BYTES)"
-        + " WITH ('provider' = 'maskformer', 'path' = '" + model + "', 'batch-size' = '0')");
+        + " WITH ('provider' = 'maskformer', 'path' = '" + model + "', 'batch-size' = '-1')");
     t.executeSql("CREATE TEMPORARY MODEL typo INPUT (image BYTES) OUTPUT (labels BYTES)"
         + " WITH ('provider' = 'maskformer', 'path' = '" + model + "', 'on_error' = 'null')");
     Map<String, String> expected = Map.of(
         "unknown_out", "unknown OUTPUT column 'mask'",
         "wrong_type", "OUTPUT column 'classes' is ARRAY<INT>",
-        "bad_option", "maxBatch must be 1..1024, got 0",
+        "bad_option", "maxBatch must be 1..1024 or AUTO_BATCH (0), got -1",
         "typo", "on_error");
     expected.forEach((name, text) -> {
       Exception failure = assertThrows(Exception.class, () -> t.sqlQuery("SELECT * FROM"

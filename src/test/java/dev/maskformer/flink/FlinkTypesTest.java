@@ -1,17 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.flink;
 
+import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.maskformer.ImageLayout.ColorMatrix;
+import dev.maskformer.ImageLayout.ColorRange;
 import dev.maskformer.Device;
-import dev.maskformer.LabelType;
+import dev.maskformer.Frame;
+import dev.maskformer.ImageLayout;
 import dev.maskformer.PixelFormat;
+import dev.maskformer.ImageLayout.Plane;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -101,7 +110,7 @@ class FlinkTypesTest {
         .withPalette(new int[] {0xFF0000}).withColour(true).withOverlay(0.5));
     FrameSource source = FrameSource.builder().input("cam", java.nio.file.Path.of("/")).build();
     assertEquals(source.splits(), org.apache.flink.util.InstantiationUtil.clone(source).splits());
-    assertThrows(IllegalArgumentException.class, () -> config.withDevice(null).withBatching(0, java.time.Duration.ZERO));
+    assertThrows(IllegalArgumentException.class, () -> config.withDevice(null).withBatching(-1, java.time.Duration.ZERO));
     assertThrows(IllegalArgumentException.class, () -> FrameSource.of(List.of(java.nio.file.Path.of("/no/such/input"))));
   }
 
@@ -123,7 +132,99 @@ class FlinkTypesTest {
     Collection<FrameSplit> list = List.of(s, s.at(3));
     FrameSplit.ListSerializer ls = FrameSplit.ListSerializer.INSTANCE;
     assertEquals(list, ls.deserialize(ls.getVersion(), ls.serialize(list)));
-    assertThrows(IOException.class, () -> ser.deserialize(2, ser.serialize(s)));
+    assertThrows(IOException.class, () -> ser.deserialize(3, ser.serialize(s)));
+    assertEquals(FrameSource.Decode.AUTO, s.decode());
+    FrameSplit bgr = new FrameSplit("cam", "/v.mp4", FrameSplit.Kind.VIDEO, 12, -1, 25, "ffmpeg",
+        FrameSource.Decode.BGR);
+    assertEquals(bgr, ser.deserialize(2, ser.serialize(bgr)));
+    // a version 1 split (a checkpoint of a build that decoded to BGR only) goes on with BGR
+    byte[] v2 = ser.serialize(s);
+    byte[] v1 = java.util.Arrays.copyOf(v2, v2.length - 1); // version 2 appended the decode byte
+    assertEquals(bgr, ser.deserialize(1, v1));
+    assertThrows(IOException.class, () -> ser.deserialize(2, v1));
+  }
+
+  @Test
+  void yuvFramesRoundTripWithTheirColours() throws IOException {
+    // 3x3 NV12: 9 luma bytes, 2 chroma rows of 2 U,V pairs
+    byte[] nv12 = new byte[9 + 2 * 4];
+    for (int i = 0; i < nv12.length; i++) {
+      nv12[i] = (byte) (i * 13);
+    }
+    VideoFrame f = new VideoFrame("cam", 3, 120, 3, 3, PixelFormat.NV12, nv12, ColorMatrix.BT709,
+        ColorRange.FULL);
+    VideoFrame back = roundTrip(FrameSerializers.VideoFrameSerializer.INSTANCE, f);
+    assertEquals(f, back);
+    assertEquals(ColorMatrix.BT709, back.layout().matrix());
+    assertEquals(ColorRange.FULL, back.layout().range());
+    assertNotEquals(f, new VideoFrame("cam", 3, 120, 3, 3, PixelFormat.NV12, nv12));
+    assertEquals(f, FrameSerializers.VideoFrameSerializer.INSTANCE.copy(f));
+    // I420 5x3: 15 luma, then 3x2 U and 3x2 V
+    assertEquals(15 + 6 + 6, roundTrip(FrameSerializers.VideoFrameSerializer.INSTANCE,
+        new VideoFrame("s", 0, 0, 5, 3, PixelFormat.I420, new byte[27])).pixels().length);
+    assertThrows(IllegalArgumentException.class,
+        () -> new VideoFrame("s", 0, 0, 3, 3, PixelFormat.NV12, new byte[9 + 6]));
+    // packed frames carry no colours (one value), and their records are as before: no colour bytes
+    VideoFrame rgb = new VideoFrame("s", 0, 0, 1, 1, PixelFormat.RGB, new byte[3], ColorMatrix.BT709,
+        ColorRange.FULL);
+    assertEquals(ColorMatrix.BT601, rgb.matrix());
+    DataOutputSerializer out = new DataOutputSerializer(64);
+    FrameSerializers.VideoFrameSerializer.INSTANCE.serialize(rgb, out);
+    assertEquals(2 + 1 + 8 + 8 + 4 + 4 + 1 + 3, out.length());
+    // a colour ordinal out of range is corrupt input
+    DataOutputSerializer yuv = new DataOutputSerializer(64);
+    FrameSerializers.VideoFrameSerializer.INSTANCE.serialize(f, yuv);
+    byte[] bytes = yuv.getCopyOfBuffer();
+    bytes[2 + 3 + 8 + 8 + 4 + 4 + 1] = 9; // the matrix
+    assertThrows(IOException.class,
+        () -> FrameSerializers.VideoFrameSerializer.INSTANCE.deserialize(new DataInputDeserializer(bytes)));
+  }
+
+  @Test
+  void framesFromPaddedOrSeparatePlanesArePackedWithTheirColours() {
+    try (Arena arena = Arena.ofConfined()) {
+      // 3x3 I420 with padded planes in three segments: luma stride 8, chroma strides 4
+      MemorySegment y = arena.allocate(8 * 3);
+      MemorySegment u = arena.allocate(4 * 2);
+      MemorySegment v = arena.allocate(4 * 2);
+      for (int r = 0; r < 3; r++) {
+        for (int c = 0; c < 3; c++) {
+          y.set(ValueLayout.JAVA_BYTE, r * 8 + c, (byte) (10 * r + c));
+        }
+      }
+      for (int r = 0; r < 2; r++) {
+        for (int c = 0; c < 2; c++) {
+          u.set(ValueLayout.JAVA_BYTE, r * 4 + c, (byte) (100 + 10 * r + c));
+          v.set(ValueLayout.JAVA_BYTE, r * 4 + c, (byte) (200 + 10 * r + c));
+        }
+      }
+      ImageLayout layout = ImageLayout.yuv(PixelFormat.I420, 3, 3, 8, new Plane(0, 4), new Plane(0, 4))
+          .withColor(ColorMatrix.BT2020, ColorRange.LIMITED);
+      VideoFrame f = VideoFrame.of("s", 1, 40, Frame.ofPlanes(layout, y, u, v));
+      assertArrayEquals(new byte[] {0, 1, 2, 10, 11, 12, 20, 21, 22, 100, 101, 110, 111,
+          (byte) 200, (byte) 201, (byte) 210, (byte) 211}, f.pixels());
+      assertEquals(ColorMatrix.BT2020, f.matrix());
+      // and NV21 in one buffer with padded rows: luma stride 4, VU plane at 16 with stride 6
+      MemorySegment one = arena.allocate(16 + 6 * 2);
+      for (int i = 0; i < one.byteSize(); i++) {
+        one.set(ValueLayout.JAVA_BYTE, i, (byte) i);
+      }
+      VideoFrame g = VideoFrame.of("s", 0, 0, new Frame(one, ImageLayout.yuv(PixelFormat.NV21, 3, 3, 4,
+          new Plane(16, 6))));
+      assertArrayEquals(new byte[] {0, 1, 2, 4, 5, 6, 8, 9, 10, 16, 17, 18, 19, 22, 23, 24, 25},
+          g.pixels());
+    }
+  }
+
+  @Test
+  void batchesFollowTheDevice() {
+    SegmentConfig auto = SegmentConfig.of("/m.pt");
+    assertEquals(SegmentConfig.AUTO_BATCH, auto.maxBatch());
+    assertEquals(1, auto.batchFor(Device.CPU));
+    assertEquals(4, auto.batchFor(Device.cuda(0)));
+    SegmentConfig eight = auto.withBatching(8, java.time.Duration.ofMillis(5));
+    assertEquals(8, eight.batchFor(Device.CPU));
+    assertEquals(8, eight.batchFor(Device.cuda(1)));
   }
 
   @Test

@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -207,5 +208,63 @@ class LibTorchTest {
     Files.writeString(none, "#!/bin/sh\necho\n");
     none.toFile().setExecutable(true);
     assertEquals("has no torch (pip install torch)", LibTorch.findPythonTorch(none.toString()).note());
+  }
+
+  /** A venv laid out as {@code python -m venv} makes it, its python a script that must not run. */
+  private static Path venv(Path root, String cfg, boolean withTorch) throws Exception {
+    Files.createDirectories(root.resolve("bin"));
+    Files.writeString(root.resolve("pyvenv.cfg"), cfg);
+    Path python = root.resolve("bin/python3");
+    Files.writeString(python, "#!/bin/sh\necho 'asked the python' >&2\nexit 7\n");
+    python.toFile().setExecutable(true);
+    if (withTorch) {
+      Path torch = root.resolve("lib/python3.11/site-packages/torch");
+      Files.createDirectories(torch.resolve("lib"));
+      Files.writeString(torch.resolve("__init__.py"), "");
+      Files.writeString(torch.resolve("lib/libtorch_cpu.so"), "");
+    }
+    return python;
+  }
+
+  @Test
+  void aVenvsTorchIsReadWithoutRunningItsPython(@TempDir Path tmp) throws Exception {
+    Path python = venv(tmp.resolve("v"), "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n", true);
+    assertEquals(Optional.of(tmp.resolve("v/lib/python3.11/site-packages/torch")),
+        LibTorch.findPythonTorch(python.toString()).folder());
+    // uv writes version_info
+    Path uv = venv(tmp.resolve("uv"), "home = /usr/bin\nversion_info = 3.11.7\n", true);
+    assertEquals(Optional.of(tmp.resolve("uv/lib/python3.11/site-packages/torch")),
+        LibTorch.findPythonTorch(uv.toString()).folder());
+  }
+
+  @Test
+  void anythingElseIsLeftToThePython(@TempDir Path tmp) throws Exception {
+    // no torch in the venv (it may still come from the system's site-packages): ask
+    Path empty = venv(tmp.resolve("empty"), "version = 3.11.7\n", false);
+    assertEquals("exited with 7: asked the python", LibTorch.findPythonTorch(empty.toString()).note());
+    // torch of another Python version, a cfg without a version, a torch without its libraries
+    Path other = venv(tmp.resolve("other"), "version = 3.12.1\n", true);
+    assertEquals("exited with 7: asked the python", LibTorch.findPythonTorch(other.toString()).note());
+    Path noVersion = venv(tmp.resolve("nover"), "home = /usr/bin\n", true);
+    assertEquals("exited with 7: asked the python", LibTorch.findPythonTorch(noVersion.toString()).note());
+    Path noLibs = venv(tmp.resolve("nolibs"), "version = 3.11.7\n", true);
+    Files.delete(tmp.resolve("nolibs/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so"));
+    assertEquals("exited with 7: asked the python", LibTorch.findPythonTorch(noLibs.toString()).note());
+  }
+
+  /** On the build's own Python (the project's .venv under ./maskformer): the shortcut's answer is the Python's. */
+  @Test
+  void theShortcutAgreesWithThePython() throws Exception {
+    String python = System.getProperty("maskformer.testPython", "");
+    Path executable = Path.of(python);
+    Assumptions.assumeTrue(!python.isEmpty() && Files.isExecutable(executable), "no test Python");
+    Optional<Path> shortcut = LibTorch.venvTorch(executable);
+    Assumptions.assumeTrue(shortcut.isPresent(), python + " is no venv with torch");
+    Process p = new ProcessBuilder(python, "-I", "-c",
+        "import importlib.util as u, os; print(os.path.dirname(u.find_spec('torch').origin))")
+        .redirectErrorStream(true).start();
+    String answer = new String(p.getInputStream().readAllBytes()).strip();
+    assertEquals(0, p.waitFor(), answer);
+    assertEquals(Path.of(answer).toRealPath(), shortcut.get().toRealPath());
   }
 }

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package example;
 
+import dev.maskformer.MaskFormerRuntime;
 import dev.maskformer.Frame;
-import dev.maskformer.Images;
+import dev.maskformer.images.Images;
 import dev.maskformer.MaskFormer;
 import dev.maskformer.Segmentation;
 import java.lang.foreign.Arena;
@@ -17,7 +18,7 @@ import java.util.List;
  */
 public final class SegmentSamples {
   public static void main(String[] args) throws Exception {
-    System.out.println("runtime: " + MaskFormer.runtime().libtorchLoaded() + " " + MaskFormer.runtime().libtorchFile());
+    System.out.println("runtime: " + MaskFormerRuntime.info().libtorchLoaded() + " " + MaskFormerRuntime.info().libtorchFile());
     // --- README example ---
     try (MaskFormer model = MaskFormer.load(Path.of(args[0]));
          Arena arena = Arena.ofConfined()) {

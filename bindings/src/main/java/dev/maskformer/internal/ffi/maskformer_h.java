@@ -23,10 +23,10 @@ public class maskformer_h extends maskformer_h$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int MF_ABI_VERSION = (int)3L;
+    private static final int MF_ABI_VERSION = (int)4L;
     /**
      * {@snippet lang=c :
-     * #define MF_ABI_VERSION 3
+     * #define MF_ABI_VERSION 4
      * }
      */
     public static int MF_ABI_VERSION() {
@@ -257,6 +257,78 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_PIXEL_BGRA() {
         return MF_PIXEL_BGRA;
     }
+    private static final int MF_PIXEL_NV12 = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_NV12 4
+     * }
+     */
+    public static int MF_PIXEL_NV12() {
+        return MF_PIXEL_NV12;
+    }
+    private static final int MF_PIXEL_I420 = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_I420 5
+     * }
+     */
+    public static int MF_PIXEL_I420() {
+        return MF_PIXEL_I420;
+    }
+    private static final int MF_PIXEL_NV21 = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_PIXEL_NV21 6
+     * }
+     */
+    public static int MF_PIXEL_NV21() {
+        return MF_PIXEL_NV21;
+    }
+    private static final int MF_YUV_BT601 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT601 0
+     * }
+     */
+    public static int MF_YUV_BT601() {
+        return MF_YUV_BT601;
+    }
+    private static final int MF_YUV_BT709 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT709 1
+     * }
+     */
+    public static int MF_YUV_BT709() {
+        return MF_YUV_BT709;
+    }
+    private static final int MF_YUV_BT2020 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_BT2020 2
+     * }
+     */
+    public static int MF_YUV_BT2020() {
+        return MF_YUV_BT2020;
+    }
+    private static final int MF_YUV_LIMITED = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_LIMITED 0
+     * }
+     */
+    public static int MF_YUV_LIMITED() {
+        return MF_YUV_LIMITED;
+    }
+    private static final int MF_YUV_FULL = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_YUV_FULL 1
+     * }
+     */
+    public static int MF_YUV_FULL() {
+        return MF_YUV_FULL;
+    }
     private static final int MF_LABEL_U8 = (int)0L;
     /**
      * {@snippet lang=c :
@@ -274,24 +346,6 @@ public class maskformer_h extends maskformer_h$shared {
      */
     public static int MF_LABEL_I32() {
         return MF_LABEL_I32;
-    }
-    private static final int MF_SEMANTIC_PROBABILISTIC = (int)0L;
-    /**
-     * {@snippet lang=c :
-     * #define MF_SEMANTIC_PROBABILISTIC 0
-     * }
-     */
-    public static int MF_SEMANTIC_PROBABILISTIC() {
-        return MF_SEMANTIC_PROBABILISTIC;
-    }
-    private static final int MF_SEMANTIC_ITERATIVE = (int)1L;
-    /**
-     * {@snippet lang=c :
-     * #define MF_SEMANTIC_ITERATIVE 1
-     * }
-     */
-    public static int MF_SEMANTIC_ITERATIVE() {
-        return MF_SEMANTIC_ITERATIVE;
     }
     private static final int MF_CONFIDENCE_U8 = (int)0L;
     /**
@@ -311,14 +365,23 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_CONFIDENCE_F32() {
         return MF_CONFIDENCE_F32;
     }
-    private static final int MF_SEGMENT_INFO_MIN_SIZE = (int)40L;
+    private static final int MF_SEMANTIC_PROBABILISTIC = (int)0L;
     /**
      * {@snippet lang=c :
-     * #define MF_SEGMENT_INFO_MIN_SIZE 40
+     * #define MF_SEMANTIC_PROBABILISTIC 0
      * }
      */
-    public static int MF_SEGMENT_INFO_MIN_SIZE() {
-        return MF_SEGMENT_INFO_MIN_SIZE;
+    public static int MF_SEMANTIC_PROBABILISTIC() {
+        return MF_SEMANTIC_PROBABILISTIC;
+    }
+    private static final int MF_SEMANTIC_ITERATIVE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_SEMANTIC_ITERATIVE 1
+     * }
+     */
+    public static int MF_SEMANTIC_ITERATIVE() {
+        return MF_SEMANTIC_ITERATIVE;
     }
     /**
      * {@snippet lang=c :
@@ -1150,67 +1213,6 @@ public class maskformer_h extends maskformer_h$shared {
         }
     }
 
-    private static class mf_host_cache_stats_init_sized {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_INT
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_host_cache_stats_init_sized");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size)
-     * }
-     */
-    public static FunctionDescriptor mf_host_cache_stats_init_sized$descriptor() {
-        return mf_host_cache_stats_init_sized.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size)
-     * }
-     */
-    public static MethodHandle mf_host_cache_stats_init_sized$handle() {
-        return mf_host_cache_stats_init_sized.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size)
-     * }
-     */
-    public static MemorySegment mf_host_cache_stats_init_sized$address() {
-        return mf_host_cache_stats_init_sized.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * mf_status mf_host_cache_stats_init_sized(mf_host_cache_stats *stats, uint32_t size)
-     * }
-     */
-    public static int mf_host_cache_stats_init_sized(MemorySegment stats, int size) {
-        var mh$ = mf_host_cache_stats_init_sized.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_host_cache_stats_init_sized", stats, size);
-            }
-            return (int)mh$.invokeExact(stats, size);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
     private static class mf_host_cache_stats_get {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             maskformer_h.C_INT,
@@ -1456,67 +1458,6 @@ public class maskformer_h extends maskformer_h$shared {
      */
     public static final OfInt mf_precision = maskformer_h.C_INT;
 
-    private static class mf_load_options_init_sized {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_INT
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_load_options_init_sized");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size)
-     * }
-     */
-    public static FunctionDescriptor mf_load_options_init_sized$descriptor() {
-        return mf_load_options_init_sized.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size)
-     * }
-     */
-    public static MethodHandle mf_load_options_init_sized$handle() {
-        return mf_load_options_init_sized.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size)
-     * }
-     */
-    public static MemorySegment mf_load_options_init_sized$address() {
-        return mf_load_options_init_sized.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * mf_status mf_load_options_init_sized(mf_load_options *opts, uint32_t size)
-     * }
-     */
-    public static int mf_load_options_init_sized(MemorySegment opts, int size) {
-        var mh$ = mf_load_options_init_sized.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_load_options_init_sized", opts, size);
-            }
-            return (int)mh$.invokeExact(opts, size);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
     private static class mf_model_load {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             maskformer_h.C_INT,
@@ -1695,67 +1636,6 @@ public class maskformer_h extends maskformer_h$shared {
                 traceDowncall("mf_model_free", model);
             }
             mh$.invokeExact(model);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class mf_model_info_init_sized {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_INT
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_info_init_sized");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size)
-     * }
-     */
-    public static FunctionDescriptor mf_model_info_init_sized$descriptor() {
-        return mf_model_info_init_sized.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size)
-     * }
-     */
-    public static MethodHandle mf_model_info_init_sized$handle() {
-        return mf_model_info_init_sized.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size)
-     * }
-     */
-    public static MemorySegment mf_model_info_init_sized$address() {
-        return mf_model_info_init_sized.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * mf_status mf_model_info_init_sized(mf_model_info *info, uint32_t size)
-     * }
-     */
-    public static int mf_model_info_init_sized(MemorySegment info, int size) {
-        var mh$ = mf_model_info_init_sized.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_model_info_init_sized", info, size);
-            }
-            return (int)mh$.invokeExact(info, size);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -2142,143 +2022,117 @@ public class maskformer_h extends maskformer_h$shared {
     public static final OfInt mf_pixel_format = maskformer_h.C_INT;
     /**
      * {@snippet lang=c :
-     * typedef int32_t mf_label_type
+     * typedef int32_t mf_yuv_matrix
      * }
      */
-    public static final OfInt mf_label_type = maskformer_h.C_INT;
-
-    private static class mf_segment_options_init_sized {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_INT
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_segment_options_init_sized");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size)
-     * }
-     */
-    public static FunctionDescriptor mf_segment_options_init_sized$descriptor() {
-        return mf_segment_options_init_sized.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size)
-     * }
-     */
-    public static MethodHandle mf_segment_options_init_sized$handle() {
-        return mf_segment_options_init_sized.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size)
-     * }
-     */
-    public static MemorySegment mf_segment_options_init_sized$address() {
-        return mf_segment_options_init_sized.ADDR;
-    }
-
+    public static final OfInt mf_yuv_matrix = maskformer_h.C_INT;
     /**
      * {@snippet lang=c :
-     * mf_status mf_segment_options_init_sized(mf_segment_options *opts, uint32_t size)
+     * typedef int32_t mf_yuv_range
      * }
      */
-    public static int mf_segment_options_init_sized(MemorySegment opts, int size) {
-        var mh$ = mf_segment_options_init_sized.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_segment_options_init_sized", opts, size);
-            }
-            return (int)mh$.invokeExact(opts, size);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class mf_model_segment {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_segment");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * mf_status mf_model_segment(mf_model *model, const mf_image *images, const mf_output *outputs, int32_t count, const mf_segment_options *opts)
-     * }
-     */
-    public static FunctionDescriptor mf_model_segment$descriptor() {
-        return mf_model_segment.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * mf_status mf_model_segment(mf_model *model, const mf_image *images, const mf_output *outputs, int32_t count, const mf_segment_options *opts)
-     * }
-     */
-    public static MethodHandle mf_model_segment$handle() {
-        return mf_model_segment.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * mf_status mf_model_segment(mf_model *model, const mf_image *images, const mf_output *outputs, int32_t count, const mf_segment_options *opts)
-     * }
-     */
-    public static MemorySegment mf_model_segment$address() {
-        return mf_model_segment.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * mf_status mf_model_segment(mf_model *model, const mf_image *images, const mf_output *outputs, int32_t count, const mf_segment_options *opts)
-     * }
-     */
-    public static int mf_model_segment(MemorySegment model, MemorySegment images, MemorySegment outputs, int count, MemorySegment opts) {
-        var mh$ = mf_model_segment.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_model_segment", model, images, outputs, count, opts);
-            }
-            return (int)mh$.invokeExact(model, images, outputs, count, opts);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
+    public static final OfInt mf_yuv_range = maskformer_h.C_INT;
 
     /**
      * Variadic invoker class for:
      * {@snippet lang=c :
-     * mf_status mf_model_segment_keepalive(mf_model *model, const mf_image *images, const mf_output *outputs, int32_t count, const mf_segment_options *opts, int32_t keep_count, ...)
+     * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size, int32_t keep_count, ...)
      * }
      */
-    public static class mf_model_segment_keepalive {
+    public static class mf_image_to_rgb {
+        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
+                maskformer_h.C_INT,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_POINTER,
+                maskformer_h.C_LONG,
+                maskformer_h.C_INT
+            );
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_image_to_rgb");
+
+        private final MethodHandle handle;
+        private final FunctionDescriptor descriptor;
+        private final MethodHandle spreader;
+
+        private mf_image_to_rgb(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+            this.handle = handle;
+            this.descriptor = descriptor;
+            this.spreader = spreader;
+        }
+
+        /**
+         * Variadic invoker factory for:
+         * {@snippet lang=c :
+         * mf_status mf_image_to_rgb(const mf_image *image, uint8_t *out_rgb, int64_t out_size, int32_t keep_count, ...)
+         * }
+         */
+        public static mf_image_to_rgb makeInvoker(MemoryLayout... layouts) {
+            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
+            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
+            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
+            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
+            return new mf_image_to_rgb(mh$, desc$, spreader$);
+        }
+
+        /**
+         * {@return the address}
+         */
+        public static MemorySegment address() {
+            return ADDR;
+        }
+
+        /**
+         * {@return the specialized method handle}
+         */
+        public MethodHandle handle() {
+            return handle;
+        }
+
+        /**
+         * {@return the specialized descriptor}
+         */
+        public FunctionDescriptor descriptor() {
+            return descriptor;
+        }
+
+        public int apply(MemorySegment image, MemorySegment out_rgb, long out_size, int keep_count, Object... x4) {
+            try {
+                if (TRACE_DOWNCALLS) {
+                    traceDowncall("mf_image_to_rgb", image, out_rgb, out_size, keep_count, x4);
+                }
+                return (int) spreader.invokeExact(image, out_rgb, out_size, keep_count, x4);
+            } catch(IllegalArgumentException | ClassCastException ex$)  {
+                throw ex$; // rethrow IAE from passing wrong number/type of args
+            } catch (Throwable ex$) {
+               throw new AssertionError("should not reach here", ex$);
+            }
+        }
+    }
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_label_type
+     * }
+     */
+    public static final OfInt mf_label_type = maskformer_h.C_INT;
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_confidence_type
+     * }
+     */
+    public static final OfInt mf_confidence_type = maskformer_h.C_INT;
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_semantic_rule
+     * }
+     */
+    public static final OfInt mf_semantic_rule = maskformer_h.C_INT;
+
+    /**
+     * Variadic invoker class for:
+     * {@snippet lang=c :
+     * mf_status mf_model_segment(mf_model *model, const mf_image *images, mf_output *outputs, int32_t count, const mf_segment_options *opts, int32_t keep_count, ...)
+     * }
+     */
+    public static class mf_model_segment {
         private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
                 maskformer_h.C_INT,
                 maskformer_h.C_POINTER,
@@ -2288,13 +2142,13 @@ public class maskformer_h extends maskformer_h$shared {
                 maskformer_h.C_POINTER,
                 maskformer_h.C_INT
             );
-        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_segment_keepalive");
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_segment");
 
         private final MethodHandle handle;
         private final FunctionDescriptor descriptor;
         private final MethodHandle spreader;
 
-        private mf_model_segment_keepalive(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+        private mf_model_segment(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
             this.handle = handle;
             this.descriptor = descriptor;
             this.spreader = spreader;
@@ -2303,15 +2157,15 @@ public class maskformer_h extends maskformer_h$shared {
         /**
          * Variadic invoker factory for:
          * {@snippet lang=c :
-         * mf_status mf_model_segment_keepalive(mf_model *model, const mf_image *images, const mf_output *outputs, int32_t count, const mf_segment_options *opts, int32_t keep_count, ...)
+         * mf_status mf_model_segment(mf_model *model, const mf_image *images, mf_output *outputs, int32_t count, const mf_segment_options *opts, int32_t keep_count, ...)
          * }
          */
-        public static mf_model_segment_keepalive makeInvoker(MemoryLayout... layouts) {
+        public static mf_model_segment makeInvoker(MemoryLayout... layouts) {
             FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
             Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
             var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
             var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
-            return new mf_model_segment_keepalive(mh$, desc$, spreader$);
+            return new mf_model_segment(mh$, desc$, spreader$);
         }
 
         /**
@@ -2338,7 +2192,7 @@ public class maskformer_h extends maskformer_h$shared {
         public int apply(MemorySegment model, MemorySegment images, MemorySegment outputs, int count, MemorySegment opts, int keep_count, Object... x6) {
             try {
                 if (TRACE_DOWNCALLS) {
-                    traceDowncall("mf_model_segment_keepalive", model, images, outputs, count, opts, keep_count, x6);
+                    traceDowncall("mf_model_segment", model, images, outputs, count, opts, keep_count, x6);
                 }
                 return (int) spreader.invokeExact(model, images, outputs, count, opts, keep_count, x6);
             } catch(IllegalArgumentException | ClassCastException ex$)  {
@@ -2408,220 +2262,6 @@ public class maskformer_h extends maskformer_h$shared {
            throw ex;
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
-        }
-    }
-    /**
-     * {@snippet lang=c :
-     * typedef int32_t mf_semantic_rule
-     * }
-     */
-    public static final OfInt mf_semantic_rule = maskformer_h.C_INT;
-    /**
-     * {@snippet lang=c :
-     * typedef int32_t mf_confidence_type
-     * }
-     */
-    public static final OfInt mf_confidence_type = maskformer_h.C_INT;
-
-    private static class mf_inference_options_init_sized {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_INT
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_inference_options_init_sized");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size)
-     * }
-     */
-    public static FunctionDescriptor mf_inference_options_init_sized$descriptor() {
-        return mf_inference_options_init_sized.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size)
-     * }
-     */
-    public static MethodHandle mf_inference_options_init_sized$handle() {
-        return mf_inference_options_init_sized.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size)
-     * }
-     */
-    public static MemorySegment mf_inference_options_init_sized$address() {
-        return mf_inference_options_init_sized.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * mf_status mf_inference_options_init_sized(mf_inference_options *opts, uint32_t size)
-     * }
-     */
-    public static int mf_inference_options_init_sized(MemorySegment opts, int size) {
-        var mh$ = mf_inference_options_init_sized.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_inference_options_init_sized", opts, size);
-            }
-            return (int)mh$.invokeExact(opts, size);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class mf_output_ext_init_sized {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            maskformer_h.C_INT,
-            maskformer_h.C_POINTER,
-            maskformer_h.C_INT,
-            maskformer_h.C_INT
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_output_ext_init_sized");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size)
-     * }
-     */
-    public static FunctionDescriptor mf_output_ext_init_sized$descriptor() {
-        return mf_output_ext_init_sized.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size)
-     * }
-     */
-    public static MethodHandle mf_output_ext_init_sized$handle() {
-        return mf_output_ext_init_sized.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size)
-     * }
-     */
-    public static MemorySegment mf_output_ext_init_sized$address() {
-        return mf_output_ext_init_sized.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * mf_status mf_output_ext_init_sized(mf_output_ext *ext, uint32_t size, uint32_t segment_info_size)
-     * }
-     */
-    public static int mf_output_ext_init_sized(MemorySegment ext, int size, int segment_info_size) {
-        var mh$ = mf_output_ext_init_sized.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("mf_output_ext_init_sized", ext, size, segment_info_size);
-            }
-            return (int)mh$.invokeExact(ext, size, segment_info_size);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    /**
-     * Variadic invoker class for:
-     * {@snippet lang=c :
-     * mf_status mf_model_segment_ext(mf_model *model, const mf_image *images, const mf_output *outputs, mf_output_ext *const *extras, int32_t count, const mf_segment_options *opts, const mf_inference_options *rules, int32_t keep_count, ...)
-     * }
-     */
-    public static class mf_model_segment_ext {
-        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
-                maskformer_h.C_INT,
-                maskformer_h.C_POINTER,
-                maskformer_h.C_POINTER,
-                maskformer_h.C_POINTER,
-                maskformer_h.C_POINTER,
-                maskformer_h.C_INT,
-                maskformer_h.C_POINTER,
-                maskformer_h.C_POINTER,
-                maskformer_h.C_INT
-            );
-        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_segment_ext");
-
-        private final MethodHandle handle;
-        private final FunctionDescriptor descriptor;
-        private final MethodHandle spreader;
-
-        private mf_model_segment_ext(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
-            this.handle = handle;
-            this.descriptor = descriptor;
-            this.spreader = spreader;
-        }
-
-        /**
-         * Variadic invoker factory for:
-         * {@snippet lang=c :
-         * mf_status mf_model_segment_ext(mf_model *model, const mf_image *images, const mf_output *outputs, mf_output_ext *const *extras, int32_t count, const mf_segment_options *opts, const mf_inference_options *rules, int32_t keep_count, ...)
-         * }
-         */
-        public static mf_model_segment_ext makeInvoker(MemoryLayout... layouts) {
-            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
-            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
-            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
-            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
-            return new mf_model_segment_ext(mh$, desc$, spreader$);
-        }
-
-        /**
-         * {@return the address}
-         */
-        public static MemorySegment address() {
-            return ADDR;
-        }
-
-        /**
-         * {@return the specialized method handle}
-         */
-        public MethodHandle handle() {
-            return handle;
-        }
-
-        /**
-         * {@return the specialized descriptor}
-         */
-        public FunctionDescriptor descriptor() {
-            return descriptor;
-        }
-
-        public int apply(MemorySegment model, MemorySegment images, MemorySegment outputs, MemorySegment extras, int count, MemorySegment opts, MemorySegment rules, int keep_count, Object... x8) {
-            try {
-                if (TRACE_DOWNCALLS) {
-                    traceDowncall("mf_model_segment_ext", model, images, outputs, extras, count, opts, rules, keep_count, x8);
-                }
-                return (int) spreader.invokeExact(model, images, outputs, extras, count, opts, rules, keep_count, x8);
-            } catch(IllegalArgumentException | ClassCastException ex$)  {
-                throw ex$; // rethrow IAE from passing wrong number/type of args
-            } catch (Throwable ex$) {
-               throw new AssertionError("should not reach here", ex$);
-            }
         }
     }
 

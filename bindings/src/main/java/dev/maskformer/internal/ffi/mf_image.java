@@ -15,12 +15,16 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
 /**
  * {@snippet lang=c :
  * struct mf_image {
+ *     uint32_t struct_size;
+ *     mf_pixel_format format;
  *     const uint8_t *data;
  *     int64_t data_size;
  *     int32_t width;
  *     int32_t height;
  *     int64_t stride;
- *     mf_pixel_format format;
+ *     mf_yuv_matrix matrix;
+ *     mf_yuv_range range;
+ *     mf_plane chroma[2];
  * }
  * }
  */
@@ -31,13 +35,16 @@ public class mf_image {
     }
 
     private static final GroupLayout $LAYOUT = MemoryLayout.structLayout(
+        maskformer_h.C_INT.withName("struct_size"),
+        maskformer_h.C_INT.withName("format"),
         maskformer_h.C_POINTER.withName("data"),
         maskformer_h.C_LONG.withName("data_size"),
         maskformer_h.C_INT.withName("width"),
         maskformer_h.C_INT.withName("height"),
         maskformer_h.C_LONG.withName("stride"),
-        maskformer_h.C_INT.withName("format"),
-        MemoryLayout.paddingLayout(4)
+        maskformer_h.C_INT.withName("matrix"),
+        maskformer_h.C_INT.withName("range"),
+        MemoryLayout.sequenceLayout(2, mf_plane.layout()).withName("chroma")
     ).withName("mf_image");
 
     /**
@@ -45,6 +52,94 @@ public class mf_image {
      */
     public static final GroupLayout layout() {
         return $LAYOUT;
+    }
+
+    private static final OfInt struct_size$LAYOUT = (OfInt)$LAYOUT.select(groupElement("struct_size"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static final OfInt struct_size$layout() {
+        return struct_size$LAYOUT;
+    }
+
+    private static final long struct_size$OFFSET = $LAYOUT.byteOffset(groupElement("struct_size"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static final long struct_size$offset() {
+        return struct_size$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static int struct_size(MemorySegment struct) {
+        return struct.get(struct_size$LAYOUT, struct_size$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static void struct_size(MemorySegment struct, int fieldValue) {
+        struct.set(struct_size$LAYOUT, struct_size$OFFSET, fieldValue);
+    }
+
+    private static final OfInt format$LAYOUT = (OfInt)$LAYOUT.select(groupElement("format"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_pixel_format format
+     * }
+     */
+    public static final OfInt format$layout() {
+        return format$LAYOUT;
+    }
+
+    private static final long format$OFFSET = $LAYOUT.byteOffset(groupElement("format"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_pixel_format format
+     * }
+     */
+    public static final long format$offset() {
+        return format$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_pixel_format format
+     * }
+     */
+    public static int format(MemorySegment struct) {
+        return struct.get(format$LAYOUT, format$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_pixel_format format
+     * }
+     */
+    public static void format(MemorySegment struct, int fieldValue) {
+        struct.set(format$LAYOUT, format$OFFSET, fieldValue);
     }
 
     private static final AddressLayout data$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("data"));
@@ -267,48 +362,175 @@ public class mf_image {
         struct.set(stride$LAYOUT, stride$OFFSET, fieldValue);
     }
 
-    private static final OfInt format$LAYOUT = (OfInt)$LAYOUT.select(groupElement("format"));
+    private static final OfInt matrix$LAYOUT = (OfInt)$LAYOUT.select(groupElement("matrix"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * mf_pixel_format format
+     * mf_yuv_matrix matrix
      * }
      */
-    public static final OfInt format$layout() {
-        return format$LAYOUT;
+    public static final OfInt matrix$layout() {
+        return matrix$LAYOUT;
     }
 
-    private static final long format$OFFSET = $LAYOUT.byteOffset(groupElement("format"));
+    private static final long matrix$OFFSET = $LAYOUT.byteOffset(groupElement("matrix"));
 
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * mf_pixel_format format
+     * mf_yuv_matrix matrix
      * }
      */
-    public static final long format$offset() {
-        return format$OFFSET;
+    public static final long matrix$offset() {
+        return matrix$OFFSET;
     }
 
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * mf_pixel_format format
+     * mf_yuv_matrix matrix
      * }
      */
-    public static int format(MemorySegment struct) {
-        return struct.get(format$LAYOUT, format$OFFSET);
+    public static int matrix(MemorySegment struct) {
+        return struct.get(matrix$LAYOUT, matrix$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * mf_pixel_format format
+     * mf_yuv_matrix matrix
      * }
      */
-    public static void format(MemorySegment struct, int fieldValue) {
-        struct.set(format$LAYOUT, format$OFFSET, fieldValue);
+    public static void matrix(MemorySegment struct, int fieldValue) {
+        struct.set(matrix$LAYOUT, matrix$OFFSET, fieldValue);
+    }
+
+    private static final OfInt range$LAYOUT = (OfInt)$LAYOUT.select(groupElement("range"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_yuv_range range
+     * }
+     */
+    public static final OfInt range$layout() {
+        return range$LAYOUT;
+    }
+
+    private static final long range$OFFSET = $LAYOUT.byteOffset(groupElement("range"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_yuv_range range
+     * }
+     */
+    public static final long range$offset() {
+        return range$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_yuv_range range
+     * }
+     */
+    public static int range(MemorySegment struct) {
+        return struct.get(range$LAYOUT, range$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_yuv_range range
+     * }
+     */
+    public static void range(MemorySegment struct, int fieldValue) {
+        struct.set(range$LAYOUT, range$OFFSET, fieldValue);
+    }
+
+    private static final SequenceLayout chroma$LAYOUT = (SequenceLayout)$LAYOUT.select(groupElement("chroma"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static final SequenceLayout chroma$layout() {
+        return chroma$LAYOUT;
+    }
+
+    private static final long chroma$OFFSET = $LAYOUT.byteOffset(groupElement("chroma"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static final long chroma$offset() {
+        return chroma$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static MemorySegment chroma(MemorySegment struct) {
+        return struct.asSlice(chroma$OFFSET, chroma$LAYOUT.byteSize());
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static void chroma(MemorySegment struct, MemorySegment fieldValue) {
+        MemorySegment.copy(fieldValue, 0L, struct, chroma$OFFSET, chroma$LAYOUT.byteSize());
+    }
+
+    private static long[] chroma$DIMS = { 2 };
+
+    /**
+     * Dimensions for array field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static long[] chroma$dimensions() {
+        return chroma$DIMS;
+    }
+    private static final MethodHandle chroma$ELEM_HANDLE = chroma$LAYOUT.sliceHandle(sequenceElement());
+
+    /**
+     * Indexed getter for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static MemorySegment chroma(MemorySegment struct, long index0) {
+        try {
+            return (MemorySegment)chroma$ELEM_HANDLE.invokeExact(struct, chroma$OFFSET, index0);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    /**
+     * Indexed setter for field:
+     * {@snippet lang=c :
+     * mf_plane chroma[2]
+     * }
+     */
+    public static void chroma(MemorySegment struct, long index0, MemorySegment fieldValue) {
+        MemorySegment.copy(fieldValue, 0L, chroma(struct, index0), 0L, mf_plane.layout().byteSize());
     }
 
     /**

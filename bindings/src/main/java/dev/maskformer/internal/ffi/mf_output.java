@@ -15,11 +15,20 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
 /**
  * {@snippet lang=c :
  * struct mf_output {
+ *     uint32_t struct_size;
+ *     mf_label_type label_type;
  *     void *labels;
  *     int64_t labels_size;
- *     mf_label_type label_type;
  *     float *scores;
  *     int64_t scores_size;
+ *     int32_t *segment_ids;
+ *     int64_t segment_ids_size;
+ *     mf_segment_info *segments;
+ *     int32_t segments_capacity;
+ *     int32_t segments_count;
+ *     void *confidence;
+ *     int64_t confidence_size;
+ *     mf_confidence_type confidence_type;
  * }
  * }
  */
@@ -30,12 +39,21 @@ public class mf_output {
     }
 
     private static final GroupLayout $LAYOUT = MemoryLayout.structLayout(
+        maskformer_h.C_INT.withName("struct_size"),
+        maskformer_h.C_INT.withName("label_type"),
         maskformer_h.C_POINTER.withName("labels"),
         maskformer_h.C_LONG.withName("labels_size"),
-        maskformer_h.C_INT.withName("label_type"),
-        MemoryLayout.paddingLayout(4),
         maskformer_h.C_POINTER.withName("scores"),
-        maskformer_h.C_LONG.withName("scores_size")
+        maskformer_h.C_LONG.withName("scores_size"),
+        maskformer_h.C_POINTER.withName("segment_ids"),
+        maskformer_h.C_LONG.withName("segment_ids_size"),
+        maskformer_h.C_POINTER.withName("segments"),
+        maskformer_h.C_INT.withName("segments_capacity"),
+        maskformer_h.C_INT.withName("segments_count"),
+        maskformer_h.C_POINTER.withName("confidence"),
+        maskformer_h.C_LONG.withName("confidence_size"),
+        maskformer_h.C_INT.withName("confidence_type"),
+        MemoryLayout.paddingLayout(4)
     ).withName("mf_output");
 
     /**
@@ -43,6 +61,94 @@ public class mf_output {
      */
     public static final GroupLayout layout() {
         return $LAYOUT;
+    }
+
+    private static final OfInt struct_size$LAYOUT = (OfInt)$LAYOUT.select(groupElement("struct_size"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static final OfInt struct_size$layout() {
+        return struct_size$LAYOUT;
+    }
+
+    private static final long struct_size$OFFSET = $LAYOUT.byteOffset(groupElement("struct_size"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static final long struct_size$offset() {
+        return struct_size$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static int struct_size(MemorySegment struct) {
+        return struct.get(struct_size$LAYOUT, struct_size$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static void struct_size(MemorySegment struct, int fieldValue) {
+        struct.set(struct_size$LAYOUT, struct_size$OFFSET, fieldValue);
+    }
+
+    private static final OfInt label_type$LAYOUT = (OfInt)$LAYOUT.select(groupElement("label_type"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_label_type label_type
+     * }
+     */
+    public static final OfInt label_type$layout() {
+        return label_type$LAYOUT;
+    }
+
+    private static final long label_type$OFFSET = $LAYOUT.byteOffset(groupElement("label_type"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_label_type label_type
+     * }
+     */
+    public static final long label_type$offset() {
+        return label_type$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_label_type label_type
+     * }
+     */
+    public static int label_type(MemorySegment struct) {
+        return struct.get(label_type$LAYOUT, label_type$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_label_type label_type
+     * }
+     */
+    public static void label_type(MemorySegment struct, int fieldValue) {
+        struct.set(label_type$LAYOUT, label_type$OFFSET, fieldValue);
     }
 
     private static final AddressLayout labels$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("labels"));
@@ -133,50 +239,6 @@ public class mf_output {
         struct.set(labels_size$LAYOUT, labels_size$OFFSET, fieldValue);
     }
 
-    private static final OfInt label_type$LAYOUT = (OfInt)$LAYOUT.select(groupElement("label_type"));
-
-    /**
-     * Layout for field:
-     * {@snippet lang=c :
-     * mf_label_type label_type
-     * }
-     */
-    public static final OfInt label_type$layout() {
-        return label_type$LAYOUT;
-    }
-
-    private static final long label_type$OFFSET = $LAYOUT.byteOffset(groupElement("label_type"));
-
-    /**
-     * Offset for field:
-     * {@snippet lang=c :
-     * mf_label_type label_type
-     * }
-     */
-    public static final long label_type$offset() {
-        return label_type$OFFSET;
-    }
-
-    /**
-     * Getter for field:
-     * {@snippet lang=c :
-     * mf_label_type label_type
-     * }
-     */
-    public static int label_type(MemorySegment struct) {
-        return struct.get(label_type$LAYOUT, label_type$OFFSET);
-    }
-
-    /**
-     * Setter for field:
-     * {@snippet lang=c :
-     * mf_label_type label_type
-     * }
-     */
-    public static void label_type(MemorySegment struct, int fieldValue) {
-        struct.set(label_type$LAYOUT, label_type$OFFSET, fieldValue);
-    }
-
     private static final AddressLayout scores$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("scores"));
 
     /**
@@ -263,6 +325,358 @@ public class mf_output {
      */
     public static void scores_size(MemorySegment struct, long fieldValue) {
         struct.set(scores_size$LAYOUT, scores_size$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout segment_ids$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("segment_ids"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t *segment_ids
+     * }
+     */
+    public static final AddressLayout segment_ids$layout() {
+        return segment_ids$LAYOUT;
+    }
+
+    private static final long segment_ids$OFFSET = $LAYOUT.byteOffset(groupElement("segment_ids"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t *segment_ids
+     * }
+     */
+    public static final long segment_ids$offset() {
+        return segment_ids$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t *segment_ids
+     * }
+     */
+    public static MemorySegment segment_ids(MemorySegment struct) {
+        return struct.get(segment_ids$LAYOUT, segment_ids$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t *segment_ids
+     * }
+     */
+    public static void segment_ids(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(segment_ids$LAYOUT, segment_ids$OFFSET, fieldValue);
+    }
+
+    private static final OfLong segment_ids_size$LAYOUT = (OfLong)$LAYOUT.select(groupElement("segment_ids_size"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int64_t segment_ids_size
+     * }
+     */
+    public static final OfLong segment_ids_size$layout() {
+        return segment_ids_size$LAYOUT;
+    }
+
+    private static final long segment_ids_size$OFFSET = $LAYOUT.byteOffset(groupElement("segment_ids_size"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int64_t segment_ids_size
+     * }
+     */
+    public static final long segment_ids_size$offset() {
+        return segment_ids_size$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int64_t segment_ids_size
+     * }
+     */
+    public static long segment_ids_size(MemorySegment struct) {
+        return struct.get(segment_ids_size$LAYOUT, segment_ids_size$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int64_t segment_ids_size
+     * }
+     */
+    public static void segment_ids_size(MemorySegment struct, long fieldValue) {
+        struct.set(segment_ids_size$LAYOUT, segment_ids_size$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout segments$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("segments"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_segment_info *segments
+     * }
+     */
+    public static final AddressLayout segments$layout() {
+        return segments$LAYOUT;
+    }
+
+    private static final long segments$OFFSET = $LAYOUT.byteOffset(groupElement("segments"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_segment_info *segments
+     * }
+     */
+    public static final long segments$offset() {
+        return segments$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_segment_info *segments
+     * }
+     */
+    public static MemorySegment segments(MemorySegment struct) {
+        return struct.get(segments$LAYOUT, segments$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_segment_info *segments
+     * }
+     */
+    public static void segments(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(segments$LAYOUT, segments$OFFSET, fieldValue);
+    }
+
+    private static final OfInt segments_capacity$LAYOUT = (OfInt)$LAYOUT.select(groupElement("segments_capacity"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t segments_capacity
+     * }
+     */
+    public static final OfInt segments_capacity$layout() {
+        return segments_capacity$LAYOUT;
+    }
+
+    private static final long segments_capacity$OFFSET = $LAYOUT.byteOffset(groupElement("segments_capacity"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t segments_capacity
+     * }
+     */
+    public static final long segments_capacity$offset() {
+        return segments_capacity$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t segments_capacity
+     * }
+     */
+    public static int segments_capacity(MemorySegment struct) {
+        return struct.get(segments_capacity$LAYOUT, segments_capacity$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t segments_capacity
+     * }
+     */
+    public static void segments_capacity(MemorySegment struct, int fieldValue) {
+        struct.set(segments_capacity$LAYOUT, segments_capacity$OFFSET, fieldValue);
+    }
+
+    private static final OfInt segments_count$LAYOUT = (OfInt)$LAYOUT.select(groupElement("segments_count"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t segments_count
+     * }
+     */
+    public static final OfInt segments_count$layout() {
+        return segments_count$LAYOUT;
+    }
+
+    private static final long segments_count$OFFSET = $LAYOUT.byteOffset(groupElement("segments_count"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t segments_count
+     * }
+     */
+    public static final long segments_count$offset() {
+        return segments_count$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t segments_count
+     * }
+     */
+    public static int segments_count(MemorySegment struct) {
+        return struct.get(segments_count$LAYOUT, segments_count$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t segments_count
+     * }
+     */
+    public static void segments_count(MemorySegment struct, int fieldValue) {
+        struct.set(segments_count$LAYOUT, segments_count$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout confidence$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("confidence"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * void *confidence
+     * }
+     */
+    public static final AddressLayout confidence$layout() {
+        return confidence$LAYOUT;
+    }
+
+    private static final long confidence$OFFSET = $LAYOUT.byteOffset(groupElement("confidence"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * void *confidence
+     * }
+     */
+    public static final long confidence$offset() {
+        return confidence$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * void *confidence
+     * }
+     */
+    public static MemorySegment confidence(MemorySegment struct) {
+        return struct.get(confidence$LAYOUT, confidence$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * void *confidence
+     * }
+     */
+    public static void confidence(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(confidence$LAYOUT, confidence$OFFSET, fieldValue);
+    }
+
+    private static final OfLong confidence_size$LAYOUT = (OfLong)$LAYOUT.select(groupElement("confidence_size"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int64_t confidence_size
+     * }
+     */
+    public static final OfLong confidence_size$layout() {
+        return confidence_size$LAYOUT;
+    }
+
+    private static final long confidence_size$OFFSET = $LAYOUT.byteOffset(groupElement("confidence_size"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int64_t confidence_size
+     * }
+     */
+    public static final long confidence_size$offset() {
+        return confidence_size$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int64_t confidence_size
+     * }
+     */
+    public static long confidence_size(MemorySegment struct) {
+        return struct.get(confidence_size$LAYOUT, confidence_size$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int64_t confidence_size
+     * }
+     */
+    public static void confidence_size(MemorySegment struct, long fieldValue) {
+        struct.set(confidence_size$LAYOUT, confidence_size$OFFSET, fieldValue);
+    }
+
+    private static final OfInt confidence_type$LAYOUT = (OfInt)$LAYOUT.select(groupElement("confidence_type"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_confidence_type confidence_type
+     * }
+     */
+    public static final OfInt confidence_type$layout() {
+        return confidence_type$LAYOUT;
+    }
+
+    private static final long confidence_type$OFFSET = $LAYOUT.byteOffset(groupElement("confidence_type"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_confidence_type confidence_type
+     * }
+     */
+    public static final long confidence_type$offset() {
+        return confidence_type$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_confidence_type confidence_type
+     * }
+     */
+    public static int confidence_type(MemorySegment struct) {
+        return struct.get(confidence_type$LAYOUT, confidence_type$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_confidence_type confidence_type
+     * }
+     */
+    public static void confidence_type(MemorySegment struct, int fieldValue) {
+        struct.set(confidence_type$LAYOUT, confidence_type$OFFSET, fieldValue);
     }
 
     /**

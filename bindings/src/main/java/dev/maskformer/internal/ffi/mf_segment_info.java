@@ -15,6 +15,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
 /**
  * {@snippet lang=c :
  * struct mf_segment_info {
+ *     uint32_t struct_size;
  *     int32_t id;
  *     int32_t class_index;
  *     float score;
@@ -34,10 +35,12 @@ public class mf_segment_info {
     }
 
     private static final GroupLayout $LAYOUT = MemoryLayout.structLayout(
+        maskformer_h.C_INT.withName("struct_size"),
         maskformer_h.C_INT.withName("id"),
         maskformer_h.C_INT.withName("class_index"),
         maskformer_h.C_FLOAT.withName("score"),
         maskformer_h.C_INT.withName("query"),
+        MemoryLayout.paddingLayout(4),
         maskformer_h.C_LONG.withName("area"),
         maskformer_h.C_INT.withName("x0"),
         maskformer_h.C_INT.withName("y0"),
@@ -50,6 +53,50 @@ public class mf_segment_info {
      */
     public static final GroupLayout layout() {
         return $LAYOUT;
+    }
+
+    private static final OfInt struct_size$LAYOUT = (OfInt)$LAYOUT.select(groupElement("struct_size"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static final OfInt struct_size$layout() {
+        return struct_size$LAYOUT;
+    }
+
+    private static final long struct_size$OFFSET = $LAYOUT.byteOffset(groupElement("struct_size"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static final long struct_size$offset() {
+        return struct_size$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static int struct_size(MemorySegment struct) {
+        return struct.get(struct_size$LAYOUT, struct_size$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * uint32_t struct_size
+     * }
+     */
+    public static void struct_size(MemorySegment struct, int fieldValue) {
+        struct.set(struct_size$LAYOUT, struct_size$OFFSET, fieldValue);
     }
 
     private static final OfInt id$LAYOUT = (OfInt)$LAYOUT.select(groupElement("id"));

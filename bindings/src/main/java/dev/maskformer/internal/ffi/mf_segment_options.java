@@ -17,6 +17,11 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  * struct mf_segment_options {
  *     uint32_t struct_size;
  *     int32_t resize;
+ *     mf_semantic_rule semantic_rule;
+ *     int32_t merge_same_class;
+ *     double iterative_overlap;
+ *     double object_threshold;
+ *     double overlap_threshold;
  * }
  * }
  */
@@ -28,7 +33,12 @@ public class mf_segment_options {
 
     private static final GroupLayout $LAYOUT = MemoryLayout.structLayout(
         maskformer_h.C_INT.withName("struct_size"),
-        maskformer_h.C_INT.withName("resize")
+        maskformer_h.C_INT.withName("resize"),
+        maskformer_h.C_INT.withName("semantic_rule"),
+        maskformer_h.C_INT.withName("merge_same_class"),
+        maskformer_h.C_DOUBLE.withName("iterative_overlap"),
+        maskformer_h.C_DOUBLE.withName("object_threshold"),
+        maskformer_h.C_DOUBLE.withName("overlap_threshold")
     ).withName("mf_segment_options");
 
     /**
@@ -124,6 +134,226 @@ public class mf_segment_options {
      */
     public static void resize(MemorySegment struct, int fieldValue) {
         struct.set(resize$LAYOUT, resize$OFFSET, fieldValue);
+    }
+
+    private static final OfInt semantic_rule$LAYOUT = (OfInt)$LAYOUT.select(groupElement("semantic_rule"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_semantic_rule semantic_rule
+     * }
+     */
+    public static final OfInt semantic_rule$layout() {
+        return semantic_rule$LAYOUT;
+    }
+
+    private static final long semantic_rule$OFFSET = $LAYOUT.byteOffset(groupElement("semantic_rule"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_semantic_rule semantic_rule
+     * }
+     */
+    public static final long semantic_rule$offset() {
+        return semantic_rule$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_semantic_rule semantic_rule
+     * }
+     */
+    public static int semantic_rule(MemorySegment struct) {
+        return struct.get(semantic_rule$LAYOUT, semantic_rule$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_semantic_rule semantic_rule
+     * }
+     */
+    public static void semantic_rule(MemorySegment struct, int fieldValue) {
+        struct.set(semantic_rule$LAYOUT, semantic_rule$OFFSET, fieldValue);
+    }
+
+    private static final OfInt merge_same_class$LAYOUT = (OfInt)$LAYOUT.select(groupElement("merge_same_class"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t merge_same_class
+     * }
+     */
+    public static final OfInt merge_same_class$layout() {
+        return merge_same_class$LAYOUT;
+    }
+
+    private static final long merge_same_class$OFFSET = $LAYOUT.byteOffset(groupElement("merge_same_class"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t merge_same_class
+     * }
+     */
+    public static final long merge_same_class$offset() {
+        return merge_same_class$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t merge_same_class
+     * }
+     */
+    public static int merge_same_class(MemorySegment struct) {
+        return struct.get(merge_same_class$LAYOUT, merge_same_class$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t merge_same_class
+     * }
+     */
+    public static void merge_same_class(MemorySegment struct, int fieldValue) {
+        struct.set(merge_same_class$LAYOUT, merge_same_class$OFFSET, fieldValue);
+    }
+
+    private static final OfDouble iterative_overlap$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("iterative_overlap"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * double iterative_overlap
+     * }
+     */
+    public static final OfDouble iterative_overlap$layout() {
+        return iterative_overlap$LAYOUT;
+    }
+
+    private static final long iterative_overlap$OFFSET = $LAYOUT.byteOffset(groupElement("iterative_overlap"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * double iterative_overlap
+     * }
+     */
+    public static final long iterative_overlap$offset() {
+        return iterative_overlap$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * double iterative_overlap
+     * }
+     */
+    public static double iterative_overlap(MemorySegment struct) {
+        return struct.get(iterative_overlap$LAYOUT, iterative_overlap$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * double iterative_overlap
+     * }
+     */
+    public static void iterative_overlap(MemorySegment struct, double fieldValue) {
+        struct.set(iterative_overlap$LAYOUT, iterative_overlap$OFFSET, fieldValue);
+    }
+
+    private static final OfDouble object_threshold$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("object_threshold"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * double object_threshold
+     * }
+     */
+    public static final OfDouble object_threshold$layout() {
+        return object_threshold$LAYOUT;
+    }
+
+    private static final long object_threshold$OFFSET = $LAYOUT.byteOffset(groupElement("object_threshold"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * double object_threshold
+     * }
+     */
+    public static final long object_threshold$offset() {
+        return object_threshold$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * double object_threshold
+     * }
+     */
+    public static double object_threshold(MemorySegment struct) {
+        return struct.get(object_threshold$LAYOUT, object_threshold$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * double object_threshold
+     * }
+     */
+    public static void object_threshold(MemorySegment struct, double fieldValue) {
+        struct.set(object_threshold$LAYOUT, object_threshold$OFFSET, fieldValue);
+    }
+
+    private static final OfDouble overlap_threshold$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("overlap_threshold"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * double overlap_threshold
+     * }
+     */
+    public static final OfDouble overlap_threshold$layout() {
+        return overlap_threshold$LAYOUT;
+    }
+
+    private static final long overlap_threshold$OFFSET = $LAYOUT.byteOffset(groupElement("overlap_threshold"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * double overlap_threshold
+     * }
+     */
+    public static final long overlap_threshold$offset() {
+        return overlap_threshold$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * double overlap_threshold
+     * }
+     */
+    public static double overlap_threshold(MemorySegment struct) {
+        return struct.get(overlap_threshold$LAYOUT, overlap_threshold$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * double overlap_threshold
+     * }
+     */
+    public static void overlap_threshold(MemorySegment struct, double fieldValue) {
+        struct.set(overlap_threshold$LAYOUT, overlap_threshold$OFFSET, fieldValue);
     }
 
     /**

@@ -1,5 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-package dev.maskformer;
+package dev.maskformer.images;
+
+import dev.maskformer.Frame;
+import dev.maskformer.ImageLayout;
+import dev.maskformer.MaskFormer;
+import dev.maskformer.ModelInfo.ClassInfo;
+import dev.maskformer.Output;
+import dev.maskformer.Output.ConfidenceType;
+import dev.maskformer.PixelFormat;
+import dev.maskformer.SegmentOptions;
+import dev.maskformer.Segmentation;
 
 import dev.maskformer.internal.OpenedFile;
 import java.awt.Color;
@@ -353,30 +363,64 @@ public final class Images {
     return toFrame(bgr, arena);
   }
 
+  /** Segments a Java image: its pixels are copied off-heap once ({@link #toFrame}). */
+  public static Segmentation segment(MaskFormer model, BufferedImage image, SegmentOptions options) {
+    Objects.requireNonNull(model, "model");
+    Objects.requireNonNull(image, "image");
+    Objects.requireNonNull(options, "options");
+    try (Arena arena = Arena.ofConfined()) {
+      return model.segment(toFrame(image, arena), options);
+    }
+  }
+
+  /** Reads and segments an image file (PNG, JPEG, BMP, GIF), with {@link #read}'s checks. */
+  public static Segmentation segment(MaskFormer model, Path imageFile, SegmentOptions options) throws IOException {
+    Objects.requireNonNull(model, "model");
+    Objects.requireNonNull(imageFile, "imageFile");
+    Objects.requireNonNull(options, "options");
+    try (Arena arena = Arena.ofConfined()) {
+      return model.segment(read(imageFile, arena), options);
+    }
+  }
+
   /**
-   * The label map as a grey image, pixel value = label: 8-bit for models with at most 255 classes,
-   * 16-bit otherwise.
+   * The label map as a grey image, pixel value = label: 8-bit for models with at most 256 classes,
+   * 16-bit otherwise. The one rule of every label PNG the library writes (the command line, Flink's
+   * sink and its SQL provider).
    */
   public static BufferedImage labelImage(Segmentation s) {
-    int w = s.width();
-    int h = s.height();
-    int n = Math.toIntExact((long) w * h);
-    if (s.numClasses() <= 255) {
-      BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_GRAY);
+    if (s.numClasses() <= 256 && s.labelType() == Output.LabelType.U8) {
+      int n = Math.toIntExact((long) s.width() * s.height());
+      BufferedImage out = new BufferedImage(s.width(), s.height(), BufferedImage.TYPE_BYTE_GRAY);
+      MemorySegment.copy(s.labels(), ValueLayout.JAVA_BYTE, 0,
+          ((DataBufferByte) out.getRaster().getDataBuffer()).getData(), 0, n);
+      return out;
+    }
+    return labelImage(s.width(), s.height(), s.toIntArray(), s.numClasses());
+  }
+
+  /**
+   * Labels ({@code width * height}, row-major, each in 0..numClasses-1) as a grey image: 8-bit for
+   * at most 256 classes, 16-bit otherwise (at most 65536).
+   */
+  public static BufferedImage labelImage(int width, int height, int[] labels, int numClasses) {
+    int n = Math.multiplyExact(width, height);
+    if (labels.length != n) {
+      throw new IllegalArgumentException(labels.length + " labels for " + width + "x" + height);
+    }
+    if (numClasses < 1 || numClasses > 65536) {
+      throw new IllegalArgumentException("numClasses " + numClasses + " outside 1..65536");
+    }
+    if (numClasses <= 256) {
+      BufferedImage out = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_GRAY);
       byte[] data = ((DataBufferByte) out.getRaster().getDataBuffer()).getData();
-      if (s.labelType() == LabelType.U8) {
-        MemorySegment.copy(s.labels(), ValueLayout.JAVA_BYTE, 0, data, 0, n);
-      } else {
-        int[] labels = s.toIntArray();
-        for (int i = 0; i < n; i++) {
-          data[i] = (byte) labels[i];
-        }
+      for (int i = 0; i < n; i++) {
+        data[i] = (byte) labels[i];
       }
       return out;
     }
-    BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_USHORT_GRAY);
+    BufferedImage out = new BufferedImage(width, height, BufferedImage.TYPE_USHORT_GRAY);
     short[] data = ((DataBufferUShort) out.getRaster().getDataBuffer()).getData();
-    int[] labels = s.toIntArray();
     for (int i = 0; i < n; i++) {
       data[i] = (short) labels[i];
     }

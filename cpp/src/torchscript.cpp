@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "torchscript.hpp"
+
+#include <torch/script.h>
+#include <torch/version.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "cpu_optimize.hpp"
+#include "error.hpp"
+#include "runtime.hpp"
+#include "script_bounds.hpp"
+
+namespace maskformer {
+
+namespace {
+
+// Module::to(dtype) would also cast integer buffers (the attention index tables); cast only the
+// floating-point parameters and buffers.
+void cast_floating(torch::jit::Module& module, at::ScalarType dtype) {
+  for (const auto& p : module.named_parameters(/*recurse=*/true))
+    if (p.value.is_floating_point()) p.value.set_data(p.value.to(dtype));
+  for (const auto& b : module.named_buffers(/*recurse=*/true))
+    if (b.value.is_floating_point()) b.value.set_data(b.value.to(dtype));
+}
+
+class ScriptBackend : public Backend {
+ public:
+  ScriptBackend(torch::jit::Module module, std::string optimizations)
+      : module_(std::move(module)), optimizations_(std::move(optimizations)) {}
+  // forward only reads the module (pytorch#51452), so concurrent calls are safe
+  c10::IValue run(const at::Tensor& batch) const override {
+    return const_cast<torch::jit::Module&>(module_).forward({batch});
+  }
+  const std::vector<std::pair<int, int>>& sizes() const override { return any_size_; }
+  const char* format() const override { return "torchscript"; }
+  const std::string& optimizations() const override { return optimizations_; }
+
+ private:
+  torch::jit::Module module_;
+  std::string optimizations_;
+  std::vector<std::pair<int, int>> any_size_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive& archive,
+                                          int64_t file_size, const LoadOptions& options,
+                                          const at::Device& device, Metadata* meta) {
+  const ArchiveScan scan = scan_archive(archive, file_size);
+  if (scan.checkpoint) fail(MF_ERR_MODEL_FORMAT, checkpoint_message(path, "a zip written by torch.save"));
+  if (!scan.setstate.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' defines __setstate__ (" + scan.setstate +
+                                  "), code that TorchScript would run while loading, before any check: "
+                                  "MaskFormer exports have none");
+  if (!scan.unreadable.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is corrupt: its " + scan.unreadable +
+                                  " cannot be read, so it cannot be checked before LibTorch reads it");
+  if (!scan.bad_record.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is corrupt or hostile: " + scan.bad_record +
+                                  " (LibTorch would allocate by that number before reading)");
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(archive, at::Device(at::kCPU), extra);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    // c10::Error for bad archives; the TorchScript frontend's ErrorReport (a std::exception, with
+    // a long source excerpt) for code this LibTorch cannot compile, e.g. unknown operators
+    const std::string text = summarise_error(text_of(e));
+    if (starts_like_legacy_save(archive))
+      fail(MF_ERR_MODEL_FORMAT, checkpoint_message(path, "torch.save's legacy format"));
+    const std::string exporter = exported_with(metadata_record(archive));
+    if (!exporter.empty() && newer(exporter, TORCH_VERSION))
+      fail(MF_ERR_MODEL_FORMAT, "'" + path + "' was exported with torch " + exporter +
+                                    ", newer than this LibTorch " + TORCH_VERSION +
+                                    ", which cannot load its TorchScript: export it with torch <= " +
+                                    TORCH_VERSION + " or run the shim on a newer LibTorch (" +
+                                    first_lines(text, 1) + ")");
+    const bool pt2_name = path.size() > 4 && path.compare(path.size() - 4, 4, ".pt2") == 0;
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' is not a readable TorchScript archive (truncated, "
+                              "corrupt or not an export" +
+                                  std::string(pt2_name ? "; nor a readable AOTInductor package" : "") +
+                                  "): " + first_lines(text, 3));
+  }
+  if (extra[kMetadataFile].empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' carries no " + kMetadataFile +
+                                  ": export it with models/export.py");
+  *meta = parse_metadata(extra[kMetadataFile]);
+  if (!module.find_method("forward"))
+    fail(MF_ERR_MODEL_FORMAT, "'" + path + "' has no forward method");
+  check_terminates(module, path);
+
+  module.eval();
+  if (!device.is_cpu()) module.to(device);
+  if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
+  std::string report = "none";
+  if (device.is_cpu())
+    module = optimize_for_cpu_checked(module, scalar_type(options.precision), cpu_passes_from_env(), &report);
+  // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
+  if (const char* verbose = std::getenv("MASKFORMER_VERBOSE"); verbose != nullptr && verbose[0] == '1')
+    std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", path.c_str(), report.c_str());
+  return std::make_unique<ScriptBackend>(std::move(module), std::move(report));
+}
+
+}  // namespace maskformer
