@@ -33,6 +33,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (...) {
     contract("parse_metadata", "threw something other than maskformer::Error");
   }
+  // the exporter's version, read from any record (also one parse_metadata refuses), never throws
+  try {
+    if (maskformer::exported_with(text).size() > 32) contract("exported_with", "returned more than a version");
+  } catch (...) {
+    contract("exported_with", "threw");
+  }
   // the summariser is given LibTorch's interpreter dumps: with and without their header line
   static const std::string header = "The following operation failed in the TorchScript interpreter";
   (void)maskformer::summarise_error(text);

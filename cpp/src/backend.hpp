@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// What runs the network inside a Model: a TorchScript module (model.cpp) or an AOTInductor
+// What runs the network inside a Model: a TorchScript module (torchscript.cpp) or an AOTInductor
 // package (aoti.cpp). Everything around the forward pass (pre- and post-processing, the output
 // contract, the NaN check, batching by network size) is the Model's and the same for both.
 #pragma once

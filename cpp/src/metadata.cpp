@@ -65,8 +65,16 @@ std::string exported_with(const std::string& json_text) {
   try {
     return exporter_of(json::Value::parse(json_text));
   } catch (const std::exception&) {
-    return "";
   }
+  // a record this reader refuses may still say which torch wrote it: the advice to export with an
+  // older torch is worth giving for a file LibTorch cannot load either
+  const size_t with = json_text.find("\"exported_with\"");
+  const size_t torch = with == std::string::npos ? with : json_text.find("\"torch\"", with);
+  const size_t colon = torch == std::string::npos ? torch : json_text.find(':', torch);
+  const size_t open = colon == std::string::npos ? colon : json_text.find('"', colon);
+  const size_t close = open == std::string::npos ? open : json_text.find('"', open + 1);
+  if (close == std::string::npos || close - open > 32) return "";
+  return major_minor(json_text.substr(open + 1, close - open - 1));
 }
 
 const char* precision_name(mf_precision p) {

@@ -181,7 +181,11 @@ void quiet_unusable_nnpack() {
     } catch (const std::exception&) {
     }
     FLAGS_caffe2_log_level = level;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
     if (!usable) at::globalContext().setUserEnabledNNPACK(false);
+#else
+    (void)usable;  // LibTorch 1.13 has no switch; it asks NNPACK once per process
+#endif
   });
 }
 
