@@ -28,6 +28,13 @@ from maskformer.export import read_metadata  # noqa: E402
 from maskformer.reference import target_size  # noqa: E402
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system, all threads): on a machine shared with
+    other work, wall time grows with the load, CPU time of a single-threaded run hardly."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", required=True)
@@ -57,7 +64,11 @@ def main(argv=None) -> int:
         if args.device != "cpu" or args.precision != "fp32":
             p.error("--onnx runs on the CPU in fp32")
         from maskformer import onnx_export
-        session = onnx_export.session(args.onnx, args.threads)
+        try:
+            session = onnx_export.session(args.onnx, args.threads)
+        except ImportError:
+            p.error("--onnx needs the onnxruntime package in this Python (pip install onnxruntime; "
+                    "./maskformer setup --tests puts it into the project's .venv)")
 
         def module(x):
             logits, masks = session.run(None, {"images": x.contiguous().numpy()})
@@ -108,12 +119,14 @@ def main(argv=None) -> int:
     for _ in range(args.warmup):
         call()
     faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    cpu0 = cpu_seconds()
     ms = []
     for _ in range(args.iters):
         t0 = time.perf_counter()
         call()
         ms.append((time.perf_counter() - t0) * 1e3)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+    cpu_per_call = (cpu_seconds() - cpu0) * 1e3 / args.iters
     s = sorted(ms)
 
     def pct(q, values=s):
@@ -125,12 +138,14 @@ def main(argv=None) -> int:
     forward_ms = []
     with torch.inference_mode():
         module(x)
+        cpu0 = cpu_seconds()
         for _ in range(max(3, min(args.iters, 10))):
             t0 = time.perf_counter()
             module(x)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             forward_ms.append((time.perf_counter() - t0) * 1e3)
+        forward_cpu = (cpu_seconds() - cpu0) * 1e3 / len(forward_ms)
     extra = {}
     if args.onnx:
         import onnxruntime
@@ -145,7 +160,9 @@ def main(argv=None) -> int:
         "p50_ms": pct(0.5), "p90_ms": pct(0.9), "min_ms": s[0],
         "frames_per_s": args.batch * 1000.0 / float(np.mean(ms)),
         "page_faults_per_call": faults / args.iters,
+        "cpu_ms_per_call": cpu_per_call,
         "forward_p50_ms": pct(0.5, sorted(forward_ms)),
+        "forward_cpu_ms": forward_cpu,
     }, indent=2))
     return 0
 

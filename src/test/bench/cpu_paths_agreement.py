@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Compares the outputs of cpu-paths-agreement.sh's runs in DIR (plain/, rewrites/, default/):
-share of equal labels, largest winning-score and class-score differences; one JSON line."""
+share of equal labels, largest winning-score and class-score differences, and how many pixels are
+close enough to a tie for such differences to change a label; one JSON line."""
 import argparse
 import glob
 import json
@@ -25,6 +26,7 @@ def main() -> int:
     worst_image = 1.0
     conf_diff = score_diff = 0.0
     classes = []
+    margins = []  # per image with class scores: plain's best minus second-best score per pixel
     for stem in stems:
         def read(kind, suffix):
             path = os.path.join(args.dir, kind, stem + suffix)
@@ -47,6 +49,8 @@ def main() -> int:
             equal_rewrites += int((plain == rewrites).sum())
             a, b = read("plain", ".scores.npy"), read("rewrites", ".scores.npy")
             score_diff = max(score_diff, float(np.abs(a - b).max()))
+            top2 = np.partition(a, a.shape[0] - 2, axis=0)[-2:]
+            margins.append((top2[1] - top2[0]).ravel())
     result = {
         "model": args.model, "images": args.set, "count": len(stems),
         "size": f"{plain.shape[1]}x{plain.shape[0]}", "pixels": pixels,
@@ -58,6 +62,11 @@ def main() -> int:
     if equal_rewrites:
         result["labels_equal_rewrites_vs_plain"] = equal_rewrites / pixels
         result["max_class_score_diff_rewrites_vs_plain"] = score_diff
+        # a label can only change where plain's top two scores are closer than twice the largest
+        # score difference: the share of pixels where that is so, and plain's median margin
+        m = np.concatenate(margins)
+        result["pixels_within_twice_max_diff_of_a_tie"] = float((m <= 2 * score_diff).mean())
+        result["median_top2_margin_plain"] = float(np.median(m))
     print(json.dumps(result))
     return 0
 

@@ -157,7 +157,11 @@ final class BenchCommand implements Callable<Integer> {
       List<String> ortRuns = new ArrayList<>();
       for (int round = 0; round < rounds; round++) {
         Map<String, String> java = measure(model, frameSize, frames, outputs);
-        java.put("forward_p50_ms", Json.number(forwardP50(model)));
+        double cpu0 = ProcessStats.cpuMillis();
+        double[] fwd = forwardTimes(model);
+        java.put("forward_p50_ms", Json.number(percentile(fwd, 0.5)));
+        // the forward passes and the one untimed pass before them
+        java.put("forward_cpu_ms", Json.number((ProcessStats.cpuMillis() - cpu0) / (fwd.length + 1)));
         javaRuns.add(java);
         if (comparePython) {
           pythonRuns.add(runPython(frameSize, null));
@@ -171,12 +175,12 @@ final class BenchCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** Median of a few timed forward passes alone at the network input size, in ms. */
-  private double forwardP50(MaskFormer model) {
+  /** A few timed forward passes alone at the network input size, in ms, sorted. */
+  private double[] forwardTimes(MaskFormer model) {
     Size net = model.inputSize(frameSize.width(), frameSize.height());
     double[] ms = Benchmarks.forward(model, net.width(), net.height(), batch, Math.max(3, Math.min(iters, 10)));
     Arrays.sort(ms);
-    return percentile(ms, 0.5);
+    return ms;
   }
 
   /**
@@ -268,12 +272,14 @@ final class BenchCommand implements Callable<Integer> {
       List<Output> outputs) {
     double[] ms = new double[iters];
     long faults0 = ProcessStats.minorFaults();
+    double cpu0 = ProcessStats.cpuMillis();
     for (int i = 0; i < iters; i++) {
       long t0 = System.nanoTime();
       model.segment(frames, outputs, SegmentOptions.DEFAULTS);
       ms[i] = (System.nanoTime() - t0) / 1e6;
     }
     long faults = ProcessStats.minorFaults() - faults0;
+    double cpu = (ProcessStats.cpuMillis() - cpu0) / iters;
     double[] sorted = ms.clone();
     Arrays.sort(sorted);
     double mean = Arrays.stream(ms).average().orElse(0);
@@ -300,6 +306,7 @@ final class BenchCommand implements Callable<Integer> {
     json.put("min_ms", Json.number(sorted[0]));
     json.put("frames_per_s", Json.number(batch * 1000.0 / mean));
     json.put("page_faults_per_call", Json.number((double) faults / iters));
+    json.put("cpu_ms_per_call", Json.number(cpu));
     return json;
   }
 
@@ -365,6 +372,8 @@ final class BenchCommand implements Callable<Integer> {
     double jmean = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("mean_ms"))));
     double jpf = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("page_faults_per_call"))));
     double jfwd = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("forward_p50_ms"))));
+    double jcpu = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("cpu_ms_per_call"))));
+    double jfcpu = median(java.stream().mapToDouble(m -> Double.parseDouble(m.get("forward_cpu_ms"))));
     Map<String, String> summary = new LinkedHashMap<>();
     summary.put("rounds", Integer.toString(java.size()));
     summary.put("java_p50_ms", Json.number(jp50));
@@ -383,6 +392,16 @@ final class BenchCommand implements Callable<Integer> {
       summary.put("java_forward_over_onnxruntime_forward", Json.number(jfwd / ofwd));
       summary.put("java_over_onnxruntime_forward", Json.number(jp50 / ofwd));
       summary.put("java_over_onnxruntime_p50", Json.number(jp50 / op50));
+      // CPU time per pass: what wall time would be without other work on the machine, for one
+      // thread (with more, it also counts the threads' spinning at their barriers)
+      double ocpu = median(ort.stream().mapToDouble(s -> field(s, "cpu_ms_per_call")));
+      double ofcpu = median(ort.stream().mapToDouble(s -> field(s, "forward_cpu_ms")));
+      summary.put("java_cpu_ms_per_call", Json.number(jcpu));
+      summary.put("java_forward_cpu_ms", Json.number(jfcpu));
+      summary.put("onnxruntime_cpu_ms_per_call", Json.number(ocpu));
+      summary.put("onnxruntime_forward_cpu_ms", Json.number(ofcpu));
+      summary.put("java_forward_cpu_over_onnxruntime_forward_cpu", Json.number(jfcpu / ofcpu));
+      summary.put("java_cpu_over_onnxruntime_forward_cpu", Json.number(jcpu / ofcpu));
     }
     summary.put("java_mean_ms", Json.number(jmean));
     if (!python.isEmpty()) {

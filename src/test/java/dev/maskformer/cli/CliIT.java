@@ -138,6 +138,32 @@ class CliIT {
     assertEquals(2, run("bench", "--model", MODELS.resolve("tiny.pt").toString(), "--format", "yuv444").code());
   }
 
+  /**
+   * bench --compare-onnxruntime end to end: the ONNX export of the model's weights (into --onnx),
+   * one interleaved round of Java and ONNX Runtime, and ratios that are the printed medians'.
+   */
+  @Test
+  void benchComparesWithOnnxRuntime(@TempDir Path tmp) {
+    String python = System.getProperty("maskformer.python", "");
+    assertTrue(!python.isEmpty() && Files.isExecutable(Path.of(python)),
+        "-Dmaskformer.python (the test environment's Python, with onnxruntime) is not set: " + python);
+    Path onnx = tmp.resolve("tiny.onnx");
+    Result r = run("bench", "--model", MODELS.resolve("tiny.pt").toString(), "--size", "160x120", "--iters", "2",
+        "--warmup", "1", "--rounds", "1", "--threads", "1", "--compare-onnxruntime", "--onnx", onnx.toString(),
+        "--python", python);
+    assertEquals(0, r.code(), r.err());
+    assertTrue(Files.isRegularFile(onnx), "no ONNX export at " + onnx + ": " + r.err());
+    for (String key : List.of("java_p50_ms", "java_forward_p50_ms", "onnxruntime_p50_ms", "onnxruntime_forward_p50_ms",
+        "java_cpu_ms_per_call", "onnxruntime_forward_cpu_ms")) {
+      assertTrue(number(r.out(), key) > 0, key + " in " + r.out());
+    }
+    assertEquals(number(r.out(), "java_forward_p50_ms") / number(r.out(), "onnxruntime_forward_p50_ms"),
+        number(r.out(), "java_forward_over_onnxruntime_forward"), 1e-3 * number(r.out(), "java_forward_over_onnxruntime_forward"));
+    assertEquals(number(r.out(), "java_p50_ms") / number(r.out(), "onnxruntime_forward_p50_ms"),
+        number(r.out(), "java_over_onnxruntime_forward"), 1e-3 * number(r.out(), "java_over_onnxruntime_forward"));
+    assertTrue(number(r.out(), "onnxruntime_page_faults_per_call") >= 0, r.out());
+  }
+
   @Test
   void errorsAreMessagesNotStackTraces() {
     Result r = run("segment", "--model", "/nonexistent.pt", MODELS.resolve("images/scene_97x61.png").toString());
