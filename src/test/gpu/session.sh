@@ -12,7 +12,10 @@ OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
 PY=${PY:-python3}
-JAVA=.gpu/jre/bin/java
+JAVA=/tmp/jre/bin/java
+# unpacked with Python's lzma where the machine has no xz
+[[ -x $JAVA ]] || tar -C /tmp -xJf .gpu/jre.tar.xz 2>/dev/null \
+  || python3 -c 'import tarfile; tarfile.open(".gpu/jre.tar.xz").extractall("/tmp")' || exit 1
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 
 step environment
