@@ -15,7 +15,10 @@ int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 int64_t scratch_floats(const SemanticProblem& p) {
   const int64_t np = round_up(p.net_w, kColumnBlock);
   const int64_t op = round_up(p.resized ? p.out_w : p.net_w, kColumnBlock);
-  return p.q * np + p.k_padded * np + (p.resized ? 2 * p.k * op : 0) + 2 * op;
+  // resized: two rows of class scores, each block's candidate classes and counts, one row of
+  // class maxima (fused_kernels_impl.inc)
+  if (p.resized) return p.q * np + 2 * p.k_padded * np + (op / kCandidateBlock) * (p.k + 1) + p.k + 2 * op;
+  return p.q * np + p.k_padded * np + 2 * op;
 }
 
 namespace {

@@ -47,6 +47,7 @@ struct SemanticProblem {
 
 constexpr int64_t kClassBlock = 4;   // classes per register block
 constexpr int64_t kColumnBlock = 32; // pixels per register block (two 16-float vectors)
+constexpr int64_t kCandidateBlock = 16;  // frame columns sharing one candidate list (resized)
 
 // Floats of scratch memory rows(...) needs, 64-byte aligned by the caller.
 int64_t scratch_floats(const SemanticProblem& p);

@@ -153,6 +153,27 @@ void semantic_kernels() {
       }
     }
   }
+  // exact ties (pairs of classes with the same logits, so the same scores everywhere): every path
+  // gives the first class of a tie, as the tensor path's argmax does, also where the resized
+  // kernels keep only the classes that can win a block (both of a tie or neither)
+  for (const Case& c : {cases[2], cases[3], cases[6]}) {
+    at::Tensor logits = at::randn({c.q, c.k + 1}) * 3;
+    for (int j = 0; j + 1 < c.k; j += 2) logits.select(1, j + 1).copy_(logits.select(1, j));
+    const at::Tensor masks = at::randn({c.q, c.mh, c.mw}) * 4;
+    std::vector<float> scores;
+    const Result ref = run(c, logits, masks, "0", true, false, &scores);
+    for (const char* path : paths) {
+      const Result got = run(c, logits, masks, path, true, false, nullptr);
+      int64_t differing = 0, odd = 0;
+      for (size_t i = 0; i < got.labels.size(); ++i) {
+        differing += got.labels[i] != ref.labels[i];
+        odd += got.labels[i] % 2 == 1 && got.labels[i] < c.k - (c.k % 2);  // the second of a tie
+      }
+      check(differing == 0 && odd == 0, std::string(path) + ", ties, " + c.name() + ": " + std::to_string(differing) +
+                                           " labels differ from the tensor path, " + std::to_string(odd) +
+                                           " are the second class of a tie");
+    }
+  }
   // a kernel name this CPU cannot run, or an unknown one, is refused rather than replaced
   const Case c = cases[0];
   const at::Tensor logits = at::randn({c.q, c.k + 1}), masks = at::randn({c.q, c.mh, c.mw});
