@@ -35,7 +35,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // the exporter's version, read from any record (also one parse_metadata refuses), never throws
   try {
-    if (maskformer::exported_with(text).size() > 32) contract("exported_with", "returned more than a version");
+    const std::string v = maskformer::exported_with(text);
+    const size_t dot = v.find('.');
+    if (!v.empty() && (dot == 0 || dot == std::string::npos || dot + 1 == v.size() ||
+                       v.find_first_not_of("0123456789.") != std::string::npos || v.find('.', dot + 1) != std::string::npos))
+      contract("exported_with", "returned something other than \"\" or X.Y");
   } catch (...) {
     contract("exported_with", "threw");
   }

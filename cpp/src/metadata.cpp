@@ -61,9 +61,23 @@ std::string exporter_of(const json::Value& root) {
 
 }  // namespace
 
+namespace {
+// "X.Y" when `v` is one (digits, a dot, digits), else "": what a message may quote of a file
+std::string version_or_empty(const std::string& v) {
+  const size_t dot = v.find('.');
+  const auto digits = [&](size_t from, size_t to) {
+    if (from >= to || to - from > 6) return false;
+    for (size_t i = from; i < to; ++i)
+      if (v[i] < '0' || v[i] > '9') return false;
+    return true;
+  };
+  return dot != std::string::npos && digits(0, dot) && digits(dot + 1, v.size()) ? v : std::string();
+}
+}  // namespace
+
 std::string exported_with(const std::string& json_text) {
   try {
-    return exporter_of(json::Value::parse(json_text));
+    return version_or_empty(exporter_of(json::Value::parse(json_text)));
   } catch (const std::exception&) {
   }
   // a record this reader refuses may still say which torch wrote it: the advice to export with an
@@ -74,7 +88,7 @@ std::string exported_with(const std::string& json_text) {
   const size_t open = colon == std::string::npos ? colon : json_text.find('"', colon);
   const size_t close = open == std::string::npos ? open : json_text.find('"', open + 1);
   if (close == std::string::npos || close - open > 32) return "";
-  return major_minor(json_text.substr(open + 1, close - open - 1));
+  return version_or_empty(major_minor(json_text.substr(open + 1, close - open - 1)));
 }
 
 const char* precision_name(mf_precision p) {
@@ -156,7 +170,7 @@ Metadata parse_metadata(const std::string& json_text) {
   if (const json::Value* sd = root.find("size_divisibility"); sd != nullptr && sd->is_number() &&
                                                               sd->number() > 1)
     bad("size_divisibility > 1 (padded inference) is not supported by this library version");
-  m.exported_with = exporter_of(root);
+  m.exported_with = version_or_empty(exporter_of(root));
   return m;
 }
 
