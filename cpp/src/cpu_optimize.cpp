@@ -293,10 +293,10 @@ torch::jit::Module optimize_for_cpu_checked(const torch::jit::Module& plain, at:
   const clock::time_point rewritten = clock::now();
   const auto done = [&](const torch::jit::Module& kept) {
     // MASKFORMER_VERBOSE=1 shows what the load spent on it (docs/performance.md)
-    if (report != nullptr && !passes.freeze)
-      *report = text;
-    else if (report != nullptr)
-      *report = text + " (rewrites " + ms(rewritten - start) + " ms, check " + ms(clock::now() - rewritten) + " ms)";
+    if (report != nullptr)
+      *report = passes.freeze ? text + " (rewrites " + ms(rewritten - start) + " ms, check " +
+                                    ms(clock::now() - rewritten) + " ms)"
+                              : text;
     return kept;
   };
   if (!passes.freeze || text.rfind("not frozen", 0) == 0) return done(optimized);

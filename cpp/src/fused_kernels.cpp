@@ -18,7 +18,7 @@ int64_t scratch_floats(const SemanticProblem& p) {
   // resized: two rows of class scores, each block's candidate classes and counts, one row of
   // class maxima (fused_kernels_impl.inc)
   if (p.resized) return p.q * np + 2 * p.k_padded * np + (op / kCandidateBlock) * (p.k + 1) + p.k + 2 * op;
-  return p.q * np + p.k_padded * np + 2 * op;
+  return p.q * np + 2 * op;  // network-size frames: the scores stay in registers
 }
 
 namespace {

@@ -52,16 +52,6 @@ std::array<double, 3> triple(const json::Value& obj, const std::string& key,
   return out;
 }
 
-// "X.Y" of exported_with.torch in a document, "" when absent.
-std::string exporter_of(const json::Value& root) {
-  const json::Value* with = root.is_object() ? root.find("exported_with") : nullptr;
-  const json::Value* torch = with != nullptr && with->is_object() ? with->find("torch") : nullptr;
-  return torch != nullptr && torch->is_string() ? major_minor(torch->string()) : std::string();
-}
-
-}  // namespace
-
-namespace {
 // "X.Y" when `v` is one (digits, a dot, digits), else "": what a message may quote of a file
 std::string version_or_empty(const std::string& v) {
   const size_t dot = v.find('.');
@@ -73,11 +63,19 @@ std::string version_or_empty(const std::string& v) {
   };
   return dot != std::string::npos && digits(0, dot) && digits(dot + 1, v.size()) ? v : std::string();
 }
+
+// "X.Y" of exported_with.torch in a document, "" when absent or not a version.
+std::string exporter_of(const json::Value& root) {
+  const json::Value* with = root.is_object() ? root.find("exported_with") : nullptr;
+  const json::Value* torch = with != nullptr && with->is_object() ? with->find("torch") : nullptr;
+  return torch != nullptr && torch->is_string() ? version_or_empty(major_minor(torch->string())) : std::string();
+}
+
 }  // namespace
 
 std::string exported_with(const std::string& json_text) {
   try {
-    return version_or_empty(exporter_of(json::Value::parse(json_text)));
+    return exporter_of(json::Value::parse(json_text));
   } catch (const std::exception&) {
   }
   // a record this reader refuses may still say which torch wrote it: the advice to export with an
@@ -170,7 +168,7 @@ Metadata parse_metadata(const std::string& json_text) {
   if (const json::Value* sd = root.find("size_divisibility"); sd != nullptr && sd->is_number() &&
                                                               sd->number() > 1)
     bad("size_divisibility > 1 (padded inference) is not supported by this library version");
-  m.exported_with = version_or_empty(exporter_of(root));
+  m.exported_with = exporter_of(root);
   return m;
 }
 

@@ -184,7 +184,7 @@ void quiet_unusable_nnpack() {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
     if (!usable) at::globalContext().setUserEnabledNNPACK(false);
 #else
-    (void)usable;  // LibTorch 1.13 has no switch; it asks NNPACK once per process
+    (void)usable;  // LibTorch 1.13 has no such switch (Debian's printed no NNPACK warnings here)
 #endif
   });
 }

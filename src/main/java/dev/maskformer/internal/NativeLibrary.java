@@ -179,10 +179,6 @@ public final class NativeLibrary {
     setOpenMpDefaults();
     List<String> tried = new ArrayList<>();
     String platform = platform();
-    // the shims of the whole class path are listed only in a failure's message: finding them opens
-    // every jar (a quarter second with Flink's jars on the class path), the successful path needs
-    // only its own classifier's resource
-    List<Shim> available = null;
     Shim override = overrideShim(tried);
     steps.done("settings");
 
@@ -222,18 +218,18 @@ public final class NativeLibrary {
       break;
     }
     if (chosen == null) {
-      throw failed(tried, available, null);
+      throw failed(tried, null);
     }
     steps.done("LibTorch search");
     String checked = checkShimVersion(shim);
     if (checked != null) {
       tried.add(checked);
-      throw failed(tried, available, null);
+      throw failed(tried, null);
     }
     String already = alreadyLoaded(chosen);
     if (already != null) {
       tried.add(already);
-      throw failed(tried, available, null);
+      throw failed(tried, null);
     }
     steps.done("checks");
     for (Path library : chosen.libraries()) {
@@ -249,21 +245,21 @@ public final class NativeLibrary {
               + (chosen.flavour().equals("cuda") ? "" : " ") + "runtime (libcudart, cuBLAS, cuDNN) on"
               + " LD_LIBRARY_PATH. Without a GPU, use a CPU build of torch.");
         }
-        throw failed(tried, available, null);
+        throw failed(tried, null);
       }
     }
     steps.done("LibTorch libraries");
-    Path file = materialise(shim, tried, available);
+    Path file = materialise(shim, tried);
     steps.done("shim file");
     try {
       Dl.open(file, Dl.RTLD_NOW);   // every symbol bound now: a mismatch is this exception, not a crash later
       System.load(file.toAbsolutePath().toString());
     } catch (Dl.LoadError | UnsatisfiedLinkError e) {
       tried.add("loading the shim " + shim.source() + " (" + file + "): " + withoutPath(e.getMessage(), file));
-      throw failed(tried, available, e);
+      throw failed(tried, e);
     }
     steps.done("shim");
-    checkAbi(tried, available);
+    checkAbi(tried);
     steps.done("ABI");
     description = chosen.describe() + ", found through " + chosen.foundBy() + "; shim " + shim.source();
     steps.report(description);
@@ -312,7 +308,7 @@ public final class NativeLibrary {
     Path file = Path.of(name.startsWith("system") ? property : env);
     if (!Files.isRegularFile(file)) {
       tried.add(name + "=" + file + ": does not exist");
-      throw failed(tried, availableShims(), null);
+      throw failed(tried, null);
     }
     Properties p = readProperties(file.resolveSibling(PROPERTIES));
     return new Shim(name + "=" + file, null, file, p.getProperty("classifier"), p.getProperty("version"),
@@ -452,7 +448,7 @@ public final class NativeLibrary {
   }
 
   /** A file for the shim: itself when the classes are a directory, else a cached copy. */
-  private static Path materialise(Shim shim, List<String> tried, List<Shim> available) {
+  private static Path materialise(Shim shim, List<String> tried) {
     if (shim.file() != null) {
       return shim.file();
     }
@@ -462,7 +458,7 @@ public final class NativeLibrary {
         return Path.of(url.toURI());
       } catch (URISyntaxException e) {
         tried.add("shim " + shim.source() + ": bad URL " + url);
-        throw failed(tried, available, e);
+        throw failed(tried, e);
       }
     }
     try (InputStream in = url.openStream()) {
@@ -487,7 +483,7 @@ public final class NativeLibrary {
       return file;
     } catch (IOException | RuntimeException e) {
       tried.add("shim " + shim.source() + ": could not extract it to " + cacheDirectory() + ": " + e);
-      throw failed(tried, available, e);
+      throw failed(tried, e);
     }
   }
 
@@ -513,31 +509,31 @@ public final class NativeLibrary {
     return base.resolve("maskformer-java");
   }
 
-  private static void checkAbi(List<String> tried, List<Shim> available) {
+  private static void checkAbi(List<String> tried) {
     int abi;
     try {
       abi = maskformer_h.mf_abi_version();
     } catch (Throwable e) { // a shim without the symbol: not ours, or far too old
       tried.add("mf_abi_version(): " + e);
-      throw failed(tried, available, e);
+      throw failed(tried, e);
     }
     if (abi != EXPECTED_ABI || maskformer_h.MF_ABI_VERSION() != EXPECTED_ABI) {
       tried.add("ABI version: shim " + abi + ", bindings " + maskformer_h.MF_ABI_VERSION()
           + ", library expects " + EXPECTED_ABI);
-      throw failed(tried, available, null);
+      throw failed(tried, null);
     }
     String shimVersion = maskformer_h.mf_version().reinterpret(256).getString(0);
     if (!shimVersion.equals(version())) {
       tried.add("version: the shim is of maskformer-java " + shimVersion + ", this jar is " + version()
           + ": use the maskformer-native jar of the same version");
-      throw failed(tried, available, null);
+      throw failed(tried, null);
     }
     String compiled = maskformer_h.mf_libtorch_version().reinterpret(256).getString(0);
     String[] running = NativeRuntime.loadedLibtorch();
     String mismatch = libtorchMismatch(compiled, running[0], running[1]);
     if (mismatch != null) {
       tried.add(mismatch);
-      throw failed(tried, available, null);
+      throw failed(tried, null);
     }
   }
 
@@ -560,8 +556,10 @@ public final class NativeLibrary {
     return m.find() ? m.group(1) : version;
   }
 
-  private static NativeException failed(List<String> tried, List<Shim> listed, Throwable cause) {
-    List<Shim> available = listed != null ? listed : availableShims();
+  private static NativeException failed(List<String> tried, Throwable cause) {
+    // the shims of the whole class path are listed only here: finding them opens every jar (a
+    // quarter second with Flink's jars on the class path), a successful load needs only its own
+    List<Shim> available = availableShims();
     StringBuilder b = new StringBuilder("could not load the maskformer native library; tried:");
     for (String t : tried) {
       b.append("\n  - ").append(t);
