@@ -354,6 +354,10 @@ LoadOptions load_options(const mf_load_options* opts) {
   o.intra_op_threads = in.intra_op_threads;
   o.jit_optimize = in.jit_optimize != 0;
   o.allow_native_code = in.allow_native_code != 0;
+  if (in.cpu_rewrites != MF_CPU_REWRITES_AT_LOAD && in.cpu_rewrites != MF_CPU_REWRITES_NONE)
+    fail(MF_ERR_INVALID_ARGUMENT, "cpu_rewrites must be MF_CPU_REWRITES_AT_LOAD (0) or MF_CPU_REWRITES_NONE (1), got " +
+                                      std::to_string(in.cpu_rewrites));
+  o.cpu_rewrites = in.cpu_rewrites == MF_CPU_REWRITES_AT_LOAD;
   return o;
 }
 
@@ -524,6 +528,7 @@ MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
       o.std[i] = meta.std[i];
     }
     o.variant = meta.variant.c_str();
+    o.cpu_rewrites = m.optimizations().c_str();
     write_struct(out, size, o);
   });
 }

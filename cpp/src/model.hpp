@@ -22,6 +22,7 @@ struct LoadOptions {
   int intra_op_threads = 0;
   bool jit_optimize = false;
   bool allow_native_code = false;  // AOTInductor packages (.pt2) run compiled code from the file
+  bool cpu_rewrites = true;        // MF_CPU_REWRITES_AT_LOAD (cpu_optimize.hpp)
 };
 
 // Caller memory for one image's results (validated in c_api.cpp); null pointers: not asked for.

@@ -97,8 +97,10 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive
   if (!device.is_cpu()) module.to(device);
   if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
   std::string report = "none";
-  if (device.is_cpu())
+  if (device.is_cpu() && options.cpu_rewrites)
     module = optimize_for_cpu_checked(module, scalar_type(options.precision), cpu_passes_from_env(), &report);
+  else if (device.is_cpu())
+    report = "none (turned off in the load options)";
   // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
   if (const char* verbose = std::getenv("MASKFORMER_VERBOSE"); verbose != nullptr && verbose[0] == '1')
     std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", path.c_str(), report.c_str());

@@ -43,7 +43,8 @@ static void struct_checks(void) {
   memset(&opts, 0xAB, sizeof opts);
   mf_load_options_init(&opts);
   CHECK(opts.struct_size == sizeof opts && opts.device == MF_DEVICE_CPU && opts.precision == MF_PRECISION_FP32 &&
-        opts.intra_op_threads == 0 && opts.jit_optimize == 0 && opts.allow_native_code == 0);
+        opts.intra_op_threads == 0 && opts.jit_optimize == 0 && opts.allow_native_code == 0 &&
+        opts.cpu_rewrites == MF_CPU_REWRITES_AT_LOAD);
   mf_segment_options seg;
   memset(&seg, 0xAB, sizeof seg);
   mf_segment_options_init(&seg);
@@ -79,6 +80,11 @@ static void struct_checks(void) {
     CHECK(mf_model_load("/nonexistent/model.pt", &opts, &model) == MF_ERR_INVALID_ARGUMENT);
     CHECK(strstr(mf_last_error(), "mf_load_options.struct_size") != NULL);
   }
+  /* an unknown rewrite choice is refused by name, before the file is read */
+  mf_load_options_init(&opts);
+  opts.cpu_rewrites = 7;
+  CHECK(mf_model_load("/nonexistent/model.pt", &opts, &model) == MF_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mf_last_error(), "cpu_rewrites") != NULL);
   /* a struct that ends before a field reads it as its default: only struct_size, all defaults */
   opts.struct_size = 4;
   opts.precision = 99;
@@ -375,7 +381,7 @@ static void model_checks(const char *path) {
   mf_model_info_init(&info);
   CHECK(mf_model_get_info(model, &info) == MF_OK);
   CHECK(info.num_classes > 0 && info.num_queries > 0 && info.device == MF_DEVICE_CPU);
-  CHECK(info.variant != NULL);
+  CHECK(info.variant != NULL && info.cpu_rewrites != NULL);
   const char *json = NULL;
   int64_t length = 0;
   CHECK(mf_model_metadata_json(model, &json, &length) == MF_OK);
@@ -550,12 +556,16 @@ static void model_checks(const char *path) {
     CHECK(bytes != NULL && fread(bytes, 1, (size_t)size, f) == (size_t)size);
     fclose(f);
     mf_model *in_memory = NULL;
-    CHECK(mf_model_load_memory(bytes, size, "smoke", NULL, &in_memory) == MF_OK && in_memory != NULL);
+    mf_load_options plain;
+    mf_load_options_init(&plain);
+    plain.cpu_rewrites = MF_CPU_REWRITES_NONE;
+    CHECK(mf_model_load_memory(bytes, size, "smoke", &plain, &in_memory) == MF_OK && in_memory != NULL);
     memset(bytes, 0, (size_t)size);
     free(bytes);
     mf_model_info again;
     mf_model_info_init(&again);
     CHECK(mf_model_get_info(in_memory, &again) == MF_OK && again.num_classes == info.num_classes);
+    CHECK(again.cpu_rewrites != NULL && strncmp(again.cpu_rewrites, "none (turned off", 16) == 0);
     CHECK(mf_debug_live_handles() == 2);
     mf_model_free(in_memory);
   }

@@ -33,8 +33,10 @@ rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
     if len(f) < 10: continue
-    rows.setdefault(f[0], []).append([float(f[i]) for i in (2, 3, 5, 6, 8, 9)])
-print("medians (ms)  native: wall cpu  load: wall cpu  total: wall cpu")
+    cols = [float(f[i]) for i in (2, 3, 5, 6, 8, 9, 11, 13)]
+    cols.append(cols[4] + cols[6])  # ready and first result
+    rows.setdefault(f[0], []).append(cols)
+print("medians (ms)  native: wall cpu  load: wall cpu  total: wall cpu  call 1  call 2  total+call 1")
 for k, v in rows.items():
-    print(f"{k:8} " + "  ".join(f"{statistics.median(c[i] for c in v):7.1f}" for i in range(6)) + f"   ({len(v)} runs)")
+    print(f"{k:8} " + "  ".join(f"{statistics.median(c[i] for c in v):7.1f}" for i in range(9)) + f"   ({len(v)} runs)")
 PY

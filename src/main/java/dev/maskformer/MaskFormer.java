@@ -89,7 +89,8 @@ public final class MaskFormer implements AutoCloseable {
         f.formatVersion(),
         f.device() < 0 ? Device.CPU : Device.cuda(f.device()),
         Precision.fromCode(f.precision()),
-        f.metadataJson());
+        f.metadataJson(),
+        f.cpuRewrites());
     this.format = ModelFormat.fromCode(model.format());
     this.asyncThreads = asyncThreads > 0 ? asyncThreads : (info.device().isCuda() ? 2 : 1);
   }
@@ -242,7 +243,7 @@ public final class MaskFormer implements AutoCloseable {
 
   private static NativeModel.Options nativeOptions(LoadOptions o) {
     return new NativeModel.Options(o.device().index(), o.precision().code(), o.intraOpThreads(), o.jitOptimize(),
-        o.trustedNativeCode());
+        o.trustedNativeCode(), o.cpuRewrites());
   }
 
   private static MaskFormer wrap(Supplier<NativeModel> loader, String name, LoadOptions options) {

@@ -77,6 +77,44 @@ class ParityIT {
     }
   }
 
+  /**
+   * With the load-time rewrites off the module runs as exported, says so in its info, and agrees
+   * with Python and with the rewritten module.
+   */
+  @Test
+  void withoutCpuRewritesTheExportedModuleRunsAndAgrees() throws Exception {
+    assertTrue(tiny.info().cpuRewrites().startsWith("freeze"), tiny.info().cpuRewrites());
+    try (MaskFormer plain = MaskFormer.load(TestModels.tiny(), LoadOptions.DEFAULTS.withCpuRewrites(false))) {
+      assertEquals("none (turned off in the load options)", plain.info().cpuRewrites());
+      SegmentOptions options = SegmentOptions.DEFAULTS.withLabelType(LabelType.I32).withScores(true);
+      for (String image : new String[] {"scene_97x61", "scene_128x128"}) {
+        float[] golden = TestModels.goldenScores("tiny", image);
+        try (Segmentation a = Images.segment(plain, TestModels.image(image), options);
+             Segmentation b = Images.segment(tiny, TestModels.image(image), options)) {
+          float[] sa = new float[golden.length];
+          float[] sb = new float[golden.length];
+          MemorySegment.copy(a.scores().orElseThrow(), ValueLayout.JAVA_FLOAT, 0, sa, 0, sa.length);
+          MemorySegment.copy(b.scores().orElseThrow(), ValueLayout.JAVA_FLOAT, 0, sb, 0, sb.length);
+          double toPython = 0;
+          double toRewritten = 0;
+          for (int i = 0; i < golden.length; i++) {
+            toPython = Math.max(toPython, Math.abs(sa[i] - golden[i]));
+            toRewritten = Math.max(toRewritten, Math.abs(sa[i] - sb[i]));
+          }
+          assertTrue(toPython <= 1e-4, image + ": plain module vs Python " + toPython);
+          assertTrue(toRewritten <= 1e-4, image + ": plain vs rewritten module " + toRewritten);
+          int[] expected = TestModels.goldenLabels("tiny", image);
+          int[] labels = a.toIntArray();
+          int same = 0;
+          for (int i = 0; i < labels.length; i++) {
+            same += labels[i] == expected[i] ? 1 : 0;
+          }
+          assertTrue(same >= 0.999 * labels.length, image + ": label agreement " + same + "/" + labels.length);
+        }
+      }
+    }
+  }
+
   /** The packed formats; YUV frames against ffmpeg's RGB are YuvIT's. */
   @ParameterizedTest
   @EnumSource(value = PixelFormat.class, names = {"RGB", "BGR", "RGBA", "BGRA"})

@@ -85,6 +85,11 @@ class TypesTest {
     assertThrows(IllegalArgumentException.class, () -> LoadOptions.DEFAULTS.withIntraOpThreads(-1));
     // .pt2 packages run native code: never allowed unless asked for, and kept by every with*()
     assertFalse(LoadOptions.DEFAULTS.trustedNativeCode());
+    // the CPU rewrites are on unless turned off, and every with*() keeps the choice
+    assertTrue(LoadOptions.DEFAULTS.cpuRewrites());
+    assertTrue(new LoadOptions(Device.CPU, Precision.FP32, 0, false, 0).cpuRewrites());
+    assertFalse(LoadOptions.DEFAULTS.withCpuRewrites(false).withDevice(Device.CPU).withPrecision(Precision.BF16)
+        .withIntraOpThreads(2).withJitOptimize(true).withAsyncThreads(3).withTrustedNativeCode(true).cpuRewrites());
     LoadOptions trusted = LoadOptions.DEFAULTS.withTrustedNativeCode(true);
     assertTrue(trusted.withDevice(Device.CPU).withPrecision(Precision.BF16).withIntraOpThreads(2)
         .withJitOptimize(true).withAsyncThreads(3).trustedNativeCode());

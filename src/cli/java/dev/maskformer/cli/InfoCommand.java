@@ -90,6 +90,7 @@ final class InfoCommand implements Callable<Integer> {
     out.printf("metadata format %d%n", i.formatVersion());
     out.printf("file format     %s%n", m.format() == dev.maskformer.ModelInfo.ModelFormat.AOTI
         ? "AOTInductor package (compiled native code)" : "TorchScript");
+    out.printf("CPU rewrites    %s%n", i.cpuRewrites());
     String sha = Json.stringField(i.metadataJson(), "source_checkpoint_sha256");
     String source = Json.stringField(i.metadataJson(), "source_checkpoint");
     out.printf("source          %s%s%n", source == null ? "(random or trained here)" : source,

@@ -33,6 +33,11 @@ final class RunOptions {
           + "use only for packages from a source you trust (TorchScript .pt needs no flag)"})
   boolean allowNativeCode;
 
+  @Option(names = "--no-cpu-rewrites", description = {
+      "run a TorchScript network on the CPU as it was exported, without the load-time rewrites "
+          + "(frozen, oneDNN layers): a faster load, slower calls"})
+  boolean noCpuRewrites;
+
   @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = {
       "LibTorch intra-op threads, 1..4 x cores; default: the library's default, one per CPU "
           + "this process may use (the same as the Java API's)"})
@@ -49,6 +54,7 @@ final class RunOptions {
         .withPrecision(precision)
         .withIntraOpThreads(threads)
         .withJitOptimize(jitOptimize)
-        .withTrustedNativeCode(allowNativeCode);
+        .withTrustedNativeCode(allowNativeCode)
+        .withCpuRewrites(!noCpuRewrites);
   }
 }

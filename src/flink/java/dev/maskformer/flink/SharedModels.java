@@ -24,9 +24,9 @@ public final class SharedModels {
   private SharedModels() {}
 
   // trustedNativeCode is part of the key: a lease without it must not receive a .pt2 that a
-  // trusting caller loaded
+  // trusting caller loaded; cpuRewrites too: the two paths' results differ in rounding
   private record Key(
-      Path path, int device, String precision, boolean jitOptimize, boolean trustedNativeCode) {}
+      Path path, int device, String precision, boolean jitOptimize, boolean trustedNativeCode, boolean cpuRewrites) {}
 
   // an entry exists from the first acquire on; its model arrives when that caller's load ends
   private static final class Entry {
@@ -92,7 +92,7 @@ public final class SharedModels {
     Objects.requireNonNull(options, "options");
     Key key = new Key(path.toAbsolutePath().normalize(), options.device().index(),
         options.precision().name(), options.jitOptimize(),
-        options.trustedNativeCode());
+        options.trustedNativeCode(), options.cpuRewrites());
     Entry entry;
     boolean loader;
     synchronized (SharedModels.class) {

@@ -54,7 +54,8 @@ public final class NativeModel implements AutoCloseable {
       double[] std,
       List<String> classNames,
       int[] palette,
-      String metadataJson) {}
+      String metadataJson,
+      String cpuRewrites) {}
 
   /** mf_model_segment invokers by the number of buffers kept alive as trailing arguments. */
   private static final ConcurrentHashMap<Integer, maskformer_h.mf_model_segment> INVOKERS =
@@ -76,7 +77,8 @@ public final class NativeModel implements AutoCloseable {
   }
 
   /** What mf_load_options carries; {@code device} is -1 for the CPU, {@code precision} an mf_precision. */
-  public record Options(int device, int precision, int intraOpThreads, boolean jitOptimize, boolean allowNativeCode) {}
+  public record Options(
+      int device, int precision, int intraOpThreads, boolean jitOptimize, boolean allowNativeCode, boolean cpuRewrites) {}
 
   /** Loads a model file. */
   public static NativeModel load(Path path, Options options) {
@@ -116,6 +118,7 @@ public final class NativeModel implements AutoCloseable {
       mf_load_options.intra_op_threads(opts, o.intraOpThreads());
       mf_load_options.jit_optimize(opts, o.jitOptimize() ? 1 : 0);
       mf_load_options.allow_native_code(opts, o.allowNativeCode() ? 1 : 0);
+      mf_load_options.cpu_rewrites(opts, o.cpuRewrites() ? maskformer_h.MF_CPU_REWRITES_AT_LOAD() : maskformer_h.MF_CPU_REWRITES_NONE());
       MemorySegment out = call.allocate(ADDRESS);
       NativeStatus.check(loader.call(call, opts, out), "load", name);
       MemorySegment raw = out.get(ADDRESS, 0);
@@ -172,6 +175,8 @@ public final class NativeModel implements AutoCloseable {
       }
       MemorySegment variant = mf_model_info.variant(info);
       String variantName = variant.equals(MemorySegment.NULL) ? "" : variant.reinterpret(Long.MAX_VALUE).getString(0);
+      MemorySegment rewrites = mf_model_info.cpu_rewrites(info);
+      String rewritesText = rewrites.equals(MemorySegment.NULL) ? "none" : rewrites.reinterpret(Long.MAX_VALUE).getString(0);
       List<String> names = new ArrayList<>(k);
       MemorySegment namePtr = call.allocate(ADDRESS);
       for (int i = 0; i < k; i++) {
@@ -204,7 +209,8 @@ public final class NativeModel implements AutoCloseable {
           std,
           List.copyOf(names),
           palette,
-          json);
+          json,
+          rewritesText);
     }
   }
 

@@ -42,6 +42,10 @@ class CliIT {
     assertTrue(r.out().contains("LibTorch"), r.out());
     assertTrue(r.out().contains("variant         test-tiny"), r.out());
     assertTrue(r.out().contains("building, edifice"), r.out());
+    assertTrue(r.out().contains("CPU rewrites    freeze"), r.out());
+    Result plain = run("info", "--model", MODELS.resolve("tiny.pt").toString(), "--no-cpu-rewrites");
+    assertEquals(0, plain.code(), plain.err());
+    assertTrue(plain.out().contains("CPU rewrites    none (turned off in the load options)"), plain.out());
     Result json = run("info", "--model", MODELS.resolve("tiny.pt").toString(), "--json");
     assertTrue(json.out().trim().startsWith("{"), json.out());
   }

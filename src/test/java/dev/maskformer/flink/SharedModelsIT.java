@@ -108,10 +108,13 @@ class SharedModelsIT {
     Path model = Files.copy(MODELS.resolve("tiny.pt"), dir.resolve("keyed.pt"));
     try (SharedModels.Lease plain = SharedModels.acquire(model, LoadOptions.DEFAULTS);
         SharedModels.Lease viaOtherName = SharedModels.acquire(dir.resolve(".").resolve("keyed.pt"), LoadOptions.DEFAULTS);
-        SharedModels.Lease jit = SharedModels.acquire(model, LoadOptions.DEFAULTS.withJitOptimize(true))) {
+        SharedModels.Lease jit = SharedModels.acquire(model, LoadOptions.DEFAULTS.withJitOptimize(true));
+        SharedModels.Lease unrewritten = SharedModels.acquire(model, LoadOptions.DEFAULTS.withCpuRewrites(false))) {
       assertSame(plain.model(), viaOtherName.model(), "the same file under another spelling");
       assertTrue(plain.model() != jit.model(), "another executor is another model");
-      assertEquals(2, SharedModels.openModels());
+      assertTrue(plain.model() != unrewritten.model(), "the module as exported is another model");
+      assertEquals("none (turned off in the load options)", unrewritten.model().info().cpuRewrites());
+      assertEquals(3, SharedModels.openModels());
     }
     assertEquals(0, SharedModels.openModels());
   }

@@ -203,6 +203,24 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_PRECISION_BF16() {
         return MF_PRECISION_BF16;
     }
+    private static final int MF_CPU_REWRITES_AT_LOAD = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CPU_REWRITES_AT_LOAD 0
+     * }
+     */
+    public static int MF_CPU_REWRITES_AT_LOAD() {
+        return MF_CPU_REWRITES_AT_LOAD;
+    }
+    private static final int MF_CPU_REWRITES_NONE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CPU_REWRITES_NONE 1
+     * }
+     */
+    public static int MF_CPU_REWRITES_NONE() {
+        return MF_CPU_REWRITES_NONE;
+    }
     private static final int MF_FORMAT_TORCHSCRIPT = (int)0L;
     /**
      * {@snippet lang=c :
@@ -1457,6 +1475,12 @@ public class maskformer_h extends maskformer_h$shared {
      * }
      */
     public static final OfInt mf_precision = maskformer_h.C_INT;
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t mf_cpu_rewrites
+     * }
+     */
+    public static final OfInt mf_cpu_rewrites = maskformer_h.C_INT;
 
     private static class mf_model_load {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(

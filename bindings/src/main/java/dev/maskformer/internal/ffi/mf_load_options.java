@@ -21,6 +21,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     int32_t intra_op_threads;
  *     int32_t jit_optimize;
  *     int32_t allow_native_code;
+ *     mf_cpu_rewrites cpu_rewrites;
  * }
  * }
  */
@@ -36,7 +37,8 @@ public class mf_load_options {
         maskformer_h.C_INT.withName("precision"),
         maskformer_h.C_INT.withName("intra_op_threads"),
         maskformer_h.C_INT.withName("jit_optimize"),
-        maskformer_h.C_INT.withName("allow_native_code")
+        maskformer_h.C_INT.withName("allow_native_code"),
+        maskformer_h.C_INT.withName("cpu_rewrites")
     ).withName("mf_load_options");
 
     /**
@@ -308,6 +310,50 @@ public class mf_load_options {
      */
     public static void allow_native_code(MemorySegment struct, int fieldValue) {
         struct.set(allow_native_code$LAYOUT, allow_native_code$OFFSET, fieldValue);
+    }
+
+    private static final OfInt cpu_rewrites$LAYOUT = (OfInt)$LAYOUT.select(groupElement("cpu_rewrites"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * mf_cpu_rewrites cpu_rewrites
+     * }
+     */
+    public static final OfInt cpu_rewrites$layout() {
+        return cpu_rewrites$LAYOUT;
+    }
+
+    private static final long cpu_rewrites$OFFSET = $LAYOUT.byteOffset(groupElement("cpu_rewrites"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * mf_cpu_rewrites cpu_rewrites
+     * }
+     */
+    public static final long cpu_rewrites$offset() {
+        return cpu_rewrites$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * mf_cpu_rewrites cpu_rewrites
+     * }
+     */
+    public static int cpu_rewrites(MemorySegment struct) {
+        return struct.get(cpu_rewrites$LAYOUT, cpu_rewrites$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * mf_cpu_rewrites cpu_rewrites
+     * }
+     */
+    public static void cpu_rewrites(MemorySegment struct, int fieldValue) {
+        struct.set(cpu_rewrites$LAYOUT, cpu_rewrites$OFFSET, fieldValue);
     }
 
     /**

@@ -26,6 +26,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     double mean[3];
  *     double std[3];
  *     const char *variant;
+ *     const char *cpu_rewrites;
  * }
  * }
  */
@@ -46,7 +47,8 @@ public class mf_model_info {
         maskformer_h.C_INT.withName("format_version"),
         MemoryLayout.sequenceLayout(3, maskformer_h.C_DOUBLE).withName("mean"),
         MemoryLayout.sequenceLayout(3, maskformer_h.C_DOUBLE).withName("std"),
-        maskformer_h.C_POINTER.withName("variant")
+        maskformer_h.C_POINTER.withName("variant"),
+        maskformer_h.C_POINTER.withName("cpu_rewrites")
     ).withName("mf_model_info");
 
     /**
@@ -604,6 +606,50 @@ public class mf_model_info {
      */
     public static void variant(MemorySegment struct, MemorySegment fieldValue) {
         struct.set(variant$LAYOUT, variant$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout cpu_rewrites$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("cpu_rewrites"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * const char *cpu_rewrites
+     * }
+     */
+    public static final AddressLayout cpu_rewrites$layout() {
+        return cpu_rewrites$LAYOUT;
+    }
+
+    private static final long cpu_rewrites$OFFSET = $LAYOUT.byteOffset(groupElement("cpu_rewrites"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * const char *cpu_rewrites
+     * }
+     */
+    public static final long cpu_rewrites$offset() {
+        return cpu_rewrites$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * const char *cpu_rewrites
+     * }
+     */
+    public static MemorySegment cpu_rewrites(MemorySegment struct) {
+        return struct.get(cpu_rewrites$LAYOUT, cpu_rewrites$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * const char *cpu_rewrites
+     * }
+     */
+    public static void cpu_rewrites(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(cpu_rewrites$LAYOUT, cpu_rewrites$OFFSET, fieldValue);
     }
 
     /**
