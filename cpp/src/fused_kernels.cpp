@@ -15,10 +15,14 @@ int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 int64_t scratch_floats(const SemanticProblem& p) {
   const int64_t np = round_up(p.net_w, kColumnBlock);
   const int64_t op = round_up(p.resized ? p.out_w : p.net_w, kColumnBlock);
-  // resized: two rows of class scores, each block's candidate classes and counts, one row of
-  // class maxima (fused_kernels_impl.inc)
-  if (p.resized) return p.q * np + 2 * p.k_padded * np + (op / kCandidateBlock) * (p.k + 1) + p.k + 2 * op;
-  return p.q * np + 2 * op;  // network-size frames: the scores stay in registers
+  const int64_t blocks = np / kColumnBlock;
+  // the pruning's query ranges, class bounds and a zero row of probabilities; the output row
+  const int64_t common = 3 * p.q + 2 * p.k_vector + 2 * op + kColumnBlock;
+  // resized: the sigmoids and class scores of two network rows, which of those scores are made
+  // (bytes), each network block's candidate classes and counts (fused_kernels_impl.inc)
+  if (p.resized)
+    return 2 * p.q * np + 2 * p.k_padded * np + (2 * p.k_padded * blocks + 3) / 4 + blocks * (p.k + 1) + common;
+  return p.q * np + p.k + common;  // network-size frames: the scores stay in registers
 }
 
 namespace {
@@ -34,6 +38,11 @@ bool runs_avx2() {
 }
 #endif
 }  // namespace
+
+PruneStats& prune_stats() {
+  static PruneStats stats;
+  return stats;
+}
 
 RowsFn best_rows(const char** name) {
 #if defined(MF_KERNELS_X86)

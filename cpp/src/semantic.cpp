@@ -198,6 +198,15 @@ void fused_outputs(kernels::RowsFn rows, const at::Tensor& probs_kq, const at::T
   const at::Tensor probs = at::zeros({p.k_padded, q}, probs_kq.options());
   probs.narrow(0, 0, k).copy_(probs_kq);
   p.probs = probs.data_ptr<float>();
+  p.k_vector = (k + 15) / 16 * 16;
+  const at::Tensor probs_t = at::zeros({q, p.k_vector}, probs_kq.options());
+  probs_t.narrow(1, 0, k).copy_(probs_kq.t());
+  p.probs_t = probs_t.data_ptr<float>();
+  // MASKFORMER_SEMANTIC_PRUNE=0 computes every class everywhere (the same labels and scores,
+  // slower: for comparisons, read at each call)
+  const char* prune = std::getenv("MASKFORMER_SEMANTIC_PRUNE");
+  p.prune = prune == nullptr || std::strcmp(prune, "0") != 0;
+  p.stats = &kernels::prune_stats();
   p.masks_w = masks_w.data_ptr<float>();
   p.mh = masks_w.size(1);
   p.net_h = net_h;
