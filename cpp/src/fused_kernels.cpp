@@ -17,11 +17,13 @@ int64_t scratch_floats(const SemanticProblem& p) {
   const int64_t op = round_up(p.resized ? p.out_w : p.net_w, kColumnBlock);
   const int64_t blocks = np / kColumnBlock;
   // the pruning's query ranges, class bounds and a zero row of probabilities; the output row
-  const int64_t common = 3 * p.q + 2 * p.k_vector + 2 * op + kColumnBlock;
+  const int64_t common = 3 * p.q + 2 * p.k_vector + 2 * (op + 16) + kColumnBlock;
   // resized: the sigmoids and class scores of two network rows, which of those scores are made
-  // (bytes), each network block's candidate classes and counts (fused_kernels_impl.inc)
+  // (bytes), each network block's candidate classes and counts, the runs of frame columns, the
+  // candidates' two rows resized to the frame width (fused_kernels_impl.inc)
   if (p.resized)
-    return 2 * p.q * np + 2 * p.k_padded * np + (2 * p.k_padded * blocks + 3) / 4 + blocks * (p.k + 1) + common;
+    return 2 * p.q * np + 2 * p.k_padded * np + (2 * p.k_padded * blocks + 3) / 4 + blocks * (p.k + 1) +
+           3 * (2 * blocks + 2) + 2 * p.k * (op + 16 * (2 * blocks + 2)) + common;
   return p.q * np + p.k + common;  // network-size frames: the scores stay in registers
 }
 
