@@ -24,7 +24,7 @@ int64_t scratch_floats(const SemanticProblem& p) {
   if (p.resized)
     return 2 * p.q * np + 2 * p.k_padded * np + (2 * p.k_padded * blocks + 3) / 4 + blocks * (p.k + 1) +
            3 * (2 * blocks + 2) + 2 * p.k * (op + 16 * (2 * blocks + 2)) + common;
-  return p.q * np + p.k + common;  // network-size frames: the scores stay in registers
+  return p.q * np + 2 * p.k + common;  // network-size frames: the scores stay in registers
 }
 
 namespace {
