@@ -43,6 +43,14 @@ std::string metadata_record(caffe2::serialize::PyTorchStreamReader& reader);
 // still tells which torch exported it. "" when there is none or the archive is no zip.
 std::string metadata_record(const Archive& archive);
 
+// Reads the zip's central directory itself, before any LibTorch reader is made, and returns why
+// the archive must be refused, or "": a record whose uncompressed size is more than the whole
+// file (LibTorch stores records uncompressed, and its reader allocates a record's claimed size
+// when it opens the archive: a 331-byte file claiming a 587 MB version record took 4.8 GB and
+// two minutes to refuse). A file that is no zip, or whose directory cannot be found, passes
+// here: the reader reports it.
+std::string oversized_record(const Archive& archive);
+
 // Whether an archive starts like a file of torch.save's legacy (pre-1.6, not zip) format.
 bool starts_like_legacy_save(const Archive& archive);
 

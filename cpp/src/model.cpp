@@ -30,6 +30,12 @@ namespace maskformer {
 
 namespace {
 
+// A zip whose directory claims records larger than the file is refused before any LibTorch reader
+// allocates them (archive.hpp, oversized_record)
+void refuse_oversized(const Archive& archive, const std::string& name) {
+  if (const std::string why = oversized_record(archive); !why.empty())
+    fail(MF_ERR_MODEL_FORMAT, "'" + name + "' is corrupt: its " + why + " (not a MaskFormer export)");
+}
 
 // Everything one call does on a CUDA device runs on a stream from the device's pool, so calls from
 // different threads overlap; synchronize() makes the call look synchronous to its caller. On the
@@ -117,6 +123,7 @@ at::Device Model::prepare(const LoadOptions& options) {
 std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
   const at::Device device = prepare(options);
   const ModelFile file(path);
+  refuse_oversized(std::make_shared<caffe2::serialize::FileAdapter>(file.source()), path);
   Metadata meta;
   // the format is read from the file's records, not its name; a package's code runs only after
   // every check that needs none of it, and only with allow_native_code
@@ -133,6 +140,7 @@ std::unique_ptr<Model> Model::load_memory(const void* data, size_t size, const s
   const at::Device device = prepare(options);
   if (size == 0) fail(MF_ERR_MODEL_FORMAT, "model '" + name + "' is empty (0 bytes)");
   const Archive archive = std::make_shared<BytesAdapter>(data, size);
+  refuse_oversized(archive, name);
   if (is_aoti_package(archive))
     fail(MF_ERR_MODEL_FORMAT, "'" + name + "' is an AOTInductor package (.pt2), which loads from a file only "
                              "(LibTorch unpacks its compiled library to disk): save it to a file and load that");

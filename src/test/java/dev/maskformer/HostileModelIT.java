@@ -77,6 +77,50 @@ class HostileModelIT {
     assertTrue(e.getMessage().length() < 600, e.getMessage());
   }
 
+  /**
+   * A zip directory that claims a record larger than the file is refused before LibTorch's reader
+   * allocates it (a 331-byte file found by fuzz_archive claimed 587 MB; it took 4.8 GB and two
+   * minutes to refuse), from a file and from memory; and an otherwise good export with one size
+   * field patched likewise.
+   */
+  @Test
+  void recordsLargerThanTheFileAreRefusedBeforeTheyAreRead(@TempDir Path dir) throws Exception {
+    Path fuzzed = TestModels.repoRoot().resolve("cpp/fuzz/corpus/fuzz_archive/oversized-version-record");
+    byte[] good = Files.readAllBytes(TestModels.tiny());
+    byte[] patched = good.clone();
+    int entry = -1;  // the first central-directory entry: PK 1 2; its uncompressed size at +24
+    for (int i = 0; i + 4 < patched.length && entry < 0; i++) {
+      if (patched[i] == 'P' && patched[i + 1] == 'K' && patched[i + 2] == 1 && patched[i + 3] == 2) {
+        entry = i;
+      }
+    }
+    assertTrue(entry > 0);
+    patched[entry + 24] = patched[entry + 25] = patched[entry + 26] = (byte) 0xFF;
+    patched[entry + 27] = 0x7F;
+    Path patchedFile = Files.write(dir.resolve("patched.pt"), patched);
+    for (Path file : new Path[] {fuzzed, patchedFile}) {
+      for (boolean memory : new boolean[] {false, true}) {
+        long t0 = System.nanoTime();
+        var e = assertThrows(ModelLoadException.class, () -> {
+          if (memory) {
+            try (Arena arena = Arena.ofConfined()) {
+              byte[] bytes = Files.readAllBytes(file);
+              MemorySegment segment = arena.allocate(bytes.length);
+              MemorySegment.copy(bytes, 0, segment, ValueLayout.JAVA_BYTE, 0, bytes.length);
+              MaskFormer.load(segment, file.getFileName().toString(), LoadOptions.DEFAULTS).close();
+            }
+          } else {
+            MaskFormer.load(file).close();
+          }
+        });
+        assertEquals(Status.MODEL_FORMAT, e.status(), e.getMessage());
+        assertTrue(e.getMessage().contains("bytes in a file of " + Files.size(file)), e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 20_000_000_000L, "took " + (System.nanoTime() - t0) / 1e9 + " s");
+      }
+    }
+    MaskFormer.load(Files.write(dir.resolve("good.pt"), good)).close();  // the unpatched bytes load
+  }
+
   /** These pass the probe (64 rows) and misbehave on taller inputs: the call fails, typed. */
   @ParameterizedTest
   @CsvSource(delimiter = '|', value = {
