@@ -6,11 +6,17 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/remove_dropout.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <cstdlib>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "error.hpp"
@@ -211,6 +217,148 @@ void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
   }
 }
 
+
+// ---- Freezing without cloning the module ----
+// torch::jit::freeze clones the module and proves each attribute immutable with alias analysis
+// run again and again: 250-350 ms of the demo's load and ~500 ms of Swin-T's, more than the
+// rest of the rewrites and the whole plain load. The rewrites need less: the forward graph,
+// inlined, with the attributes it provably only reads turned into constants. Folded are
+//  - values that cannot change in place (bool, int, float, string, None, tuples of them), when
+//    the graph sets no attribute at all;
+//  - tensors whose every read, through every attribute that shares the tensor's storage, is an
+//    argument that an operator reads without writing it or returning a view of it (pure_read).
+// The module and its submodules must not escape: every use of one is an attribute read. What is
+// not folded stays an attribute read of the module, as before: correct, only not rewritten.
+
+c10::optional<bool> constant_bool(Value* v) {
+  if (v->node()->kind() != c10::prim::Constant) return c10::nullopt;
+  const auto value = torch::jit::toIValue(v);
+  if (!value || !value->isBool()) return c10::nullopt;
+  return value->toBool();
+}
+
+// `use` reads a tensor without writing it and returns no alias of it. An allow-list: schemas do
+// not say everything (batch_norm writes its running statistics in training mode unannotated).
+bool pure_read(const torch::jit::Use& use) {
+  const Node* n = use.user;
+  const size_t i = use.offset;
+  const c10::Symbol k = n->kind();
+  static const c10::Symbol linear = c10::Symbol::fromQualString("aten::linear"),
+                           conv1d = c10::Symbol::fromQualString("aten::conv1d"),
+                           conv2d = c10::Symbol::fromQualString("aten::conv2d"),
+                           conv3d = c10::Symbol::fromQualString("aten::conv3d"),
+                           layer_norm = c10::Symbol::fromQualString("aten::layer_norm"),
+                           group_norm = c10::Symbol::fromQualString("aten::group_norm"),
+                           batch_norm = c10::Symbol::fromQualString("aten::batch_norm"),
+                           add = c10::Symbol::fromQualString("aten::add"),
+                           sub = c10::Symbol::fromQualString("aten::sub"),
+                           mul = c10::Symbol::fromQualString("aten::mul"),
+                           div = c10::Symbol::fromQualString("aten::div"),
+                           matmul = c10::Symbol::fromQualString("aten::matmul");
+  if (k == linear || k == conv1d || k == conv2d || k == conv3d) return i == 1 || i == 2;
+  if (k == layer_norm || k == group_norm) return i == 2 || i == 3;
+  if (k == batch_norm) {
+    if (i < 1 || i > 4 || n->inputs().size() < 6) return false;
+    const auto training = constant_bool(n->input(5));
+    return training && !*training;
+  }
+  if (k == add || k == sub || k == mul || k == div || k == matmul) return i <= 1;
+  return false;
+}
+
+bool immutable_value(const c10::IValue& v) {
+  if (v.isBool() || v.isInt() || v.isDouble() || v.isString() || v.isNone()) return true;
+  if (!v.isTuple()) return false;
+  for (const c10::IValue& e : v.toTupleRef().elements())
+    if (!immutable_value(e)) return false;
+  return true;
+}
+
+void collect_all(Block* block, std::vector<Node*>* out) {
+  for (Node* n : block->nodes()) {
+    out->push_back(n);
+    for (Block* b : n->blocks()) collect_all(b, out);
+  }
+}
+
+struct FoldedTensor {
+  c10::intrusive_ptr<c10::ivalue::Object> owner;
+  std::string name;
+  const c10::StorageImpl* storage;
+  at::TensorOptions options;
+};
+
+// The inlined forward graph of `module` with its read-only attributes as constants, or null with
+// *why set. *folded lists the tensors folded (their owners can drop them once the graph is all
+// that runs and holds no constant on their storage).
+std::shared_ptr<Graph> fold_attributes(const torch::jit::Module& module, std::string* why,
+                                       std::vector<FoldedTensor>* folded,
+                                       std::unordered_set<const c10::StorageImpl*>* pinned) {
+  if (module.is_training()) {
+    *why = "the module is in training mode";
+    return nullptr;
+  }
+  std::shared_ptr<Graph> graph = module.get_method("forward").graph()->copy();
+  torch::jit::Inline(*graph);
+  std::vector<Node*> nodes;
+  collect_all(graph->block(), &nodes);  // program order: a value's definition comes before its uses
+  std::unordered_map<Value*, c10::intrusive_ptr<c10::ivalue::Object>> objects;
+  objects.emplace(graph->inputs().at(0), module._ivalue());
+  std::vector<std::pair<Node*, c10::IValue>> reads;
+  for (Node* n : nodes) {
+    if (n->kind() == c10::prim::SetAttr) {
+      *why = "its forward sets attributes";
+      return nullptr;
+    }
+    if (n->kind() != c10::prim::GetAttr) continue;
+    const auto owner = objects.find(n->input());
+    if (owner == objects.end()) continue;  // an object that is not a submodule: left alone
+    c10::IValue v = owner->second->getAttr(n->s(c10::attr::name));
+    if (v.isObject())
+      objects.emplace(n->output(), v.toObject());
+    else
+      reads.emplace_back(n, std::move(v));
+  }
+  for (const auto& [value, object] : objects)
+    for (const torch::jit::Use& use : value->uses())
+      if (use.user->kind() != c10::prim::GetAttr) {
+        *why = "a module is passed to " + std::string(use.user->kind().toQualString());
+        return nullptr;
+      }
+  const auto replace = [&](Node* n, const c10::IValue& v) {
+    torch::jit::WithInsertPoint guard(n);
+    const c10::optional<Value*> constant = torch::jit::tryInsertConstant(*graph, v);
+    if (!constant) return false;
+    n->output()->replaceAllUsesWith(*constant);
+    return true;
+  };
+  // values first: batch_norm's `training` flag must be a constant when tensor reads are judged
+  for (const auto& [n, v] : reads)
+    if (immutable_value(v)) replace(n, v);
+  std::unordered_map<const c10::StorageImpl*, bool> read_only;
+  for (const auto& [n, v] : reads) {
+    if (!v.isTensor() || !v.toTensor().defined() || !v.toTensor().has_storage()) continue;
+    bool& ok = read_only.emplace(v.toTensor().storage().unsafeGetStorageImpl(), true).first->second;
+    for (const torch::jit::Use& use : n->output()->uses()) ok = ok && pure_read(use);
+  }
+  for (const auto& [n, v] : reads) {
+    if (!v.isTensor() || !v.toTensor().defined() || !v.toTensor().has_storage()) continue;
+    const at::Tensor& t = v.toTensor();
+    const c10::StorageImpl* storage = t.storage().unsafeGetStorageImpl();
+    if (!read_only.at(storage) || t.is_quantized() || t.is_sparse()) continue;
+    if (!replace(n, t.detach())) {
+      pinned->insert(storage);  // still read from the module at run time
+      continue;
+    }
+    folded->push_back(FoldedTensor{objects.at(n->input()), n->s(c10::attr::name), storage, t.options()});
+  }
+  torch::jit::EliminateDeadCode(graph);
+  torch::jit::ConstantPropagation(graph);
+  torch::jit::removeDropout(graph);
+  torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);  // batch norms into convolutions
+  return graph;
+}
+
 }  // namespace
 
 std::string CpuPasses::text() const {
@@ -243,28 +391,48 @@ CpuPasses cpu_passes_from_env() {
   return p;
 }
 
-torch::jit::Module optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes,
-                                    std::string* report) {
+CpuNetwork::CpuNetwork(torch::jit::Module module, std::shared_ptr<torch::jit::Graph> graph)
+    : module_(std::move(module)),
+      function_(std::make_shared<torch::jit::GraphFunction>("maskformer.cpu_forward", std::move(graph), nullptr)) {}
+
+c10::IValue CpuNetwork::forward(const at::Tensor& x) const {
+  // forward only reads the module and the graph (pytorch#51452): concurrent calls are safe
+  if (!function_) return const_cast<torch::jit::Module&>(module_).forward({x});
+  return (*function_)({module_._ivalue(), x});
+}
+
+namespace {
+
+CpuNetwork rewrite(const torch::jit::Module& module, const CpuPasses& passes, std::string* report,
+                   std::vector<FoldedTensor>* folded, std::unordered_set<const c10::StorageImpl*>* pinned) {
   if (!passes.freeze) {
     if (report != nullptr) *report = "none";
-    return module;
+    return CpuNetwork(module);
   }
-  torch::jit::Module frozen;
+  std::shared_ptr<Graph> graph;
   try {
     torch::NoGradGuard no_grad;
-    frozen = torch::jit::freeze(module);
     if (passes.ofi) {
+      // torch's own freezing and optimize_for_inference, for comparisons only
+      torch::jit::Module frozen = torch::jit::freeze(module);
       frozen = torch::jit::optimize_for_inference(frozen);
       if (report != nullptr) *report = "freeze,ofi";
-      return frozen;
+      return CpuNetwork(frozen);
     }
+    std::string why;
+    graph = fold_attributes(module, &why, folded, pinned);
+    if (!graph) {
+      if (report != nullptr) *report = "not frozen: " + why;
+      return CpuNetwork(module);
+    }
+  } catch (const std::bad_alloc&) {
+    throw;
   } catch (const std::exception& e) {
-    // a module that mutates its attributes cannot be frozen: it runs as it is
+    if (is_out_of_memory(e)) throw;
     const std::string what = text_of(e);
     if (report != nullptr) *report = "not frozen: " + what.substr(0, what.find('\n'));
-    return module;
+    return CpuNetwork(module);
   }
-  std::shared_ptr<Graph> graph = frozen.get_method("forward").graph();
   Counts counts;
   {
     torch::NoGradGuard no_grad;
@@ -278,20 +446,48 @@ torch::jit::Module optimize_for_cpu(const torch::jit::Module& module, const CpuP
         << counts.conv << " conv (" << counts.relu << " with ReLU) on oneDNN";
     *report = out.str();
   }
-  return frozen;
+  return CpuNetwork(module, graph);
 }
 
-torch::jit::Module optimize_for_cpu_checked(const torch::jit::Module& plain, at::ScalarType dtype,
-                                            const CpuPasses& passes, std::string* report) {
+// Tensors folded into `graph` whose storage no constant of it holds any more (their layers read
+// prepacked copies now) are dropped from their modules, which no call reads them from again:
+// otherwise every linear and convolution weight stayed resident twice.
+void release_folded(Graph& graph, const std::vector<FoldedTensor>& folded,
+                    const std::unordered_set<const c10::StorageImpl*>& pinned) {
+  std::unordered_set<const c10::StorageImpl*> held(pinned);
+  std::vector<Node*> nodes;
+  collect_all(graph.block(), &nodes);
+  for (Node* n : nodes)
+    if (n->kind() == c10::prim::Constant && n->hasAttribute(c10::attr::value) &&
+        n->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
+      const at::Tensor& t = n->t(c10::attr::value);
+      if (t.defined() && t.has_storage()) held.insert(t.storage().unsafeGetStorageImpl());
+    }
+  for (const FoldedTensor& f : folded)
+    if (held.count(f.storage) == 0) f.owner->setAttr(f.name, at::empty({0}, f.options));
+}
+
+}  // namespace
+
+CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes, std::string* report) {
+  std::vector<FoldedTensor> folded;
+  std::unordered_set<const c10::StorageImpl*> pinned;
+  return rewrite(module, passes, report, &folded, &pinned);
+}
+
+CpuNetwork optimize_for_cpu_checked(const torch::jit::Module& plain, at::ScalarType dtype, const CpuPasses& passes,
+                                    std::string* report) {
   using clock = std::chrono::steady_clock;
   const auto ms = [](clock::duration d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   };
   const clock::time_point start = clock::now();
   std::string text = "none";
-  torch::jit::Module optimized = optimize_for_cpu(plain, passes, &text);
+  std::vector<FoldedTensor> folded;
+  std::unordered_set<const c10::StorageImpl*> pinned;
+  CpuNetwork optimized = rewrite(plain, passes, &text, &folded, &pinned);
   const clock::time_point rewritten = clock::now();
-  const auto done = [&](const torch::jit::Module& kept) {
+  const auto done = [&](CpuNetwork kept) {
     // MASKFORMER_VERBOSE=1 shows what the load spent on it (docs/performance.md)
     if (report != nullptr)
       *report = passes.freeze ? text + " (rewrites " + ms(rewritten - start) + " ms, check " +
@@ -306,7 +502,7 @@ torch::jit::Module optimize_for_cpu_checked(const torch::jit::Module& plain, at:
     torch::jit::GraphOptimizerEnabledGuard no_profiling(false);
     const at::Tensor x = at::randn({1, 3, 64, 96}, at::TensorOptions().dtype(at::kFloat)).to(dtype);
     const c10::IValue a = const_cast<torch::jit::Module&>(plain).forward({x});
-    const c10::IValue b = optimized.forward({x});
+    const c10::IValue b = optimized.forward(x);
     const auto& ea = a.toTupleRef().elements();
     const auto& eb = b.toTupleRef().elements();
     bool same = ea.size() == eb.size();
@@ -316,7 +512,10 @@ torch::jit::Module optimize_for_cpu_checked(const torch::jit::Module& plain, at:
       same = ta.sizes() == tb.sizes() &&
              (ta - tb).abs().max().item<double>() <= tol * (1.0 + ta.abs().max().item<double>());
     }
-    if (same) return done(optimized);
+    if (same) {
+      if (optimized.graph()) release_folded(*optimized.graph(), folded, pinned);
+      return done(optimized);
+    }
     text = "none (the rewritten module computed other values: " + text + ")";
   } catch (const std::bad_alloc&) {
     throw;
@@ -325,7 +524,7 @@ torch::jit::Module optimize_for_cpu_checked(const torch::jit::Module& plain, at:
     const std::string what = summarise_error(text_of(e));
     text = "none (the rewritten module failed: " + what.substr(0, what.find('\n')) + ")";
   }
-  return done(plain);
+  return done(CpuNetwork(plain));
 }
 
 }  // namespace maskformer

@@ -27,18 +27,15 @@ void cast_floating(torch::jit::Module& module, at::ScalarType dtype) {
 
 class ScriptBackend : public Backend {
  public:
-  ScriptBackend(torch::jit::Module module, std::string optimizations)
-      : module_(std::move(module)), optimizations_(std::move(optimizations)) {}
-  // forward only reads the module (pytorch#51452), so concurrent calls are safe
-  c10::IValue run(const at::Tensor& batch) const override {
-    return const_cast<torch::jit::Module&>(module_).forward({batch});
-  }
+  ScriptBackend(CpuNetwork network, std::string optimizations)
+      : network_(std::move(network)), optimizations_(std::move(optimizations)) {}
+  c10::IValue run(const at::Tensor& batch) const override { return network_.forward(batch); }
   const std::vector<std::pair<int, int>>& sizes() const override { return any_size_; }
   const char* format() const override { return "torchscript"; }
   const std::string& optimizations() const override { return optimizations_; }
 
  private:
-  torch::jit::Module module_;
+  CpuNetwork network_;
   std::string optimizations_;
   std::vector<std::pair<int, int>> any_size_;
 };
@@ -97,14 +94,15 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive
   if (!device.is_cpu()) module.to(device);
   if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
   std::string report = "none";
+  CpuNetwork network(module);
   if (device.is_cpu() && options.cpu_rewrites)
-    module = optimize_for_cpu_checked(module, scalar_type(options.precision), cpu_passes_from_env(), &report);
+    network = optimize_for_cpu_checked(module, scalar_type(options.precision), cpu_passes_from_env(), &report);
   else if (device.is_cpu())
     report = "none (turned off in the load options)";
   // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
   if (const char* verbose = std::getenv("MASKFORMER_VERBOSE"); verbose != nullptr && verbose[0] == '1')
     std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", path.c_str(), report.c_str());
-  return std::make_unique<ScriptBackend>(std::move(module), std::move(report));
+  return std::make_unique<ScriptBackend>(std::move(network), std::move(report));
 }
 
 }  // namespace maskformer

@@ -254,6 +254,8 @@ torch::jit::Module conv_module(const std::string& body, bool eval) {
   m.register_attribute("training", c10::BoolType::get(), !eval);
   m.register_parameter("weight", at::randn({4, 3, 3, 3}), false);
   m.register_parameter("bias", at::randn({4}), false);
+  m.register_parameter("flat", m.attr("weight").toTensor().view({-1}), false);  // shares the weight's storage
+  m.register_attribute("scale", c10::FloatType::get(), 1.0);
   m.define(body);
   return m;
 }
@@ -281,14 +283,14 @@ def forward(self, x):
     return (torch.relu(torch.conv2d(x.squeeze(0), self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)).unsqueeze(0),)
 )";
   m = conv_module(unbatched, true);
-  torch::jit::Module kept = maskformer::optimize_for_cpu_checked(m, at::kFloat, defaults, &report);
+  maskformer::CpuNetwork kept = maskformer::optimize_for_cpu_checked(m, at::kFloat, defaults, &report);
   std::printf("unbatched conv: %s\n", report.c_str());
   if (has_op("mkldnn::_convolution_pointwise"))
     check(starts_with(report, "none (the rewritten module failed: "), "unbatched conv: " + report);
   {
     c10::InferenceMode guard;
     const at::Tensor x = at::randn({1, 3, 20, 24});
-    check(max_difference(kept.forward({x}), m.forward({x})) == 0, "unbatched conv: kept module is not the plain one");
+    check(max_difference(kept.forward(x), m.forward({x})) == 0, "unbatched conv: kept module is not the plain one");
   }
 
   // a module that draws random numbers: the two runs of the probe differ, so the plain one stays
@@ -307,6 +309,60 @@ def forward(self, x):
   std::printf("training-mode module: %s\n", report.c_str());
   check(starts_with(report, "not frozen: "), "training-mode module: " + report);
 
+  // Weights become constants only when the forward graph provably only reads them: a weight that
+  // is written in place, directly or through another attribute on its storage, or read through a
+  // view, stays an attribute read (its convolution keeps aten::conv2d), and an attribute write
+  // anywhere leaves the module unfrozen
+  struct Unfoldable {
+    const char* what;
+    const char* body;
+    const char* expect;
+  };
+  const Unfoldable unfoldable[] = {
+      {"weight written in place", R"(
+def forward(self, x):
+    y = torch.relu(torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1))
+    self.weight.mul_(1.0)
+    return (y,)
+)", "0 conv"},
+      {"weight written through a view on its storage", R"(
+def forward(self, x):
+    self.flat.add_(0.0)
+    return (torch.relu(torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)),)
+)", "0 conv"},
+      {"weight read through a view", R"(
+def forward(self, x):
+    w = self.weight.view([4, 3, 3, 3])
+    return (torch.relu(torch.conv2d(x, w, self.bias, [1, 1], [1, 1], [1, 1], 1)),)
+)", "0 conv"},
+      {"attribute set", R"(
+def forward(self, x):
+    self.scale = 2.0
+    return (torch.relu(torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)),)
+)", "not frozen: its forward sets attributes"},
+  };
+  for (const Unfoldable& u : unfoldable) {
+    m = conv_module(u.body, true);
+    maskformer::optimize_for_cpu_checked(m, at::kFloat, defaults, &report);
+    std::printf("%s: %s\n", u.what, report.c_str());
+    check(report.find(u.expect) != std::string::npos, std::string(u.what) + ": " + report);
+  }
+
+  // a rewritten convolution's weight is dropped from the module (it lives prepacked in the graph);
+  // the bias, still read as a constant, is not
+  if (has_op("mkldnn::_convolution_pointwise")) {
+    m = conv_module(plain_conv, true);
+    const at::Tensor weight = m.attr("weight").toTensor().clone(), bias = m.attr("bias").toTensor().clone();
+    maskformer::CpuNetwork net = maskformer::optimize_for_cpu_checked(m, at::kFloat, defaults, &report);
+    check(m.attr("weight").toTensor().numel() == 0, "rewritten conv: weight still held by the module");
+    check(m.attr("bias").toTensor().numel() == 4, "rewritten conv: bias dropped though the graph reads it");
+    c10::InferenceMode guard;
+    const at::Tensor x = at::randn({2, 3, 20, 24});
+    const at::Tensor expected = at::relu(at::conv2d(x, weight, bias, {1, 1}, {1, 1}, {1, 1}, 1));
+    const double diff = (net.forward(x).toTupleRef().elements()[0].toTensor() - expected).abs().max().item<double>();
+    check(diff < 1e-4, "rewritten conv after its weight was dropped differs by " + std::to_string(diff));
+  }
+
   // MASKFORMER_CPU_PASSES=none: nothing done
   setenv("MASKFORMER_CPU_PASSES", "none", 1);
   const maskformer::CpuPasses none = maskformer::cpu_passes_from_env();
@@ -322,15 +378,18 @@ def forward(self, x):
   // the test export (Swin blocks, pixel decoder, transformer decoder in miniature)
   torch::jit::Module plain = torch::jit::load(model_path);
   plain.eval();
-  torch::jit::Module fast = maskformer::optimize_for_cpu_checked(plain, at::kFloat, defaults, &report);
+  maskformer::CpuNetwork fast = maskformer::optimize_for_cpu_checked(plain, at::kFloat, defaults, &report);
   std::printf("test export: %s\n", report.c_str());
   if (has_op("mkldnn::_linear_pointwise")) {
     check(starts_with(report, defaults.text() + ": ") && report.find(" 0 linear") == std::string::npos,
           "test export: linear layers not rewritten: " + report);
   }
+  // the weights now held prepacked were dropped from `plain`: the reference is a second load
+  torch::jit::Module reference = torch::jit::load(model_path);
+  reference.eval();
   c10::InferenceMode guard;
   const at::Tensor x = at::randn({1, 3, 96, 128});
-  const c10::IValue a = plain.forward({x}), b = fast.forward({x});
+  const c10::IValue a = reference.forward({x}), b = fast.forward(x);
   const double diff = max_difference(a, b);
   std::printf("test export at 128x96: largest output difference %.3g\n", diff);
   check(diff < 1e-3, "test export: rewritten outputs differ by " + std::to_string(diff));
