@@ -228,6 +228,25 @@ class SetState(Hostile):
         return self.inner(x)
 
 
+class UnbatchedConv(torch.nn.Module):
+    """A valid export whose CPU rewrite cannot run: an identity 3x3 convolution on the unbatched
+    (C, H, W) image before the network (oneDNN's pointwise convolution takes batches only), so
+    the load falls back to the module as exported."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+        self.same = torch.nn.Conv2d(3, 3, 3, padding=1)
+        with torch.no_grad():
+            self.same.weight.zero_()
+            self.same.bias.zero_()
+            for c in range(3):
+                self.same.weight[c, c, 1, 1] = 1.0
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.inner(self.same(x[0]).unsqueeze(0))
+
+
 HOSTILE = {"slow": Slow, "fork": Forks, "grown": GrownList, "nested": Nested, "size": SizeCount,
            "setstate": SetState, "while": EndlessWhile, "count": CountFromValues, "nan": NanMasks, "inf": InfLogits,
            "meta": MetaLogits, "sparse": SparseMasks, "int": IntLogits, "raise": Raises}
@@ -455,6 +474,9 @@ def broken_models(out: str, good: str, package: str) -> dict:
                    _extra_files={"maskformer.json": json.dumps(meta)})
     torch.jit.save(torch.jit.script(Greedy(inner, 100)),
                    add("greedy-large.pt", "forward asks for 1 PiB on inputs taller than 100 rows"),
+                   _extra_files={"maskformer.json": json.dumps(meta)})
+    torch.jit.save(torch.jit.script(UnbatchedConv(inner)),
+                   add("unbatched-conv.pt", "valid, but its CPU-rewritten form fails (a convolution on an unbatched input)"),
                    _extra_files={"maskformer.json": json.dumps(meta)})
     for mode, kind in HOSTILE.items():
         # -always: misbehaves in the load probe as well; -large: only on inputs over 100 rows

@@ -39,6 +39,15 @@ class Backend {
     static const std::string none = "none";
     return none;
   }
+  // The load's test forward pass failed on a network rewritten at load (`why`): run the network
+  // as exported from now on and say so in optimizations(). False when there is nothing to fall
+  // back to. Called before the model is shared.
+  virtual bool fall_back(const std::string& why) {
+    (void)why;
+    return false;
+  }
+  // The test forward pass succeeded: drop what only a fall-back needed.
+  virtual void settle() {}
 };
 
 }  // namespace maskformer

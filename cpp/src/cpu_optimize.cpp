@@ -115,6 +115,7 @@ struct Counts {
   int linear = 0, gelu = 0, conv = 0, relu = 0;
 };
 
+
 // aten::linear(x, W, b) with constant W, b -> mkldnn::_linear_pointwise(x, packed W, b, attr,
 // [], algorithm); a GELU that alone reads the result becomes the post-op "gelu".
 void rewrite_linear(Graph& g, bool fuse_gelu, Counts* counts) {
@@ -352,7 +353,7 @@ std::shared_ptr<Graph> fold_attributes(const torch::jit::Module& module, std::st
     }
     folded->push_back(FoldedTensor{objects.at(n->input()), n->s(c10::attr::name), storage, t.options()});
   }
-  torch::jit::EliminateDeadCode(graph);
+  torch::jit::EliminateDeadCode(graph);  // first: constant propagation is much slower with them
   torch::jit::ConstantPropagation(graph);
   torch::jit::removeDropout(graph);
   torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);  // batch norms into convolutions
@@ -391,9 +392,17 @@ CpuPasses cpu_passes_from_env() {
   return p;
 }
 
-CpuNetwork::CpuNetwork(torch::jit::Module module, std::shared_ptr<torch::jit::Graph> graph)
+// The weights folded into a rewritten graph, dropped from their modules once it has run.
+struct FoldState {
+  std::vector<FoldedTensor> folded;
+  std::unordered_set<const c10::StorageImpl*> pinned;
+};
+
+CpuNetwork::CpuNetwork(torch::jit::Module module, std::shared_ptr<torch::jit::Graph> graph,
+                       std::shared_ptr<FoldState> folded)
     : module_(std::move(module)),
-      function_(std::make_shared<torch::jit::GraphFunction>("maskformer.cpu_forward", std::move(graph), nullptr)) {}
+      function_(std::make_shared<torch::jit::GraphFunction>("maskformer.cpu_forward", std::move(graph), nullptr)),
+      folded_(std::move(folded)) {}
 
 c10::IValue CpuNetwork::forward(const at::Tensor& x) const {
   // forward only reads the module and the graph (pytorch#51452): concurrent calls are safe
@@ -401,14 +410,54 @@ c10::IValue CpuNetwork::forward(const at::Tensor& x) const {
   return (*function_)({module_._ivalue(), x});
 }
 
+bool CpuNetwork::fall_back() {
+  // the module still holds every weight: they leave it only in settle()
+  if (!function_ || !folded_) return false;
+  function_.reset();
+  folded_.reset();
+  return true;
+}
+
 namespace {
 
-CpuNetwork rewrite(const torch::jit::Module& module, const CpuPasses& passes, std::string* report,
-                   std::vector<FoldedTensor>* folded, std::unordered_set<const c10::StorageImpl*>* pinned) {
+// Tensors folded into `graph` whose storage no constant of it holds any more (their layers read
+// prepacked copies now) are dropped from their modules, which no call reads them from again:
+// otherwise every linear and convolution weight stayed resident twice.
+void release_folded(Graph& graph, const FoldState& state) {
+  std::unordered_set<const c10::StorageImpl*> held(state.pinned);
+  std::vector<Node*> nodes;
+  collect_all(graph.block(), &nodes);
+  for (Node* n : nodes)
+    if (n->kind() == c10::prim::Constant && n->hasAttribute(c10::attr::value) &&
+        n->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
+      const at::Tensor& t = n->t(c10::attr::value);
+      if (t.defined() && t.has_storage()) held.insert(t.storage().unsafeGetStorageImpl());
+    }
+  for (const FoldedTensor& f : state.folded)
+    if (held.count(f.storage) == 0) f.owner->setAttr(f.name, at::empty({0}, f.options));
+}
+
+}  // namespace
+
+void CpuNetwork::settle() {
+  if (function_ && folded_) release_folded(*function_->graph(), *folded_);
+  folded_.reset();
+}
+
+CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes, std::string* report) {
   if (!passes.freeze) {
     if (report != nullptr) *report = "none";
     return CpuNetwork(module);
   }
+  const auto start = std::chrono::steady_clock::now();
+  const auto took = [&] {
+    // MASKFORMER_VERBOSE=1 shows what the load spent on it (docs/performance.md)
+    return " (rewrites " +
+           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+                              .count()) +
+           " ms)";
+  };
+  auto state = std::make_shared<FoldState>();
   std::shared_ptr<Graph> graph;
   try {
     torch::NoGradGuard no_grad;
@@ -416,11 +465,11 @@ CpuNetwork rewrite(const torch::jit::Module& module, const CpuPasses& passes, st
       // torch's own freezing and optimize_for_inference, for comparisons only
       torch::jit::Module frozen = torch::jit::freeze(module);
       frozen = torch::jit::optimize_for_inference(frozen);
-      if (report != nullptr) *report = "freeze,ofi";
+      if (report != nullptr) *report = "freeze,ofi" + took();
       return CpuNetwork(frozen);
     }
     std::string why;
-    graph = fold_attributes(module, &why, folded, pinned);
+    graph = fold_attributes(module, &why, &state->folded, &state->pinned);
     if (!graph) {
       if (report != nullptr) *report = "not frozen: " + why;
       return CpuNetwork(module);
@@ -444,87 +493,9 @@ CpuNetwork rewrite(const torch::jit::Module& module, const CpuPasses& passes, st
     std::ostringstream out;
     out << passes.text() << ": " << counts.linear << " linear (" << counts.gelu << " with GELU), "
         << counts.conv << " conv (" << counts.relu << " with ReLU) on oneDNN";
-    *report = out.str();
+    *report = out.str() + took();
   }
-  return CpuNetwork(module, graph);
-}
-
-// Tensors folded into `graph` whose storage no constant of it holds any more (their layers read
-// prepacked copies now) are dropped from their modules, which no call reads them from again:
-// otherwise every linear and convolution weight stayed resident twice.
-void release_folded(Graph& graph, const std::vector<FoldedTensor>& folded,
-                    const std::unordered_set<const c10::StorageImpl*>& pinned) {
-  std::unordered_set<const c10::StorageImpl*> held(pinned);
-  std::vector<Node*> nodes;
-  collect_all(graph.block(), &nodes);
-  for (Node* n : nodes)
-    if (n->kind() == c10::prim::Constant && n->hasAttribute(c10::attr::value) &&
-        n->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
-      const at::Tensor& t = n->t(c10::attr::value);
-      if (t.defined() && t.has_storage()) held.insert(t.storage().unsafeGetStorageImpl());
-    }
-  for (const FoldedTensor& f : folded)
-    if (held.count(f.storage) == 0) f.owner->setAttr(f.name, at::empty({0}, f.options));
-}
-
-}  // namespace
-
-CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes, std::string* report) {
-  std::vector<FoldedTensor> folded;
-  std::unordered_set<const c10::StorageImpl*> pinned;
-  return rewrite(module, passes, report, &folded, &pinned);
-}
-
-CpuNetwork optimize_for_cpu_checked(const torch::jit::Module& plain, at::ScalarType dtype, const CpuPasses& passes,
-                                    std::string* report) {
-  using clock = std::chrono::steady_clock;
-  const auto ms = [](clock::duration d) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-  };
-  const clock::time_point start = clock::now();
-  std::string text = "none";
-  std::vector<FoldedTensor> folded;
-  std::unordered_set<const c10::StorageImpl*> pinned;
-  CpuNetwork optimized = rewrite(plain, passes, &text, &folded, &pinned);
-  const clock::time_point rewritten = clock::now();
-  const auto done = [&](CpuNetwork kept) {
-    // MASKFORMER_VERBOSE=1 shows what the load spent on it (docs/performance.md)
-    if (report != nullptr)
-      *report = passes.freeze ? text + " (rewrites " + ms(rewritten - start) + " ms, check " +
-                                    ms(clock::now() - rewritten) + " ms)"
-                              : text;
-    return kept;
-  };
-  if (!passes.freeze || text.rfind("not frozen", 0) == 0) return done(optimized);
-  try {
-    c10::InferenceMode inference;
-    // values only: no profiling run of the JIT executor on a size no call asked for
-    torch::jit::GraphOptimizerEnabledGuard no_profiling(false);
-    const at::Tensor x = at::randn({1, 3, 64, 96}, at::TensorOptions().dtype(at::kFloat)).to(dtype);
-    const c10::IValue a = const_cast<torch::jit::Module&>(plain).forward({x});
-    const c10::IValue b = optimized.forward(x);
-    const auto& ea = a.toTupleRef().elements();
-    const auto& eb = b.toTupleRef().elements();
-    bool same = ea.size() == eb.size();
-    const double tol = dtype == at::kFloat ? 1e-3 : 0.25;
-    for (size_t i = 0; same && i < ea.size(); ++i) {
-      const at::Tensor ta = ea[i].toTensor().to(at::kFloat), tb = eb[i].toTensor().to(at::kFloat);
-      same = ta.sizes() == tb.sizes() &&
-             (ta - tb).abs().max().item<double>() <= tol * (1.0 + ta.abs().max().item<double>());
-    }
-    if (same) {
-      if (optimized.graph()) release_folded(*optimized.graph(), folded, pinned);
-      return done(optimized);
-    }
-    text = "none (the rewritten module computed other values: " + text + ")";
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {
-    if (is_out_of_memory(e)) throw;
-    const std::string what = summarise_error(text_of(e));
-    text = "none (the rewritten module failed: " + what.substr(0, what.find('\n')) + ")";
-  }
-  return done(CpuNetwork(plain));
+  return CpuNetwork(module, graph, state);
 }
 
 }  // namespace maskformer

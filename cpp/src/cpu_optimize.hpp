@@ -31,36 +31,39 @@ struct CpuPasses {
 
 CpuPasses cpu_passes_from_env();
 
+struct FoldState;
+
 // What runs: the module as loaded, or a rewritten forward graph over it (the module is then its
 // first input, for the attributes the graph still reads).
 class CpuNetwork {
  public:
   explicit CpuNetwork(torch::jit::Module module) : module_(std::move(module)) {}
-  CpuNetwork(torch::jit::Module module, std::shared_ptr<torch::jit::Graph> graph);
+  CpuNetwork(torch::jit::Module module, std::shared_ptr<torch::jit::Graph> graph, std::shared_ptr<FoldState> folded);
   c10::IValue forward(const at::Tensor& x) const;
   // the rewritten graph; null when the module runs as it is
   std::shared_ptr<torch::jit::Graph> graph() const { return function_ ? function_->graph() : nullptr; }
+  // Before settle(): run the module as loaded from now on (the rewritten graph failed its first
+  // run). False when there is no rewritten graph, or it has settled.
+  bool fall_back();
+  // The rewritten graph has run: the weights it holds prepacked leave the module, which no call
+  // reads them from again (otherwise they stayed resident twice). No fall-back after this.
+  void settle();
 
  private:
   torch::jit::Module module_;
   std::shared_ptr<torch::jit::GraphFunction> function_;
+  std::shared_ptr<FoldState> folded_;
 };
 
-// The network to run on the CPU: `module` (in eval mode, already in its precision) with its
-// read-only attributes folded into its inlined forward graph and rewritten as `passes` say
-// (`module` itself is not changed). Rewrites whose operators this LibTorch lacks are skipped. A
-// module that cannot be frozen runs as it is. *report (may be null) says what was done.
+// The network to run on the CPU: `module` (in eval mode, already in its precision) with the
+// attributes its forward provably only reads folded into its inlined forward graph (values, and
+// tensors only ever read without write or view), then rewritten as `passes` say; `module` itself
+// is not changed until settle(). Rewrites whose operators this LibTorch lacks are skipped; a
+// module that cannot be frozen runs as it is. The rewritten network's first run is the load's
+// test forward pass (Model::finish): fall_back() if it fails, settle() when it passes. Its values
+// are not compared with the plain module's at load (that cost a second first run, ~100 ms for
+// the demo): ParityIT and the cpu_paths test compare them on the test exports. *report (may be
+// null) says what was done and how long it took.
 CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes, std::string* report);
-
-// optimize_for_cpu, kept only when the rewritten graph computes what `plain` does on a small
-// random input (1x3x64x96 of `dtype`; same output shapes, values within 1e-3 of the largest in
-// fp32, 0.25 in bf16 and fp16, where folded batch norms round differently): an export that some
-// rewrite does not suit runs as it is instead of failing or computing something else. When the
-// rewritten graph is kept, the weights it no longer reads from `plain` (those it holds
-// prepacked) are dropped from `plain`, which must then run only through the result. *report
-// says what was kept ("none (the rewritten module failed: ...)" or "... computed other values"
-// when `plain` was). Out-of-memory failures propagate.
-CpuNetwork optimize_for_cpu_checked(const torch::jit::Module& plain, at::ScalarType dtype, const CpuPasses& passes,
-                                    std::string* report);
 
 }  // namespace maskformer

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -163,13 +164,25 @@ std::unique_ptr<Model> Model::finish(std::unique_ptr<Backend> backend, Metadata 
                         return int64_t(a.first) * a.second < int64_t(b.first) * b.second;
                       });
   const std::string probe_text = std::to_string(probe_hw.second) + "x" + std::to_string(probe_hw.first);
-  try {
+  const auto probe_once = [&] {
     c10::InferenceMode inference;
     torch::jit::GraphOptimizerEnabledGuard optimizer(model->jit_optimize_);
     DeviceScope scope(device);
     at::Tensor probe = at::zeros({1, 3, probe_hw.first, probe_hw.second}, at::TensorOptions().device(device).dtype(model->dtype_));
     model->forward(probe);
     scope.synchronize();
+  };
+  try {
+    try {
+      probe_once();
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      // a network rewritten at load that fails here runs as exported instead, if that passes
+      if (is_out_of_memory(e) || !model->backend_->fall_back(first_lines(summarise_error(text_of(e)), 1))) throw;
+      probe_once();
+    }
+    model->backend_->settle();
   } catch (const Error& e) {
     // NaN on zeros, or outputs off the contract: the file's weights or code are broken
     if (e.status() == MF_ERR_NOT_FINITE || e.status() == MF_ERR_MODEL_FORMAT)
@@ -190,6 +203,10 @@ std::unique_ptr<Model> Model::finish(std::unique_ptr<Backend> backend, Metadata 
     fail(MF_ERR_MODEL_FORMAT, "'" + path + "' failed a " + probe_text + " test forward pass on " + device.str() +
                                   " (" + precision_name(options.precision) + "): " + first_lines(text, 3));
   }
+  // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
+  if (const char* verbose = std::getenv("MASKFORMER_VERBOSE");
+      verbose != nullptr && verbose[0] == '1' && device.is_cpu() && std::string(model->backend_->format()) == "torchscript")
+    std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", path.c_str(), model->backend_->optimizations().c_str());
   return model;
 }
 

@@ -78,6 +78,31 @@ class ParityIT {
   }
 
   /**
+   * A network whose rewritten form fails the load's test forward pass (a convolution on an
+   * unbatched input, which oneDNN's fused convolution refuses) runs as exported instead, says why,
+   * and computes what the module as exported computes.
+   */
+  @Test
+  void aRewriteThatFailsItsFirstRunFallsBackToTheExportedModule() throws Exception {
+    try (MaskFormer fallback = MaskFormer.load(TestModels.bad("unbatched-conv.pt"));
+         MaskFormer plain = MaskFormer.load(TestModels.bad("unbatched-conv.pt"), LoadOptions.DEFAULTS.withCpuRewrites(false))) {
+      String rewrites = fallback.info().cpuRewrites();
+      assertTrue(rewrites.startsWith("none (the rewritten network failed the test forward pass: ")
+          && rewrites.contains("channels_last"), rewrites);
+      SegmentOptions options = SegmentOptions.DEFAULTS.withLabelType(LabelType.I32).withScores(true);
+      try (Segmentation a = Images.segment(fallback, TestModels.image("scene_128x128"), options);
+           Segmentation b = Images.segment(plain, TestModels.image("scene_128x128"), options)) {
+        assertArrayEquals(b.toIntArray(), a.toIntArray());
+        long n = a.scores().orElseThrow().byteSize() / Float.BYTES;
+        for (long i = 0; i < n; i++) {
+          assertEquals(b.scores().orElseThrow().getAtIndex(ValueLayout.JAVA_FLOAT, i),
+              a.scores().orElseThrow().getAtIndex(ValueLayout.JAVA_FLOAT, i), "score " + i);
+        }
+      }
+    }
+  }
+
+  /**
    * With the load-time rewrites off the module runs as exported, says so in its info, and agrees
    * with Python and with the rewritten module.
    */
