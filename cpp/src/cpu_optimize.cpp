@@ -337,6 +337,16 @@ std::shared_ptr<Graph> fold_attributes(const torch::jit::Module& module, std::st
   for (const auto& [n, v] : reads)
     if (immutable_value(v)) replace(n, v);
   std::unordered_map<const c10::StorageImpl*, bool> read_only;
+  // a tensor inside a list, dict or tuple attribute (or an object in one) is read and written
+  // through the container, unseen here: its storage is never folded
+  for (const auto& [n, v] : reads) {
+    if (v.isTensor() || immutable_value(v)) continue;
+    v.visit([&](const c10::IValue& sub) {
+      if (sub.isTensor() && sub.toTensor().defined() && sub.toTensor().has_storage())
+        read_only[sub.toTensor().storage().unsafeGetStorageImpl()] = false;
+      return false;  // into every element
+    });
+  }
   for (const auto& [n, v] : reads) {
     if (!v.isTensor() || !v.toTensor().defined() || !v.toTensor().has_storage()) continue;
     bool& ok = read_only.emplace(v.toTensor().storage().unsafeGetStorageImpl(), true).first->second;
@@ -402,7 +412,9 @@ CpuNetwork::CpuNetwork(torch::jit::Module module, std::shared_ptr<torch::jit::Gr
                        std::shared_ptr<FoldState> folded)
     : module_(std::move(module)),
       function_(std::make_shared<torch::jit::GraphFunction>("maskformer.cpu_forward", std::move(graph), nullptr)),
-      folded_(std::move(folded)) {}
+      folded_(std::move(folded)) {
+  function_->getSchema();  // built lazily and unlocked: here, before calls can run concurrently
+}
 
 c10::IValue CpuNetwork::forward(const at::Tensor& x) const {
   // forward only reads the module and the graph (pytorch#51452): concurrent calls are safe

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Load-time rewrites of a TorchScript export for the CPU: the module is frozen (weights become
-// constants, batch norms fold into convolutions), then linear layers and convolutions are
+// Load-time rewrites of a TorchScript export for the CPU: the forward graph is frozen (the weights
+// it only reads become constants, batch norms fold into convolutions), then linear layers and convolutions are
 // routed to oneDNN with their weights reordered once into oneDNN's blocked layouts, instead of
 // MKL's sgemm (no AVX-512 path on AMD) and per-call weight reorders. What each rewrite gains is
 // measured in docs/performance.md.
@@ -39,6 +39,11 @@ class CpuNetwork {
  public:
   explicit CpuNetwork(torch::jit::Module module) : module_(std::move(module)) {}
   CpuNetwork(torch::jit::Module module, std::shared_ptr<torch::jit::Graph> graph, std::shared_ptr<FoldState> folded);
+  // one owner: a copy could settle() while another falls back to the weights settle() dropped
+  CpuNetwork(const CpuNetwork&) = delete;
+  CpuNetwork& operator=(const CpuNetwork&) = delete;
+  CpuNetwork(CpuNetwork&&) = default;
+  CpuNetwork& operator=(CpuNetwork&&) = default;
   c10::IValue forward(const at::Tensor& x) const;
   // the rewritten graph; null when the module runs as it is
   std::shared_ptr<torch::jit::Graph> graph() const { return function_ ? function_->graph() : nullptr; }

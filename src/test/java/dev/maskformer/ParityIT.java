@@ -7,6 +7,7 @@ import dev.maskformer.Output.LabelType;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import java.awt.image.BufferedImage;
 import java.lang.foreign.Arena;
@@ -84,6 +85,8 @@ class ParityIT {
    */
   @Test
   void aRewriteThatFailsItsFirstRunFallsBackToTheExportedModule() throws Exception {
+    assumeFalse(tiny.info().cpuRewrites().contains(": 0 linear"),
+        "this LibTorch has no oneDNN pointwise operators (Debian's 1.13): nothing is rewritten, nothing falls back");
     try (MaskFormer fallback = MaskFormer.load(TestModels.bad("unbatched-conv.pt"));
          MaskFormer plain = MaskFormer.load(TestModels.bad("unbatched-conv.pt"), LoadOptions.DEFAULTS.withCpuRewrites(false))) {
       String rewrites = fallback.info().cpuRewrites();
