@@ -17,6 +17,7 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <string>
 #include <type_traits>
 
 #include "error.hpp"
@@ -28,6 +29,7 @@ namespace {
 constexpr size_t kAlignment = 64;
 constexpr size_t kHeader = 64;                 // block size lives just before the data
 constexpr size_t kCacheMin = 128 * 1024;       // smaller blocks go straight back to malloc
+constexpr size_t kHugeMin = size_t(4) << 20;   // blocks this large ask for transparent huge pages
 constexpr size_t kAutoFloor = size_t(32) << 20;  // the automatic limit never goes below this
 constexpr size_t kDefaultCap = size_t(2) << 30;  // nor above this, unless set explicitly
 
@@ -147,6 +149,16 @@ size_t round_size(size_t n) {
   return (n + step - 1) / step * step;
 }
 
+thread_local int tl_long_lived = 0;  // LongLivedScope depth
+
+bool huge_pages_wanted() {
+  static const bool wanted = [] {
+    const char* env = std::getenv("MASKFORMER_HUGE_PAGES");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return wanted;
+}
+
 // Blocks of kCacheMin and more are mapped from the kernel directly, not taken from malloc: glibc
 // serves large requests from its heaps once its dynamic mmap threshold has risen, and the holes
 // such blocks leave when freed stay resident, so evicting from the cache would not give memory
@@ -155,6 +167,13 @@ void* raw_block(size_t usable) {
   if (usable >= kCacheMin) {
     void* base = ::mmap(nullptr, kHeader + usable, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) return nullptr;
+    // Transparent huge pages for a large block made while a model loads (LongLivedScope): it
+    // faults once per 2 MiB instead of once per 4 KiB. On the VMs measured a 4 KiB fault costs
+    // ~11 us (touching 100 MB fresh: 280 ms; 6 ms with huge pages once the host backs the
+    // memory); Swin-T's weights and their oneDNN copies are ~220 MB. Only where the system lets
+    // processes ask (/sys/kernel/mm/transparent_hugepage/enabled "madvise" or "always").
+    if (tl_long_lived > 0 && kHeader + usable >= kHugeMin && huge_pages_wanted())
+      (void)::madvise(base, kHeader + usable, MADV_HUGEPAGE);
     *static_cast<size_t*>(base) = usable;
     return static_cast<char*>(base) + kHeader;
   }
@@ -339,6 +358,9 @@ HostCacheStats host_cache_stats() {
   s.largest_call = static_cast<int64_t>(c.largest_call);
   return s;
 }
+
+LongLivedScope::LongLivedScope() { ++tl_long_lived; }
+LongLivedScope::~LongLivedScope() { --tl_long_lived; }
 
 HostCallScope::HostCallScope() {
   saved_live_ = tl_live;

@@ -128,11 +128,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   Metadata meta;
   // the format is read from the file's records, not its name; a package's code runs only after
   // every check that needs none of it, and only with allow_native_code
-  std::unique_ptr<Backend> backend =
-      is_aoti_package(file.source())
-          ? load_aoti(path, file.source(), options, device, &meta)
-          : load_torchscript(path, std::make_shared<caffe2::serialize::FileAdapter>(file.source()), file.size(),
-                             options, device, &meta);
+  std::unique_ptr<Backend> backend;
+  {
+    const LongLivedScope weights;  // what is allocated until the test forward pass lives with the model
+    backend = is_aoti_package(file.source())
+                  ? load_aoti(path, file.source(), options, device, &meta)
+                  : load_torchscript(path, std::make_shared<caffe2::serialize::FileAdapter>(file.source()),
+                                     file.size(), options, device, &meta);
+  }
   return finish(std::move(backend), std::move(meta), device, options, path);
 }
 
@@ -146,8 +149,11 @@ std::unique_ptr<Model> Model::load_memory(const void* data, size_t size, const s
     fail(MF_ERR_MODEL_FORMAT, "'" + name + "' is an AOTInductor package (.pt2), which loads from a file only "
                              "(LibTorch unpacks its compiled library to disk): save it to a file and load that");
   Metadata meta;
-  std::unique_ptr<Backend> backend =
-      load_torchscript(name, archive, static_cast<int64_t>(size), options, device, &meta);
+  std::unique_ptr<Backend> backend;
+  {
+    const LongLivedScope weights;  // what is allocated until the test forward pass lives with the model
+    backend = load_torchscript(name, archive, static_cast<int64_t>(size), options, device, &meta);
+  }
   return finish(std::move(backend), std::move(meta), device, options, name);
 }
 

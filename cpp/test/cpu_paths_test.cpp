@@ -15,6 +15,7 @@
 //    equal to the plain module there; attributes that the forward writes or views not folded; the
 //    plain module run when the rewritten graph fails its first run or the module cannot be frozen;
 //    rewritten weights dropped from the module only once the graph has run.
+// 3. Transparent huge pages for large blocks allocated while a model loads, not for calls.
 //
 // Exit status 0 when every check passes, 1 otherwise (each failure printed).
 #include <ATen/Parallel.h>
@@ -24,11 +25,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cpu_optimize.hpp"
 #include "fused_kernels.hpp"
+#include "host_memory.hpp"
 #include "semantic.hpp"
 
 namespace {
@@ -424,10 +428,58 @@ def forward(self, x):
 
 }  // namespace
 
+// The kB of transparent huge pages backing the mapping that holds `p` (/proc/self/smaps), or -1.
+long huge_kb_at(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(smaps, line)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+      inside = lo <= addr && addr < hi;
+      continue;
+    }
+    long kb = 0;
+    if (inside && std::sscanf(line.c_str(), "AnonHugePages: %ld kB", &kb) == 1) return kb;
+  }
+  return -1;
+}
+
+// 3. Large blocks allocated while a model loads (LongLivedScope) get transparent huge pages, where
+//    the system lets a process ask for them; blocks allocated by calls keep 4 KiB pages.
+void huge_pages() {
+  std::ifstream enabled("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode((std::istreambuf_iterator<char>(enabled)), std::istreambuf_iterator<char>());
+  if (mode.find("[madvise]") == std::string::npos && mode.find("[always]") == std::string::npos) {
+    std::printf("huge pages: transparent huge pages are off here (%s): not checked\n", mode.c_str());
+    return;
+  }
+  const char* env = std::getenv("MASKFORMER_HUGE_PAGES");
+  if (env != nullptr && std::string(env) == "0") return;
+  maskformer::install_host_allocator();
+  maskformer::set_host_cache_limit(0);  // fresh mappings, not cached blocks
+  c10::InferenceMode guard;
+  at::Tensor weights;
+  {
+    const maskformer::LongLivedScope load;
+    weights = at::empty({16 << 20}, at::kByte).fill_(1);
+  }
+  const at::Tensor activations = at::empty({16 << 20}, at::kByte).fill_(1);
+  const long in_load = huge_kb_at(weights.data_ptr()), in_call = huge_kb_at(activations.data_ptr());
+  std::printf("huge pages (THP %s): 16 MiB allocated while loading %ld kB, by a call %ld kB\n",
+              mode.find("[always]") != std::string::npos ? "always" : "madvise", in_load, in_call);
+  check(in_load >= 4096, "a 16 MiB block allocated while loading has " + std::to_string(in_load) + " kB of huge pages");
+  if (mode.find("[madvise]") != std::string::npos)
+    check(in_call == 0, "a 16 MiB block allocated by a call has " + std::to_string(in_call) + " kB of huge pages");
+  maskformer::set_host_cache_limit(-1);
+}
+
 int main(int argc, char** argv) {
   try {
     semantic_kernels();
     cpu_rewrites(argc > 1 ? argv[1] : nullptr);
+    huge_pages();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());
     return 1;
