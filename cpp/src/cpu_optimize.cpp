@@ -11,7 +11,6 @@
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <cstdlib>
 #include <sstream>

@@ -4,9 +4,6 @@
 #include <torch/script.h>
 #include <torch/version.h>
 
-#include <cstdio>
-#include <cstdlib>
-
 #include "cpu_optimize.hpp"
 #include "error.hpp"
 #include "runtime.hpp"
