@@ -221,12 +221,19 @@ typedef int32_t mf_precision;
 typedef int32_t mf_cpu_rewrites;
 #define MF_CPU_REWRITES_AT_LOAD 0 /**< Frozen, linear and convolution layers on oneDNN with their
                                        weights packed, each fused with the activation after it,
-                                       then checked against the module as it is on a test input
-                                       (a module that computes other values runs as it is);
-                                       MASKFORMER_CPU_PASSES narrows the set. Faster calls (about
-                                       1.4x on Swin-T), a slower load (0.5 s for the demo model,
-                                       2 s for Swin-T on 2 cores). */
-#define MF_CPU_REWRITES_NONE 1    /**< The module runs as it is: the fastest load. */
+                                       done before mf_model_load returns; the rewritten network's
+                                       first run is the load's test forward pass (one that fails
+                                       it runs as exported). MASKFORMER_CPU_PASSES narrows the set.
+                                       Faster calls (about 1.4x on Swin-T), a slower load (about
+                                       +0.2 s for the demo model, +0.8 s for Swin-T on 2 cores). */
+#define MF_CPU_REWRITES_NONE 1    /**< The module runs as it is: the fastest load, slower calls. */
+#define MF_CPU_REWRITES_IN_BACKGROUND 2 /**< The default: the same rewrites, made by a thread of
+                                       the model's own after mf_model_load returned (as fast as
+                                       with NONE); calls run the network as exported until the
+                                       rewritten one has matched its outputs on a test input, then
+                                       move to it. A call's scores may thus differ by rounding
+                                       (about 1e-6) from the same call's before the switch;
+                                       mf_model_await_cpu_rewrites waits for it. */
 
 /** Options of mf_model_load. Fill with mf_load_options_init() first. */
 typedef struct mf_load_options {
@@ -244,17 +251,19 @@ typedef struct mf_load_options {
                                     library, so loading one RUNS NATIVE CODE FROM THE FILE in this
                                     process: set 1 only for packages from a source you trust.
                                     TorchScript files load either way. */
-    mf_cpu_rewrites cpu_rewrites; /**< MF_CPU_REWRITES_AT_LOAD (default) or MF_CPU_REWRITES_NONE:
-                                    whether a TorchScript network on the CPU is rewritten at load
-                                    (below). */
+    mf_cpu_rewrites cpu_rewrites; /**< MF_CPU_REWRITES_IN_BACKGROUND (default), _AT_LOAD or _NONE:
+                                    whether and when a TorchScript network on the CPU is rewritten
+                                    (above). */
 } mf_load_options;
 
-/** Fills *opts with the defaults: CPU, fp32, threads unchanged, no JIT profiling, no .pt2. */
+/** Fills *opts with the defaults: CPU, fp32, threads unchanged, no JIT profiling, no .pt2, CPU
+ *  rewrites in the background. */
 static inline void mf_load_options_init(mf_load_options *opts) {
   memset(opts, 0, sizeof *opts);
   opts->struct_size = (uint32_t)sizeof *opts;
   opts->device = MF_DEVICE_CPU;
   opts->precision = MF_PRECISION_FP32;
+  opts->cpu_rewrites = MF_CPU_REWRITES_IN_BACKGROUND;
 }
 
 /** Loads a TorchScript export or, with opts->allow_native_code, an AOTInductor package (.pt2;
@@ -299,11 +308,14 @@ typedef struct mf_model_info {
     double std[3];           /**< Normalisation std, RGB order. */
     const char *variant;     /**< Variant name from the metadata ("" if absent), owned by the
                                   model, valid while it lives. */
-    const char *cpu_rewrites; /**< The load-time rewrites in force, owned by the model: "none", or
+    const char *cpu_rewrites; /**< The CPU rewrites in force, owned by the model: "none", or
                                   the passes with what they changed and cost, e.g. "freeze,linear,
                                   gelu,conv,channels_last: 59 linear (10 with GELU), ... (rewrites
                                   140 ms)"; "none (...)" says why none are (turned off, or the
-                                  rewritten network failed the load's test forward pass). */
+                                  rewritten network failed the load's test forward pass or, made
+                                  in the background, its comparison); "in the background (...)"
+                                  while they are being made (a later mf_model_get_info gives the
+                                  outcome; both texts stay valid while the model lives). */
 } mf_model_info;
 
 /** Sets info->struct_size and zeroes the rest. */
@@ -311,6 +323,12 @@ static inline void mf_model_info_init(mf_model_info *info) {
   memset(info, 0, sizeof *info);
   info->struct_size = (uint32_t)sizeof *info;
 }
+
+/** Blocks until the CPU rewrites made in the background (MF_CPU_REWRITES_IN_BACKGROUND) are done:
+ *  calls made after it returns run the network mf_model_get_info's cpu_rewrites names. Returns at
+ *  once for other models. Thread-safe; the wait is bounded by the rewrite (about 0.2 s for the
+ *  demo model, 1 s for Swin-T on 2 cores). */
+MF_API mf_status mf_model_await_cpu_rewrites(const mf_model *model);
 
 /** Copies the model's facts that fit in out->struct_size into *out. Fails with INVALID_ARGUMENT.
  *  Thread-safe. */
@@ -544,7 +562,9 @@ MF_API mf_status mf_model_segment(mf_model *model, const mf_image *images, mf_ou
                                   int32_t keep_count, ...);
 
 /** Runs the network once per listed image size (width, height pairs) so that later calls at those
- *  sizes find everything initialised. [in] sizes: 2*count int32 values. Thread-safe. */
+ *  sizes find everything initialised; waits for the CPU rewrites made in the background first
+ *  (mf_model_await_cpu_rewrites), so that it warms the network later calls run. [in] sizes:
+ *  2*count int32 values. Thread-safe. */
 MF_API mf_status mf_model_warmup(mf_model *model, const int32_t *sizes, int32_t count);
 
 /* ============================================================================================= */

@@ -48,6 +48,11 @@ class Backend {
   }
   // The test forward pass succeeded: drop what only a fall-back needed.
   virtual void settle() {}
+  // The model is loaded (after settle()): rewrites made in the background start now. `label`
+  // names the model in messages.
+  virtual void loaded(const std::string& label) { (void)label; }
+  // Blocks until rewrites made in the background are done (at once when there are none).
+  virtual void await_optimizations() const {}
 };
 
 }  // namespace maskformer

@@ -354,10 +354,12 @@ LoadOptions load_options(const mf_load_options* opts) {
   o.intra_op_threads = in.intra_op_threads;
   o.jit_optimize = in.jit_optimize != 0;
   o.allow_native_code = in.allow_native_code != 0;
-  if (in.cpu_rewrites != MF_CPU_REWRITES_AT_LOAD && in.cpu_rewrites != MF_CPU_REWRITES_NONE)
-    fail(MF_ERR_INVALID_ARGUMENT, "cpu_rewrites must be MF_CPU_REWRITES_AT_LOAD (0) or MF_CPU_REWRITES_NONE (1), got " +
+  if (in.cpu_rewrites != MF_CPU_REWRITES_AT_LOAD && in.cpu_rewrites != MF_CPU_REWRITES_NONE &&
+      in.cpu_rewrites != MF_CPU_REWRITES_IN_BACKGROUND)
+    fail(MF_ERR_INVALID_ARGUMENT, "cpu_rewrites must be MF_CPU_REWRITES_AT_LOAD (0), MF_CPU_REWRITES_NONE (1) or "
+                                  "MF_CPU_REWRITES_IN_BACKGROUND (2), got " +
                                       std::to_string(in.cpu_rewrites));
-  o.cpu_rewrites = in.cpu_rewrites == MF_CPU_REWRITES_AT_LOAD;
+  o.cpu_rewrites = in.cpu_rewrites;
   return o;
 }
 
@@ -531,6 +533,10 @@ MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
     o.cpu_rewrites = m.optimizations().c_str();
     write_struct(out, size, o);
   });
+}
+
+MF_API mf_status mf_model_await_cpu_rewrites(const mf_model* model) {
+  return guard([&] { model_of(model).await_optimizations(); });
 }
 
 MF_API mf_status mf_model_format(const mf_model* model, int32_t* out_format) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cpu_optimize.hpp"
-#include <chrono>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/jit/api/module.h>
@@ -11,14 +13,28 @@
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
 #include <sstream>
+#include <thread>
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "error.hpp"
+#include "host_memory.hpp"
 
 namespace maskformer {
 
@@ -455,7 +471,13 @@ void CpuNetwork::settle() {
   folded_.reset();
 }
 
-CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes, std::string* report) {
+CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes, std::string* report,
+                            const std::atomic<bool>* stop) {
+  const auto stopped = [&] {
+    if (stop == nullptr || !stop->load()) return false;
+    if (report != nullptr) *report = "none (stopped)";
+    return true;
+  };
   if (!passes.freeze) {
     if (report != nullptr) *report = "none";
     return CpuNetwork(module);
@@ -496,8 +518,11 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
   Counts counts;
   {
     torch::NoGradGuard no_grad;
+    if (stopped()) return CpuNetwork(module);
     if (passes.linear) rewrite_linear(*graph, passes.gelu, &counts);
+    if (stopped()) return CpuNetwork(module);
     if (passes.conv) rewrite_conv(*graph, passes.channels_last, &counts);
+    if (stopped()) return CpuNetwork(module);
   }
   torch::jit::EliminateDeadCode(graph);
   if (report != nullptr) {
@@ -507,6 +532,249 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
     *report = out.str() + took();
   }
   return CpuNetwork(module, graph, state);
+}
+
+}  // namespace maskformer
+
+namespace maskformer {
+
+namespace {
+
+// A network calls run, shared by the calls in flight on it. on_release runs when the last of them
+// has returned (after calls moved to another network).
+struct Running {
+  explicit Running(CpuNetwork n) : net(std::move(n)) {}
+  ~Running() {
+    if (!on_release) return;
+    try {
+      on_release();
+    } catch (...) {  // it only drops weights: nothing to report, and never out of a destructor
+    }
+  }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+  CpuNetwork net;
+  std::function<void()> on_release;
+};
+
+// Whether two forward results agree: the same structure and sizes, and values within `tol` of
+// each other relative to the largest magnitude (1e-3 in fp32: oneDNN's kernels sum in another
+// order; 0.25 in bf16, whose 8-bit mantissa rounds each layer's output).
+bool agree(const c10::IValue& a, const c10::IValue& b, double tol, std::string* why) {
+  if (!a.isTuple() || !b.isTuple()) {
+    *why = "the outputs are not tuples";
+    return false;
+  }
+  const auto& ea = a.toTupleRef().elements();
+  const auto& eb = b.toTupleRef().elements();
+  if (ea.size() != eb.size()) {
+    *why = "tuples of " + std::to_string(ea.size()) + " and " + std::to_string(eb.size()) + " outputs";
+    return false;
+  }
+  for (size_t i = 0; i < ea.size(); ++i) {
+    if (!ea[i].isTensor() || !eb[i].isTensor()) {
+      *why = "output " + std::to_string(i) + " is not a tensor";
+      return false;
+    }
+    const at::Tensor ta = ea[i].toTensor().to(at::kFloat), tb = eb[i].toTensor().to(at::kFloat);
+    if (ta.sizes() != tb.sizes()) {
+      *why = "output " + std::to_string(i) + " has another shape";
+      return false;
+    }
+    const double diff = (ta - tb).abs().max().item<double>();
+    const double scale = 1.0 + ta.abs().max().item<double>();
+    if (!(diff <= tol * scale)) {
+      std::ostringstream out;
+      out << "output " << i << " differs by " << diff << " (allowed " << tol * scale << ")";
+      *why = out.str();
+      return false;
+    }
+  }
+  return true;
+}
+
+// Background rewrites still running. At the end of the process (static destruction, which runs
+// before LibTorch's own: the shim is loaded after it) each is stopped and waited for, so that no
+// thread runs inside LibTorch while its globals are destroyed (a model never freed, or an exit
+// during a load).
+class Registry {
+ public:
+  static Registry& get() {
+    static Registry registry;
+    return registry;
+  }
+  void add(const std::shared_ptr<BackgroundNetwork::State>& s) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& w) { return w.expired(); }),
+                   running_.end());
+    running_.push_back(s);
+  }
+  ~Registry();
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<BackgroundNetwork::State>> running_;
+};
+
+}  // namespace
+
+struct BackgroundNetwork::State {
+  torch::jit::Module module;
+  CpuPasses passes;
+  at::ScalarType dtype;
+  std::string pending = "in the background (calls run the network as exported until the rewritten one has "
+                        "been checked against it)";
+  std::string final;                 // written once, before done is set
+  std::atomic<bool> done{false};
+  std::atomic<bool> cancel{false};
+  mutable std::mutex mutex;          // current, finished
+  mutable std::condition_variable finished_cv;
+  bool finished = true;              // true until start(), and once the thread is done
+  std::shared_ptr<Running> current;
+  std::mutex join_mutex;
+  std::thread thread;
+
+  std::shared_ptr<Running> network() const {
+    std::lock_guard<std::mutex> lock(mutex);
+    return current;
+  }
+
+  void stop() {
+    cancel = true;
+    std::lock_guard<std::mutex> lock(join_mutex);
+    if (thread.joinable()) thread.join();
+  }
+
+  void finish(std::string report) {
+    final = std::move(report);
+    done.store(true, std::memory_order_release);
+    std::lock_guard<std::mutex> lock(mutex);
+    finished = true;
+    finished_cv.notify_all();
+  }
+
+  // The thread's work: the report it ends with
+  std::string rewrite_and_check() {
+    using clock = std::chrono::steady_clock;
+    const clock::time_point start = clock::now();
+    const auto ms = [](clock::duration d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    at::init_num_threads();  // this thread's OpenMP count: the process-wide setting
+    std::string report;
+    std::unique_ptr<CpuNetwork> candidate;
+    {
+      const LongLivedScope weights;  // the prepacked weights live with the model
+      candidate = std::make_unique<CpuNetwork>(optimize_for_cpu(module, passes, &report, &cancel));
+    }
+    if (cancel) return "none (the model was freed while its rewrites ran)";
+    if (!candidate->graph()) return report;  // "not frozen: ...", or nothing to rewrite
+    const clock::time_point rewritten = clock::now();
+    std::shared_ptr<Running> exported = network();
+    {
+      c10::InferenceMode inference;
+      // values only: no profiling run of the JIT executor at a size no call asked for
+      torch::jit::GraphOptimizerEnabledGuard no_profiling(false);
+      at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(20261207);
+      const at::Tensor x = at::randn({1, 3, 64, 96}, gen, at::TensorOptions().dtype(at::kFloat)).to(dtype);
+      const c10::IValue a = exported->net.forward(x);
+      c10::IValue b;
+      try {
+        b = candidate->forward(x);
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (const std::exception& e) {
+        if (is_out_of_memory(e)) throw;
+        const std::string what = summarise_error(text_of(e));
+        return "none (the rewritten network failed its test run: " + what.substr(0, what.find('\n')) + ")";
+      }
+      std::string why;
+      if (!agree(a, b, dtype == at::kFloat ? 1e-3 : 0.25, &why))
+        return "none (the rewritten network computed other values than the exported one on a test input: " + why +
+               "; rewrites were " + report + ")";
+    }
+    auto rewritten_net = std::make_shared<Running>(std::move(*candidate));
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      // the weights held prepacked leave the module once no call runs the exported module
+      std::weak_ptr<Running> weak = rewritten_net;
+      current->on_release = [weak] {
+        if (auto r = weak.lock()) r->net.settle();
+      };
+      current = rewritten_net;
+    }
+    exported.reset();
+    return report + ", checked in the background (" + ms(clock::now() - rewritten) + " ms; ready " +
+           ms(clock::now() - start) + " ms after the load)";
+  }
+};
+
+namespace {
+
+Registry::~Registry() {
+  std::vector<std::shared_ptr<BackgroundNetwork::State>> left;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& w : running_)
+      if (auto s = w.lock()) left.push_back(s);
+  }
+  for (const auto& s : left) s->stop();
+}
+
+}  // namespace
+
+BackgroundNetwork::BackgroundNetwork(torch::jit::Module module, CpuPasses passes, at::ScalarType dtype)
+    : state_(std::make_shared<State>()) {
+  state_->module = module;
+  state_->passes = passes;
+  state_->dtype = dtype;
+  state_->current = std::make_shared<Running>(CpuNetwork(std::move(module)));
+}
+
+BackgroundNetwork::~BackgroundNetwork() { state_->stop(); }
+
+void BackgroundNetwork::start(const std::string& label) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    if (!state_->finished || state_->done) return;
+    state_->finished = false;
+  }
+  Registry::get().add(state_);
+  State* s = state_.get();  // the thread ends before the state does (stop() joins it)
+  std::lock_guard<std::mutex> lock(s->join_mutex);
+  s->thread = std::thread([s, label] {
+    // below the calls in the scheduler's weighting (nice 10: about a tenth of a core when every
+    // core is busy with calls): the first calls, made while this runs, keep the cores; the OpenMP
+    // workers this thread starts inherit it. Raising one's own nice value needs no privilege.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+    std::string report;
+    try {
+      report = s->rewrite_and_check();
+    } catch (const std::exception& e) {
+      const std::string what = summarise_error(text_of(e));
+      report = "none (rewriting in the background failed: " + what.substr(0, what.find('\n')) + ")";
+    } catch (...) {
+      report = "none (rewriting in the background failed)";
+    }
+    // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
+    if (const char* verbose = std::getenv("MASKFORMER_VERBOSE"); verbose != nullptr && verbose[0] == '1')
+      std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", label.c_str(), report.c_str());
+    s->finish(std::move(report));
+  });
+}
+
+c10::IValue BackgroundNetwork::forward(const at::Tensor& x) const {
+  const std::shared_ptr<Running> net = state_->network();
+  return net->net.forward(x);
+}
+
+const std::string& BackgroundNetwork::report() const {
+  return state_->done.load(std::memory_order_acquire) ? state_->final : state_->pending;
+}
+
+void BackgroundNetwork::wait() const {
+  std::unique_lock<std::mutex> lock(state_->mutex);
+  state_->finished_cv.wait(lock, [&] { return state_->finished; });
 }
 
 }  // namespace maskformer

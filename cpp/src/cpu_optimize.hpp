@@ -9,8 +9,8 @@
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/script.h>
 
+#include <atomic>
 #include <memory>
-
 #include <string>
 
 namespace maskformer {
@@ -69,6 +69,39 @@ class CpuNetwork {
 // are not compared with the plain module's at load (that cost a second first run, ~100 ms for
 // the demo): ParityIT and the cpu_paths test compare them on the test exports. *report (may be
 // null) says what was done and how long it took.
-CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes, std::string* report);
+// `stop` (may be null) is polled between the stages: when it is set the rewrite ends early and
+// the module runs as it is (report "none (stopped)").
+CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& passes, std::string* report,
+                            const std::atomic<bool>* stop = nullptr);
+
+// MF_CPU_REWRITES_IN_BACKGROUND: calls run `module` as exported while a thread of its own rewrites
+// it (optimize_for_cpu) and compares the rewritten network's outputs with the exported module's on
+// a random input; if they agree, calls move to the rewritten network (a call in flight finishes on
+// the network it started on) and the weights it holds prepacked leave the module once the last
+// call on the exported module has returned. If they do not, or the rewrite fails, the module runs
+// as exported for good and report() says why. Thread-safe; the destructor stops the rewrite
+// (between its stages) and waits for the thread, and so does the end of the process for models
+// never freed.
+class BackgroundNetwork {
+ public:
+  BackgroundNetwork(torch::jit::Module module, CpuPasses passes, at::ScalarType dtype);
+  ~BackgroundNetwork();
+  BackgroundNetwork(const BackgroundNetwork&) = delete;
+  BackgroundNetwork& operator=(const BackgroundNetwork&) = delete;
+  // Starts the thread (once; after the exported module passed the load's test forward pass).
+  // `label` names the model in the MASKFORMER_VERBOSE line printed when it is done.
+  void start(const std::string& label);
+  c10::IValue forward(const at::Tensor& x) const;
+  // What runs: "in the background (...)" until the thread is done, then the final report. The
+  // reference stays valid while this object lives.
+  const std::string& report() const;
+  // Blocks until the thread is done (at once if it was never started).
+  void wait() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
 
 }  // namespace maskformer

@@ -213,6 +213,7 @@ std::unique_ptr<Model> Model::finish(std::unique_ptr<Backend> backend, Metadata 
   if (const char* verbose = std::getenv("MASKFORMER_VERBOSE");
       verbose != nullptr && verbose[0] == '1' && device.is_cpu() && std::string(model->backend_->format()) == "torchscript")
     std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", path.c_str(), model->backend_->optimizations().c_str());
+  model->backend_->loaded(path);
   return model;
 }
 
@@ -364,6 +365,8 @@ void Model::warmup(const std::vector<std::pair<int, int>>& sizes_hw) const {
   struct Free {
     void operator()(void* p) const { std::free(p); }
   };
+  // the network to warm is the one later calls run: the rewritten one, once it is made
+  backend_->await_optimizations();
   for (const auto& hw : sizes_hw) {
     ImageView image;
     image.height = hw.first;

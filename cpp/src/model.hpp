@@ -22,7 +22,7 @@ struct LoadOptions {
   int intra_op_threads = 0;
   bool jit_optimize = false;
   bool allow_native_code = false;  // AOTInductor packages (.pt2) run compiled code from the file
-  bool cpu_rewrites = true;        // MF_CPU_REWRITES_AT_LOAD (cpu_optimize.hpp)
+  mf_cpu_rewrites cpu_rewrites = MF_CPU_REWRITES_IN_BACKGROUND;  // cpu_optimize.hpp
 };
 
 // Caller memory for one image's results (validated in c_api.cpp); null pointers: not asked for.
@@ -70,6 +70,8 @@ class Model {
   const char* format() const { return backend_->format(); }
   // the load-time rewrites in force (cpu_optimize.hpp), "none" when there are none
   const std::string& optimizations() const { return backend_->optimizations(); }
+  // blocks until the rewrites made in the background are done (at once when there are none)
+  void await_optimizations() const { backend_->await_optimizations(); }
   // network input sizes (height, width) the file accepts; empty: any size
   const std::vector<std::pair<int, int>>& fixed_sizes() const { return backend_->sizes(); }
 

@@ -4,6 +4,8 @@
 #include <torch/script.h>
 #include <torch/version.h>
 
+#include <optional>
+
 #include "cpu_optimize.hpp"
 #include "error.hpp"
 #include "runtime.hpp"
@@ -26,19 +28,35 @@ class ScriptBackend : public Backend {
  public:
   ScriptBackend(CpuNetwork network, std::string optimizations)
       : network_(std::move(network)), optimizations_(std::move(optimizations)) {}
-  c10::IValue run(const at::Tensor& batch) const override { return network_.forward(batch); }
+  // MF_CPU_REWRITES_IN_BACKGROUND: the exported module runs until `background` has rewritten it
+  explicit ScriptBackend(std::unique_ptr<BackgroundNetwork> background)
+      : background_(std::move(background)) {}
+  c10::IValue run(const at::Tensor& batch) const override {
+    return background_ ? background_->forward(batch) : network_->forward(batch);
+  }
   bool fall_back(const std::string& why) override {
-    if (!network_.fall_back()) return false;
+    if (background_ || !network_->fall_back()) return false;
     optimizations_ = "none (the rewritten network failed the test forward pass: " + why + ")";
     return true;
   }
-  void settle() override { network_.settle(); }
+  void settle() override {
+    if (network_) network_->settle();
+  }
+  void loaded(const std::string& label) override {
+    if (background_) background_->start(label);
+  }
+  void await_optimizations() const override {
+    if (background_) background_->wait();
+  }
   const std::vector<std::pair<int, int>>& sizes() const override { return any_size_; }
   const char* format() const override { return "torchscript"; }
-  const std::string& optimizations() const override { return optimizations_; }
+  const std::string& optimizations() const override {
+    return background_ ? background_->report() : optimizations_;
+  }
 
  private:
-  CpuNetwork network_;
+  std::optional<CpuNetwork> network_;
+  std::unique_ptr<BackgroundNetwork> background_;
   std::string optimizations_;
   std::vector<std::pair<int, int>> any_size_;
 };
@@ -98,10 +116,17 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive
   if (options.precision != MF_PRECISION_FP32) cast_floating(module, scalar_type(options.precision));
   std::string report = "none";
   CpuNetwork network(module);
-  if (device.is_cpu() && options.cpu_rewrites)
-    network = optimize_for_cpu(module, cpu_passes_from_env(), &report);
-  else if (device.is_cpu())
+  if (device.is_cpu() && options.cpu_rewrites != MF_CPU_REWRITES_NONE) {
+    const CpuPasses passes = cpu_passes_from_env();
+    // MASKFORMER_CPU_PASSES=freeze,ofi (torch's optimize_for_inference, for comparisons) makes
+    // another module, not a graph over this one: made at load
+    if (options.cpu_rewrites == MF_CPU_REWRITES_IN_BACKGROUND && passes.freeze && !passes.ofi)
+      return std::make_unique<ScriptBackend>(
+          std::make_unique<BackgroundNetwork>(module, passes, scalar_type(options.precision)));
+    network = optimize_for_cpu(module, passes, &report);
+  } else if (device.is_cpu()) {
     report = "none (turned off in the load options)";
+  }
   return std::make_unique<ScriptBackend>(std::move(network), std::move(report));
 }
 

@@ -21,6 +21,8 @@
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +30,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cpu_optimize.hpp"
@@ -426,6 +429,83 @@ def forward(self, x):
   check(diff < 1e-3, "test export: rewritten outputs differ by " + std::to_string(diff));
 }
 
+// MF_CPU_REWRITES_IN_BACKGROUND: calls made while the thread rewrites and checks get the exported
+// module's values, then the rewritten network's; a rewrite that fails its check leaves the module
+// as exported, weights and all; a network freed while its rewrite runs waits for the thread.
+void background_rewrites(const char* model_path) {
+  const maskformer::CpuPasses defaults;
+  const std::string unbatched = R"(
+def forward(self, x):
+    return (torch.relu(torch.conv2d(x.squeeze(0), self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)).unsqueeze(0),)
+)";
+  {
+    torch::jit::Module m = conv_module(unbatched, true);
+    maskformer::BackgroundNetwork bg(m, defaults, at::kFloat);
+    check(starts_with(bg.report(), "in the background"), "background, before start: " + bg.report());
+    bg.wait();  // never started: returns at once
+    bg.start("unbatched conv");
+    bg.wait();
+    std::printf("background, unbatched conv: %s\n", bg.report().c_str());
+    if (has_op("mkldnn::_convolution_pointwise"))
+      check(starts_with(bg.report(), "none (the rewritten network failed its test run: "), "background, unbatched conv: " + bg.report());
+    check(m.attr("weight").toTensor().numel() == 108, "background, unbatched conv: weight dropped from the module");
+    c10::InferenceMode guard;
+    const at::Tensor x = at::randn({1, 3, 20, 24});
+    check(max_difference(bg.forward(x), m.forward({x})) == 0, "background, unbatched conv: not the exported module");
+  }
+  {
+    // freed while it runs (or before it starts): the destructor stops and waits for the thread
+    torch::jit::Module m = conv_module(unbatched, true);
+    maskformer::BackgroundNetwork started(m, defaults, at::kFloat);
+    started.start("freed at once");
+    maskformer::BackgroundNetwork never(m, defaults, at::kFloat);
+  }
+  if (model_path == nullptr || model_path[0] == '\0') return;
+  torch::jit::Module exported = torch::jit::load(model_path);
+  exported.eval();
+  torch::jit::Module reference = torch::jit::load(model_path);
+  reference.eval();
+  const at::Tensor x = at::randn({1, 3, 96, 128});
+  c10::IValue expected;
+  {
+    c10::InferenceMode guard;
+    expected = reference.forward({x});
+  }
+  maskformer::BackgroundNetwork bg(exported, defaults, at::kFloat);
+  bg.start("test export");
+  // two callers run through the switch; each stops a few calls after the rewrite is done
+  std::atomic<int> calls{0}, before{0};
+  double worst_of[2] = {0, 0};
+  const auto caller = [&](double* worst) {
+    c10::InferenceMode guard;
+    for (int after = 0, i = 0; after < 3 && i < 500; ++i) {
+      const bool done = !starts_with(bg.report(), "in the background");
+      *worst = std::max(*worst, max_difference(bg.forward(x), expected));
+      ++calls;
+      if (done) ++after; else ++before;
+    }
+  };
+  std::thread a(caller, &worst_of[0]), b(caller, &worst_of[1]);
+  a.join();
+  b.join();
+  const double worst = std::max(worst_of[0], worst_of[1]);
+  bg.wait();
+  std::printf("background, test export: %d calls (%d before the switch), largest difference %.3g: %s\n",
+              calls.load(), before.load(), worst, bg.report().c_str());
+  check(worst < 1e-3, "background, test export: calls around the switch differ by " + std::to_string(worst));
+  check(starts_with(bg.report(), defaults.text() + ": ") && bg.report().find("checked in the background") != std::string::npos,
+        "background, test export: " + bg.report());
+  if (has_op("mkldnn::_linear_pointwise")) {
+    // no call runs the exported module any more: the weights held prepacked have left it
+    int64_t emptied = 0;
+    for (const auto& p : exported.named_attributes(/*recurse=*/true))
+      if (p.value.isTensor() && p.value.toTensor().numel() == 0) ++emptied;
+    check(emptied > 0, "background, test export: no weight left the module after the switch");
+  }
+  c10::InferenceMode guard;
+  check(max_difference(bg.forward(x), expected) < 1e-3, "background, test export: the rewritten network differs");
+}
+
 }  // namespace
 
 // The kB of transparent huge pages backing the mapping that holds `p` (/proc/self/smaps), or -1.
@@ -479,6 +559,7 @@ int main(int argc, char** argv) {
   try {
     semantic_kernels();
     cpu_rewrites(argc > 1 ? argv[1] : nullptr);
+    background_rewrites(argc > 1 ? argv[1] : nullptr);
     huge_pages();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());

@@ -3,8 +3,9 @@
 # Load time (first call to a ready model) of two builds in fresh JVMs, interleaved: e.g. a build of
 # an older commit (its target/classes) against this one. Each round runs every variant once:
 #   base      the first class folder, as it is (an older build finds LibTorch its own way)
-#   home      the second, with LIBTORCH_HOME set
-#   plain     as home, without the CPU rewrites made at load (MASKFORMER_CPU_PASSES=none)
+#   home      the second, with LIBTORCH_HOME set (CPU rewrites as the defaults say: in the background)
+#   atload    as home, with the CPU rewrites made before the load returns (CpuRewrites.AT_LOAD)
+#   plain     as home, without the CPU rewrites (MASKFORMER_CPU_PASSES=none)
 #   python3   the second, finding LibTorch through python3 on the PATH (PATH=<venv>/bin:...)
 #   jar       as python3, with the shim in a native jar first on the class path (as users get it:
 #             extracted once to the cache folder, then checked against the jar on each start)
@@ -23,6 +24,7 @@ run() { # run VARIANT CLASSES ENV...
 for i in $(seq "$rounds"); do
   run base "$base" -u LIBTORCH_HOME -u MASKFORMER_PYTHON
   run home "$new" LIBTORCH_HOME="$torch"
+  run atload "$new" LIBTORCH_HOME="$torch" MASKFORMER_LOADTIME_REWRITES=AT_LOAD
   run plain "$new" LIBTORCH_HOME="$torch" MASKFORMER_CPU_PASSES=none
   run python3 "$new" -u LIBTORCH_HOME -u MASKFORMER_PYTHON PATH="$venv/bin:/usr/bin:/bin"
   run jar "$tmp/native.jar:$new" -u LIBTORCH_HOME -u MASKFORMER_PYTHON PATH="$venv/bin:/usr/bin:/bin" XDG_CACHE_HOME="$tmp/cache"
@@ -35,8 +37,9 @@ for line in open(sys.argv[1]):
     if len(f) < 10: continue
     cols = [float(f[i]) for i in (2, 3, 5, 6, 8, 9, 11, 13)]
     cols.append(cols[4] + cols[6])  # ready and first result
+    cols.append(float(f[15]) if len(f) > 15 else float("nan"))  # calls 3-8 (builds with them)
     rows.setdefault(f[0], []).append(cols)
-print("medians (ms)  native: wall cpu  load: wall cpu  total: wall cpu  call 1  call 2  total+call 1")
+print("medians (ms)  native: wall cpu  load: wall cpu  total: wall cpu  call 1  call 2  total+call 1  calls 3-8")
 for k, v in rows.items():
-    print(f"{k:8} " + "  ".join(f"{statistics.median(c[i] for c in v):7.1f}" for i in range(9)) + f"   ({len(v)} runs)")
+    print(f"{k:8} " + "  ".join(f"{statistics.median(c[i] for c in v):7.1f}" for i in range(10)) + f"   ({len(v)} runs)")
 PY

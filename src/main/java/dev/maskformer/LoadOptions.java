@@ -18,11 +18,9 @@ import java.util.Objects;
  *     compiled shared library: loading one runs native code from the file in this process</b>,
  *     with all its rights and no sandbox. Set it only for packages from a source you trust;
  *     TorchScript files, the format for files of unknown origin, load either way.
- * @param cpuRewrites {@code true} (default): a TorchScript network that runs on the CPU is
- *     rewritten once at load for faster calls (frozen; linear and convolution layers on oneDNN
- *     with packed weights and fused activations; checked against the module as it is), which
- *     makes the load slower; {@code false}: it runs as it is, the fastest load. See {@link
- *     #withCpuRewrites(boolean)}.
+ * @param cpuRewrites whether and when a TorchScript network on the CPU is rewritten for faster
+ *     calls: {@link CpuRewrites#IN_BACKGROUND} (default), {@link CpuRewrites#AT_LOAD} or {@link
+ *     CpuRewrites#NONE}
  */
 public record LoadOptions(
     Device device,
@@ -31,27 +29,31 @@ public record LoadOptions(
     boolean jitOptimize,
     int asyncThreads,
     boolean trustedNativeCode,
-    boolean cpuRewrites) {
-  /** CPU, fp32, threads unchanged, no JIT profiling, automatic async threads, no .pt2, CPU rewrites. */
+    CpuRewrites cpuRewrites) {
+  /**
+   * CPU, fp32, threads unchanged, no JIT profiling, automatic async threads, no .pt2, CPU rewrites
+   * in the background.
+   */
   public static final LoadOptions DEFAULTS =
-      new LoadOptions(Device.CPU, Precision.FP32, 0, false, 0, false, true);
+      new LoadOptions(Device.CPU, Precision.FP32, 0, false, 0, false, CpuRewrites.IN_BACKGROUND);
 
-  /** The options without {@code trustedNativeCode} (false): TorchScript files only; CPU rewrites on. */
+  /** The options without {@code trustedNativeCode} (false): TorchScript files only; CPU rewrites in the background. */
   public LoadOptions(
       Device device, Precision precision, int intraOpThreads, boolean jitOptimize, int asyncThreads) {
-    this(device, precision, intraOpThreads, jitOptimize, asyncThreads, false, true);
+    this(device, precision, intraOpThreads, jitOptimize, asyncThreads, false, CpuRewrites.IN_BACKGROUND);
   }
 
-  /** The options with the CPU rewrites on (the default). */
+  /** The options with the CPU rewrites in the background (the default). */
   public LoadOptions(
       Device device, Precision precision, int intraOpThreads, boolean jitOptimize, int asyncThreads,
       boolean trustedNativeCode) {
-    this(device, precision, intraOpThreads, jitOptimize, asyncThreads, trustedNativeCode, true);
+    this(device, precision, intraOpThreads, jitOptimize, asyncThreads, trustedNativeCode, CpuRewrites.IN_BACKGROUND);
   }
 
   public LoadOptions {
     Objects.requireNonNull(device, "device");
     Objects.requireNonNull(precision, "precision");
+    Objects.requireNonNull(cpuRewrites, "cpuRewrites");
     if (intraOpThreads < 0) {
       throw new IllegalArgumentException("intraOpThreads must be >= 0, got " + intraOpThreads);
     }
@@ -90,17 +92,25 @@ public record LoadOptions(
   }
 
   /**
-   * Whether a TorchScript network that runs on the CPU is rewritten at load (default {@code true}).
-   * The rewrites make each call faster (Swin-T at 512x512: about 0.7x the time of the plain
-   * module) and cost time once, at load: on 2 cores about 0.45 s for the demo model and 1.9 s for
-   * Swin-T. Turn them off where the load matters more than the calls: a process that segments a
-   * few frames and exits, or a service that must answer its first request soon after starting.
-   * The two paths' class scores agree to within about 5e-6 (measured on the demo model and
-   * Swin-T; labels can differ only where two classes tie that closely). {@link ModelInfo#cpuRewrites()} says what a loaded model runs; CUDA models
-   * and AOTInductor packages are never rewritten. The environment variable {@code
-   * MASKFORMER_CPU_PASSES} narrows the set when they are on (docs/performance.md).
+   * Whether and when a TorchScript network that runs on the CPU is rewritten for faster calls
+   * (see {@link CpuRewrites}; default {@link CpuRewrites#IN_BACKGROUND}). The rewrites make each
+   * call faster (Swin-T at 512x512: about 0.7x the time of the network as exported); made in the
+   * background they cost the load nothing, at load about +0.2 s for the demo model and +0.8 s for
+   * Swin-T on 2 cores. The two paths' class scores agree to within about 5e-6 (measured on the
+   * demo model and Swin-T; labels can differ only where two classes tie that closely). {@link
+   * ModelInfo#cpuRewrites()} says what a loaded model runs. The environment variable {@code
+   * MASKFORMER_CPU_PASSES} narrows the set (docs/performance.md).
+   */
+  public LoadOptions withCpuRewrites(CpuRewrites when) {
+    return new LoadOptions(device, precision, intraOpThreads, jitOptimize, asyncThreads, trustedNativeCode, when);
+  }
+
+  /**
+   * {@code true}: the CPU rewrites in the background (the default, {@link
+   * CpuRewrites#IN_BACKGROUND}); {@code false}: none ({@link CpuRewrites#NONE}), the network runs
+   * as exported.
    */
   public LoadOptions withCpuRewrites(boolean enabled) {
-    return new LoadOptions(device, precision, intraOpThreads, jitOptimize, asyncThreads, trustedNativeCode, enabled);
+    return withCpuRewrites(enabled ? CpuRewrites.IN_BACKGROUND : CpuRewrites.NONE);
   }
 }

@@ -19,12 +19,14 @@ import java.util.List;
  * @param device where the model runs
  * @param precision precision of the network
  * @param metadataJson the maskformer.json text of the export
- * @param cpuRewrites what was done to a TorchScript network on the CPU at load ({@link
- *     LoadOptions#withCpuRewrites(boolean)}): {@code "none"}, {@code "none (...)"} with the reason,
- *     or the rewrites with their counts and load-time cost, e.g. {@code "freeze,linear,gelu,conv,
- *     channels_last: 59 linear (10 with GELU), 14 conv (11 with ReLU) on oneDNN (rewrites 140 ms)"};
- *     {@code "none (the rewritten network failed the test forward pass: ...)"} when the load fell
- *     back to the network as exported
+ * @param cpuRewrites what was done to a TorchScript network on the CPU ({@link CpuRewrites}):
+ *     {@code "none"}, {@code "none (...)"} with the reason (turned off; the rewritten network
+ *     failed the load's test forward pass, or its comparison with the exported one when made in
+ *     the background), or the rewrites with their counts and cost, e.g. {@code "freeze,linear,
+ *     gelu,conv,channels_last: 59 linear (10 with GELU), 14 conv (11 with ReLU) on oneDNN
+ *     (rewrites 140 ms)"}, followed by {@code ", checked in the background (...)"} when they were
+ *     made there; {@code "in the background (...)"} while they are being made ({@link
+ *     MaskFormer#info()} then reads it anew; {@link MaskFormer#awaitCpuRewrites()} waits)
  */
 public record ModelInfo(
     String path,
@@ -40,6 +42,14 @@ public record ModelInfo(
     Precision precision,
     String metadataJson,
     String cpuRewrites) {
+
+  /** How {@link #cpuRewrites()} begins while the rewrites are made in the background. */
+  public static final String REWRITES_PENDING = "in the background";
+
+  ModelInfo withCpuRewrites(String now) {
+    return new ModelInfo(path, variant, classes, numQueries, mean, std, resizeLong, resizeShort, formatVersion,
+        device, precision, metadataJson, now);
+  }
 
   /** Number of classes K; labels are 0..K-1. */
   public int numClasses() {

@@ -36,6 +36,9 @@ class ParityIT {
   static void load() {
     tiny = MaskFormer.load(TestModels.tiny());
     k300 = MaskFormer.load(TestModels.tinyK300());
+    // every comparison below on the network the models keep (BackgroundRewritesIT: before it)
+    tiny.awaitCpuRewrites();
+    k300.awaitCpuRewrites();
   }
 
   @AfterAll
@@ -87,7 +90,8 @@ class ParityIT {
   void aRewriteThatFailsItsFirstRunFallsBackToTheExportedModule() throws Exception {
     assumeFalse(tiny.info().cpuRewrites().contains(": 0 linear"),
         "this LibTorch has no oneDNN pointwise operators (Debian's 1.13): nothing is rewritten, nothing falls back");
-    try (MaskFormer fallback = MaskFormer.load(TestModels.bad("unbatched-conv.pt"));
+    try (MaskFormer fallback = MaskFormer.load(TestModels.bad("unbatched-conv.pt"),
+             LoadOptions.DEFAULTS.withCpuRewrites(CpuRewrites.AT_LOAD));
          MaskFormer plain = MaskFormer.load(TestModels.bad("unbatched-conv.pt"), LoadOptions.DEFAULTS.withCpuRewrites(false))) {
       String rewrites = fallback.info().cpuRewrites();
       assertTrue(rewrites.startsWith("none (the rewritten network failed the test forward pass: ")

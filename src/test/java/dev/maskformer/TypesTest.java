@@ -86,10 +86,17 @@ class TypesTest {
     // .pt2 packages run native code: never allowed unless asked for, and kept by every with*()
     assertFalse(LoadOptions.DEFAULTS.trustedNativeCode());
     // the CPU rewrites are on unless turned off, and every with*() keeps the choice
-    assertTrue(LoadOptions.DEFAULTS.cpuRewrites());
-    assertTrue(new LoadOptions(Device.CPU, Precision.FP32, 0, false, 0).cpuRewrites());
-    assertFalse(LoadOptions.DEFAULTS.withCpuRewrites(false).withDevice(Device.CPU).withPrecision(Precision.BF16)
+    assertEquals(CpuRewrites.IN_BACKGROUND, LoadOptions.DEFAULTS.cpuRewrites());
+    assertEquals(CpuRewrites.IN_BACKGROUND, new LoadOptions(Device.CPU, Precision.FP32, 0, false, 0).cpuRewrites());
+    assertEquals(CpuRewrites.NONE, LoadOptions.DEFAULTS.withCpuRewrites(false).withDevice(Device.CPU).withPrecision(Precision.BF16)
         .withIntraOpThreads(2).withJitOptimize(true).withAsyncThreads(3).withTrustedNativeCode(true).cpuRewrites());
+    assertEquals(CpuRewrites.IN_BACKGROUND, LoadOptions.DEFAULTS.withCpuRewrites(CpuRewrites.AT_LOAD).withCpuRewrites(true).cpuRewrites());
+    assertEquals(CpuRewrites.AT_LOAD, LoadOptions.DEFAULTS.withCpuRewrites(CpuRewrites.AT_LOAD).cpuRewrites());
+    assertThrows(NullPointerException.class, () -> LoadOptions.DEFAULTS.withCpuRewrites((CpuRewrites) null));
+    // the codes of the C ABI's mf_cpu_rewrites
+    assertEquals(2, CpuRewrites.IN_BACKGROUND.code());
+    assertEquals(0, CpuRewrites.AT_LOAD.code());
+    assertEquals(1, CpuRewrites.NONE.code());
     LoadOptions trusted = LoadOptions.DEFAULTS.withTrustedNativeCode(true);
     assertTrue(trusted.withDevice(Device.CPU).withPrecision(Precision.BF16).withIntraOpThreads(2)
         .withJitOptimize(true).withAsyncThreads(3).trustedNativeCode());

@@ -113,6 +113,7 @@ final class BenchCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--compare-python compares RGB frames: drop --format");
     }
     try (MaskFormer model = modelOptions.load(); Arena arena = Arena.ofShared()) {
+      model.awaitCpuRewrites();  // every timed call on the network the model keeps
       ImageLayout layout = ImageLayout.packed(frameSize.width(), frameSize.height(), format);
       List<Frame> frames = new ArrayList<>();
       List<Output> outputs = new ArrayList<>();

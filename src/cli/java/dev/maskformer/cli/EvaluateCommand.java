@@ -59,6 +59,10 @@ final class EvaluateCommand implements Callable<Integer> {
     try (MaskFormer model = modelOptions.load();
         MaskFormer other = reference == null ? null
             : MaskFormer.load(modelOptions.model, modelOptions.run.loadOptions().withPrecision(reference))) {
+      model.awaitCpuRewrites();  // every image on the network the model keeps
+      if (other != null) {
+        other.awaitCpuRewrites();
+      }
       MeanIou metric = new MeanIou(model.numClasses());
       MeanIou referenceMetric = new MeanIou(model.numClasses());
       Agreement agreement = new Agreement();

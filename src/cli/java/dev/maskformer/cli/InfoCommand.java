@@ -78,6 +78,7 @@ final class InfoCommand implements Callable<Integer> {
   }
 
   private void printModel(PrintWriter out, MaskFormer m) {
+    m.awaitCpuRewrites();  // their outcome, not "in the background"
     ModelInfo i = m.info();
     out.printf("device          %s, %s%n", i.device(), i.precision());
     out.printf("model           %s%n", i.path());

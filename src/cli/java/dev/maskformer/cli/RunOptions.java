@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.maskformer.cli;
 
+import dev.maskformer.CpuRewrites;
 import dev.maskformer.Device;
 import dev.maskformer.LoadOptions;
 import dev.maskformer.Precision;
@@ -33,10 +34,28 @@ final class RunOptions {
           + "use only for packages from a source you trust (TorchScript .pt needs no flag)"})
   boolean allowNativeCode;
 
-  @Option(names = "--no-cpu-rewrites", description = {
-      "run a TorchScript network on the CPU as it was exported, without the load-time rewrites "
-          + "(frozen, oneDNN layers): a faster load, slower calls"})
-  boolean noCpuRewrites;
+  @Option(names = "--cpu-rewrites", paramLabel = "WHEN", description = {
+      "when a TorchScript network on the CPU is rewritten for faster calls (frozen, oneDNN "
+          + "layers): background (default: calls start on the network as exported and move to "
+          + "the rewritten one once it is checked), at-load, or none"})
+  void cpuRewrites(String when) {
+    cpuRewrites = switch (when) {
+      case "background" -> CpuRewrites.IN_BACKGROUND;
+      case "at-load" -> CpuRewrites.AT_LOAD;
+      case "none" -> CpuRewrites.NONE;
+      default -> throw new ParameterException(mixee.commandLine(),
+          "--cpu-rewrites must be background, at-load or none, got '" + when + "'");
+    };
+  }
+
+  CpuRewrites cpuRewrites = CpuRewrites.IN_BACKGROUND;
+
+  @Option(names = "--no-cpu-rewrites", description = {"the same as --cpu-rewrites none"})
+  void noCpuRewrites(boolean none) {
+    if (none) {
+      cpuRewrites = CpuRewrites.NONE;
+    }
+  }
 
   @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = {
       "LibTorch intra-op threads, 1..4 x cores; default: the library's default, one per CPU "
@@ -55,6 +74,6 @@ final class RunOptions {
         .withIntraOpThreads(threads)
         .withJitOptimize(jitOptimize)
         .withTrustedNativeCode(allowNativeCode)
-        .withCpuRewrites(!noCpuRewrites);
+        .withCpuRewrites(cpuRewrites);
   }
 }

@@ -24,9 +24,11 @@ public final class SharedModels {
   private SharedModels() {}
 
   // trustedNativeCode is part of the key: a lease without it must not receive a .pt2 that a
-  // trusting caller loaded; cpuRewrites too: the two paths' results differ in rounding
+  // trusting caller loaded; cpuRewrites too: a caller who asked for none or for the rewrites
+  // at load must not receive a model that rewrites itself in the background
   private record Key(
-      Path path, int device, String precision, boolean jitOptimize, boolean trustedNativeCode, boolean cpuRewrites) {}
+      Path path, int device, String precision, boolean jitOptimize, boolean trustedNativeCode,
+      dev.maskformer.CpuRewrites cpuRewrites) {}
 
   // an entry exists from the first acquire on; its model arrives when that caller's load ends
   private static final class Entry {

@@ -78,7 +78,7 @@ public final class NativeModel implements AutoCloseable {
 
   /** What mf_load_options carries; {@code device} is -1 for the CPU, {@code precision} an mf_precision. */
   public record Options(
-      int device, int precision, int intraOpThreads, boolean jitOptimize, boolean allowNativeCode, boolean cpuRewrites) {}
+      int device, int precision, int intraOpThreads, boolean jitOptimize, boolean allowNativeCode, int cpuRewrites) {}
 
   /** Loads a model file. */
   public static NativeModel load(Path path, Options options) {
@@ -118,7 +118,7 @@ public final class NativeModel implements AutoCloseable {
       mf_load_options.intra_op_threads(opts, o.intraOpThreads());
       mf_load_options.jit_optimize(opts, o.jitOptimize() ? 1 : 0);
       mf_load_options.allow_native_code(opts, o.allowNativeCode() ? 1 : 0);
-      mf_load_options.cpu_rewrites(opts, o.cpuRewrites() ? maskformer_h.MF_CPU_REWRITES_AT_LOAD() : maskformer_h.MF_CPU_REWRITES_NONE());
+      mf_load_options.cpu_rewrites(opts, o.cpuRewrites());
       MemorySegment out = call.allocate(ADDRESS);
       NativeStatus.check(loader.call(call, opts, out), "load", name);
       MemorySegment raw = out.get(ADDRESS, 0);
@@ -143,6 +143,33 @@ public final class NativeModel implements AutoCloseable {
 
   public Facts facts() {
     return facts;
+  }
+
+  /** The CPU rewrites in force now (mf_model_info.cpu_rewrites): the outcome once they are done. */
+  public String cpuRewrites() {
+    enter();
+    try (Arena call = Arena.ofConfined()) {
+      MemorySegment info = mf_model_info.allocate(call);
+      mf_model_info.struct_size(info, (int) mf_model_info.sizeof());
+      NativeStatus.check(maskformer_h.mf_model_get_info(handle, info), "model info", name);
+      return rewritesText(mf_model_info.cpu_rewrites(info));
+    } finally {
+      exit();
+    }
+  }
+
+  /** Blocks until the CPU rewrites made in the background are done (mf_model_await_cpu_rewrites). */
+  public void awaitCpuRewrites() {
+    enter();
+    try {
+      NativeStatus.check(maskformer_h.mf_model_await_cpu_rewrites(handle), "await CPU rewrites", name);
+    } finally {
+      exit();
+    }
+  }
+
+  private static String rewritesText(MemorySegment text) {
+    return text.equals(MemorySegment.NULL) ? "none" : text.reinterpret(Long.MAX_VALUE).getString(0);
   }
 
   /** mf_model_format: 0 TorchScript, 1 AOTInductor package. */
@@ -175,8 +202,7 @@ public final class NativeModel implements AutoCloseable {
       }
       MemorySegment variant = mf_model_info.variant(info);
       String variantName = variant.equals(MemorySegment.NULL) ? "" : variant.reinterpret(Long.MAX_VALUE).getString(0);
-      MemorySegment rewrites = mf_model_info.cpu_rewrites(info);
-      String rewritesText = rewrites.equals(MemorySegment.NULL) ? "none" : rewrites.reinterpret(Long.MAX_VALUE).getString(0);
+      String rewritesText = rewritesText(mf_model_info.cpu_rewrites(info));
       List<String> names = new ArrayList<>(k);
       MemorySegment namePtr = call.allocate(ADDRESS);
       for (int i = 0; i < k; i++) {

@@ -42,10 +42,15 @@ class CliIT {
     assertTrue(r.out().contains("LibTorch"), r.out());
     assertTrue(r.out().contains("variant         test-tiny"), r.out());
     assertTrue(r.out().contains("building, edifice"), r.out());
-    assertTrue(r.out().contains("CPU rewrites    freeze"), r.out());
+    // the default makes them in the background; info waits for the outcome
+    assertTrue(r.out().contains("CPU rewrites    freeze") && r.out().contains("checked in the background"), r.out());
     Result plain = run("info", "--model", MODELS.resolve("tiny.pt").toString(), "--no-cpu-rewrites");
     assertEquals(0, plain.code(), plain.err());
     assertTrue(plain.out().contains("CPU rewrites    none (turned off in the load options)"), plain.out());
+    Result none = run("info", "--model", MODELS.resolve("tiny.pt").toString(), "--cpu-rewrites", "none");
+    assertTrue(none.out().contains("CPU rewrites    none (turned off in the load options)"), none.out());
+    Result atLoad = run("info", "--model", MODELS.resolve("tiny.pt").toString(), "--cpu-rewrites", "at-load");
+    assertTrue(atLoad.out().contains("CPU rewrites    freeze") && !atLoad.out().contains("background"), atLoad.out());
     Result json = run("info", "--model", MODELS.resolve("tiny.pt").toString(), "--json");
     assertTrue(json.out().trim().startsWith("{"), json.out());
   }
@@ -57,7 +62,8 @@ class CliIT {
     for (String[] args : new String[][] {
         {"info", "--json"}, {"info", "--classes"}, {"info", "--threads", "-3"},
         {"segment", "--model", model, "--alpha", "2", image}, {"segment", "--model", model, "--alpha", "-0.1", image},
-        {"segment", "--model", model, "--threads", "-1", image}}) {
+        {"segment", "--model", model, "--threads", "-1", image},
+        {"segment", "--model", model, "--cpu-rewrites", "sometimes", image}}) {
       Result r = run(args);
       assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
       assertTrue(r.err().contains("--"), r.err());

@@ -221,6 +221,15 @@ public class maskformer_h extends maskformer_h$shared {
     public static int MF_CPU_REWRITES_NONE() {
         return MF_CPU_REWRITES_NONE;
     }
+    private static final int MF_CPU_REWRITES_IN_BACKGROUND = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define MF_CPU_REWRITES_IN_BACKGROUND 2
+     * }
+     */
+    public static int MF_CPU_REWRITES_IN_BACKGROUND() {
+        return MF_CPU_REWRITES_IN_BACKGROUND;
+    }
     private static final int MF_FORMAT_TORCHSCRIPT = (int)0L;
     /**
      * {@snippet lang=c :
@@ -1660,6 +1669,66 @@ public class maskformer_h extends maskformer_h$shared {
                 traceDowncall("mf_model_free", model);
             }
             mh$.invokeExact(model);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_model_await_cpu_rewrites {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            maskformer_h.C_INT,
+            maskformer_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_model_await_cpu_rewrites");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * mf_status mf_model_await_cpu_rewrites(const mf_model *model)
+     * }
+     */
+    public static FunctionDescriptor mf_model_await_cpu_rewrites$descriptor() {
+        return mf_model_await_cpu_rewrites.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * mf_status mf_model_await_cpu_rewrites(const mf_model *model)
+     * }
+     */
+    public static MethodHandle mf_model_await_cpu_rewrites$handle() {
+        return mf_model_await_cpu_rewrites.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * mf_status mf_model_await_cpu_rewrites(const mf_model *model)
+     * }
+     */
+    public static MemorySegment mf_model_await_cpu_rewrites$address() {
+        return mf_model_await_cpu_rewrites.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * mf_status mf_model_await_cpu_rewrites(const mf_model *model)
+     * }
+     */
+    public static int mf_model_await_cpu_rewrites(MemorySegment model) {
+        var mh$ = mf_model_await_cpu_rewrites.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_model_await_cpu_rewrites", model);
+            }
+            return (int)mh$.invokeExact(model);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
