@@ -54,8 +54,10 @@ extern "C" {
  *  4: one mf_model_segment (mf_output carries segment ids, segments and confidence,
  *  mf_segment_options the inference rule and thresholds; no _ext or _keepalive variants); one
  *  rule for short structs (struct_size, static inline inits; no exported init functions);
- *  mf_image, mf_output and mf_segment_info start with struct_size. */
-#define MF_ABI_VERSION 4
+ *  mf_image, mf_output and mf_segment_info start with struct_size.
+ *  5: MF_CPU_REWRITES_IN_BACKGROUND, mf_load_options_init's new default;
+ *  mf_model_await_cpu_rewrites, mf_stop_cpu_rewrites. */
+#define MF_ABI_VERSION 5
 
 /* ============================================================================================= */
 /* Status codes                                                                                  */
@@ -225,7 +227,7 @@ typedef int32_t mf_cpu_rewrites;
                                        first run is the load's test forward pass (one that fails
                                        it runs as exported). MASKFORMER_CPU_PASSES narrows the set.
                                        Faster calls (about 1.4x on Swin-T), a slower load (about
-                                       +0.2 s for the demo model, +0.8 s for Swin-T on 2 cores). */
+                                       +0.17 s for the demo model, +0.5 s for Swin-T on 2 cores). */
 #define MF_CPU_REWRITES_NONE 1    /**< The module runs as it is: the fastest load, slower calls. */
 #define MF_CPU_REWRITES_IN_BACKGROUND 2 /**< The default: the same rewrites, made by a thread of
                                        the model's own after mf_model_load returned (as fast as
@@ -326,9 +328,17 @@ static inline void mf_model_info_init(mf_model_info *info) {
 
 /** Blocks until the CPU rewrites made in the background (MF_CPU_REWRITES_IN_BACKGROUND) are done:
  *  calls made after it returns run the network mf_model_get_info's cpu_rewrites names. Returns at
- *  once for other models. Thread-safe; the wait is bounded by the rewrite (about 0.2 s for the
- *  demo model, 1 s for Swin-T on 2 cores). */
+ *  once for other models. Thread-safe; the wait lasts as long as the rewrite (on 2 idle cores
+ *  about 0.3 s for the demo model, 1.1 s for Swin-T; longer while calls keep the cores busy, as
+ *  the rewrite runs at a lower priority). */
 MF_API mf_status mf_model_await_cpu_rewrites(const mf_model *model);
+
+/** Stops every CPU rewrite still running in the background and waits for its thread; none starts
+ *  afterwards (models keep running the network they run now: the exported one, or the rewritten
+ *  one if it was done). For the end of a process: LibTorch's globals must not be destroyed while a
+ *  rewrite runs, so a program that exits with models loaded calls this (or frees its models)
+ *  first. The Java side calls it from a shutdown hook. Thread-safe; idempotent. */
+MF_API void mf_stop_cpu_rewrites(void);
 
 /** Copies the model's facts that fit in out->struct_size into *out. Fails with INVALID_ARGUMENT.
  *  Thread-safe. */

@@ -13,6 +13,7 @@
 #include <new>
 #include <string>
 
+#include "cpu_optimize.hpp"
 #include "error.hpp"
 #include "host_memory.hpp"
 #include "maskformer.h"
@@ -537,6 +538,10 @@ MF_API mf_status mf_model_get_info(const mf_model* model, mf_model_info* out) {
 
 MF_API mf_status mf_model_await_cpu_rewrites(const mf_model* model) {
   return guard([&] { model_of(model).await_optimizations(); });
+}
+
+MF_API void mf_stop_cpu_rewrites(void) {
+  guard([&] { stop_background_rewrites(); });
 }
 
 MF_API mf_status mf_model_format(const mf_model* model, int32_t* out_format) {

@@ -501,6 +501,7 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
       if (report != nullptr) *report = "freeze,ofi" + took();
       return CpuNetwork(frozen);
     }
+    if (stopped()) return CpuNetwork(module);
     std::string why;
     graph = fold_attributes(module, &why, &state->folded, &state->pinned);
     if (!graph) {
@@ -593,26 +594,30 @@ bool agree(const c10::IValue& a, const c10::IValue& b, double tol, std::string* 
   return true;
 }
 
-// Background rewrites still running. At the end of the process (static destruction, which runs
-// before LibTorch's own: the shim is loaded after it) each is stopped and waited for, so that no
-// thread runs inside LibTorch while its globals are destroyed (a model never freed, or an exit
-// during a load).
+// Background rewrites still running. stop_background_rewrites() (the Java side calls it from a
+// shutdown hook, before exit() destroys any static; C programs should call it, or free their
+// models, before they exit) stops each and waits for its thread, and refuses threads after it, so
+// that no rewrite runs inside LibTorch while its globals are destroyed. Never destroyed itself.
 class Registry {
  public:
   static Registry& get() {
-    static Registry registry;
-    return registry;
+    static Registry* registry = new Registry();
+    return *registry;
   }
-  void add(const std::shared_ptr<BackgroundNetwork::State>& s) {
+  // false once the process is ending: no thread may start then
+  bool add(const std::shared_ptr<BackgroundNetwork::State>& s) {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (ending_) return false;
     running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& w) { return w.expired(); }),
                    running_.end());
     running_.push_back(s);
+    return true;
   }
-  ~Registry();
+  void stop_all();
 
  private:
   std::mutex mutex_;
+  bool ending_ = false;
   std::vector<std::weak_ptr<BackgroundNetwork::State>> running_;
 };
 
@@ -622,6 +627,7 @@ struct BackgroundNetwork::State {
   torch::jit::Module module;
   CpuPasses passes;
   at::ScalarType dtype;
+  bool jit_optimize = false;
   std::string pending = "in the background (calls run the network as exported until the rewritten one has "
                         "been checked against it)";
   std::string final;                 // written once, before done is set
@@ -667,17 +673,18 @@ struct BackgroundNetwork::State {
       const LongLivedScope weights;  // the prepacked weights live with the model
       candidate = std::make_unique<CpuNetwork>(optimize_for_cpu(module, passes, &report, &cancel));
     }
-    if (cancel) return "none (the model was freed while its rewrites ran)";
+    if (cancel) return "none (stopped: the model was freed, or the process is ending)";
     if (!candidate->graph()) return report;  // "not frozen: ...", or nothing to rewrite
     const clock::time_point rewritten = clock::now();
     std::shared_ptr<Running> exported = network();
     {
       c10::InferenceMode inference;
-      // values only: no profiling run of the JIT executor at a size no call asked for
-      torch::jit::GraphOptimizerEnabledGuard no_profiling(false);
+      // as the load's test forward pass runs: the executor setting the calls use
+      torch::jit::GraphOptimizerEnabledGuard optimizer(jit_optimize);
       at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(20261207);
       const at::Tensor x = at::randn({1, 3, 64, 96}, gen, at::TensorOptions().dtype(at::kFloat)).to(dtype);
       const c10::IValue a = exported->net.forward(x);
+      if (cancel) return "none (stopped: the model was freed, or the process is ending)";
       c10::IValue b;
       try {
         b = candidate->forward(x);
@@ -711,23 +718,36 @@ struct BackgroundNetwork::State {
 
 namespace {
 
-Registry::~Registry() {
+void Registry::stop_all() {
   std::vector<std::shared_ptr<BackgroundNetwork::State>> left;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    ending_ = true;
     for (const auto& w : running_)
       if (auto s = w.lock()) left.push_back(s);
+    running_.clear();
   }
   for (const auto& s : left) s->stop();
 }
 
+// The last resort for C programs that exit with models loaded: at the shim's own static
+// destruction (LibTorch's statics made after the shim was loaded may be gone by then, hence
+// stop_background_rewrites() before exit()).
+struct StopAtExit {
+  ~StopAtExit() { Registry::get().stop_all(); }
+} stop_at_exit;
+
 }  // namespace
 
-BackgroundNetwork::BackgroundNetwork(torch::jit::Module module, CpuPasses passes, at::ScalarType dtype)
+void stop_background_rewrites() { Registry::get().stop_all(); }
+
+BackgroundNetwork::BackgroundNetwork(torch::jit::Module module, CpuPasses passes, at::ScalarType dtype,
+                                     bool jit_optimize)
     : state_(std::make_shared<State>()) {
   state_->module = module;
   state_->passes = passes;
   state_->dtype = dtype;
+  state_->jit_optimize = jit_optimize;
   state_->current = std::make_shared<Running>(CpuNetwork(std::move(module)));
 }
 
@@ -739,28 +759,42 @@ void BackgroundNetwork::start(const std::string& label) {
     if (!state_->finished || state_->done) return;
     state_->finished = false;
   }
-  Registry::get().add(state_);
+  if (!Registry::get().add(state_)) {
+    state_->finish("none (the process is ending)");
+    return;
+  }
   State* s = state_.get();  // the thread ends before the state does (stop() joins it)
   std::lock_guard<std::mutex> lock(s->join_mutex);
-  s->thread = std::thread([s, label] {
-    // below the calls in the scheduler's weighting (nice 10: about a tenth of a core when every
-    // core is busy with calls): the first calls, made while this runs, keep the cores; the OpenMP
-    // workers this thread starts inherit it. Raising one's own nice value needs no privilege.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
-    std::string report;
-    try {
-      report = s->rewrite_and_check();
-    } catch (const std::exception& e) {
-      const std::string what = summarise_error(text_of(e));
-      report = "none (rewriting in the background failed: " + what.substr(0, what.find('\n')) + ")";
-    } catch (...) {
-      report = "none (rewriting in the background failed)";
-    }
-    // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
-    if (const char* verbose = std::getenv("MASKFORMER_VERBOSE"); verbose != nullptr && verbose[0] == '1')
-      std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", label.c_str(), report.c_str());
-    s->finish(std::move(report));
-  });
+  try {
+    s->thread = std::thread([s, label] {
+      // below the calls in the scheduler's weighting (nice 10: about a tenth of a core when every
+      // core is busy with calls): the first calls, made while this runs, keep the cores; the
+      // OpenMP workers this thread starts inherit it. Raising one's own nice value needs no
+      // privilege.
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+      std::string report = "none (rewriting in the background failed)";
+      try {
+        report = s->rewrite_and_check();
+      } catch (const std::exception& e) {
+        try {
+          const std::string what = summarise_error(text_of(e));
+          report = "none (rewriting in the background failed: " + what.substr(0, what.find('\n')) + ")";
+        } catch (...) {  // no memory left for the text: the literal one stays
+        }
+      } catch (...) {
+      }
+      try {
+        // MASKFORMER_VERBOSE=1: what the load did to the network, on stderr (docs/performance.md)
+        if (const char* verbose = std::getenv("MASKFORMER_VERBOSE"); verbose != nullptr && verbose[0] == '1')
+          std::fprintf(stderr, "maskformer: %s: CPU rewrites %s\n", label.c_str(), report.c_str());
+      } catch (...) {
+      }
+      s->finish(std::move(report));
+    });
+  } catch (const std::exception& e) {
+    // no thread (EAGAIN): the model runs as exported, as it does until a rewrite is done
+    s->finish(std::string("none (no thread for the rewrites: ") + e.what() + ")");
+  }
 }
 
 c10::IValue BackgroundNetwork::forward(const at::Tensor& x) const {

@@ -80,11 +80,11 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
 // the network it started on) and the weights it holds prepacked leave the module once the last
 // call on the exported module has returned. If they do not, or the rewrite fails, the module runs
 // as exported for good and report() says why. Thread-safe; the destructor stops the rewrite
-// (between its stages) and waits for the thread, and so does the end of the process for models
-// never freed.
+// (between its stages) and waits for the thread; stop_background_rewrites() does so for all.
 class BackgroundNetwork {
  public:
-  BackgroundNetwork(torch::jit::Module module, CpuPasses passes, at::ScalarType dtype);
+  // `jit_optimize`: the executor setting of the model's calls (its test run uses it too)
+  BackgroundNetwork(torch::jit::Module module, CpuPasses passes, at::ScalarType dtype, bool jit_optimize);
   ~BackgroundNetwork();
   BackgroundNetwork(const BackgroundNetwork&) = delete;
   BackgroundNetwork& operator=(const BackgroundNetwork&) = delete;
@@ -103,5 +103,9 @@ class BackgroundNetwork {
  private:
   std::shared_ptr<State> state_;
 };
+
+// Stops every background rewrite and waits for its thread; none starts afterwards (models keep the
+// network they run). For the end of the process (mf_stop_cpu_rewrites).
+void stop_background_rewrites();
 
 }  // namespace maskformer

@@ -122,7 +122,7 @@ std::unique_ptr<Backend> load_torchscript(const std::string& path, const Archive
     // another module, not a graph over this one: made at load
     if (options.cpu_rewrites == MF_CPU_REWRITES_IN_BACKGROUND && passes.freeze && !passes.ofi)
       return std::make_unique<ScriptBackend>(
-          std::make_unique<BackgroundNetwork>(module, passes, scalar_type(options.precision)));
+          std::make_unique<BackgroundNetwork>(module, passes, scalar_type(options.precision), options.jit_optimize));
     network = optimize_for_cpu(module, passes, &report);
   } else if (device.is_cpu()) {
     report = "none (turned off in the load options)";

@@ -603,6 +603,23 @@ static void model_checks(const char *path) {
 
   yuv_model_checks(model, info.num_classes);
 
+  /* the end of a process: mf_stop_cpu_rewrites stops the rewrites and refuses later ones; a model
+     loaded afterwards runs as exported and says why */
+  mf_stop_cpu_rewrites();
+  mf_stop_cpu_rewrites();
+  {
+    mf_model *late = NULL;
+    mf_load_options defaults;
+    mf_load_options_init(&defaults);
+    CHECK(mf_model_load(path, &defaults, &late) == MF_OK && late != NULL);
+    CHECK(mf_model_await_cpu_rewrites(late) == MF_OK);
+    mf_model_info ended;
+    mf_model_info_init(&ended);
+    CHECK(mf_model_get_info(late, &ended) == MF_OK && strcmp(ended.cpu_rewrites, "none (the process is ending)") == 0);
+    CHECK(mf_model_segment(late, &image, &out, 1, &seg, 0) == MF_OK);
+    mf_model_free(late);
+  }
+
   free(pixels);
   free(labels);
   free(scores);

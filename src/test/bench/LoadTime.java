@@ -14,7 +14,8 @@ import java.nio.file.Path;
  * test forward pass, then the first and the second segment call on a 512x384 RGB frame (the first
  * result is what a user waits for), then the median of six more calls. Prints wall and main-thread
  * CPU milliseconds of each part as one line. MASKFORMER_LOADTIME_REWRITES=AT_LOAD (a CpuRewrites
- * name) loads with that choice instead of the default (builds that have it).
+ * name) loads with that choice instead of the default (builds that have it);
+ * MASKFORMER_LOADTIME_AWAIT=1 makes the first call wait for the rewrites (awaitCpuRewrites).
  */
 public class LoadTime {
   /** MaskFormerRuntime.info() (MaskFormer.runtime() in builds before the API had that type). */
@@ -42,6 +43,9 @@ public class LoadTime {
       for (long i = 0; i < pixels.byteSize(); i++) pixels.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (i * 7 % 251));
       Frame frame = new Frame(pixels, new ImageLayout(w, h, w * 3L, PixelFormat.RGB));
       long t3 = System.nanoTime();
+      if (System.getenv("MASKFORMER_LOADTIME_AWAIT") != null) {
+        m.awaitCpuRewrites();  // the first call waits for the rewritten network (builds that have it)
+      }
       m.segment(frame).close();
       long t4 = System.nanoTime();
       m.segment(frame).close();

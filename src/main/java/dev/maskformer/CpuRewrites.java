@@ -12,18 +12,27 @@ public enum CpuRewrites {
   /**
    * The default. {@link MaskFormer#load} returns as soon as the network as exported has passed
    * the load's test forward pass (as fast as {@link #NONE}); a thread of the model's own then
-   * rewrites it (on 2 cores about 0.2 s for the demo model, 1 s for Swin-T) and compares the
+   * rewrites it (on 2 idle cores about 0.3 s for the demo model, 1.1 s for Swin-T; at a lower
+   * priority than the calls, so longer while they keep every core busy) and compares the
    * rewritten network's outputs with the exported one's on a test input. If they agree, calls
    * move to the rewritten network; a call in flight finishes on the one it started on. So the
    * scores of the same frame may differ by rounding (about 1e-6) between a call made before the
    * switch and one after; labels differ only where two classes tie that closely. {@link
    * MaskFormer#awaitCpuRewrites()} waits for the switch (benchmarks, tests that compare runs).
    * Closing the model during the rewrite waits for it to stop.
+   *
+   * <p>The first calls made during the rewrite run the slower exported network beside it: for a
+   * large model called right after its load the first result comes later than with {@link
+   * #AT_LOAD} (Swin-T at 512x384 on 2 cores: load plus first call 6.1 s, against 4.5 s with
+   * {@code AT_LOAD} and 5.2 s with {@link #NONE}); for the demo model it comes sooner (0.84 s
+   * against 0.94 s). A program that loads a large model and needs its first frame at once picks
+   * {@code AT_LOAD}; one that does other work after the load (opening a stream, starting a server)
+   * gets the rewrites for free.
    */
   IN_BACKGROUND(2),
   /**
    * The same rewrites, made before {@code load} returns: every call runs the rewritten network,
-   * and the load takes longer (on 2 cores about +0.2 s for the demo model, +0.8 s for Swin-T).
+   * and the load takes longer (on 2 cores about +0.17 s for the demo model, +0.5 s for Swin-T).
    * The rewritten network's first run is the load's test forward pass; one that fails it runs as
    * exported instead.
    */

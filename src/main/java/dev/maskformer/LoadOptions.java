@@ -95,8 +95,8 @@ public record LoadOptions(
    * Whether and when a TorchScript network that runs on the CPU is rewritten for faster calls
    * (see {@link CpuRewrites}; default {@link CpuRewrites#IN_BACKGROUND}). The rewrites make each
    * call faster (Swin-T at 512x512: about 0.7x the time of the network as exported); made in the
-   * background they cost the load nothing, at load about +0.2 s for the demo model and +0.8 s for
-   * Swin-T on 2 cores. The two paths' class scores agree to within about 5e-6 (measured on the
+   * background they cost the load nothing, at load about +0.17 s for the demo model and +0.5 s
+   * for Swin-T on 2 cores (which to choose: {@link CpuRewrites#IN_BACKGROUND}). The two paths' class scores agree to within about 5e-6 (measured on the
    * demo model and Swin-T; labels can differ only where two classes tie that closely). {@link
    * ModelInfo#cpuRewrites()} says what a loaded model runs. The environment variable {@code
    * MASKFORMER_CPU_PASSES} narrows the set (docs/performance.md).

@@ -286,7 +286,8 @@ public final class MaskFormer implements AutoCloseable {
    * Waits until the CPU rewrites made in the background ({@link CpuRewrites#IN_BACKGROUND}, the
    * default) are done, and returns their outcome, {@link ModelInfo#cpuRewrites()}: calls made
    * after it returns all run the same network. Returns at once for models loaded otherwise. The
-   * wait is bounded by the rewrite (on 2 cores about 0.2 s for the demo model, 1 s for Swin-T).
+   * wait lasts as long as the rewrite (on 2 idle cores about 0.3 s for the demo model, 1.1 s for
+   * Swin-T; longer while calls keep every core busy).
    *
    * @throws IllegalStateException the model is closed
    */

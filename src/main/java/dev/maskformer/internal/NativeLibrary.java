@@ -46,7 +46,7 @@ import java.util.zip.CRC32;
  */
 public final class NativeLibrary {
   /** The C ABI version these bindings were generated for. */
-  public static final int EXPECTED_ABI = 4;
+  public static final int EXPECTED_ABI = 5;
 
   private static final String LIBRARY = "libmaskformer.so";
   private static final String PROPERTIES = "libmaskformer.properties";
@@ -76,6 +76,14 @@ public final class NativeLibrary {
       try {
         load();
         loaded = true;
+        // CPU rewrites still running in the background stop before exit() destroys LibTorch's
+        // globals (mf_stop_cpu_rewrites); the models keep the network they run
+        try {
+          Runtime.getRuntime().addShutdownHook(
+              new Thread(maskformer_h::mf_stop_cpu_rewrites, "maskformer-stop-cpu-rewrites"));
+        } catch (IllegalStateException shuttingDown) {
+          maskformer_h.mf_stop_cpu_rewrites(); // loaded during shutdown: no rewrite may start
+        }
       } catch (NativeException e) {
         failure = e;
         throw e;

@@ -23,10 +23,10 @@ public class maskformer_h extends maskformer_h$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int MF_ABI_VERSION = (int)4L;
+    private static final int MF_ABI_VERSION = (int)5L;
     /**
      * {@snippet lang=c :
-     * #define MF_ABI_VERSION 4
+     * #define MF_ABI_VERSION 5
      * }
      */
     public static int MF_ABI_VERSION() {
@@ -1729,6 +1729,63 @@ public class maskformer_h extends maskformer_h$shared {
                 traceDowncall("mf_model_await_cpu_rewrites", model);
             }
             return (int)mh$.invokeExact(model);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class mf_stop_cpu_rewrites {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("mf_stop_cpu_rewrites");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void mf_stop_cpu_rewrites()
+     * }
+     */
+    public static FunctionDescriptor mf_stop_cpu_rewrites$descriptor() {
+        return mf_stop_cpu_rewrites.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void mf_stop_cpu_rewrites()
+     * }
+     */
+    public static MethodHandle mf_stop_cpu_rewrites$handle() {
+        return mf_stop_cpu_rewrites.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void mf_stop_cpu_rewrites()
+     * }
+     */
+    public static MemorySegment mf_stop_cpu_rewrites$address() {
+        return mf_stop_cpu_rewrites.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void mf_stop_cpu_rewrites()
+     * }
+     */
+    public static void mf_stop_cpu_rewrites() {
+        var mh$ = mf_stop_cpu_rewrites.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("mf_stop_cpu_rewrites");
+            }
+            mh$.invokeExact();
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
