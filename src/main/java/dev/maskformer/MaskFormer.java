@@ -292,8 +292,12 @@ public final class MaskFormer implements AutoCloseable {
    * @throws IllegalStateException the model is closed
    */
   public String awaitCpuRewrites() {
-    NativeCalls.run(model::awaitCpuRewrites);
-    return info().cpuRewrites();
+    String outcome = NativeCalls.call(model::awaitCpuRewrites);
+    ModelInfo i = info;
+    if (!outcome.equals(i.cpuRewrites())) {
+      info = i.withCpuRewrites(outcome);
+    }
+    return outcome;
   }
 
   /** TorchScript or AOTInductor package: what the file held. */

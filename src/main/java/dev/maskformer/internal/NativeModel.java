@@ -158,11 +158,18 @@ public final class NativeModel implements AutoCloseable {
     }
   }
 
-  /** Blocks until the CPU rewrites made in the background are done (mf_model_await_cpu_rewrites). */
-  public void awaitCpuRewrites() {
+  /**
+   * Blocks until the CPU rewrites made in the background are done (mf_model_await_cpu_rewrites),
+   * then returns their outcome (read in the same call: a close meanwhile cannot hide it).
+   */
+  public String awaitCpuRewrites() {
     enter();
-    try {
+    try (Arena call = Arena.ofConfined()) {
       NativeStatus.check(maskformer_h.mf_model_await_cpu_rewrites(handle), "await CPU rewrites", name);
+      MemorySegment info = mf_model_info.allocate(call);
+      mf_model_info.struct_size(info, (int) mf_model_info.sizeof());
+      NativeStatus.check(maskformer_h.mf_model_get_info(handle, info), "model info", name);
+      return rewritesText(mf_model_info.cpu_rewrites(info));
     } finally {
       exit();
     }
