@@ -34,6 +34,9 @@ class PageFaultIT {
     MaskFormerRuntime.setHostCacheLimit(MaskFormerRuntime.HOST_CACHE_AUTO);
     Path path = name.equals("demo") ? TestModels.demoModel() : TestModels.tiny();
     try (MaskFormer model = MaskFormer.load(path); Arena arena = Arena.ofConfined()) {
+      // steady state starts once calls run the rewritten network: until then the rewrite (its
+      // thread faults too) and the switch's first calls at a size are still to come
+      model.awaitCpuRewrites();
       ImageLayout layout = ImageLayout.packed(width, height, PixelFormat.RGB);
       MemorySegment pixels = arena.allocate(layout.byteSize());
       SplittableRandom random = new SplittableRandom(7);
