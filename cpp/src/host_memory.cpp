@@ -29,7 +29,8 @@ namespace {
 constexpr size_t kAlignment = 64;
 constexpr size_t kHeader = 64;                 // block size lives just before the data
 constexpr size_t kCacheMin = 128 * 1024;       // smaller blocks go straight back to malloc
-constexpr size_t kHugeMin = size_t(4) << 20;   // blocks this large ask for transparent huge pages
+constexpr size_t kHugeMin = size_t(4) << 20;   // blocks this large made at load ask for transparent huge pages
+constexpr size_t kHugeCallMin = size_t(16) << 20;  // and blocks this large made by calls
 constexpr size_t kAutoFloor = size_t(32) << 20;  // the automatic limit never goes below this
 constexpr size_t kDefaultCap = size_t(2) << 30;  // nor above this, unless set explicitly
 
@@ -167,12 +168,14 @@ void* raw_block(size_t usable) {
   if (usable >= kCacheMin) {
     void* base = ::mmap(nullptr, kHeader + usable, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) return nullptr;
-    // Transparent huge pages for a large block made while a model loads (LongLivedScope): it
-    // faults once per 2 MiB instead of once per 4 KiB. On the VMs measured a 4 KiB fault costs
-    // ~11 us (touching 100 MB fresh: 280 ms; 6 ms with huge pages once the host backs the
-    // memory); Swin-T's weights and their oneDNN copies are ~220 MB. Only where the system lets
-    // processes ask (/sys/kernel/mm/transparent_hugepage/enabled "madvise" or "always").
-    if (tl_long_lived > 0 && kHeader + usable >= kHugeMin && huge_pages_wanted())
+    // Transparent huge pages for a large block: it faults once per 2 MiB instead of once per 4 KiB.
+    // On the VMs measured a 4 KiB fault costs ~11 us (touching 100 MB fresh: 280 ms; 6 ms with
+    // huge pages once the host backs the memory). Blocks made while a model loads
+    // (LongLivedScope: Swin-T's weights and their oneDNN copies, ~220 MB) from 4 MiB; blocks made
+    // by calls from 16 MiB (Swin-T's first call faulted 212K pages, 120K with this; the demo's
+    // calls at 512x384 make no block this large). Only where the system lets processes ask
+    // (/sys/kernel/mm/transparent_hugepage/enabled "madvise" or "always").
+    if (kHeader + usable >= (tl_long_lived > 0 ? kHugeMin : kHugeCallMin) && huge_pages_wanted())
       (void)::madvise(base, kHeader + usable, MADV_HUGEPAGE);
     *static_cast<size_t*>(base) = usable;
     return static_cast<char*>(base) + kHeader;

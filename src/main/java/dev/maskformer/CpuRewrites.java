@@ -23,8 +23,8 @@ public enum CpuRewrites {
    *
    * <p>The first calls made during the rewrite run the slower exported network beside it: for a
    * large model called right after its load the first result comes later than with {@link
-   * #AT_LOAD} (Swin-T at 512x384 on 2 cores: load plus first call 6.1 s, against 4.5 s with
-   * {@code AT_LOAD} and 5.2 s with {@link #NONE}); for the demo model it comes sooner (0.84 s
+   * #AT_LOAD} (Swin-T at 512x384 on 2 cores: load plus first call 4.7 s, against 3.5 s with
+   * {@code AT_LOAD} and 3.9 s with {@link #NONE}); for the demo model it comes sooner (0.84 s
    * against 0.94 s). A program that loads a large model and needs its first frame at once picks
    * {@code AT_LOAD}; one that does other work after the load (opening a stream, starting a server)
    * gets the rewrites for free.
