@@ -149,10 +149,7 @@ public final class NativeModel implements AutoCloseable {
   public String cpuRewrites() {
     enter();
     try (Arena call = Arena.ofConfined()) {
-      MemorySegment info = mf_model_info.allocate(call);
-      mf_model_info.struct_size(info, (int) mf_model_info.sizeof());
-      NativeStatus.check(maskformer_h.mf_model_get_info(handle, info), "model info", name);
-      return rewritesText(mf_model_info.cpu_rewrites(info));
+      return readCpuRewrites(call);
     } finally {
       exit();
     }
@@ -166,13 +163,18 @@ public final class NativeModel implements AutoCloseable {
     enter();
     try (Arena call = Arena.ofConfined()) {
       NativeStatus.check(maskformer_h.mf_model_await_cpu_rewrites(handle), "await CPU rewrites", name);
-      MemorySegment info = mf_model_info.allocate(call);
-      mf_model_info.struct_size(info, (int) mf_model_info.sizeof());
-      NativeStatus.check(maskformer_h.mf_model_get_info(handle, info), "model info", name);
-      return rewritesText(mf_model_info.cpu_rewrites(info));
+      return readCpuRewrites(call);
     } finally {
       exit();
     }
+  }
+
+  /** mf_model_info.cpu_rewrites now; the caller has entered. */
+  private String readCpuRewrites(Arena call) {
+    MemorySegment info = mf_model_info.allocate(call);
+    mf_model_info.struct_size(info, (int) mf_model_info.sizeof());
+    NativeStatus.check(maskformer_h.mf_model_get_info(handle, info), "model info", name);
+    return rewritesText(mf_model_info.cpu_rewrites(info));
   }
 
   private static String rewritesText(MemorySegment text) {
