@@ -623,6 +623,8 @@ class Registry {
 
 }  // namespace
 
+constexpr const char* kStopped = "none (stopped: the model was freed, or the process is ending)";
+
 struct BackgroundNetwork::State {
   torch::jit::Module module;
   CpuPasses passes;
@@ -673,7 +675,7 @@ struct BackgroundNetwork::State {
       const LongLivedScope weights;  // the prepacked weights live with the model
       candidate = std::make_unique<CpuNetwork>(optimize_for_cpu(module, passes, &report, &cancel));
     }
-    if (cancel) return "none (stopped: the model was freed, or the process is ending)";
+    if (cancel) return kStopped;
     if (!candidate->graph()) return report;  // "not frozen: ...", or nothing to rewrite
     const clock::time_point rewritten = clock::now();
     std::shared_ptr<Running> exported = network();
@@ -684,7 +686,7 @@ struct BackgroundNetwork::State {
       at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(20261207);
       const at::Tensor x = at::randn({1, 3, 64, 96}, gen, at::TensorOptions().dtype(at::kFloat)).to(dtype);
       const c10::IValue a = exported->net.forward(x);
-      if (cancel) return "none (stopped: the model was freed, or the process is ending)";
+      if (cancel) return kStopped;
       c10::IValue b;
       try {
         b = candidate->forward(x);

@@ -43,9 +43,9 @@ class HostCallScope {
 
 // Marks a model load on this thread: large blocks allocated meanwhile (the weights as read, the
 // weights prepacked for oneDNN) live as long as the model and are mapped with transparent huge
-// pages, where the system allows it and MASKFORMER_HUGE_PAGES is not 0: they fault once per
-// 2 MiB instead of once per 4 KiB. Calls keep 4 KiB pages (their blocks come and go; huge pages
-// made steady calls 3-8% slower in a measurement). Nestable.
+// pages from 4 MiB, where the system allows it and MASKFORMER_HUGE_PAGES is not 0: they fault
+// once per 2 MiB instead of once per 4 KiB. Blocks made by calls get them only from 16 MiB (huge
+// pages for all call blocks from 4 MiB made steady demo calls 3-8% slower once). Nestable.
 class LongLivedScope {
  public:
   LongLivedScope();

@@ -271,10 +271,7 @@ public final class MaskFormer implements AutoCloseable {
     ModelInfo i = info;
     if (i.cpuRewrites().startsWith(ModelInfo.REWRITES_PENDING) && !model.isClosed()) {
       try {
-        String now = model.cpuRewrites();
-        if (!now.equals(i.cpuRewrites())) {
-          info = i = i.withCpuRewrites(now);
-        }
+        i = withCpuRewrites(model.cpuRewrites());
       } catch (IllegalStateException closedMeanwhile) {
         // the model closed since the check: what was known stays
       }
@@ -292,12 +289,16 @@ public final class MaskFormer implements AutoCloseable {
    * @throws IllegalStateException the model is closed
    */
   public String awaitCpuRewrites() {
-    String outcome = NativeCalls.call(model::awaitCpuRewrites);
+    return withCpuRewrites(NativeCalls.call(model::awaitCpuRewrites)).cpuRewrites();
+  }
+
+  /** The info with the CPU rewrites' report as the native model gives it now. */
+  private ModelInfo withCpuRewrites(String now) {
     ModelInfo i = info;
-    if (!outcome.equals(i.cpuRewrites())) {
-      info = i.withCpuRewrites(outcome);
+    if (!now.equals(i.cpuRewrites())) {
+      info = i = i.withCpuRewrites(now);
     }
-    return outcome;
+    return i;
   }
 
   /** TorchScript or AOTInductor package: what the file held. */
