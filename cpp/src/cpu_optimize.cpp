@@ -35,6 +35,7 @@
 
 #include "error.hpp"
 #include "host_memory.hpp"
+#include "winograd.hpp"
 
 namespace maskformer {
 
@@ -127,7 +128,7 @@ Value* empty_scalars(Graph& g) {
 }
 
 struct Counts {
-  int linear = 0, gelu = 0, conv = 0, relu = 0;
+  int linear = 0, gelu = 0, conv = 0, relu = 0, winograd = 0, winograd_relu = 0;
 };
 
 
@@ -233,6 +234,65 @@ void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
   }
 }
 
+
+// Whether a 3x3 convolution with c input and k output channels gains as Winograd. Narrower ones
+// stay direct: the transforms' memory traffic and the products' fixed costs outweigh the saved
+// multiplications, at 2 threads already at 256 -> 256 (docs/performance.md, "Winograd").
+bool winograd_wins(int64_t c, int64_t k) { return c >= 256 && k >= 256 && c + k >= 768; }
+
+// aten::conv2d(x, W, b, [1, 1], [1, 1], [1, 1], 1) with a constant 3x3 weight of at least
+// kWinogradMinChannels input and output channels -> maskformer::winograd_conv3x3(x, [16 packed
+// U], float bias, K, relu); a ReLU that alone reads the result is applied in its output transform.
+void rewrite_winograd(Graph& g, Counts* counts) {
+  if (!winograd_available()) return;
+  const c10::Symbol target = c10::Symbol::fromQualString(kWinogradOp);
+  std::vector<Node*> nodes;
+  collect(g.block(), c10::Symbol::fromQualString("aten::conv2d"), &nodes);
+  const c10::Symbol relu = c10::Symbol::fromQualString("aten::relu");
+  const c10::Symbol relu_ = c10::Symbol::fromQualString("aten::relu_");
+  const std::vector<int64_t> ones{1, 1};
+  for (Node* n : nodes) {
+    if (n->inputs().size() != 7) continue;
+    const auto w = constant_tensor(n->input(1));
+    if (!w || !plain_weight(*w, 4) || w->size(2) != 3 || w->size(3) != 3) continue;
+    if (!winograd_wins(w->size(1), w->size(0))) continue;
+    const auto b = constant_tensor(n->input(2));
+    if (!b && !is_none(n->input(2))) continue;
+    if (b && (b->dim() != 1 || b->size(0) != w->size(0))) continue;
+    const auto stride = constant_ints(n->input(3));
+    const auto padding = constant_ints(n->input(4));
+    const auto dilation = constant_ints(n->input(5));
+    const auto groups = constant_int(n->input(6));
+    if (stride != ones || padding != ones || dilation != ones || groups != 1) continue;
+    std::vector<at::Tensor> packed;
+    try {
+      packed = winograd_pack(*w);
+    } catch (const std::exception&) {
+      continue;  // stays a convolution (the conv rewrite may still take it)
+    }
+    Node* act = sole_user(n->output());
+    if (act != nullptr && act->kind() != relu && act->kind() != relu_) act = nullptr;
+    torch::jit::WithInsertPoint guard(n);
+    std::vector<Value*> weights;
+    for (const at::Tensor& u : packed) weights.push_back(packed_constant(g, u));
+    Node* list = g.createList(c10::TensorType::get(), weights);
+    g.insertNode(list);
+    Value* bias = b ? g.insertConstant(b->to(at::kFloat).contiguous()) : g.insertConstant(c10::IValue());
+    Node* fused = g.create(target, {n->input(0), list->output(), bias, g.insertConstant(w->size(0)),
+                                    g.insertConstant(act != nullptr)},
+                           1);
+    g.insertNode(fused);
+    Node* last = act != nullptr ? act : n;
+    fused->output()->setType(last->output()->type());
+    last->output()->replaceAllUsesWith(fused->output());
+    if (act != nullptr) {
+      act->destroy();
+      ++counts->winograd_relu;
+    }
+    n->destroy();
+    ++counts->winograd;
+  }
+}
 
 // ---- Freezing without cloning the module ----
 // torch::jit::freeze clones the module and proves each attribute immutable with alias analysis
@@ -395,6 +455,7 @@ std::string CpuPasses::text() const {
   if (linear && gelu) s += ",gelu";
   if (conv) s += ",conv";
   if (conv && channels_last) s += ",channels_last";
+  if (winograd) s += ",winograd";
   return s;
 }
 
@@ -402,7 +463,7 @@ CpuPasses cpu_passes_from_env() {
   CpuPasses p;
   const char* env = std::getenv("MASKFORMER_CPU_PASSES");
   if (env == nullptr) return p;
-  p = CpuPasses{false, false, false, false, false, false};
+  p = CpuPasses{false, false, false, false, false, false, false};
   std::stringstream in(env);
   std::string item;
   while (std::getline(in, item, ',')) {
@@ -412,8 +473,9 @@ CpuPasses cpu_passes_from_env() {
     if (item == "conv") p.conv = true;
     if (item == "channels_last") p.channels_last = true;
     if (item == "ofi") p.ofi = true;
+    if (item == "winograd") p.winograd = true;
   }
-  if (p.linear || p.conv || p.ofi) p.freeze = true;  // the rewrites read frozen weights
+  if (p.linear || p.conv || p.ofi || p.winograd) p.freeze = true;  // the rewrites read frozen weights
   return p;
 }
 
@@ -522,6 +584,8 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
     if (stopped()) return CpuNetwork(module);
     if (passes.linear) rewrite_linear(*graph, passes.gelu, &counts);
     if (stopped()) return CpuNetwork(module);
+    if (passes.winograd) rewrite_winograd(*graph, &counts);
+    if (stopped()) return CpuNetwork(module);
     if (passes.conv) rewrite_conv(*graph, passes.channels_last, &counts);
     if (stopped()) return CpuNetwork(module);
   }
@@ -530,6 +594,8 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
     std::ostringstream out;
     out << passes.text() << ": " << counts.linear << " linear (" << counts.gelu << " with GELU), "
         << counts.conv << " conv (" << counts.relu << " with ReLU) on oneDNN";
+    if (passes.winograd)
+      out << ", " << counts.winograd << " conv as Winograd (" << counts.winograd_relu << " with ReLU)";
     *report = out.str() + took();
   }
   return CpuNetwork(module, graph, state);

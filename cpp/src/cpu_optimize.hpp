@@ -25,6 +25,7 @@ struct CpuPasses {
   bool gelu = true;           // linear followed by GELU: one oneDNN call with a GELU post-op
   bool conv = true;           // aten::conv2d -> mkldnn::_convolution_pointwise, weight prepacked
   bool channels_last = true;  // convolution inputs in channels-last order (no layout reorders)
+  bool winograd = true;       // wide 3x3 convolutions -> maskformer::winograd_conv3x3 (winograd.hpp)
   bool ofi = false;           // torch::jit::optimize_for_inference instead of the rewrites above
   std::string text() const;
 };

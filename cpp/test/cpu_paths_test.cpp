@@ -16,6 +16,10 @@
 //    plain module run when the rewritten graph fails its first run or the module cannot be frozen;
 //    rewritten weights dropped from the module only once the graph has run.
 // 3. Transparent huge pages for large blocks allocated while a model loads, not for calls.
+// 4. Winograd 3x3 convolutions (winograd.hpp) against at::conv2d in double: odd sizes, batches,
+//    channel counts that are no multiple of 16, bias or none, ReLU, channels-last and plain
+//    inputs, 1 and 2 threads, fp32 and (where the CPU has it natively) bf16; and the rewrite,
+//    which takes only the wide 3x3 convolutions of stride 1 and keeps the module's results.
 //
 // Exit status 0 when every check passes, 1 otherwise (each failure printed).
 #include <ATen/Parallel.h>
@@ -36,7 +40,10 @@
 #include "cpu_optimize.hpp"
 #include "fused_kernels.hpp"
 #include "host_memory.hpp"
+#include "runtime.hpp"
 #include "semantic.hpp"
+#include "winograd.hpp"
+#include "winograd_kernels.hpp"
 
 namespace {
 
@@ -561,12 +568,157 @@ void huge_pages() {
   maskformer::set_host_cache_limit(-1);
 }
 
+// Worst |winograd - reference| / (largest |reference| + 1), with the reference computed in double
+// from the same (rounded) inputs and weights.
+double winograd_error(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, bool bias, bool relu, bool channels_last,
+                      at::ScalarType dtype, double* direct_error) {
+  at::Tensor x = at::randn({n, c, h, w}).to(dtype);
+  if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor weight = (at::randn({k, c, 3, 3}) / std::sqrt(9.0 * c)).to(dtype);
+  const at::Tensor b = at::randn({k});
+  at::Tensor ref = at::conv2d(x.to(at::kDouble), weight.to(at::kDouble), bias ? b.to(at::kDouble) : at::Tensor(), 1, 1);
+  if (relu) ref = ref.relu();
+  const std::vector<at::Tensor> packed = maskformer::winograd_pack(weight);
+  const at::Tensor y = maskformer::winograd_conv3x3(x, packed, bias ? c10::optional<at::Tensor>(b) : c10::nullopt, k, relu);
+  check(y.sizes() == ref.sizes() && y.scalar_type() == dtype, "winograd: wrong result shape or type");
+  const double scale = ref.abs().max().item<double>() + 1;
+  at::Tensor direct = at::conv2d(x, weight, bias ? b.to(dtype) : at::Tensor(), 1, 1);
+  if (relu) direct = direct.relu();
+  *direct_error = (direct.to(at::kDouble) - ref).abs().max().item<double>() / scale;
+  return (y.to(at::kDouble) - ref).abs().max().item<double>() / scale;
+}
+
+void winograd() {
+  if (!maskformer::winograd_available()) {
+    std::printf("winograd: this LibTorch lacks oneDNN's linear operators; not tested\n");
+    return;
+  }
+  std::printf("winograd: %s transforms\n", maskformer::winograd_kernels_name());
+  // the transforms of every instruction set this CPU runs give the same bits (additions only)
+  for (bool bf16 : {false, true}) {
+    namespace k = maskformer::kernels;
+    k::WinogradProblem p;
+    p.n = 2, p.h = 7, p.w = 9, p.c = 40, p.k = 21, p.tiles_h = 4, p.tiles_w = 5, p.bf16 = bf16, p.relu = true;
+    const at::ScalarType dt = bf16 ? at::kBFloat16 : at::kFloat;
+    const at::Tensor x = at::randn({p.n, p.h, p.w, p.c}).to(dt);
+    const at::Tensor bias = at::randn({p.k});
+    const int64_t tiles = p.n * p.tiles_h * p.tiles_w;
+    std::vector<at::Tensor> m;
+    std::vector<const void*> rows;
+    for (int q = 0; q < 16; ++q) {
+      m.push_back(at::randn({tiles, p.k}).to(dt));
+      rows.push_back(m.back().data_ptr());
+    }
+    p.x = x.data_ptr();
+    p.bias = bias.data_ptr<float>();
+    at::Tensor v_best, y_best;
+    for (const char* name : {"avx512", "avx2", "generic"}) {
+      const k::WinogradKernels kern = k::winograd_named(name);
+      if (kern.in == nullptr) continue;
+      at::Tensor v = at::full({16, tiles, p.c}, 7.0).to(dt), y = at::full({p.n, p.h, p.w, p.k}, 7.0).to(dt);
+      p.y = y.data_ptr();
+      kern.in(p, 0, tiles, 0, tiles / 2, v.data_ptr());  // two calls, as the threads split them
+      kern.in(p, 0, tiles, tiles / 2, tiles, v.data_ptr());
+      kern.out(p, 0, rows.data(), 0, tiles);
+      if (!v_best.defined()) {
+        v_best = v, y_best = y;
+        continue;
+      }
+      check(at::equal(v, v_best) && at::equal(y, y_best),
+            std::string("winograd ") + name + (bf16 ? " bf16" : " fp32") + " transforms differ from the best kernels'");
+    }
+  }
+  struct Shape {
+    int64_t n, c, k, h, w;
+  };
+  // one tile, odd sizes (a half tile at the bottom and right), a batch, channels no multiple of 16,
+  // enough tiles for the threads to take whole blocks, and more than one block
+  const Shape shapes[] = {{1, 16, 16, 1, 1}, {1, 32, 24, 5, 3}, {2, 40, 70, 9, 14},
+                          {1, 260, 270, 33, 31}, {3, 64, 48, 40, 50}, {1, 256, 512, 64, 80}};
+  const bool bf16 = maskformer::cpu_has_native_bf16();
+  for (int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    for (const Shape& s : shapes)
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool bias = variant != 1, relu = variant >= 2, channels_last = variant == 3;
+        for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+          if (dtype == at::kBFloat16 && !bf16) continue;
+          double direct = 0;
+          const double err = winograd_error(s.n, s.c, s.k, s.h, s.w, bias, relu, channels_last, dtype, &direct);
+          char where[200];
+          std::snprintf(where, sizeof where, "winograd %ldx%ldx%ldx%ld -> %ld, %s%s%s, %s, %d thread(s)", s.n, s.c,
+                        s.h, s.w, s.k, bias ? "bias" : "no bias", relu ? ", ReLU" : "",
+                        channels_last ? ", channels-last input" : "", dtype == at::kFloat ? "fp32" : "bf16", threads);
+          // fp32: at the level of rounding; bf16: its inputs and products rounded to bf16 too
+          const double limit = dtype == at::kFloat ? 1e-5 : std::max(0.02, 4 * direct);
+          check(err <= limit, std::string(where) + ": error " + std::to_string(err) + " (direct " + std::to_string(direct) + ")");
+        }
+      }
+  }
+  at::set_num_threads(1);
+  // an empty batch, NaN kept through the ReLU, a type mismatch refused
+  const std::vector<at::Tensor> packed = maskformer::winograd_pack(at::randn({32, 32, 3, 3}));
+  check(maskformer::winograd_conv3x3(at::randn({0, 32, 5, 5}), packed, c10::nullopt, 32, true).numel() == 0,
+        "winograd: empty batch");
+  at::Tensor nan_in = at::zeros({1, 32, 4, 4});
+  nan_in[0][0][1][1] = std::nan("");
+  check(maskformer::winograd_conv3x3(nan_in, packed, c10::nullopt, 32, true).isnan().any().item<bool>(),
+        "winograd: NaN lost through the ReLU");
+  bool refused = false;
+  try {
+    maskformer::winograd_conv3x3(at::randn({1, 32, 4, 4}).to(at::kDouble), packed, c10::nullopt, 32, false);
+  } catch (const std::exception&) {
+    refused = true;
+  }
+  check(refused, "winograd: a double input was not refused");
+
+  // the rewrite: the two wide 3x3 convolutions of stride 1 (the second with its ReLU), not the
+  // strided one nor the narrow one
+  torch::jit::Module m("WideProbe");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_parameter("w1", at::randn({512, 256, 3, 3}) / 48, false);
+  m.register_parameter("b1", at::randn({512}), false);
+  m.register_parameter("w2", at::randn({256, 512, 3, 3}) / 68, false);
+  m.register_parameter("w3", at::randn({256, 256, 3, 3}) / 48, false);
+  m.register_parameter("w4", at::randn({64, 256, 3, 3}) / 48, false);
+  m.define(R"(
+def forward(self, x):
+    y = torch.conv2d(x, self.w1, self.b1, [1, 1], [1, 1], [1, 1], 1)
+    y = torch.relu(torch.conv2d(y, self.w2, None, [1, 1], [1, 1], [1, 1], 1))
+    z = torch.conv2d(y, self.w3, None, [2, 2], [1, 1], [1, 1], 1)
+    return (y, torch.conv2d(z, self.w4, None, [1, 1], [1, 1], [1, 1], 1))
+)");
+  torch::jit::Module reference = m.clone();
+  std::string report;
+  maskformer::CpuNetwork net = maskformer::optimize_for_cpu(m, maskformer::CpuPasses{}, &report);
+  std::printf("winograd probe: %s\n", report.c_str());
+  check(report.find("2 conv as Winograd (1 with ReLU)") != std::string::npos, "winograd probe: " + report);
+  for (int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    const at::Tensor x = at::randn({2, 256, 19, 22});
+    const c10::IValue out = first_run(net, x, &report);
+    c10::InferenceMode guard;
+    const c10::IValue expected = reference.forward({x});
+    const double scale = expected.toTupleRef().elements()[0].toTensor().abs().max().item<double>();
+    const double diff = max_difference(out, expected);
+    check(diff <= 1e-5 * scale, "winograd probe: rewritten outputs differ by " + std::to_string(diff) + " of " + std::to_string(scale));
+  }
+  at::set_num_threads(1);
+  maskformer::CpuPasses without;
+  without.winograd = false;
+  torch::jit::Module again = reference.clone();
+  maskformer::optimize_for_cpu(again, without, &report);
+  check(report.find("Winograd") == std::string::npos && report.find(",winograd") == std::string::npos,
+        "winograd off: " + report);
+}
+
 int main(int argc, char** argv) {
   try {
     semantic_kernels();
     cpu_rewrites(argc > 1 ? argv[1] : nullptr);
     background_rewrites(argc > 1 ? argv[1] : nullptr);
     huge_pages();
+    winograd();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());
     return 1;

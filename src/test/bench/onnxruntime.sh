@@ -4,7 +4,7 @@
 # each round the Java pipeline's whole calls and forward pass, then ONNX Runtime on an ONNX export
 # of the same weights at the same network size, with the same threads and the same pipeline around
 # it in Python), plus the plain fp32 path (MASKFORMER_CPU_PASSES=none MASKFORMER_FUSED_SEMANTIC=0)
-# for before/after. Writes one JSON line per configuration, with the load before and after it.
+# for before/after, and the Swin-T rows with direct convolutions (no Winograd). Writes one JSON line per configuration, with the load before and after it.
 #   src/test/bench/onnxruntime.sh OUT.jsonl [ROUNDS]
 # SWIN_ITERS, DEMO_ITERS: --iters (6, 20). ONLY=REGEX runs the configurations whose label matches, e.g. ONLY='^swin-t.*(fp32|bf16) [12] thread'.
 # Swin-T: MASKFORMER_SWIN (a TorchScript export), else the zoo's architecture with random weights
@@ -42,6 +42,7 @@ one() { # label, env assignments..., --, bench arguments
   echo "$label done (load $before -> $after)" >&2
 }
 plain=(MASKFORMER_CPU_PASSES=none MASKFORMER_FUSED_SEMANTIC=0)
+direct=(MASKFORMER_CPU_PASSES=freeze,linear,gelu,conv,channels_last)  # every rewrite but Winograd
 swin_args=(--model "$swin" --size 512x512 --iters "${SWIN_ITERS:-6}" --warmup 2 --compare-onnxruntime --gflop 204)
 demo_args=(--model models/demo/demo.pt --iters "${DEMO_ITERS:-20}" --warmup 3 --compare-onnxruntime)
 one "swin-t 512x512 fp32 1 thread" -- "${swin_args[@]}" --threads 1
@@ -50,6 +51,10 @@ one "swin-t 512x512 fp32 2 threads" -- "${swin_args[@]}" --threads 2
 one "swin-t 512x512 fp32 2 threads, plain path" "${plain[@]}" -- "${swin_args[@]}" --threads 2
 one "swin-t 512x512 bf16 1 thread" -- "${swin_args[@]}" --threads 1 --precision bf16
 one "swin-t 512x512 bf16 2 threads" -- "${swin_args[@]}" --threads 2 --precision bf16
+one "swin-t 512x512 fp32 1 thread, direct convolutions" "${direct[@]}" -- "${swin_args[@]}" --threads 1
+one "swin-t 512x512 fp32 2 threads, direct convolutions" "${direct[@]}" -- "${swin_args[@]}" --threads 2
+one "swin-t 512x512 bf16 1 thread, direct convolutions" "${direct[@]}" -- "${swin_args[@]}" --threads 1 --precision bf16
+one "swin-t 512x512 bf16 2 threads, direct convolutions" "${direct[@]}" -- "${swin_args[@]}" --threads 2 --precision bf16
 one "demo 512x384 fp32 2 threads" -- "${demo_args[@]}" --size 512x384 --threads 2
 one "demo 512x384 fp32 2 threads, plain path" "${plain[@]}" -- "${demo_args[@]}" --size 512x384 --threads 2
 one "demo 1920x1080 fp32 2 threads" -- "${demo_args[@]}" --size 1920x1080 --threads 2

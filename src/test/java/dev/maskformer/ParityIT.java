@@ -82,6 +82,20 @@ class ParityIT {
   }
 
   /**
+   * tiny-k300's pixel decoder is 384 channels wide: its 3x3 convolutions run as Winograd
+   * (agreesWithPythonReference holds them to the same 1e-4 of Python's scores as the rest).
+   */
+  @Test
+  void theWideDecoderRunsItsConvolutionsAsWinograd() {
+    String rewrites = k300.info().cpuRewrites();
+    assumeFalse(rewrites.contains(": 0 linear"),
+        "this LibTorch has no oneDNN pointwise operators (Debian's 1.13): nothing is rewritten");
+    assertTrue(rewrites.matches(".*, [1-9][0-9]* conv as Winograd \\([0-9]+ with ReLU\\).*"), rewrites);
+    assertTrue(!tiny.info().cpuRewrites().contains("as Winograd") || tiny.info().cpuRewrites().contains(" 0 conv as Winograd"),
+        "tiny's 32-channel convolutions stay direct: " + tiny.info().cpuRewrites());
+  }
+
+  /**
    * A network whose rewritten form fails the load's test forward pass (a convolution on an
    * unbatched input, which oneDNN's fused convolution refuses) runs as exported instead, says why,
    * and computes what the module as exported computes.

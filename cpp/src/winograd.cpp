@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "winograd.hpp"
+
+#include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "fused_kernels.hpp"
+#include "winograd_kernels.hpp"
+
+namespace maskformer {
+
+namespace kernels {
+
+// The same instruction sets as the fused semantic kernels (fused_kernels.cpp decides which run).
+WinogradKernels best_winograd() {
+#if defined(MF_KERNELS_X86)
+  if (rows_named("avx512") != nullptr) return {&winograd_in_avx512, &winograd_out_avx512, "avx512"};
+  if (rows_named("avx2") != nullptr) return {&winograd_in_avx2, &winograd_out_avx2, "avx2"};
+#endif
+  return {&winograd_in_generic, &winograd_out_generic, "generic"};
+}
+
+WinogradKernels winograd_named(const char* name) {
+  if (name == nullptr || rows_named(name) == nullptr) return {nullptr, nullptr, nullptr};
+#if defined(MF_KERNELS_X86)
+  if (std::strcmp(name, "avx512") == 0) return {&winograd_in_avx512, &winograd_out_avx512, "avx512"};
+  if (std::strcmp(name, "avx2") == 0) return {&winograd_in_avx2, &winograd_out_avx2, "avx2"};
+#endif
+  return {&winograd_in_generic, &winograd_out_generic, "generic"};
+}
+
+}  // namespace kernels
+
+namespace {
+
+// Tiles per block: 512 for 512 input and output channels, more for fewer (each oneDNN product
+// costs some tens of microseconds besides its arithmetic). A block's V (16 x tiles x C) and M
+// (16 x tiles x K) are 16 MiB or less in fp32, not the whole image's (Swin-T's widest
+// convolution at 512x512: 134 MB of each).
+int64_t tiles_per_block(int64_t c, int64_t k) { return std::clamp<int64_t>((int64_t{1} << 19) / (c + k), 16, 4096); }
+// Tiles per thread from which each thread takes whole blocks (below, the threads share each block).
+constexpr int64_t kMinTilesPerThread = 128;
+
+const c10::OperatorHandle* linear_op() {
+  static const c10::optional<c10::OperatorHandle> op =
+      c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""});
+  return op ? &*op : nullptr;
+}
+
+const c10::OperatorHandle* pack_op() {
+  static const c10::optional<c10::OperatorHandle> op =
+      c10::Dispatcher::singleton().findSchema({"mkldnn::_reorder_linear_weight", ""});
+  return op ? &*op : nullptr;
+}
+
+c10::IValue call(const c10::OperatorHandle& op, std::vector<c10::IValue> args) {
+  torch::jit::Stack stack(std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+  op.callBoxed(&stack);
+  return stack.at(0);
+}
+
+const kernels::WinogradKernels& chosen() {
+  static const kernels::WinogradKernels k = kernels::best_winograd();
+  return k;
+}
+
+}  // namespace
+
+const char* winograd_kernels_name() { return chosen().name; }
+
+bool winograd_available() {
+  return linear_op() != nullptr && pack_op() != nullptr &&
+         c10::Dispatcher::singleton().findSchema({kWinogradOp, ""}).has_value();
+}
+
+std::vector<at::Tensor> winograd_pack(const at::Tensor& weight) {
+  TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3, "not a 3x3 convolution weight");
+  TORCH_CHECK(pack_op() != nullptr, "oneDNN's linear weight packing is not in this LibTorch");
+  const int64_t k = weight.size(0), c = weight.size(1);
+  const at::Tensor g = weight.to(at::kFloat).contiguous();
+  at::Tensor u = at::empty({16, k, c}, g.options());
+  const float* src = g.data_ptr<float>();
+  float* dst = u.data_ptr<float>();
+  static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  at::parallel_for(0, k * c, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t kc = begin; kc < end; ++kc) {
+      const float* w = src + kc * 9;
+      double gw[4][3];  // G g, in double: U is rounded once, to the weight's type
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 3; ++j) gw[i][j] = G[i][0] * w[j] + G[i][1] * w[3 + j] + G[i][2] * w[6 + j];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j)
+          dst[(i * 4 + j) * k * c + kc] =
+              static_cast<float>(gw[i][0] * G[j][0] + gw[i][1] * G[j][1] + gw[i][2] * G[j][2]);
+    }
+  });
+  const at::Tensor typed = u.to(weight.scalar_type());
+  std::vector<at::Tensor> packed;
+  packed.reserve(16);
+  for (int64_t p = 0; p < 16; ++p)
+    packed.push_back(call(*pack_op(), {typed.select(0, p).contiguous(), c10::IValue()}).toTensor());
+  return packed;
+}
+
+at::Tensor winograd_conv3x3(const at::Tensor& x, at::TensorList packed, const c10::optional<at::Tensor>& bias,
+                            int64_t out_channels, bool relu) {
+  TORCH_CHECK(x.dim() == 4 && x.device().is_cpu(), "winograd_conv3x3: expected a 4-d CPU tensor, got ", x.sizes());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16,
+              "winograd_conv3x3: expected float or bfloat16, got ", x.scalar_type());
+  TORCH_CHECK(packed.size() == 16, "winograd_conv3x3: expected 16 packed weights");
+  TORCH_CHECK(packed[0].scalar_type() == x.scalar_type(), "winograd_conv3x3: input type ", x.scalar_type(),
+              " and weight type ", packed[0].scalar_type(), " differ");
+  TORCH_CHECK(out_channels > 0, "winograd_conv3x3: no output channels");
+  const at::Tensor* b = bias && bias->defined() ? &*bias : nullptr;
+  TORCH_CHECK(b == nullptr || (b->scalar_type() == at::kFloat && b->is_contiguous() && b->numel() == out_channels),
+              "winograd_conv3x3: expected a contiguous float bias of ", out_channels, " values");
+  TORCH_CHECK(linear_op() != nullptr, "oneDNN's linear operator is not in this LibTorch");
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  at::Tensor y = at::empty({n, out_channels, h, w}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  if (y.numel() == 0) return y;
+  const at::Tensor xc = x.contiguous(at::MemoryFormat::ChannelsLast);
+
+  kernels::WinogradProblem p;
+  p.n = n;
+  p.h = h;
+  p.w = w;
+  p.c = c;
+  p.k = out_channels;
+  p.tiles_h = (h + 1) / 2;
+  p.tiles_w = (w + 1) / 2;
+  p.bf16 = bf16;
+  p.x = xc.data_ptr();
+  p.y = y.data_ptr();
+  p.bias = b != nullptr ? b->data_ptr<float>() : nullptr;
+  p.relu = relu;
+  const kernels::WinogradKernels& k = chosen();
+  const int64_t tiles = n * p.tiles_h * p.tiles_w;
+  const c10::IValue none;
+  const c10::IValue attr(std::string("none"));
+  const c10::IValue scalars(c10::List<c10::optional<at::Scalar>>{});
+  // One block of tiles: input transform, 16 products, output transform. `inner`: the transforms
+  // split over the threads (the products are oneDNN's, threaded by it); else all on this thread.
+  const auto block = [&](int64_t t0, int64_t len, bool inner) {
+    at::Tensor v = at::empty({16, len, c}, x.options());
+    if (inner)
+      at::parallel_for(t0, t0 + len, 16, [&](int64_t a, int64_t e) { k.in(p, t0, len, a, e, v.data_ptr()); });
+    else
+      k.in(p, t0, len, t0, t0 + len, v.data_ptr());
+    std::array<at::Tensor, 16> m;
+    std::array<const void*, 16> rows;
+    for (int64_t q = 0; q < 16; ++q) {
+      m[q] = call(*linear_op(), {v.select(0, q), packed[q], none, attr, scalars, none}).toTensor();
+      TORCH_CHECK(m[q].is_contiguous() && m[q].scalar_type() == x.scalar_type() && m[q].dim() == 2 &&
+                      m[q].size(0) == len && m[q].size(1) == out_channels,
+                  "winograd_conv3x3: unexpected product of shape ", m[q].sizes());
+      rows[q] = m[q].data_ptr();
+    }
+    if (inner)
+      at::parallel_for(t0, t0 + len, 16, [&](int64_t a, int64_t e) { k.out(p, t0, rows.data(), a, e); });
+    else
+      k.out(p, t0, rows.data(), t0, t0 + len);
+  };
+  const int64_t threads = at::get_num_threads();
+  const int64_t per_block = tiles_per_block(c, out_channels);
+  if (threads > 1 && tiles >= threads * kMinTilesPerThread) {
+    // each thread its own blocks, start to end: no barrier between the three steps, and products
+    // of one thread each (oneDNN runs single-threaded inside a parallel region)
+    const int64_t len = std::min(per_block, (tiles + threads - 1) / threads);
+    const int64_t blocks = (tiles + len - 1) / len;
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t i = b0; i < b1; ++i) block(i * len, std::min(len, tiles - i * len), false);
+    });
+  } else {
+    for (int64_t t0 = 0; t0 < tiles; t0 += per_block) block(t0, std::min(per_block, tiles - t0), threads > 1);
+  }
+  return y;
+}
+
+TORCH_LIBRARY(maskformer, m) {
+  m.def("winograd_conv3x3(Tensor x, Tensor[] packed, Tensor? bias, int out_channels, bool relu) -> Tensor",
+        &winograd_conv3x3);
+}
+
+}  // namespace maskformer
