@@ -237,15 +237,18 @@ void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
 
 // Whether a 3x3 convolution with c input and k output channels gains as Winograd. Narrower ones
 // stay direct: the transforms' memory traffic and the products' fixed costs outweigh the saved
-// multiplications, at 2 threads already at 256 -> 256 (docs/performance.md, "Winograd").
-bool winograd_wins(int64_t c, int64_t k) { return c >= 256 && k >= 256 && c + k >= 768; }
+// multiplications (256 -> 256 at 2 threads: 0.74-1.11x, 128 -> 128 0.2-0.75x). Wider ones too:
+// in MaskFormer that is the pyramid pooling's bottleneck (2,816 -> 512 for Swin-T), which works at
+// stride 32, where the gain is a few ms, while its transformed weights (16/9 of the weight's
+// size) would cost 90 MB and 0.4 s of the load (docs/performance.md, "Winograd convolutions").
+bool winograd_wins(int64_t c, int64_t k) { return c >= 256 && k >= 256 && c + k >= 768 && c + k <= 2048; }
 
-// aten::conv2d(x, W, b, [1, 1], [1, 1], [1, 1], 1) with a constant 3x3 weight of at least
-// kWinogradMinChannels input and output channels -> maskformer::winograd_conv3x3(x, [16 packed
-// U], float bias, K, relu); a ReLU that alone reads the result is applied in its output transform.
+// aten::conv2d(x, W, b, [1, 1], [1, 1], [1, 1], 1) with a constant 3x3 weight whose channels
+// winograd_wins -> winograd_conv3x3(x, [16 packed U], float bias, K, relu) (winograd.hpp); a ReLU
+// that alone reads the result is applied in its output transform. Its output is channels-last.
 void rewrite_winograd(Graph& g, Counts* counts) {
   if (!winograd_available()) return;
-  const c10::Symbol target = c10::Symbol::fromQualString(kWinogradOp);
+  const c10::Symbol target = c10::Symbol::fromQualString(winograd_op_name());
   std::vector<Node*> nodes;
   collect(g.block(), c10::Symbol::fromQualString("aten::conv2d"), &nodes);
   const c10::Symbol relu = c10::Symbol::fromQualString("aten::relu");

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Load-time rewrites of a TorchScript export for the CPU: the forward graph is frozen (the weights
 // it only reads become constants, batch norms fold into convolutions), then linear layers and convolutions are
-// routed to oneDNN with their weights reordered once into oneDNN's blocked layouts, instead of
+// routed to oneDNN with their weights reordered once into oneDNN's blocked layouts (wide 3x3
+// convolutions as Winograd F(2x2, 3x3), winograd.hpp), instead of
 // MKL's sgemm (no AVX-512 path on AMD) and per-call weight reorders. What each rewrite gains is
 // measured in docs/performance.md.
 #pragma once
@@ -17,15 +18,15 @@ namespace maskformer {
 
 // Which rewrites run. The defaults are the ones that won in the measurements; the environment
 // variable MASKFORMER_CPU_PASSES (read at each load) overrides them for comparisons: "none", or a
-// comma list of freeze, linear, gelu, conv, channels_last, ofi (torch::jit::optimize_for_inference
-// instead of the others).
+// comma list of freeze, linear, gelu, conv, channels_last, winograd, ofi
+// (torch::jit::optimize_for_inference instead of the others).
 struct CpuPasses {
   bool freeze = true;
   bool linear = true;         // aten::linear -> mkldnn::_linear_pointwise, weight prepacked
   bool gelu = true;           // linear followed by GELU: one oneDNN call with a GELU post-op
   bool conv = true;           // aten::conv2d -> mkldnn::_convolution_pointwise, weight prepacked
   bool channels_last = true;  // convolution inputs in channels-last order (no layout reorders)
-  bool winograd = true;       // wide 3x3 convolutions -> maskformer::winograd_conv3x3 (winograd.hpp)
+  bool winograd = true;       // wide 3x3 convolutions -> the shim's Winograd operator (winograd.hpp)
   bool ofi = false;           // torch::jit::optimize_for_inference instead of the rewrites above
   std::string text() const;
 };

@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "fused_kernels.hpp"
 #include "winograd_kernels.hpp"
@@ -43,8 +46,6 @@ namespace {
 // (16 x tiles x K) are 16 MiB or less in fp32, not the whole image's (Swin-T's widest
 // convolution at 512x512: 134 MB of each).
 int64_t tiles_per_block(int64_t c, int64_t k) { return std::clamp<int64_t>((int64_t{1} << 19) / (c + k), 16, 4096); }
-// Tiles per thread from which each thread takes whole blocks (below, the threads share each block).
-constexpr int64_t kMinTilesPerThread = 128;
 
 const c10::OperatorHandle* linear_op() {
   static const c10::optional<c10::OperatorHandle> op =
@@ -64,6 +65,34 @@ c10::IValue call(const c10::OperatorHandle& op, std::vector<c10::IValue> args) {
   return stack.at(0);
 }
 
+// The operator's qualified name, registered on first use under a namespace of this loaded copy of
+// the shim ("maskformer_" and the address of a static of it): two copies in one process (two
+// versions of the library in one JVM, say) then register two operators, each running its own
+// code, instead of the second one's registration failing. A failed registration leaves the
+// rewrite off. The registration is never undone: graphs may hold the operator until the process
+// ends, and deregistering at static destruction could race a call still running.
+struct Registration {
+  std::string name;  // "" when it failed
+};
+
+const Registration& registration() {
+  static const Registration r = [] {
+    static const char anchor = 0;
+    char ns[64];
+    std::snprintf(ns, sizeof ns, "maskformer_%llx",
+                  static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(&anchor)));
+    try {
+      auto* library = new torch::Library(torch::Library::DEF, ns, c10::nullopt, __FILE__, __LINE__);
+      library->def("winograd_conv3x3(Tensor x, Tensor[] packed, Tensor? bias, int out_channels, bool relu) -> Tensor",
+                   &winograd_conv3x3);
+      return Registration{std::string(ns) + "::winograd_conv3x3"};
+    } catch (const std::exception&) {
+      return Registration{};
+    }
+  }();
+  return r;
+}
+
 const kernels::WinogradKernels& chosen() {
   static const kernels::WinogradKernels k = kernels::best_winograd();
   return k;
@@ -74,9 +103,10 @@ const kernels::WinogradKernels& chosen() {
 const char* winograd_kernels_name() { return chosen().name; }
 
 bool winograd_available() {
-  return linear_op() != nullptr && pack_op() != nullptr &&
-         c10::Dispatcher::singleton().findSchema({kWinogradOp, ""}).has_value();
+  return linear_op() != nullptr && pack_op() != nullptr && !registration().name.empty();
 }
+
+const std::string& winograd_op_name() { return registration().name; }
 
 std::vector<at::Tensor> winograd_pack(const at::Tensor& weight) {
   TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3, "not a 3x3 convolution weight");
@@ -116,6 +146,10 @@ at::Tensor winograd_conv3x3(const at::Tensor& x, at::TensorList packed, const c1
   TORCH_CHECK(packed[0].scalar_type() == x.scalar_type(), "winograd_conv3x3: input type ", x.scalar_type(),
               " and weight type ", packed[0].scalar_type(), " differ");
   TORCH_CHECK(out_channels > 0, "winograd_conv3x3: no output channels");
+  for (const at::Tensor& u : packed)
+    TORCH_CHECK(u.dim() == 2 && u.size(0) == out_channels && u.size(1) == x.size(1) && u.scalar_type() == x.scalar_type(),
+                "winograd_conv3x3: weights of ", u.sizes(), " for an input of ", x.size(1), " channels and ",
+                out_channels, " outputs");
   const at::Tensor* b = bias && bias->defined() ? &*bias : nullptr;
   TORCH_CHECK(b == nullptr || (b->scalar_type() == at::kFloat && b->is_contiguous() && b->numel() == out_channels),
               "winograd_conv3x3: expected a contiguous float bias of ", out_channels, " values");
@@ -141,17 +175,19 @@ at::Tensor winograd_conv3x3(const at::Tensor& x, at::TensorList packed, const c1
   p.relu = relu;
   const kernels::WinogradKernels& k = chosen();
   const int64_t tiles = n * p.tiles_h * p.tiles_w;
+  const int64_t per_block = tiles_per_block(c, out_channels);
   const c10::IValue none;
   const c10::IValue attr(std::string("none"));
   const c10::IValue scalars(c10::List<c10::optional<at::Scalar>>{});
-  // One block of tiles: input transform, 16 products, output transform. `inner`: the transforms
-  // split over the threads (the products are oneDNN's, threaded by it); else all on this thread.
-  const auto block = [&](int64_t t0, int64_t len, bool inner) {
+  // Per block of tiles: the input transform, 16 products, the output transform. Only the
+  // transforms run on the pool's threads (raw kernels, no allocation, no dispatch); the products
+  // are oneDNN's, threaded by it, and all buffers are allocated here, on the calling thread (whose
+  // call the host cache accounts). Threads taking whole blocks each measured no faster.
+  for (int64_t t0 = 0; t0 < tiles; t0 += per_block) {
+    const int64_t len = std::min(per_block, tiles - t0);
     at::Tensor v = at::empty({16, len, c}, x.options());
-    if (inner)
-      at::parallel_for(t0, t0 + len, 16, [&](int64_t a, int64_t e) { k.in(p, t0, len, a, e, v.data_ptr()); });
-    else
-      k.in(p, t0, len, t0, t0 + len, v.data_ptr());
+    void* v_data = v.data_ptr();
+    at::parallel_for(t0, t0 + len, 16, [&](int64_t a, int64_t e) { k.in(p, t0, len, a, e, v_data); });
     std::array<at::Tensor, 16> m;
     std::array<const void*, 16> rows;
     for (int64_t q = 0; q < 16; ++q) {
@@ -161,30 +197,9 @@ at::Tensor winograd_conv3x3(const at::Tensor& x, at::TensorList packed, const c1
                   "winograd_conv3x3: unexpected product of shape ", m[q].sizes());
       rows[q] = m[q].data_ptr();
     }
-    if (inner)
-      at::parallel_for(t0, t0 + len, 16, [&](int64_t a, int64_t e) { k.out(p, t0, rows.data(), a, e); });
-    else
-      k.out(p, t0, rows.data(), t0, t0 + len);
-  };
-  const int64_t threads = at::get_num_threads();
-  const int64_t per_block = tiles_per_block(c, out_channels);
-  if (threads > 1 && tiles >= threads * kMinTilesPerThread) {
-    // each thread its own blocks, start to end: no barrier between the three steps, and products
-    // of one thread each (oneDNN runs single-threaded inside a parallel region)
-    const int64_t len = std::min(per_block, (tiles + threads - 1) / threads);
-    const int64_t blocks = (tiles + len - 1) / len;
-    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t i = b0; i < b1; ++i) block(i * len, std::min(len, tiles - i * len), false);
-    });
-  } else {
-    for (int64_t t0 = 0; t0 < tiles; t0 += per_block) block(t0, std::min(per_block, tiles - t0), threads > 1);
+    at::parallel_for(t0, t0 + len, 16, [&](int64_t a, int64_t e) { k.out(p, t0, rows.data(), a, e); });
   }
   return y;
-}
-
-TORCH_LIBRARY(maskformer, m) {
-  m.def("winograd_conv3x3(Tensor x, Tensor[] packed, Tensor? bias, int out_channels, bool relu) -> Tensor",
-        &winograd_conv3x3);
 }
 
 }  // namespace maskformer

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // 3x3 convolutions (stride 1, padding 1, no dilation or groups) as Winograd F(2x2, 3x3) on the
-// CPU: the operator maskformer::winograd_conv3x3, which the load-time rewrites put in place of
+// CPU: the operator winograd_conv3x3 (registered by the shim, winograd_op_name()), which the load-time rewrites put in place of
 // such convolutions when they are wide enough to gain (cpu_optimize.cpp). Its 16 matrix products
 // per block of tiles run on oneDNN with weights transformed and prepacked once, at the rewrite;
 // the transforms are the shim's own kernels (winograd_kernels.hpp). fp32 and bf16.
@@ -18,10 +18,12 @@
 
 namespace maskformer {
 
-constexpr const char* kWinogradOp = "maskformer::winograd_conv3x3";
-
-// The operator and the oneDNN linear ops it calls are there (LibTorch builds with oneDNN).
+// The operator is registered (on the first call of either function) and the oneDNN linear ops it
+// calls are there (LibTorch builds with oneDNN; not Debian's 1.13).
 bool winograd_available();
+
+// Its qualified name, "maskformer_<this copy of the shim>::winograd_conv3x3" (winograd.cpp).
+const std::string& winograd_op_name();
 
 // The 16 transformed weights U[p] = (G g G^T)[p] (K x C each, the weight's dtype), prepacked for
 // oneDNN's matrix products; computed in double from `weight` (K, C, 3, 3). Throws if oneDNN

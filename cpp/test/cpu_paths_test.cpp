@@ -671,9 +671,26 @@ void winograd() {
     refused = true;
   }
   check(refused, "winograd: a double input was not refused");
+  refused = false;
+  try {
+    maskformer::winograd_conv3x3(at::randn({1, 33, 4, 4}), packed, c10::nullopt, 32, false);
+  } catch (const std::exception&) {
+    refused = true;
+  }
+  check(refused, "winograd: an input of the wrong channel count was not refused");
+  for (const at::Tensor& bad : {at::randn({32, 4, 4}), at::randn({1, 32, 4, 4}).to(at::kBFloat16)}) {
+    refused = false;
+    try {  // an unbatched input; a bf16 input for fp32 weights
+      maskformer::winograd_conv3x3(bad, packed, c10::nullopt, 32, false);
+    } catch (const std::exception&) {
+      refused = true;
+    }
+    check(refused, "winograd: an input of " + std::string(bad.dim() == 3 ? "3 dimensions" : "bf16 for fp32 weights") +
+                       " was not refused");
+  }
 
-  // the rewrite: the two wide 3x3 convolutions of stride 1 (the second with its ReLU), not the
-  // strided one nor the narrow one
+  // the rewrite: the two wide 3x3 convolutions of stride 1 (the second with its in-place ReLU),
+  // not the strided one nor the narrow one
   torch::jit::Module m("WideProbe");
   m.register_attribute("training", c10::BoolType::get(), false);
   m.register_parameter("w1", at::randn({512, 256, 3, 3}) / 48, false);
@@ -684,7 +701,7 @@ void winograd() {
   m.define(R"(
 def forward(self, x):
     y = torch.conv2d(x, self.w1, self.b1, [1, 1], [1, 1], [1, 1], 1)
-    y = torch.relu(torch.conv2d(y, self.w2, None, [1, 1], [1, 1], [1, 1], 1))
+    y = torch.relu_(torch.conv2d(y, self.w2, None, [1, 1], [1, 1], [1, 1], 1))
     z = torch.conv2d(y, self.w3, None, [2, 2], [1, 1], [1, 1], 1)
     return (y, torch.conv2d(z, self.w4, None, [1, 1], [1, 1], [1, 1], 1))
 )");
