@@ -131,6 +131,27 @@ struct Counts {
   int linear = 0, gelu = 0, conv = 0, relu = 0, winograd = 0, winograd_relu = 0;
 };
 
+// The ReLU (aten::relu or relu_) that alone reads n's output, else null.
+Node* sole_relu(Node* n) {
+  Node* act = sole_user(n->output());
+  if (act == nullptr) return nullptr;
+  const c10::Symbol kind = act->kind();
+  return kind == c10::Symbol::fromQualString("aten::relu") || kind == c10::Symbol::fromQualString("aten::relu_")
+             ? act
+             : nullptr;
+}
+
+// `fused`, inserted, takes the place of n, or of `act` (the activation it computes too) when that
+// is not null; both go. Returns whether there was an activation.
+bool replace_with(Node* n, Node* act, Node* fused) {
+  Node* last = act != nullptr ? act : n;
+  fused->output()->setType(last->output()->type());
+  last->output()->replaceAllUsesWith(fused->output());
+  if (act != nullptr) act->destroy();
+  n->destroy();
+  return act != nullptr;
+}
+
 
 // aten::linear(x, W, b) with constant W, b -> mkldnn::_linear_pointwise(x, packed W, b, attr,
 // [], algorithm); a GELU that alone reads the result becomes the post-op "gelu".
@@ -163,14 +184,7 @@ void rewrite_linear(Graph& g, bool fuse_gelu, Counts* counts) {
     Value* algorithm = gelu != nullptr ? g.insertConstant(*approximate) : g.insertConstant(c10::IValue());
     Node* fused = g.create(target, {n->input(0), weight, n->input(2), attr, scalars, algorithm}, 1);
     g.insertNode(fused);
-    Node* last = gelu != nullptr ? gelu : n;
-    fused->output()->setType(last->output()->type());
-    last->output()->replaceAllUsesWith(fused->output());
-    if (gelu != nullptr) {
-      gelu->destroy();
-      ++counts->gelu;
-    }
-    n->destroy();
+    if (replace_with(n, gelu, fused)) ++counts->gelu;
     ++counts->linear;
   }
 }
@@ -184,8 +198,6 @@ void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
   if (!pack || !find_op("mkldnn::_convolution_pointwise")) return;
   std::vector<Node*> nodes;
   collect(g.block(), c10::Symbol::fromQualString("aten::conv2d"), &nodes);
-  const c10::Symbol relu = c10::Symbol::fromQualString("aten::relu");
-  const c10::Symbol relu_ = c10::Symbol::fromQualString("aten::relu_");
   for (Node* n : nodes) {
     if (n->inputs().size() != 7) continue;
     const auto w = constant_tensor(n->input(1));
@@ -203,8 +215,7 @@ void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
     } catch (const std::exception&) {
       continue;
     }
-    Node* act = sole_user(n->output());
-    if (act != nullptr && act->kind() != relu && act->kind() != relu_) act = nullptr;
+    Node* act = sole_relu(n);
     torch::jit::WithInsertPoint guard(n);
     Value* x = n->input(0);
     if (channels_last) {
@@ -222,14 +233,7 @@ void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
                                     scalars, algorithm},
                            1);
     g.insertNode(fused);
-    Node* last = act != nullptr ? act : n;
-    fused->output()->setType(last->output()->type());
-    last->output()->replaceAllUsesWith(fused->output());
-    if (act != nullptr) {
-      act->destroy();
-      ++counts->relu;
-    }
-    n->destroy();
+    if (replace_with(n, act, fused)) ++counts->relu;
     ++counts->conv;
   }
 }
@@ -251,8 +255,6 @@ void rewrite_winograd(Graph& g, Counts* counts) {
   const c10::Symbol target = c10::Symbol::fromQualString(winograd_op_name());
   std::vector<Node*> nodes;
   collect(g.block(), c10::Symbol::fromQualString("aten::conv2d"), &nodes);
-  const c10::Symbol relu = c10::Symbol::fromQualString("aten::relu");
-  const c10::Symbol relu_ = c10::Symbol::fromQualString("aten::relu_");
   const std::vector<int64_t> ones{1, 1};
   for (Node* n : nodes) {
     if (n->inputs().size() != 7) continue;
@@ -273,8 +275,7 @@ void rewrite_winograd(Graph& g, Counts* counts) {
     } catch (const std::exception&) {
       continue;  // stays a convolution (the conv rewrite may still take it)
     }
-    Node* act = sole_user(n->output());
-    if (act != nullptr && act->kind() != relu && act->kind() != relu_) act = nullptr;
+    Node* act = sole_relu(n);
     torch::jit::WithInsertPoint guard(n);
     std::vector<Value*> weights;
     for (const at::Tensor& u : packed) weights.push_back(packed_constant(g, u));
@@ -285,14 +286,7 @@ void rewrite_winograd(Graph& g, Counts* counts) {
                                     g.insertConstant(act != nullptr)},
                            1);
     g.insertNode(fused);
-    Node* last = act != nullptr ? act : n;
-    fused->output()->setType(last->output()->type());
-    last->output()->replaceAllUsesWith(fused->output());
-    if (act != nullptr) {
-      act->destroy();
-      ++counts->winograd_relu;
-    }
-    n->destroy();
+    if (replace_with(n, act, fused)) ++counts->winograd_relu;
     ++counts->winograd;
   }
 }

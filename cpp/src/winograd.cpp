@@ -72,7 +72,8 @@ c10::IValue call(const c10::OperatorHandle& op, std::vector<c10::IValue> args) {
 // rewrite off. The registration is never undone: graphs may hold the operator until the process
 // ends, and deregistering at static destruction could race a call still running.
 struct Registration {
-  std::string name;  // "" when it failed
+  std::string name;                   // "" when it failed
+  torch::Library* library = nullptr;  // kept for good (held here, so that leak checkers see it held)
 };
 
 const Registration& registration() {
@@ -81,14 +82,16 @@ const Registration& registration() {
     char ns[64];
     std::snprintf(ns, sizeof ns, "maskformer_%llx",
                   static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(&anchor)));
+    Registration made;
     try {
-      auto* library = new torch::Library(torch::Library::DEF, ns, c10::nullopt, __FILE__, __LINE__);
-      library->def("winograd_conv3x3(Tensor x, Tensor[] packed, Tensor? bias, int out_channels, bool relu) -> Tensor",
-                   &winograd_conv3x3);
-      return Registration{std::string(ns) + "::winograd_conv3x3"};
+      made.library = new torch::Library(torch::Library::DEF, ns, c10::nullopt, __FILE__, __LINE__);
+      made.library->def("winograd_conv3x3(Tensor x, Tensor[] packed, Tensor? bias, int out_channels, bool relu) -> Tensor",
+                     &winograd_conv3x3);
+      made.name = std::string(ns) + "::winograd_conv3x3";
     } catch (const std::exception&) {
-      return Registration{};
+      made.name.clear();
     }
+    return made;
   }();
   return r;
 }
