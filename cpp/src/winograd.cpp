@@ -146,8 +146,6 @@ at::Tensor winograd_conv3x3(const at::Tensor& x, at::TensorList packed, const c1
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16,
               "winograd_conv3x3: expected float or bfloat16, got ", x.scalar_type());
   TORCH_CHECK(packed.size() == 16, "winograd_conv3x3: expected 16 packed weights");
-  TORCH_CHECK(packed[0].scalar_type() == x.scalar_type(), "winograd_conv3x3: input type ", x.scalar_type(),
-              " and weight type ", packed[0].scalar_type(), " differ");
   TORCH_CHECK(out_channels > 0, "winograd_conv3x3: no output channels");
   for (const at::Tensor& u : packed)
     TORCH_CHECK(u.dim() == 2 && u.size(0) == out_channels && u.size(1) == x.size(1) && u.scalar_type() == x.scalar_type(),
@@ -186,15 +184,17 @@ at::Tensor winograd_conv3x3(const at::Tensor& x, at::TensorList packed, const c1
   // transforms run on the pool's threads (raw kernels, no allocation, no dispatch); the products
   // are oneDNN's, threaded by it, and all buffers are allocated here, on the calling thread (whose
   // call the host cache accounts). Threads taking whole blocks each measured no faster.
+  // one V for all blocks of the call (a shorter last block uses the start of each position's rows)
+  const int64_t stride = std::min(per_block, tiles);
+  const at::Tensor v = at::empty({16, stride, c}, x.options());
+  void* v_data = v.data_ptr();
   for (int64_t t0 = 0; t0 < tiles; t0 += per_block) {
     const int64_t len = std::min(per_block, tiles - t0);
-    at::Tensor v = at::empty({16, len, c}, x.options());
-    void* v_data = v.data_ptr();
-    at::parallel_for(t0, t0 + len, 16, [&](int64_t a, int64_t e) { k.in(p, t0, len, a, e, v_data); });
+    at::parallel_for(t0, t0 + len, 16, [&](int64_t a, int64_t e) { k.in(p, t0, stride, a, e, v_data); });
     std::array<at::Tensor, 16> m;
     std::array<const void*, 16> rows;
     for (int64_t q = 0; q < 16; ++q) {
-      m[q] = call(*linear_op(), {v.select(0, q), packed[q], none, attr, scalars, none}).toTensor();
+      m[q] = call(*linear_op(), {v.select(0, q).narrow(0, 0, len), packed[q], none, attr, scalars, none}).toTensor();
       TORCH_CHECK(m[q].is_contiguous() && m[q].scalar_type() == x.scalar_type() && m[q].dim() == 2 &&
                       m[q].size(0) == len && m[q].size(1) == out_channels,
                   "winograd_conv3x3: unexpected product of shape ", m[q].sizes());
