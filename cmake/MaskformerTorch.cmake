@@ -197,4 +197,35 @@ if(TORCH_CUDA_LIBRARIES OR CAFFE2_USE_CUDA)
 else()
   set(MF_TORCH_HAS_CUDA OFF)
 endif()
-message(STATUS "maskformer: LibTorch ${Torch_VERSION} from ${Torch_DIR} (CUDA: ${MF_TORCH_HAS_CUDA}); libraries in ${MF_TORCH_LIBRARY_DIRS}")
+# at::parallel_for is a header template: with a LibTorch built for OpenMP (AT_PARALLEL_OPENMP in
+# ATen/Config.h) it splits the range with `#pragma omp parallel` in the caller's code, so code that
+# is not compiled with -fopenmp runs every range on one thread. MF_TORCH_OPENMP says the shim must
+# be (cpp/CMakeLists.txt); MF_TORCH_OPENMP_RUNTIME is the OpenMP library LibTorch itself loads
+# (its libgomp, beside libtorch_cpu, else the system's), for the executables that link the shim's
+# objects. The shim library links none: its GOMP_*/omp_* calls bind at run time to the runtime
+# LibTorch brought into the process, so that there is only ever one OpenMP thread pool.
+set(MF_TORCH_OPENMP OFF)
+foreach(_inc IN LISTS TORCH_INCLUDE_DIRS)
+  if(NOT MF_TORCH_OPENMP AND EXISTS "${_inc}/ATen/Config.h")
+    file(STRINGS "${_inc}/ATen/Config.h" _mf_omp REGEX "^#define AT_PARALLEL_OPENMP 1")
+    if(_mf_omp)
+      set(MF_TORCH_OPENMP ON)
+    endif()
+  endif()
+endforeach()
+set(MF_TORCH_OPENMP_RUNTIME "")
+if(MF_TORCH_OPENMP)
+  foreach(_dir IN LISTS MF_TORCH_LIBRARY_DIRS)
+    file(GLOB _mf_gomp "${_dir}/libgomp*.so*")
+    if(_mf_gomp AND NOT MF_TORCH_OPENMP_RUNTIME)
+      list(GET _mf_gomp 0 MF_TORCH_OPENMP_RUNTIME)
+    endif()
+  endforeach()
+  if(NOT MF_TORCH_OPENMP_RUNTIME)
+    find_library(MF_SYSTEM_GOMP NAMES gomp libgomp.so.1)
+    if(MF_SYSTEM_GOMP)
+      set(MF_TORCH_OPENMP_RUNTIME "${MF_SYSTEM_GOMP}")
+    endif()
+  endif()
+endif()
+message(STATUS "maskformer: LibTorch ${Torch_VERSION} from ${Torch_DIR} (CUDA: ${MF_TORCH_HAS_CUDA}); libraries in ${MF_TORCH_LIBRARY_DIRS}; OpenMP: ${MF_TORCH_OPENMP} ${MF_TORCH_OPENMP_RUNTIME}")

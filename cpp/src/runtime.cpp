@@ -148,6 +148,15 @@ int32_t cpu_features() {
 
 bool cpu_has_native_bf16() { return (cpu_features() & (MF_CPU_AVX512_BF16 | MF_CPU_AMX_BF16)) != 0; }
 
+int shim_parallel_team(int64_t n) {
+  std::atomic<uint64_t> seen{0};
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    const int t = at::get_thread_num();
+    seen.fetch_or(uint64_t(1) << (t < 0 ? 0 : std::min(t, 63)));
+  });
+  return __builtin_popcountll(seen.load());
+}
+
 int max_threads() {
   static const int n = std::min(1024, std::max(4, 4 * usable_cpus()));
   return n;

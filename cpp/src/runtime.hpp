@@ -26,6 +26,11 @@ bool cpu_has_native_bf16();
 
 int max_threads();
 int default_threads();
+// How many threads one at::parallel_for in the shim's own code runs on, for a range of n items
+// with grain 1 (at most the intra-op count). At::parallel_for parallelises in its caller's code
+// (`#pragma omp parallel` in a LibTorch header): 1 with two or more threads means the shim was
+// compiled without the OpenMP LibTorch uses, and its loops run on the calling thread (cpu_paths).
+int shim_parallel_team(int64_t n);
 // mf_set_num_threads: validated, remembered as the process's explicit choice.
 void set_threads(int n);
 // Applies default_threads() once, unless a count was chosen (set_threads, OMP_NUM_THREADS).

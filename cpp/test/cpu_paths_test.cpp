@@ -729,8 +729,27 @@ def forward(self, x):
         "winograd off: " + report);
 }
 
+// The shim's own loops (Winograd transforms, fused post-processing, YUV rows) run on the intra-op
+// pool: at::parallel_for only parallelises in code compiled with the OpenMP LibTorch uses, and the
+// shim was once built without it, every loop then on the calling thread. MF_SHIM_OPENMP is what
+// cpp/CMakeLists.txt chose (off for clang, the sanitizer build).
+void shim_loops_parallel() {
+  at::set_num_threads(2);
+  const int team = maskformer::shim_parallel_team(64);
+  at::set_num_threads(1);
+  const int single = maskformer::shim_parallel_team(64);
+#ifdef MF_SHIM_OPENMP
+  check(team == 2, "a parallel_for of the shim's own code runs on both of 2 intra-op threads (ran on " +
+                       std::to_string(team) + ")");
+#else
+  std::printf("shim loops: built without OpenMP (this compiler), they run on %d thread(s) of 2\n", team);
+#endif
+  check(single == 1, "with 1 intra-op thread, on one (ran on " + std::to_string(single) + ")");
+}
+
 int main(int argc, char** argv) {
   try {
+    shim_loops_parallel();
     semantic_kernels();
     cpu_rewrites(argc > 1 ? argv[1] : nullptr);
     background_rewrites(argc > 1 ? argv[1] : nullptr);
