@@ -640,6 +640,7 @@ MF_API mf_status mf_image_to_rgb(const mf_image* image, uint8_t* out_rgb, int64_
                                   std::to_string(v.height) + "x3), got " + std::to_string(out_size));
     c10::InferenceMode inference;
     if (v.yuv) {
+      apply_default_threads();  // its rows run on the intra-op threads: the library's count, as for models
       yuv_to_rgb_rows(v, nullptr, v.height, out_rgb);
       return;
     }

@@ -224,17 +224,19 @@ void fused_outputs(kernels::RowsFn rows, const at::Tensor& probs_kq, const at::T
     p.confidence = conf->data;
     p.confidence_u8 = conf->u8;
   }
-  // each thread's scratch, allocated here on the calling thread (the host cache accounts a call's
-  // blocks on the thread that makes it): parallel_for gives every thread at most one range
-  const int64_t scratch = (kernels::scratch_floats(p) + 16 + 15) / 16 * 16;
-  const int threads = std::max(1, at::get_num_threads());
-  const at::Tensor buffer = at::empty({scratch * threads + 16}, probs_kq.options());
-  float* const base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data_ptr<float>()) + 63) / 64 * 64);
   // a few rows per range at least: each range computes up to two network rows again at its start
+  const int threads = std::max(1, at::get_num_threads());
   const int64_t grain = std::max<int64_t>(8, out_h / (4 * threads));
+  // each range's scratch, allocated here on the calling thread (the host cache accounts a call's
+  // blocks on the thread that makes it): parallel_for gives thread t (< threads) at most one range,
+  // and only threads below ceil(out_h / grain) get one
+  const int64_t slots = std::min<int64_t>(threads, (out_h + grain - 1) / grain);
+  const int64_t scratch = (kernels::scratch_floats(p) + 16 + 15) / 16 * 16;
+  const at::Tensor buffer = at::empty({scratch * slots + 16}, probs_kq.options());
+  float* const base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data_ptr<float>()) + 63) / 64 * 64);
   at::parallel_for(0, out_h, grain, [&](int64_t y0, int64_t y1) {
     const int t = at::get_thread_num();
-    if (t < 0 || t >= threads) throw std::logic_error("fused_outputs: thread number out of range");
+    if (t < 0 || t >= slots) throw std::logic_error("fused_outputs: thread number out of range");
     rows(p, y0, y1, base + t * scratch);
   });
 }
