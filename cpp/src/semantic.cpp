@@ -231,7 +231,7 @@ void fused_outputs(kernels::RowsFn rows, const at::Tensor& probs_kq, const at::T
   // blocks on the thread that makes it): parallel_for gives thread t (< threads) at most one range,
   // and only threads below ceil(out_h / grain) get one
   const int64_t slots = std::min<int64_t>(threads, (out_h + grain - 1) / grain);
-  const int64_t scratch = (kernels::scratch_floats(p) + 16 + 15) / 16 * 16;
+  const int64_t scratch = (kernels::scratch_floats(p) + 15) / 16 * 16;  // slots stay 64-byte aligned
   const at::Tensor buffer = at::empty({scratch * slots + 16}, probs_kq.options());
   float* const base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data_ptr<float>()) + 63) / 64 * 64);
   at::parallel_for(0, out_h, grain, [&](int64_t y0, int64_t y1) {

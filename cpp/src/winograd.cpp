@@ -89,7 +89,7 @@ const Registration& registration() {
                      &winograd_conv3x3);
       made.name = std::string(ns) + "::winograd_conv3x3";
     } catch (const std::exception&) {
-      made.name.clear();
+      // no name: the rewrite stays off (a Library made before the failure stays held)
     }
     return made;
   }();
