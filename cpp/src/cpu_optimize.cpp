@@ -33,6 +33,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "attention.hpp"
 #include "error.hpp"
 #include "host_memory.hpp"
 #include "winograd.hpp"
@@ -128,7 +129,7 @@ Value* empty_scalars(Graph& g) {
 }
 
 struct Counts {
-  int linear = 0, gelu = 0, conv = 0, relu = 0, winograd = 0, winograd_relu = 0;
+  int linear = 0, gelu = 0, conv = 0, relu = 0, winograd = 0, winograd_relu = 0, attention = 0;
 };
 
 // The ReLU (aten::relu or relu_) that alone reads n's output, else null.
@@ -288,6 +289,106 @@ void rewrite_winograd(Graph& g, Counts* counts) {
     g.insertNode(fused);
     if (replace_with(n, act, fused)) ++counts->winograd_relu;
     ++counts->winograd;
+  }
+}
+
+// The node of kind `kind` that produces v, else null.
+Node* made_by(Value* v, const char* kind) {
+  return v->node()->kind() == c10::Symbol::fromQualString(kind) ? v->node() : nullptr;
+}
+
+bool used_once(Node* n) { return n != nullptr && n->outputs().size() == 1 && n->output()->uses().size() == 1; }
+
+// A constant int input equal to one of `a` or `b` (a dimension written either way).
+bool int_is(Value* v, int64_t a, int64_t b) {
+  const auto i = constant_int(v);
+  return i && (*i == a || *i == b);
+}
+
+// Swin's window attention as models/maskformer/swin.py traces it (WindowAttention.forward):
+//   r = reshape(x, [B, n, 3, H, d]); p = permute(r, [2, 0, 3, 1, 4]); q, k, v = select(p, 0, 0|1|2)
+//   a = add(matmul(mul(q, scale), transpose(k, -2, -1)), bias, 1)
+//   shifted windows: a = view(add(view(a, mask_view), unsqueeze(unsqueeze(mask, 1), 0), 1), attn_view)
+//   out = reshape(transpose(matmul(softmax(a, -1, None), v), 1, 2), out_shape)
+// -> window_attention(x, [B, n, 3, H, d], scale, bias, mask or None, mask_view or [], attn_view or
+// [], out_shape) (attention.hpp), which computes the same from the same values. Each value in
+// between must have no reader outside the pattern (else it would be computed anyway).
+void rewrite_attention(Graph& g, Counts* counts) {
+  if (!attention_available()) return;
+  const c10::Symbol target = c10::Symbol::fromQualString(attention_op_name());
+  std::vector<Node*> nodes;
+  collect(g.block(), c10::Symbol::fromQualString("aten::softmax"), &nodes);
+  for (Node* sm : nodes) {
+    if (sm->inputs().size() != 3 || !int_is(sm->input(1), -1, -1) || !is_none(sm->input(2)) || !used_once(sm)) continue;
+    Node* pv = sole_user(sm->output());
+    if (pv == nullptr || pv->kind() != c10::Symbol::fromQualString("aten::matmul") || pv->inputs().size() != 2 ||
+        !used_once(pv))
+      continue;
+    Node* tr = sole_user(pv->output());
+    if (tr == nullptr || tr->kind() != c10::Symbol::fromQualString("aten::transpose") || !int_is(tr->input(1), 1, -3) ||
+        !int_is(tr->input(2), 2, -2) || !used_once(tr))
+      continue;
+    Node* out = sole_user(tr->output());
+    if (out == nullptr || out->kind() != c10::Symbol::fromQualString("aten::reshape")) continue;
+    std::vector<Node*> inside{sm, pv, tr, out};
+    Node* biased = made_by(sm->input(0), "aten::view");
+    Value* mask = nullptr;
+    Value* mask_view = nullptr;
+    Value* attn_view = nullptr;
+    if (biased != nullptr) {  // the shifted windows' mask
+      Node* view4 = biased;
+      Node* add = made_by(view4->input(0), "aten::add");
+      Node* view5 = add != nullptr ? made_by(add->input(0), "aten::view") : nullptr;
+      Node* un0 = add != nullptr ? made_by(add->input(1), "aten::unsqueeze") : nullptr;
+      Node* un1 = un0 != nullptr ? made_by(un0->input(0), "aten::unsqueeze") : nullptr;
+      if (!used_once(view4) || !used_once(add) || !used_once(view5) || !used_once(un0) || !used_once(un1) ||
+          !int_is(add->input(2), 1, 1) || !int_is(un0->input(1), 0, 0) || !int_is(un1->input(1), 1, 1))
+        continue;
+      mask = un1->input(0);
+      mask_view = view5->input(1);
+      attn_view = view4->input(1);
+      biased = made_by(view5->input(0), "aten::add");
+      inside.insert(inside.end(), {view4, add, view5, un0, un1});
+    } else {
+      biased = made_by(sm->input(0), "aten::add");
+    }
+    if (!used_once(biased) || biased->inputs().size() != 3 || !int_is(biased->input(2), 1, 1)) continue;
+    Value* bias = biased->input(1);
+    Node* qk = made_by(biased->input(0), "aten::matmul");
+    if (!used_once(qk) || qk->inputs().size() != 2) continue;
+    Node* scaled = made_by(qk->input(0), "aten::mul");
+    Node* kt = made_by(qk->input(1), "aten::transpose");
+    if (!used_once(scaled) || !used_once(kt) || !int_is(kt->input(1), -2, 2) || !int_is(kt->input(2), -1, 3)) continue;
+    const c10::optional<c10::IValue> scale = torch::jit::toIValue(scaled->input(1));
+    if (!scale || !scale->isDouble()) continue;
+    Node* qs = made_by(scaled->input(0), "aten::select");
+    Node* ks = made_by(kt->input(0), "aten::select");
+    Node* vs = made_by(pv->input(1), "aten::select");
+    if (!used_once(qs) || !used_once(ks) || !used_once(vs)) continue;
+    Value* perm = qs->input(0);
+    if (ks->input(0) != perm || vs->input(0) != perm || !int_is(qs->input(1), 0, 0) || !int_is(ks->input(1), 0, 0) ||
+        !int_is(vs->input(1), 0, 0) || !int_is(qs->input(2), 0, 0) || !int_is(ks->input(2), 1, 1) ||
+        !int_is(vs->input(2), 2, 2) || perm->uses().size() != 3)
+      continue;
+    Node* permute = made_by(perm, "aten::permute");
+    if (permute == nullptr || constant_ints(permute->input(1)) != std::vector<int64_t>{2, 0, 3, 1, 4}) continue;
+    Node* reshape = made_by(permute->input(0), "aten::reshape");
+    if (!used_once(reshape)) continue;
+    inside.insert(inside.end(), {biased, qk, scaled, kt, qs, ks, vs, permute, reshape});
+    bool one_block = true;
+    for (Node* n : inside) one_block = one_block && n->owningBlock() == out->owningBlock();
+    if (!one_block) continue;
+    torch::jit::WithInsertPoint guard(out);
+    const auto none_or = [&](Value* v) { return v != nullptr ? v : g.insertConstant(c10::IValue()); };
+    const auto list_or = [&](Value* v) { return v != nullptr ? v : g.insertConstant(std::vector<int64_t>{}); };
+    Node* fused = g.create(target,
+                           {reshape->input(0), reshape->input(1), scaled->input(1), bias, none_or(mask),
+                            list_or(mask_view), list_or(attn_view), out->input(1)},
+                           1);
+    g.insertNode(fused);
+    fused->output()->setType(out->output()->type());
+    out->output()->replaceAllUsesWith(fused->output());
+    ++counts->attention;
   }
 }
 
@@ -453,6 +554,7 @@ std::string CpuPasses::text() const {
   if (conv) s += ",conv";
   if (conv && channels_last) s += ",channels_last";
   if (winograd) s += ",winograd";
+  if (attention) s += ",attention";
   return s;
 }
 
@@ -460,7 +562,7 @@ CpuPasses cpu_passes_from_env() {
   CpuPasses p;
   const char* env = std::getenv("MASKFORMER_CPU_PASSES");
   if (env == nullptr) return p;
-  p = CpuPasses{false, false, false, false, false, false, false};
+  p = CpuPasses{false, false, false, false, false, false, false, false};
   std::stringstream in(env);
   std::string item;
   while (std::getline(in, item, ',')) {
@@ -471,8 +573,9 @@ CpuPasses cpu_passes_from_env() {
     if (item == "channels_last") p.channels_last = true;
     if (item == "ofi") p.ofi = true;
     if (item == "winograd") p.winograd = true;
+    if (item == "attention") p.attention = true;
   }
-  if (p.linear || p.conv || p.ofi || p.winograd) p.freeze = true;  // the rewrites read frozen weights
+  if (p.linear || p.conv || p.ofi || p.winograd || p.attention) p.freeze = true;  // the rewrites read frozen weights
   return p;
 }
 
@@ -585,6 +688,8 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
     if (stopped()) return CpuNetwork(module);
     if (passes.conv) rewrite_conv(*graph, passes.channels_last, &counts);
     if (stopped()) return CpuNetwork(module);
+    if (passes.attention) rewrite_attention(*graph, &counts);
+    if (stopped()) return CpuNetwork(module);
   }
   torch::jit::EliminateDeadCode(graph);
   if (report != nullptr) {
@@ -593,6 +698,7 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
         << counts.conv << " conv (" << counts.relu << " with ReLU) on oneDNN";
     if (passes.winograd)
       out << ", " << counts.winograd << " conv as Winograd (" << counts.winograd_relu << " with ReLU)";
+    if (passes.attention) out << ", " << counts.attention << " window attention fused";
     *report = out.str() + took();
   }
   return CpuNetwork(module, graph, state);

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "attention.hpp"
 #include "cpu_optimize.hpp"
 #include "fused_kernels.hpp"
 #include "host_memory.hpp"
@@ -729,6 +730,154 @@ def forward(self, x):
         "winograd off: " + report);
 }
 
+// The fused window attention (attention.hpp): each kernel this CPU runs against the operators it
+// replaces, in fp32 and bf16, with and without the shifted windows' mask, at Swin's shapes (the
+// kernels' register-resident cases, 49 and 144 tokens of 32 channels) and at others (partial
+// vectors, a single token), at 1 and 2 threads; inputs it does not take run the reference; and the
+// rewrite of a module written like models/maskformer/swin.py's WindowAttention.
+void window_attention() {
+  struct Shape {
+    int64_t images, windows, n, heads, d;
+  };
+  const std::vector<Shape> shapes = {{1, 6, 49, 3, 32}, {2, 3, 144, 2, 32}, {1, 5, 20, 3, 24}, {2, 2, 64, 4, 16},
+                                     {1, 1, 1, 1, 1}, {1, 2, 49, 2, 80}};
+  std::vector<const char*> kernels = {"generic"};
+  for (const char* name : {"avx2", "avx512"})
+    if (maskformer::kernels::rows_named(name) != nullptr) kernels.push_back(name);
+  std::printf("window attention: kernel %s\n", maskformer::attention_kernel_name());
+  at::manual_seed(11);
+  for (const Shape& sh : shapes)
+    for (at::ScalarType type : {at::kFloat, at::kBFloat16})
+      for (bool masked : {false, true}) {
+        const int64_t b = sh.images * sh.windows, n = sh.n, h = sh.heads, d = sh.d;
+        const at::Tensor x = (at::randn({b, n, 3 * h * d}) * 2).to(type);
+        const at::Tensor bias = at::randn({n, n, h}).permute({2, 0, 1}).unsqueeze(0).to(type);  // as Swin's, strided
+        const at::Tensor mask = ((at::rand({sh.windows, n, n}) < 0.3).to(at::kFloat) * -100).to(type);
+        const c10::optional<at::Tensor> m = masked ? c10::optional<at::Tensor>(mask) : c10::nullopt;
+        const std::vector<int64_t> qkv_shape{b, n, 3, h, d}, out_shape{b, n, h * d};
+        const std::vector<int64_t> mask_view = masked ? std::vector<int64_t>{sh.images, sh.windows, h, n, n}
+                                                      : std::vector<int64_t>{};
+        const std::vector<int64_t> attn_view = masked ? std::vector<int64_t>{b, h, n, n} : std::vector<int64_t>{};
+        const double scale = 1.0 / std::sqrt(double(d));
+        // exact: the same inputs in float through the reference
+        const c10::optional<at::Tensor> mf = masked ? c10::optional<at::Tensor>(mask.to(at::kFloat)) : c10::nullopt;
+        const at::Tensor exact = maskformer::window_attention_reference(x.to(at::kFloat), qkv_shape, scale,
+                                                                        bias.to(at::kFloat), mf, mask_view, attn_view,
+                                                                        out_shape);
+        const at::Tensor ref = maskformer::window_attention_reference(x, qkv_shape, scale, bias, m, mask_view,
+                                                                      attn_view, out_shape);
+        const double top = exact.abs().max().item<double>();
+        const double ref_err = (ref.to(at::kFloat) - exact).abs().max().item<double>();
+        for (const char* kernel : kernels)
+          for (int threads : {1, 2}) {
+            check(maskformer::use_attention_kernel(kernel), std::string("window attention: kernel ") + kernel);
+            at::set_num_threads(threads);
+            const at::Tensor got = maskformer::window_attention(x, qkv_shape, scale, bias, m, mask_view, attn_view,
+                                                                out_shape);
+            char where[160];
+            std::snprintf(where, sizeof where, "window attention %s, %s, %lld x %lld tokens, %lld heads of %lld%s, %d thread(s)",
+                          kernel, type == at::kFloat ? "fp32" : "bf16", (long long)b, (long long)n, (long long)h,
+                          (long long)d, masked ? ", masked" : "", threads);
+            check(got.sizes() == exact.sizes() && got.scalar_type() == type, std::string(where) + ": shape or type");
+            const double err = (got.to(at::kFloat) - exact).abs().max().item<double>();
+            // fp32: another order of the same sums; bf16: the output's own rounding (2^-9 relative),
+            // never worse than the unfused bf16 operators, which round every step
+            const double limit = type == at::kFloat ? 2e-5 * std::max(1.0, top) : std::max(top / 256, 1e-6);
+            check(err <= limit, std::string(where) + ": error " + std::to_string(err) + " > " + std::to_string(limit));
+            if (type == at::kBFloat16)
+              check(err <= ref_err + 1e-6, std::string(where) + ": error " + std::to_string(err) +
+                                               " above the unfused operators' " + std::to_string(ref_err));
+          }
+      }
+  check(maskformer::use_attention_kernel(nullptr), "window attention: back to the best kernel");
+  at::set_num_threads(1);
+  // what the kernel does not take runs the reference: double, a mask view that is no broadcast,
+  // more than 256 tokens
+  {
+    const at::Tensor x = at::randn({4, 9, 24}, at::kDouble), bias = at::randn({1, 2, 9, 9}, at::kDouble);
+    const at::Tensor got = maskformer::window_attention(x, {4, 9, 3, 2, 4}, 0.5, bias, c10::nullopt, {}, {}, {4, 9, 8});
+    const at::Tensor ref =
+        maskformer::window_attention_reference(x, {4, 9, 3, 2, 4}, 0.5, bias, c10::nullopt, {}, {}, {4, 9, 8});
+    check(at::equal(got, ref), "window attention: a double input is not the reference's result");
+    const at::Tensor xf = x.to(at::kFloat), bf = bias.to(at::kFloat), mask = at::randn({4, 9, 9});
+    const at::Tensor one = at::randn({1, 9, 9});  // one window's mask for all
+    const at::Tensor odd = maskformer::window_attention(xf, {4, 9, 3, 2, 4}, 0.5, bf, one, {4, 1, 2, 9, 9},
+                                                        {4, 2, 9, 9}, {4, 9, 8});
+    const at::Tensor odd_ref = maskformer::window_attention_reference(xf, {4, 9, 3, 2, 4}, 0.5, bf, one,
+                                                                      {4, 1, 2, 9, 9}, {4, 2, 9, 9}, {4, 9, 8});
+    check((odd - odd_ref).abs().max().item<double>() <= 1e-5, "window attention: one mask for every window");
+    bool refused = false;
+    try {
+      maskformer::window_attention(xf, {4, 9, 3, 2, 4}, 0.5, bf, mask, {2, 2, 2, 9, 9}, {4, 2, 9, 9}, {4, 9, 8});
+    } catch (const std::exception&) {
+      refused = true;  // (2, 2, 2, 9, 9) + (1, 4, 1, 9, 9) does not broadcast: as the graph, an error
+    }
+    check(refused, "window attention: a mask view that cannot broadcast was not refused");
+    const at::Tensor big = at::randn({1, 300, 24}), big_bias = at::randn({1, 2, 300, 300});
+    check(at::equal(maskformer::window_attention(big, {1, 300, 3, 2, 4}, 0.5, big_bias, c10::nullopt, {}, {}, {1, 300, 8}),
+                    maskformer::window_attention_reference(big, {1, 300, 3, 2, 4}, 0.5, big_bias, c10::nullopt, {},
+                                                           {}, {1, 300, 8})),
+          "window attention: 300 tokens are not the reference's result");
+  }
+
+  // the rewrite: both blocks of a module written like WindowAttention (the second with the
+  // shifted windows' mask), and not a variant whose scores are read twice
+  torch::jit::Module m("AttentionProbe");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_attribute("num_heads", c10::IntType::get(), int64_t(3));
+  m.register_attribute("scale", c10::FloatType::get(), 1.0 / std::sqrt(32.0));
+  m.register_parameter("qkv_w", at::randn({288, 96}) / 10, false);
+  m.register_parameter("qkv_b", at::randn({288}) / 10, false);
+  m.register_parameter("table", at::randn({169, 3}), false);
+  m.register_buffer("index", at::randint(0, 169, {49, 49}));
+  m.register_buffer("mask", ((at::rand({4, 49, 49}) < 0.3).to(at::kFloat) * -100));
+  m.define(R"(
+def attend(self, x, has_mask: bool):
+    bw, n, c = x.shape
+    heads = self.num_heads
+    qkv = torch.linear(x, self.qkv_w, self.qkv_b).reshape(bw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    attn = (q * self.scale) @ k.transpose(-2, -1)
+    bias = self.table[self.index.view(-1)]
+    attn = attn + bias.view(n, n, heads).permute(2, 0, 1).unsqueeze(0)
+    if has_mask:
+        nw = self.mask.shape[0]
+        attn = attn.view(bw // nw, nw, heads, n, n) + self.mask.unsqueeze(1).unsqueeze(0)
+        attn = attn.view(bw, heads, n, n)
+    attn = attn.softmax(dim=-1)
+    return (attn @ v).transpose(1, 2).reshape(bw, n, c)
+
+def twice(self, x):
+    bw, n, c = x.shape
+    qkv = torch.linear(x, self.qkv_w, self.qkv_b).reshape(bw, n, 3, 3, c // 3).permute(2, 0, 3, 1, 4)
+    attn = (qkv[0] * self.scale) @ qkv[1].transpose(-2, -1)
+    p = attn.softmax(dim=-1)
+    return (p @ qkv[2]).transpose(1, 2).reshape(bw, n, c) + attn.sum()
+
+def forward(self, x):
+    return (self.attend(x, False), self.attend(x, True), self.twice(x))
+)");
+  torch::jit::Module reference = m.clone();
+  std::string report;
+  maskformer::CpuNetwork net = maskformer::optimize_for_cpu(m, maskformer::CpuPasses{}, &report);
+  std::printf("attention probe: %s\n", report.c_str());
+  check(report.find(", 2 window attention fused") != std::string::npos, "attention probe: " + report);
+  for (int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    const at::Tensor x = at::randn({8, 49, 96});
+    const c10::IValue out = first_run(net, x, &report);
+    c10::InferenceMode guard;
+    const double diff = max_difference(out, reference.forward({x}));
+    check(diff <= 2e-5, "attention probe: rewritten outputs differ by " + std::to_string(diff));
+  }
+  at::set_num_threads(1);
+  maskformer::CpuPasses without;
+  without.attention = false;
+  torch::jit::Module again = reference.clone();
+  maskformer::optimize_for_cpu(again, without, &report);
+  check(report.find("attention") == std::string::npos, "attention off: " + report);
+}
+
 // The shim's own loops (Winograd transforms, fused post-processing, YUV rows) run on the intra-op
 // pool: at::parallel_for only parallelises in code compiled with the OpenMP LibTorch uses, and the
 // shim was once built without it, every loop then on the calling thread. MF_SHIM_OPENMP is what
@@ -755,6 +904,7 @@ int main(int argc, char** argv) {
     background_rewrites(argc > 1 ? argv[1] : nullptr);
     huge_pages();
     winograd();
+    window_attention();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());
     return 1;
