@@ -21,8 +21,8 @@ namespace kernels {
 
 int64_t attention_scratch_floats(const AttentionProblem& p) {
   const int64_t np = (p.n + 15) / 16 * 16, dp = (p.d + 15) / 16 * 16;
-  // k transposed, q and v, a block of 4 rows of scores (also one row of k on its way), a mask row
-  return p.d * np + 2 * p.n * dp + 4 * (np > dp ? np : dp) + np;
+  // k transposed, q and v, a block of 4 rows of probabilities
+  return p.d * np + 2 * p.n * dp + 4 * np;
 }
 
 // The same instruction sets as the fused semantic kernels (fused_kernels.cpp decides which run).
