@@ -194,6 +194,21 @@ void rewrite_linear(Graph& g, bool fuse_gelu, Counts* counts) {
 // aten::conv2d(x, W, b, stride, padding, dilation, groups) with constant W, b and int lists ->
 // mkldnn::_convolution_pointwise(x, packed W, b, padding, stride, dilation, groups, attr, [],
 // None); a ReLU that alone reads the result becomes the post-op "relu".
+// Whether oneDNN's blocked layout for this convolution's weight depends on the input's size, so
+// that a weight prepacked without knowing it (as here: shapes come with the calls) is not the one
+// the primitive picked at run time wants: 1x1 convolutions and non-overlapping patches (stride =
+// kernel). Then every call converted the prepacked weight from one blocked layout to another with
+// oneDNN's element-by-element reference reorder (Swin-T's four 1x1 convolutions to 512 channels
+// and its 4x4 patch embedding: 11-31 ms a call in bf16 at 512x512, 7.6-11 in fp32), where the
+// plain weight costs a fast JIT reorder per call (about 1.3 ms for all five). Those weights stay
+// plain (docs/performance.md). Swin-T's 3x3 convolutions kept their prepacked layout at 512x512
+// and 1280x720 (ONEDNN_VERBOSE shows no reorder of theirs per call).
+bool layout_follows_input(const at::Tensor& w, const std::vector<int64_t>& stride) {
+  const bool one = w.size(2) == 1 && w.size(3) == 1;
+  const bool patches = stride.size() == 2 && stride[0] == w.size(2) && stride[1] == w.size(3);
+  return one || patches;
+}
+
 void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
   const auto pack = find_op("mkldnn::_reorder_convolution_weight");
   const c10::Symbol target = c10::Symbol::fromQualString("mkldnn::_convolution_pointwise");
@@ -213,7 +228,9 @@ void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
     if (!stride || !padding || !dilation || !groups) continue;
     at::Tensor packed;
     try {
-      packed = call(*pack, {*w, *padding, *stride, *dilation, *groups, c10::IValue()}).toTensor();
+      packed = layout_follows_input(*w, *stride)
+                   ? w->contiguous()
+                   : call(*pack, {*w, *padding, *stride, *dilation, *groups, c10::IValue()}).toTensor();
     } catch (const std::exception&) {
       continue;
     }
