@@ -34,7 +34,6 @@
 #include <vector>
 
 #include "attention.hpp"
-#include "batched_mm.hpp"
 #include "error.hpp"
 #include "host_memory.hpp"
 #include "winograd.hpp"
@@ -130,7 +129,7 @@ Value* empty_scalars(Graph& g) {
 }
 
 struct Counts {
-  int linear = 0, gelu = 0, conv = 0, relu = 0, winograd = 0, winograd_relu = 0, attention = 0, mask_product = 0;
+  int linear = 0, gelu = 0, conv = 0, relu = 0, winograd = 0, winograd_relu = 0, attention = 0;
 };
 
 // The ReLU (aten::relu or relu_) that alone reads n's output, else null.
@@ -410,32 +409,6 @@ void rewrite_attention(Graph& g, Counts* counts) {
   }
 }
 
-// MaskFormer's mask product as traced (models/maskformer/head.py):
-//   matmul(embed, unsqueeze(flatten(mask_features, 2, -1), 0))
-// -> matmul_by_mm(embed, the same unsqueezed view) (batched_mm.hpp): the same result, one at::mm
-// per batch index instead of a batched product that reorders the channels-last features first.
-void rewrite_mask_product(Graph& g, Counts* counts) {
-  if (!batched_mm_available()) return;
-  const c10::Symbol target = c10::Symbol::fromQualString(batched_mm_op_name());
-  std::vector<Node*> nodes;
-  collect(g.block(), c10::Symbol::fromQualString("aten::matmul"), &nodes);
-  for (Node* mm : nodes) {
-    if (mm->inputs().size() != 2) continue;
-    Node* un = made_by(mm->input(1), "aten::unsqueeze");
-    Node* flat = un != nullptr ? made_by(un->input(0), "aten::flatten") : nullptr;
-    if (flat == nullptr || !int_is(un->input(1), 0, 0) || !int_is(flat->input(1), 2, 2) ||
-        !int_is(flat->input(2), -1, 3))
-      continue;
-    torch::jit::WithInsertPoint guard(mm);
-    Node* fused = g.create(target, {mm->input(0), mm->input(1)}, 1);
-    g.insertNode(fused);
-    fused->output()->setType(mm->output()->type());
-    mm->output()->replaceAllUsesWith(fused->output());
-    mm->destroy();
-    ++counts->mask_product;
-  }
-}
-
 // ---- Freezing without cloning the module ----
 // torch::jit::freeze clones the module and proves each attribute immutable with alias analysis
 // run again and again: 250-350 ms of the demo's load and ~500 ms of Swin-T's, more than the
@@ -599,7 +572,6 @@ std::string CpuPasses::text() const {
   if (conv && channels_last) s += ",channels_last";
   if (winograd) s += ",winograd";
   if (attention) s += ",attention";
-  if (mask_product) s += ",mask_product";
   return s;
 }
 
@@ -607,7 +579,7 @@ CpuPasses cpu_passes_from_env() {
   CpuPasses p;
   const char* env = std::getenv("MASKFORMER_CPU_PASSES");
   if (env == nullptr) return p;
-  p = CpuPasses{false, false, false, false, false, false, false, false, false};
+  p = CpuPasses{false, false, false, false, false, false, false, false};
   std::stringstream in(env);
   std::string item;
   while (std::getline(in, item, ',')) {
@@ -619,9 +591,8 @@ CpuPasses cpu_passes_from_env() {
     if (item == "ofi") p.ofi = true;
     if (item == "winograd") p.winograd = true;
     if (item == "attention") p.attention = true;
-    if (item == "mask_product") p.mask_product = true;
   }
-  if (p.linear || p.conv || p.ofi || p.winograd || p.attention || p.mask_product) p.freeze = true;  // the rewrites read frozen weights
+  if (p.linear || p.conv || p.ofi || p.winograd || p.attention) p.freeze = true;  // the rewrites read frozen weights
   return p;
 }
 
@@ -735,7 +706,6 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
     if (passes.conv) rewrite_conv(*graph, passes.channels_last, &counts);
     if (stopped()) return CpuNetwork(module);
     if (passes.attention) rewrite_attention(*graph, &counts);
-    if (passes.mask_product) rewrite_mask_product(*graph, &counts);
     if (stopped()) return CpuNetwork(module);
   }
   torch::jit::EliminateDeadCode(graph);
@@ -746,7 +716,6 @@ CpuNetwork optimize_for_cpu(const torch::jit::Module& module, const CpuPasses& p
     if (passes.winograd)
       out << ", " << counts.winograd << " conv as Winograd (" << counts.winograd_relu << " with ReLU)";
     if (passes.attention) out << ", " << counts.attention << " window attention fused";
-    if (passes.mask_product) out << ", " << counts.mask_product << " mask product as mm";
     *report = out.str() + took();
   }
   return CpuNetwork(module, graph, state);

@@ -18,8 +18,7 @@ namespace maskformer {
 
 // Which rewrites run. The defaults are the ones that won in the measurements; the environment
 // variable MASKFORMER_CPU_PASSES (read at each load) overrides them for comparisons: "none", or a
-// comma list of freeze, linear, gelu, conv, channels_last, winograd, attention, mask_product,
-// ofi
+// comma list of freeze, linear, gelu, conv, channels_last, winograd, attention, ofi
 // (torch::jit::optimize_for_inference instead of the others).
 struct CpuPasses {
   bool freeze = true;
@@ -30,7 +29,6 @@ struct CpuPasses {
   bool winograd = true;       // wide 3x3 convolutions -> the shim's Winograd operator (winograd.hpp)
   bool ofi = false;           // torch::jit::optimize_for_inference instead of the rewrites above
   bool attention = true;      // Swin's window attention -> the shim's fused operator (attention.hpp)
-  bool mask_product = true;   // the mask product -> one at::mm per image (batched_mm.hpp)
   std::string text() const;
 };
 

@@ -38,7 +38,6 @@
 #include <vector>
 
 #include "attention.hpp"
-#include "batched_mm.hpp"
 #include "cpu_optimize.hpp"
 #include "fused_kernels.hpp"
 #include "host_memory.hpp"
@@ -879,69 +878,6 @@ def forward(self, x):
   check(report.find("attention") == std::string::npos, "attention off: " + report);
 }
 
-// The mask product as matrix products (batched_mm.hpp): torch.matmul's result for batched,
-// broadcast and transposed (channels-last) operands in fp32 and bf16, at::matmul itself for what
-// it does not take, and the rewrite of the traced pattern.
-void mask_product() {
-  at::manual_seed(5);
-  struct Pair {
-    at::Tensor a, b;
-    const char* what;
-  };
-  const at::Tensor cl = at::randn({2, 24, 9, 11}).contiguous(at::MemoryFormat::ChannelsLast);
-  const std::vector<Pair> pairs = {
-      {at::randn({1, 2, 7, 24}), cl.flatten(2).unsqueeze(0), "the head's shapes, channels-last features"},
-      {at::randn({3, 2, 7, 24}), cl.flatten(2).unsqueeze(0), "three decoder layers"},
-      {at::randn({7, 24}), at::randn({24, 5}), "2-d"},
-      {at::randn({4, 1, 3, 6}), at::randn({5, 6, 2}), "broadcast both ways"},
-      {at::randn({2, 0, 6}), at::randn({2, 6, 3}), "no rows"}};
-  for (const Pair& p : pairs)
-    for (at::ScalarType type : {at::kFloat, at::kBFloat16}) {
-      const at::Tensor a = p.a.to(type), b = p.b.to(type);
-      const at::Tensor ref = at::matmul(a, b);
-      const at::Tensor got = maskformer::matmul_by_mm(a, b);
-      const std::string where = std::string("mask product, ") + p.what + (type == at::kFloat ? ", fp32" : ", bf16");
-      check(got.sizes() == ref.sizes() && got.scalar_type() == ref.scalar_type(), where + ": shape or type");
-      if (ref.numel() == 0) continue;
-      const double top = ref.to(at::kFloat).abs().max().item<double>();
-      const double err = (got.to(at::kFloat) - ref.to(at::kFloat)).abs().max().item<double>();
-      const double limit = type == at::kFloat ? 1e-5 * std::max(1.0, top) : top / 128;  // bf16: one rounding apart
-      check(err <= limit, where + ": differs from torch.matmul by " + std::to_string(err));
-    }
-  const at::Tensor d = at::randn({2, 3, 4}, at::kDouble), e = at::randn({4, 5}, at::kDouble);
-  check(at::equal(maskformer::matmul_by_mm(d, e), at::matmul(d, e)), "mask product: double is not torch.matmul");
-  const at::Tensor v = at::randn({4});
-  check(at::equal(maskformer::matmul_by_mm(at::ones({3, 4}), v), at::matmul(at::ones({3, 4}), v)),
-        "mask product: a vector operand is not torch.matmul");
-  bool refused = false;
-  try {
-    maskformer::matmul_by_mm(at::randn({2, 3, 4}), at::randn({2, 5, 6}));
-  } catch (const std::exception&) {
-    refused = true;
-  }
-  check(refused, "mask product: operands that cannot be multiplied were not refused");
-
-  torch::jit::Module m("MaskProductProbe");
-  m.register_attribute("training", c10::BoolType::get(), false);
-  m.register_parameter("w", at::randn({24, 8, 3, 3}) / 10, false);
-  m.register_parameter("embed", at::randn({1, 1, 7, 24}), false);
-  m.define(R"(
-def forward(self, x):
-    f = torch.conv2d(x, self.w, None, [1, 1], [1, 1], [1, 1], 1)
-    return (torch.matmul(self.embed, f.flatten(2).unsqueeze(0)), f)
-)");
-  torch::jit::Module reference = m.clone();
-  std::string report;
-  maskformer::CpuNetwork net = maskformer::optimize_for_cpu(m, maskformer::CpuPasses{}, &report);
-  std::printf("mask product probe: %s\n", report.c_str());
-  check(report.find(", 1 mask product as mm") != std::string::npos, "mask product probe: " + report);
-  const at::Tensor x = at::randn({1, 8, 13, 10});
-  const c10::IValue out = first_run(net, x, &report);
-  c10::InferenceMode guard;
-  const double diff = max_difference(out, reference.forward({x}));
-  check(diff <= 1e-4, "mask product probe: rewritten outputs differ by " + std::to_string(diff));
-}
-
 // The shim's own loops (Winograd transforms, fused post-processing, YUV rows) run on the intra-op
 // pool: at::parallel_for only parallelises in code compiled with the OpenMP LibTorch uses, and the
 // shim was once built without it, every loop then on the calling thread. MF_SHIM_OPENMP is what
@@ -969,7 +905,6 @@ int main(int argc, char** argv) {
     huge_pages();
     winograd();
     window_attention();
-    mask_product();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());
     return 1;
