@@ -23,8 +23,9 @@ import java.util.List;
  *     {@code "none"}, {@code "none (...)"} with the reason (turned off; the rewritten network
  *     failed the load's test forward pass, or its comparison with the exported one when made in
  *     the background), or the rewrites with their counts and cost, e.g. {@code "freeze,linear,
- *     gelu,conv,channels_last,winograd: 59 linear (10 with GELU), 14 conv (11 with ReLU) on oneDNN,
- *     0 conv as Winograd (0 with ReLU) (rewrites 140 ms)"}, followed by {@code ", checked in the background (...)"} when they were
+ *     gelu,conv,channels_last,winograd,attention: 59 linear (10 with GELU), 14 conv (11 with ReLU)
+ *     on oneDNN, 0 conv as Winograd (0 with ReLU), 10 window attention fused (rewrites 140 ms)"},
+ *     followed by {@code ", checked in the background (...)"} when they were
  *     made there; {@code "in the background (...)"} while they are being made ({@link
  *     MaskFormer#info()} then reads it anew; {@link MaskFormer#awaitCpuRewrites()} waits)
  */
