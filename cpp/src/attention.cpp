@@ -21,8 +21,8 @@ namespace kernels {
 
 int64_t attention_scratch_floats(const AttentionProblem& p) {
   const int64_t np = (p.n + 15) / 16 * 16, dp = (p.d + 15) / 16 * 16;
-  // k transposed, q and v, a block of 4 rows of probabilities
-  return p.d * np + 2 * p.n * dp + 4 * np;
+  // k transposed, q and v, a block of rows of probabilities
+  return p.d * np + 2 * p.n * dp + kAttentionRowBlock * np;
 }
 
 // The same instruction sets as the fused semantic kernels (fused_kernels.cpp decides which run).
@@ -140,8 +140,10 @@ at::Tensor window_attention(const at::Tensor& x, at::IntArrayRef qkv_shape, doub
       qkv_shape.size() != 5)
     return reference();
   const int64_t b = x.size(0), n = x.size(1), heads = qkv_shape[3], d = qkv_shape[4];
-  if (b < 1 || n < 1 || n > 256 || heads < 1 || d < 1 || d > 128 || !same(qkv_shape, {b, n, 3, heads, d}) ||
-      x.size(2) != 3 * heads * d)
+  // heads * d from x's own size, never multiplied out: shapes come from the model file
+  if (b < 1 || n < 1 || n > kernels::kAttentionMaxTokens || heads < 1 || d < 1 ||
+      d > kernels::kAttentionMaxChannels || !same(qkv_shape, {b, n, 3, heads, d}) || x.size(2) % (3 * d) != 0 ||
+      x.size(2) / (3 * d) != heads)
     return reference();
   if (!bias.defined() || bias.scalar_type() != type || !bias.device().is_cpu() || bias.requires_grad() ||
       !(same(bias.sizes(), {1, heads, n, n}) || same(bias.sizes(), {heads, n, n})))

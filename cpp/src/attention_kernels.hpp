@@ -28,6 +28,12 @@ struct AttentionProblem {
   void* out = nullptr;         // (B, n, heads, d), contiguous
 };
 
+// What the kernels take (attention.cpp runs anything larger through ATen), and the query rows
+// they compute at once.
+constexpr int64_t kAttentionMaxTokens = 256;   // n
+constexpr int64_t kAttentionMaxChannels = 128;  // d
+constexpr int64_t kAttentionRowBlock = 4;
+
 // Floats of scratch memory one call of an AttentionFn needs.
 int64_t attention_scratch_floats(const AttentionProblem& p);
 

@@ -190,9 +190,6 @@ void rewrite_linear(Graph& g, bool fuse_gelu, Counts* counts) {
   }
 }
 
-// aten::conv2d(x, W, b, stride, padding, dilation, groups) with constant W, b and int lists ->
-// mkldnn::_convolution_pointwise(x, packed W, b, padding, stride, dilation, groups, attr, [],
-// None); a ReLU that alone reads the result becomes the post-op "relu".
 // Whether oneDNN's blocked layout for this convolution's weight depends on the input's size, so
 // that a weight prepacked without knowing it (as here: shapes come with the calls) is not the one
 // the primitive picked at run time wants: 1x1 convolutions and non-overlapping patches (stride =
@@ -208,6 +205,10 @@ bool layout_follows_input(const at::Tensor& w, const std::vector<int64_t>& strid
   return one || patches;
 }
 
+// aten::conv2d(x, W, b, stride, padding, dilation, groups) with constant W, b and int lists ->
+// mkldnn::_convolution_pointwise(x, packed W, b, padding, stride, dilation, groups, attr, [],
+// None); a ReLU that alone reads the result becomes the post-op "relu". Weights whose layout
+// follows the input stay plain (above).
 void rewrite_conv(Graph& g, bool channels_last, Counts* counts) {
   const auto pack = find_op("mkldnn::_reorder_convolution_weight");
   const c10::Symbol target = c10::Symbol::fromQualString("mkldnn::_convolution_pointwise");
@@ -309,10 +310,13 @@ void rewrite_winograd(Graph& g, Counts* counts) {
   }
 }
 
-// The node of kind `kind` that produces v, else null.
-Node* made_by(Value* v, const char* kind) {
-  return v->node()->kind() == c10::Symbol::fromQualString(kind) ? v->node() : nullptr;
+// The node of kind `kind` with `inputs` inputs that produces v, else null.
+Node* made_by(Value* v, const char* kind, size_t inputs) {
+  Node* n = v->node();
+  return n->kind() == c10::Symbol::fromQualString(kind) && n->inputs().size() == inputs ? n : nullptr;
 }
+
+bool is_tensor(Value* v) { return v->type()->isSubtypeOf(*c10::TensorType::get()); }
 
 bool used_once(Node* n) { return n != nullptr && n->outputs().size() == 1 && n->output()->uses().size() == 1; }
 
@@ -342,59 +346,67 @@ void rewrite_attention(Graph& g, Counts* counts) {
         !used_once(pv))
       continue;
     Node* tr = sole_user(pv->output());
-    if (tr == nullptr || tr->kind() != c10::Symbol::fromQualString("aten::transpose") || !int_is(tr->input(1), 1, -3) ||
-        !int_is(tr->input(2), 2, -2) || !used_once(tr))
+    if (tr == nullptr || tr->kind() != c10::Symbol::fromQualString("aten::transpose") || tr->inputs().size() != 3 ||
+        !int_is(tr->input(1), 1, 1) || !int_is(tr->input(2), 2, 2) || !used_once(tr))
       continue;
     Node* out = sole_user(tr->output());
-    if (out == nullptr || out->kind() != c10::Symbol::fromQualString("aten::reshape")) continue;
+    if (out == nullptr || out->kind() != c10::Symbol::fromQualString("aten::reshape") || out->inputs().size() != 2)
+      continue;
     std::vector<Node*> inside{sm, pv, tr, out};
-    Node* biased = made_by(sm->input(0), "aten::view");
+    Node* biased = made_by(sm->input(0), "aten::view", 2);
     Value* mask = nullptr;
     Value* mask_view = nullptr;
     Value* attn_view = nullptr;
     if (biased != nullptr) {  // the shifted windows' mask
       Node* view4 = biased;
-      Node* add = made_by(view4->input(0), "aten::add");
-      Node* view5 = add != nullptr ? made_by(add->input(0), "aten::view") : nullptr;
-      Node* un0 = add != nullptr ? made_by(add->input(1), "aten::unsqueeze") : nullptr;
-      Node* un1 = un0 != nullptr ? made_by(un0->input(0), "aten::unsqueeze") : nullptr;
+      Node* add = made_by(view4->input(0), "aten::add", 3);
+      Node* view5 = add != nullptr ? made_by(add->input(0), "aten::view", 2) : nullptr;
+      Node* un0 = add != nullptr ? made_by(add->input(1), "aten::unsqueeze", 2) : nullptr;
+      Node* un1 = un0 != nullptr ? made_by(un0->input(0), "aten::unsqueeze", 2) : nullptr;
       if (!used_once(view4) || !used_once(add) || !used_once(view5) || !used_once(un0) || !used_once(un1) ||
           !int_is(add->input(2), 1, 1) || !int_is(un0->input(1), 0, 0) || !int_is(un1->input(1), 1, 1))
         continue;
       mask = un1->input(0);
       mask_view = view5->input(1);
       attn_view = view4->input(1);
-      biased = made_by(view5->input(0), "aten::add");
+      biased = made_by(view5->input(0), "aten::add", 3);
       inside.insert(inside.end(), {view4, add, view5, un0, un1});
     } else {
-      biased = made_by(sm->input(0), "aten::add");
+      biased = made_by(sm->input(0), "aten::add", 3);
     }
     if (!used_once(biased) || biased->inputs().size() != 3 || !int_is(biased->input(2), 1, 1)) continue;
     Value* bias = biased->input(1);
-    Node* qk = made_by(biased->input(0), "aten::matmul");
+    if (!is_tensor(bias) || (mask != nullptr && !is_tensor(mask))) continue;
+    Node* qk = made_by(biased->input(0), "aten::matmul", 2);
     if (!used_once(qk) || qk->inputs().size() != 2) continue;
-    Node* scaled = made_by(qk->input(0), "aten::mul");
-    Node* kt = made_by(qk->input(1), "aten::transpose");
-    if (!used_once(scaled) || !used_once(kt) || !int_is(kt->input(1), -2, 2) || !int_is(kt->input(2), -1, 3)) continue;
+    Node* scaled = made_by(qk->input(0), "aten::mul", 2);
+    Node* kt = made_by(qk->input(1), "aten::transpose", 3);
+    if (!used_once(scaled) || !used_once(kt) || !int_is(kt->input(1), -2, -2) || !int_is(kt->input(2), -1, -1)) continue;
     const c10::optional<c10::IValue> scale = torch::jit::toIValue(scaled->input(1));
     if (!scale || !scale->isDouble()) continue;
-    Node* qs = made_by(scaled->input(0), "aten::select");
-    Node* ks = made_by(kt->input(0), "aten::select");
-    Node* vs = made_by(pv->input(1), "aten::select");
+    Node* qs = made_by(scaled->input(0), "aten::select", 3);
+    Node* ks = made_by(kt->input(0), "aten::select", 3);
+    Node* vs = made_by(pv->input(1), "aten::select", 3);
     if (!used_once(qs) || !used_once(ks) || !used_once(vs)) continue;
     Value* perm = qs->input(0);
     if (ks->input(0) != perm || vs->input(0) != perm || !int_is(qs->input(1), 0, 0) || !int_is(ks->input(1), 0, 0) ||
         !int_is(vs->input(1), 0, 0) || !int_is(qs->input(2), 0, 0) || !int_is(ks->input(2), 1, 1) ||
         !int_is(vs->input(2), 2, 2) || perm->uses().size() != 3)
       continue;
-    Node* permute = made_by(perm, "aten::permute");
+    Node* permute = made_by(perm, "aten::permute", 2);
     if (permute == nullptr || constant_ints(permute->input(1)) != std::vector<int64_t>{2, 0, 3, 1, 4}) continue;
-    Node* reshape = made_by(permute->input(0), "aten::reshape");
+    Node* reshape = made_by(permute->input(0), "aten::reshape", 2);
     if (!used_once(reshape)) continue;
     inside.insert(inside.end(), {biased, qk, scaled, kt, qs, ks, vs, permute, reshape});
     bool one_block = true;
     for (Node* n : inside) one_block = one_block && n->owningBlock() == out->owningBlock();
     if (!one_block) continue;
+    // the operator reads x, bias and mask where the chain's last node was: nothing in between may
+    // write to a tensor (none does in a traced Swin block)
+    bool writes = false;
+    for (Node* n = reshape->next(); n != out && n->kind() != c10::prim::Return; n = n->next())
+      writes = writes || n->kind() == c10::prim::SetAttr || (n->maybeSchema() != nullptr && n->schema().is_mutable());
+    if (writes) continue;
     torch::jit::WithInsertPoint guard(out);
     const auto none_or = [&](Value* v) { return v != nullptr ? v : g.insertConstant(c10::IValue()); };
     const auto list_or = [&](Value* v) { return v != nullptr ? v : g.insertConstant(std::vector<int64_t>{}); };

@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -739,8 +740,10 @@ void window_attention() {
   struct Shape {
     int64_t images, windows, n, heads, d;
   };
+  // Swin's 7x7 and 12x12 windows, partial vectors, the largest the kernels take (256 tokens, 128
+  // channels: the most accumulators), a single token
   const std::vector<Shape> shapes = {{1, 6, 49, 3, 32}, {2, 3, 144, 2, 32}, {1, 5, 20, 3, 24}, {2, 2, 64, 4, 16},
-                                     {1, 1, 1, 1, 1}, {1, 2, 49, 2, 80}};
+                                     {1, 1, 1, 1, 1},   {1, 2, 49, 2, 80},  {1, 1, 256, 1, 128}, {1, 2, 200, 2, 100}};
   std::vector<const char*> kernels = {"generic"};
   for (const char* name : {"avx2", "avx512"})
     if (maskformer::kernels::rows_named(name) != nullptr) kernels.push_back(name);
@@ -789,6 +792,25 @@ void window_attention() {
                                                " above the unfused operators' " + std::to_string(ref_err));
           }
       }
+  // a window whose mask is -inf everywhere: NaN rows there, as the operators give, with 20 tokens
+  // (the padding lanes must not count) and with 16
+  for (int64_t n : {20, 16})
+    for (const char* kernel : kernels) {
+      maskformer::use_attention_kernel(kernel);
+      const at::Tensor x = at::randn({4, n, 3 * 2 * 8});
+      const at::Tensor bias = at::randn({1, 2, n, n});
+      at::Tensor mask = at::zeros({2, n, n});
+      mask[0].fill_(-std::numeric_limits<float>::infinity());
+      const std::vector<int64_t> qkv{4, n, 3, 2, 8}, mv{2, 2, 2, n, n}, av{4, 2, n, n}, os{4, n, 16};
+      const at::Tensor got = maskformer::window_attention(x, qkv, 0.3, bias, mask, mv, av, os);
+      const at::Tensor ref = maskformer::window_attention_reference(x, qkv, 0.3, bias, mask, mv, av, os);
+      check(at::equal(got.isnan(), ref.isnan()) && ref.isnan().any().item<bool>(),
+            std::string("window attention ") + kernel + ": a fully masked window is not NaN where the operators' is (" +
+                std::to_string(n) + " tokens)");
+      const at::Tensor finite = ref.isnan().logical_not();
+      check((got.masked_select(finite) - ref.masked_select(finite)).abs().max().item<double>() <= 1e-5,
+            std::string("window attention ") + kernel + ": the other windows differ");
+    }
   check(maskformer::use_attention_kernel(nullptr), "window attention: back to the best kernel");
   at::set_num_threads(1);
   // what the kernel does not take runs the reference: double, a mask view that is no broadcast,
