@@ -72,24 +72,31 @@ std::atomic<kernels::AttentionFn>& chosen_fn() {
 
 // Registered like winograd_conv3x3 (winograd.cpp): under a namespace of this loaded copy of the
 // shim, once, never undone; a failed registration leaves the rewrite off.
-const std::string& registration() {
-  static const std::string name = [] {
+struct Registration {
+  std::string name;                   // "" when it failed
+  torch::Library* library = nullptr;  // kept for good (held here, so that leak checkers see it held)
+};
+
+const Registration& registration() {
+  static const Registration r = [] {
     static const char anchor = 0;
     char ns[64];
     std::snprintf(ns, sizeof ns, "maskformer_%llx",
                   static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(&anchor)));
+    Registration made;
     try {
-      auto* library = new torch::Library(torch::Library::DEF, ns, c10::nullopt, __FILE__, __LINE__);
-      library->def(
+      made.library = new torch::Library(torch::Library::DEF, ns, c10::nullopt, __FILE__, __LINE__);
+      made.library->def(
           "window_attention(Tensor x, int[] qkv_shape, float scale, Tensor bias, Tensor? mask, int[] mask_view, "
           "int[] attn_view, int[] out_shape) -> Tensor",
           &window_attention);
-      return std::string(ns) + "::window_attention";
+      made.name = std::string(ns) + "::window_attention";
     } catch (const std::exception&) {
-      return std::string();
+      // no name: the rewrite stays off (a Library made before the failure stays held)
     }
+    return made;
   }();
-  return name;
+  return r;
 }
 
 bool same(at::IntArrayRef a, std::initializer_list<int64_t> b) {
@@ -98,9 +105,9 @@ bool same(at::IntArrayRef a, std::initializer_list<int64_t> b) {
 
 }  // namespace
 
-bool attention_available() { return !registration().empty(); }
+bool attention_available() { return !registration().name.empty(); }
 
-const std::string& attention_op_name() { return registration(); }
+const std::string& attention_op_name() { return registration().name; }
 
 const char* attention_kernel_name() {
   const kernels::AttentionFn fn = chosen_fn().load();
